@@ -1,0 +1,117 @@
+# rwkv-decode - build, test, fuzz, bench.
+#   make            bin/rwkv-decode bin/rwkv-lm bin/rwkv-wer (CUDA kernels when nvcc is found; CUDA=0 to skip)
+#   make check      every cmocka test (tests/test_*.c)
+#   make check-asan the same under AddressSanitizer + UndefinedBehaviorSanitizer
+#   make fuzz       libFuzzer targets (clang); make fuzz-smoke runs each over its corpus
+#   make bench      every benchmark under tests/bench/
+#   make deps       installs what a fresh Debian machine lacks
+
+CC       ?= cc
+BUILD    ?= build
+BIN      ?= bin
+OPT      ?= -O2 -march=x86-64-v2 -g
+SAN      ?=
+WFLAGS   := -std=c11 -Wall -Wextra -Wpedantic -Werror -Wshadow -Wno-unused-parameter -Wno-format-truncation
+CPPFLAGS += -I. -D_GNU_SOURCE
+CFLAGS   += $(OPT) $(WFLAGS) $(SAN) -pthread -MMD -MP
+LDLIBS   += -lm -pthread
+LDFLAGS  += $(SAN)
+
+# CUDA: on when nvcc is found, unless CUDA=0.
+NVCC ?= $(shell command -v nvcc 2>/dev/null)
+ifeq ($(NVCC),)
+CUDA ?= 0
+else
+CUDA ?= 1
+endif
+CU_SRC := $(wildcard kernels/*.cu)
+ifeq ($(CUDA),1)
+ifneq ($(CU_SRC),)
+CUDA_HOME ?= $(patsubst %/bin/nvcc,%,$(NVCC))
+CPPFLAGS  += -DRD_HAVE_CUDA
+NVFLAGS   ?= -O3 -std=c++17 -arch=sm_90 -Xcompiler -fPIC -I.
+LDLIBS    += -L$(CUDA_HOME)/lib64 -lcudart -lstdc++
+CU_OBJ    := $(patsubst %.cu,$(BUILD)/obj/%.cu.o,$(CU_SRC))
+endif
+endif
+
+LIB_SRC  := $(wildcard common/*.c lexicon/*.c lmstate/*.c kernels/*.c decoder/*.c)
+CLI_MAIN := cli/rwkv_decode.c cli/rwkv_lm.c cli/rwkv_wer.c
+CLI_SRC  := $(filter-out $(CLI_MAIN),$(wildcard cli/*.c))
+LIB_OBJ  := $(patsubst %.c,$(BUILD)/obj/%.o,$(LIB_SRC) $(CLI_SRC)) $(CU_OBJ)
+LIB      := $(BUILD)/librd.a
+PROGS    := $(BIN)/rwkv-decode $(BIN)/rwkv-lm $(BIN)/rwkv-wer
+TEST_SRC := $(wildcard tests/test_*.c)
+TESTS    := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
+FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ     := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRC))
+
+.PHONY: all check check-asan fuzz fuzz-smoke bench bench-cpu bench-rwkv bench-homophones deps clean
+all: $(PROGS)
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/obj/%.cu.o: %.cu
+	@mkdir -p $(dir $@)
+	$(NVCC) $(NVFLAGS) -DRD_HAVE_CUDA -c $< -o $@
+
+$(LIB): $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BIN)/rwkv-decode: $(BUILD)/obj/cli/rwkv_decode.o $(LIB)
+	@mkdir -p $(BIN)
+	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+$(BIN)/rwkv-lm: $(BUILD)/obj/cli/rwkv_lm.o $(LIB)
+	@mkdir -p $(BIN)
+	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+$(BIN)/rwkv-wer: $(BUILD)/obj/cli/rwkv_wer.o $(LIB)
+	@mkdir -p $(BIN)
+	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+
+$(BUILD)/tests/%: tests/%.c $(LIB) tests/testutil.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $< $(LIB) -o $@ -lcmocka $(LDLIBS) $(LDFLAGS)
+
+# Runs every test binary from the project root (golden tests read ../shared/data,
+# CLI tests run bin/*); prints each cmocka summary and fails if any test failed.
+check: $(PROGS) $(TESTS)
+	@fail=0; for t in $(TESTS); do echo "== $$t"; $$t || fail=1; done; \
+	if [ $$fail = 0 ]; then echo "make check: all test binaries passed"; else echo "make check: FAILURES"; exit 1; fi
+
+check-asan:
+	$(MAKE) BUILD=build-asan BIN=build-asan/bin CUDA=0 OPT="-O1 -g -fno-omit-frame-pointer" \
+	  SAN="-fsanitize=address,undefined -fno-sanitize-recover=all" check
+
+FUZZ_CC ?= clang
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(LIB_SRC) $(CLI_SRC)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(CPPFLAGS) -DRD_FUZZ -O1 -g -std=c11 -fsanitize=fuzzer,address,undefined $< $(LIB_SRC) $(CLI_SRC) -o $@ -lm -pthread
+fuzz: $(FUZZ)
+
+# Runs each fuzz target over its committed corpus, then mutates for FUZZ_SECONDS each.
+FUZZ_SECONDS ?= 10
+fuzz-smoke: $(FUZZ)
+	@for f in $(FUZZ); do n=$$(basename $$f); mkdir -p $(BUILD)/fuzz-work/$$n; \
+	  echo "== $$n ($(FUZZ_SECONDS)s)"; \
+	  $$f -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -print_final_stats=0 \
+	      $(BUILD)/fuzz-work/$$n tests/fuzz/corpus/$$n 2>&1 | grep -E 'Done|ERROR|crash|SUMMARY' || exit 1; done
+
+bench: bench-cpu bench-rwkv bench-homophones
+bench-cpu: $(PROGS)
+	tests/bench/bench_cpu.sh
+bench-rwkv: $(PROGS)
+	tests/bench/bench_rwkv.sh
+bench-homophones: $(PROGS)
+	tests/bench/bench_homophones.sh
+
+deps:
+	@if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq build-essential libcmocka-dev clang python3 python3-numpy
+
+clean:
+	rm -rf build build-asan bin
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,0 +1,87 @@
+/* decoder/decoder.h - CTC prefix beam search with a lexicon and an LM.
+ *
+ * begin / step / end, like flashlight-text's decoders: dec_begin starts an
+ * utterance, dec_step takes any number of frames (log-probabilities, natural
+ * log, [n_frames, V] row-major), dec_end closes it (word ends and </s> scored)
+ * and fills the n-best list. dec_decode does the three at once.
+ *
+ * Lexicon mode (a lexicon is given): prefixes follow the unit trie; a word
+ * ends at the word delimiter or, for models without one, at a trie node that
+ * holds a homophone group. Every word of that group becomes a candidate.
+ * Lexicon-free mode: prefixes are any unit sequence; words are split at the
+ * delimiter and each spelled word is scored by the LM.
+ *
+ * Every frame's word candidates go to the LM in ONE lm_score_words call.
+ * Scores: total = acoustic + lm_weight * lm + word_score * words
+ *                 + unk_score * out-of-lexicon words; all natural log. */
+#ifndef RD_DECODER_H
+#define RD_DECODER_H
+
+#include <stdint.h>
+
+#include "common/status.h"
+#include "lexicon/lexicon.h"
+#include "lexicon/units.h"
+#include "lmstate/lm.h"
+
+typedef struct dec_options {
+    int beam;               /* hypotheses kept per frame (default 32) */
+    int beam_size_token;    /* units tried per frame, best first; 0 = all (default 0) */
+    float beam_threshold;   /* drop hypotheses this far below the best (default 25) */
+    float lm_weight;        /* weight of the LM log-probability (default 0.5 with an LM) */
+    float word_score;       /* added per word (default 0) */
+    float unk_score;        /* added per word spelled outside the lexicon; -INFINITY
+                               forbids them in lexicon mode (default -INFINITY with a
+                               lexicon, 0 without) */
+    int homophones;         /* candidates per hypothesis at a word end, best unigram
+                               first; 0 = the whole group (default 0) */
+    int nbest;              /* hypotheses returned (default 1) */
+    int lookahead;          /* 1: rank partial words by their best unigram below the
+                               trie node (LM look-ahead); 0: off (default 1) */
+    int blank;              /* blank unit id (default: the unit table's) */
+    int delimiter;          /* word delimiter id, -1 none (default: the table's) */
+} dec_options;
+
+/* Fills the documented defaults; blank/delimiter are set to -2 meaning "take
+ * them from the unit table". */
+void dec_options_default(dec_options *o);
+
+typedef struct dec_decoder dec_decoder;
+
+typedef struct dec_word {
+    const char *text;   /* the word (valid until the next dec_begin/free) */
+    int32_t lexicon_id; /* id in the lexicon, -1 for a spelled word */
+    int start, end;     /* frames: first unit's first frame, last unit's last frame */
+} dec_word;
+
+typedef struct dec_hyp {
+    float score;        /* total, as above */
+    float acoustic;     /* CTC log-probability of the prefix (natural log) */
+    float lm;           /* LM log-probability including </s> (unweighted) */
+    int n_words;
+    int n_unk;          /* words spelled outside the lexicon */
+    const dec_word *words;
+    const char *text;   /* words joined by single spaces */
+} dec_hyp;
+
+/* lexicon may be NULL (lexicon-free); lm may be NULL (no LM). units, lexicon
+ * and lm must outlive the decoder; lm may be shared by several decoders. */
+rd_status dec_create(const dec_options *opt, const lex_units *units,
+                     const lex_lexicon *lexicon, lm_model *lm,
+                     dec_decoder **out, rd_error *err);
+void dec_free(dec_decoder *d);
+
+rd_status dec_begin(dec_decoder *d, rd_error *err);
+rd_status dec_step(dec_decoder *d, const float *logprobs, int n_frames,
+                   rd_error *err);
+rd_status dec_end(dec_decoder *d, rd_error *err);
+rd_status dec_decode(dec_decoder *d, const float *logprobs, int n_frames,
+                     rd_error *err);
+
+/* Results of the last dec_end: n-best, best first. */
+int dec_nbest_count(const dec_decoder *d);
+const dec_hyp *dec_nbest(const dec_decoder *d, int i);
+/* The current best partial hypothesis's text, for streaming. */
+const char *dec_partial(dec_decoder *d);
+
+#endif

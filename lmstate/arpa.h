@@ -1,0 +1,54 @@
+/* lmstate/arpa.h - ARPA n-gram models with KenLM's semantics.
+ *
+ * The file holds log10 probabilities and backoffs; everything returned here is
+ * natural log. Parsing is strict ("lm.arpa:12: expected ..."): the \data\
+ * counts are read first and every table is allocated once from them; n-grams
+ * live in probing hash tables keyed by a 64-bit hash of their word ids.
+ * A model without <unk> gets one with log10 p = -100 (as KenLM does). */
+#ifndef RD_ARPA_H
+#define RD_ARPA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/status.h"
+
+#define ARPA_MAX_ORDER 8
+
+typedef struct arpa_model arpa_model;
+
+/* Fixed-size state: the words that can still matter, most recent first
+ * (KenLM's right state: the longest matched context, at most order-1 words). */
+typedef struct arpa_state {
+    int32_t words[ARPA_MAX_ORDER - 1];
+    int32_t length;
+} arpa_state;
+
+rd_status arpa_load(const char *path, arpa_model **out, rd_error *err);
+rd_status arpa_parse(const char *buf, size_t n, const char *name,
+                     arpa_model **out, rd_error *err);
+void arpa_free(arpa_model *m);
+
+int arpa_order(const arpa_model *m);
+long arpa_count(const arpa_model *m, int order);  /* n-grams of that order */
+int32_t arpa_vocab_size(const arpa_model *m);
+/* Word id, or the <unk> id when absent. */
+int32_t arpa_word_id(const arpa_model *m, const char *w, size_t len);
+const char *arpa_word_text(const arpa_model *m, int32_t id);
+int32_t arpa_unk(const arpa_model *m);
+int32_t arpa_bos(const arpa_model *m);
+int32_t arpa_eos(const arpa_model *m);
+/* Bytes held by the model (tables, vocabulary). */
+size_t arpa_memory(const arpa_model *m);
+
+/* State after <s> (sentence start); the empty state (no context). */
+void arpa_begin_state(const arpa_model *m, arpa_state *s);
+void arpa_null_state(arpa_state *s);
+
+/* ln p(word | in). out receives the next state (may alias in). If ngram_len
+ * is not NULL it receives the length of the n-gram that matched (1..order),
+ * as KenLM's query prints it. */
+float arpa_score(const arpa_model *m, const arpa_state *in, int32_t word,
+                 arpa_state *out, int *ngram_len);
+
+#endif

@@ -1,0 +1,70 @@
+/* lmstate/lm.h - the language-model interface the decoder calls.
+ *
+ * Two handles (a change from DESIGN.md's single lm_model, so that threads
+ * share weights): an lm_model is the loaded model (read-only once loaded,
+ * shared by every thread); an lm_cache holds one decoder's state slots and
+ * is used by one thread at a time. The decoder sees only slot indices, word
+ * handles and scores; it never sees n-gram contexts or RWKV states.
+ *
+ * Scores are natural-log probabilities. */
+#ifndef RD_LM_H
+#define RD_LM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/status.h"
+
+typedef struct lm_model lm_model;
+typedef struct lm_cache lm_cache;
+
+typedef struct lm_load_options {
+    int threads;          /* CPU threads inside one batched call (RWKV); 0 = 1 */
+    size_t max_memory;    /* refuse models/caches larger than this; 0 = no limit */
+} lm_load_options;
+
+/* Loads an ARPA file (text starting with "\data\") or an RWKV model, chosen by
+ * content. Errors name the file, line or tensor. */
+rd_status lm_load(const char *path, const lm_load_options *opt, lm_model **out,
+                  rd_error *err);
+void lm_free(lm_model *m);
+/* One line describing the model: "arpa 3-gram, 200003 words". */
+const char *lm_describe(const lm_model *m);
+
+/* A cache of n_slots state slots. All slots start in the sentence-start
+ * state. */
+rd_status lm_cache_create(lm_model *m, int n_slots, lm_cache **out,
+                          rd_error *err);
+void lm_cache_free(lm_cache *c);
+int lm_cache_slots(const lm_cache *c);
+
+/* Word handle for a word's text (len bytes, no NUL needed): >= 0, or -1 if
+ * out of memory. Handles are stable for the cache's lifetime; looking up the
+ * same text twice gives the same handle. */
+int32_t lm_word(lm_cache *c, const char *text, size_t len);
+/* False when the model does not know the word (ARPA: not in its vocabulary,
+ * scored as <unk>). RWKV models know every word. */
+bool lm_word_known(const lm_cache *c, int32_t word);
+/* Context-free log-probability of the word (ARPA: its unigram; RWKV: the
+ * word after the initial state), for look-ahead and homophone ordering. */
+float lm_unigram(lm_cache *c, int32_t word);
+
+/* Sets slots to the sentence-start state. */
+rd_status lm_start(lm_cache *c, const int32_t *slot, int n, rd_error *err);
+/* For each i: score[i] = ln p(word[i] | state of slot parent[i]), and slot
+ * child[i] receives the advanced state. A child may equal its parent (the
+ * parent is then overwritten); two children must differ. One batched call. */
+rd_status lm_score_words(lm_cache *c, const int32_t *parent,
+                         const int32_t *word, const int32_t *child, int n,
+                         float *score, rd_error *err);
+/* score[i] = ln p(</s> | state of slot[i]); states are unchanged. */
+rd_status lm_finish(lm_cache *c, const int32_t *slot, int n, float *score,
+                    rd_error *err);
+/* Slot i takes the state that slot survivors[i] held, for i in 0..n-1
+ * (survivors may repeat and may be in any order). Other slots become
+ * undefined. */
+rd_status lm_reorder(lm_cache *c, const int32_t *survivors, int n,
+                     rd_error *err);
+
+#endif

@@ -1,0 +1,42 @@
+/* lmstate/lm_impl.h - how a model kind plugs into lm.h (private to lmstate/). */
+#ifndef RD_LM_IMPL_H
+#define RD_LM_IMPL_H
+
+#include "lmstate/lm.h"
+
+typedef struct lm_ops {
+    const char *kind; /* "arpa", "rwkv" */
+    void (*model_free)(void *model);
+    rd_status (*cache_create)(void *model, int n_slots, void **cache,
+                              rd_error *err);
+    void (*cache_free)(void *cache);
+    int32_t (*word)(void *cache, const char *text, size_t len);
+    bool (*word_known)(const void *cache, int32_t word);
+    float (*unigram)(void *cache, int32_t word);
+    rd_status (*start)(void *cache, const int32_t *slot, int n, rd_error *err);
+    rd_status (*score_words)(void *cache, const int32_t *parent,
+                             const int32_t *word, const int32_t *child, int n,
+                             float *score, rd_error *err);
+    rd_status (*finish)(void *cache, const int32_t *slot, int n, float *score,
+                        rd_error *err);
+    rd_status (*reorder)(void *cache, const int32_t *survivors, int n,
+                         rd_error *err);
+} lm_ops;
+
+struct lm_model {
+    const lm_ops *ops;
+    void *impl;
+    char description[256];
+};
+
+struct lm_cache {
+    const lm_ops *ops;
+    void *impl;
+    int n_slots;
+};
+
+/* Model kinds' loaders, called by lm_load. */
+rd_status lm_arpa_open(const char *path, const lm_load_options *opt,
+                       lm_model *m, rd_error *err);
+
+#endif
