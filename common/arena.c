@@ -75,6 +75,7 @@ void *rd_malloc_array(size_t count, size_t size) {
 }
 
 void *rd_calloc_array(size_t count, size_t size) {
+    if (size && count > SIZE_MAX / size) return NULL;
     return calloc(count ? count : 1, size ? size : 1);
 }
 

@@ -102,15 +102,23 @@ int rd_split_ws(const char *s, size_t n, const char **field, size_t *flen, int m
     return k;
 }
 
-int rd_parse_double(const char *s, size_t n, double *out) {
-    char tmp[64];
-    if (n == 0 || n >= sizeof tmp) return 0;
+/* Copies a number field into tmp as a C string; 0 when it is empty, too long,
+ * or starts with whitespace (which strtod/strtol would silently skip). */
+static int field_to_cstr(const char *s, size_t n, char *tmp, size_t cap) {
+    if (n == 0 || n >= cap || *s == ' ' || (*s >= '\t' && *s <= '\r')) return 0;
     memcpy(tmp, s, n);
     tmp[n] = '\0';
+    return 1;
+}
+
+int rd_parse_double(const char *s, size_t n, double *out) {
+    char tmp[64];
+    if (!field_to_cstr(s, n, tmp, sizeof tmp)) return 0;
     char *end;
     errno = 0;
     double v = strtod(tmp, &end);
     if (end != tmp + n || isnan(v)) return 0;
+    if (errno == ERANGE && isinf(v)) return 0; /* "1e999": overflow, not "inf" */
     *out = v;
     return 1;
 }
@@ -118,15 +126,15 @@ int rd_parse_double(const char *s, size_t n, double *out) {
 int rd_parse_float(const char *s, size_t n, float *out) {
     double v;
     if (!rd_parse_double(s, n, &v)) return 0;
-    *out = (float)v;
+    float f = (float)v;
+    if (isinf(f) && !isinf(v)) return 0; /* finite but beyond float range */
+    *out = f;
     return 1;
 }
 
 int rd_parse_long(const char *s, size_t n, long *out) {
     char tmp[32];
-    if (n == 0 || n >= sizeof tmp) return 0;
-    memcpy(tmp, s, n);
-    tmp[n] = '\0';
+    if (!field_to_cstr(s, n, tmp, sizeof tmp)) return 0;
     char *end;
     errno = 0;
     long v = strtol(tmp, &end, 10);
