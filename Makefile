@@ -109,7 +109,7 @@ bench-homophones: $(PROGS)
 
 deps:
 	@if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
-	$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq build-essential libcmocka-dev clang python3 python3-numpy
+	$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq build-essential libcmocka-dev clang python3 python3-numpy fortunes
 
 clean:
 	rm -rf build build-asan bin

@@ -22,6 +22,9 @@ typedef struct lm_cache lm_cache;
 typedef struct lm_load_options {
     int threads;          /* CPU threads inside one batched call (RWKV); 0 = 1 */
     size_t max_memory;    /* refuse models/caches larger than this; 0 = no limit */
+    const char *vocab;    /* RWKV World tokenizer vocabulary; NULL = look for
+                             rwkv_vocab_v20230424.txt beside the model */
+    int state_dtype;      /* RWKV state storage: 0 fp32, 1 fp16, 2 bf16 (rd_dtype) */
 } lm_load_options;
 
 /* Loads an ARPA file (text starting with "\data\") or an RWKV model, chosen by
@@ -47,7 +50,9 @@ int32_t lm_word(lm_cache *c, const char *text, size_t len);
  * scored as <unk>). RWKV models know every word. */
 bool lm_word_known(const lm_cache *c, int32_t word);
 /* Context-free log-probability of the word (ARPA: its unigram; RWKV: the
- * word after the initial state), for look-ahead and homophone ordering. */
+ * word after the initial state), for look-ahead and homophone ordering.
+ * Looking up every word with lm_word first lets a model compute these in
+ * one batch. */
 float lm_unigram(lm_cache *c, int32_t word);
 
 /* Sets slots to the sentence-start state. */

@@ -1,0 +1,683 @@
+/* cli/rwkv_decode.c - rwkv-decode: CTC beam-search decoding from the shell.
+ *
+ * Reads emissions (.npy), decodes each utterance with the decoder module and
+ * prints one line per utterance, in input order, whatever the thread count.
+ * All decoding logic lives in decoder/; this file parses options, lists and
+ * files, runs the worker threads and formats the output. */
+#include <getopt.h>
+#include <math.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli/cli_util.h"
+#include "common/npy.h"
+#include "common/status.h"
+#include "common/text.h"
+#include "common/timer.h"
+#include "decoder/decoder.h"
+#include "decoder/emissions.h"
+#include "lexicon/lexicon.h"
+#include "lexicon/units.h"
+#include "lmstate/lm.h"
+
+#define PROG "rwkv-decode"
+
+static const char usage_text[] =
+    "usage: rwkv-decode [options] [FILE.npy ...]\n"
+    "\n"
+    "CTC prefix beam search over acoustic-model outputs ([T,V] .npy), with an\n"
+    "optional lexicon (words, homophones) and language model (ARPA n-gram or RWKV).\n"
+    "\n"
+    "Input (one of):\n"
+    "  --logits FILE.npy        one utterance; prints its text alone\n"
+    "  FILE.npy ...             several; prints 'id<TAB>text' (id = file name without .npy)\n"
+    "  --list FILE              lines 'utt_id<TAB>path.npy' (or 'utt_id path', Kaldi style);\n"
+    "                           '-' or no input at all reads the list from stdin\n"
+    "  --lengths FILE.npy       with a 3-D [B,T,V] --logits: frames used per row (ids FILE/0, FILE/1, ...)\n"
+    "  --input KIND             auto|logits|logprobs|probs (default auto: raw logits are\n"
+    "                           detected and log-softmaxed)\n"
+    "\n"
+    "Model:\n"
+    "  --tokens FILE            units, one a line (default: X.tokens.txt beside X.npy, or\n"
+    "                           tokens.txt in its folder)\n"
+    "  --blank NAME             blank unit (default: <blank>, <pad>, <s> or _)\n"
+    "  --word-delimiter NAME    word delimiter unit (default: |, <space> or ▁; '' for none)\n"
+    "  --lexicon FILE           words and their units; without it decoding is lexicon-free\n"
+    "                           (words are spelled and split at the delimiter)\n"
+    "  --lm FILE                language model: ARPA (.arpa) or RWKV (.bin/.pth/.safetensors)\n"
+    "\n"
+    "Search (defaults in brackets):\n"
+    "  --beam N                 hypotheses kept per frame [32]\n"
+    "  --beam-size-token N      units tried per frame, best first; 0 = all [0]\n"
+    "  --beam-threshold F       drop hypotheses this far (natural log) below the best [25]\n"
+    "  --lm-weight F            weight of the LM log-probability [0.5]\n"
+    "  --word-score F           added per word [0]\n"
+    "  --unk-score F            added per word spelled outside the lexicon; with --lexicon\n"
+    "                           the default -inf forbids such words, a finite value lets the\n"
+    "                           decoder spell a missing word [-inf with --lexicon, 0 without]\n"
+    "  --homophones H           candidates per hypothesis at a word end, best unigram\n"
+    "                           first; 0 = every word sharing the units [0]\n"
+    "  --no-lookahead           do not rank partial words by their best unigram\n"
+    "  --nbest N                hypotheses per utterance in JSON output [1]\n"
+    "\n"
+    "Output and batches:\n"
+    "  --format text|json       'id<TAB>text' lines, or one JSON object a line with the\n"
+    "                           n-best (total/acoustic/lm scores) and word frames [text]\n"
+    "  --threads N              utterances decoded in parallel; output order is kept [1]\n"
+    "  --shard K/N              decode only lines K, K+N, K+2N, ... (1 <= K <= N)\n"
+    "  --keep-going             report a bad utterance on stderr and go on; the exit\n"
+    "                           status is then 1 if any failed\n"
+    "  --quiet                  no summary line on stderr\n"
+    "  -h, --help               this text\n"
+    "\n"
+    "Exit status: 0 ok, 1 bad input, 2 usage, 3 resources (memory).\n"
+    "\n"
+    "Examples:\n"
+    "  D=../shared/data\n"
+    "  rwkv-decode --logits $D/emissions/librispeech-121-121726-0000.wav2vec2.npy \\\n"
+    "      --lexicon $D/lexicon/librispeech-lm-vocab.lst --lm $D/lm/librispeech-3gram-pruned.arpa\n"
+    "  rwkv-decode $D/emissions/*.npy            # lexicon-free, each with its tokens file\n"
+    "  printf 'utt1\\tx.npy\\n' | rwkv-decode --tokens tokens.txt --format json\n"
+    "  rwkv-decode --list test.tsv --tokens tokens.txt --shard 3/8 --threads 4 > part3.tsv\n";
+
+typedef struct options {
+    const char *logits, *list, *lengths, *tokens, *blank, *delim, *lexicon, *lm;
+    int delim_given, json, threads, keep_going, quiet, unk_given, lm_weight_given;
+    long shard_k, shard_n;
+    dec_input input;
+    dec_options dec;
+} options;
+
+/* One unit table with its lexicon: emissions files may differ in tokens. */
+typedef struct model_ctx {
+    char *tokens_path;
+    lex_units *units;
+    lex_lexicon *lex;
+} model_ctx;
+
+typedef struct item {
+    char *id, *path;
+    int ctx;
+    int row;          /* row of a 3-D array, -1 for a 2-D file */
+    int64_t length;   /* frames of that row, -1 for all */
+} item;
+
+typedef struct result {
+    char *out;        /* formatted output line(s) */
+    size_t out_len;
+    rd_error err;
+    int64_t frames;
+    int done;
+} result;
+
+typedef struct app {
+    options o;
+    model_ctx *ctx;
+    int n_ctx;
+    item *items;
+    long n_items;
+    rd_npy batch3d;   /* --logits with a 3-D array */
+    lm_model *lm;
+    result *res;
+    long next;
+    int stop;
+    int single;       /* one utterance from --logits: print its text alone */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+} app;
+
+/* ---------- options ---------- */
+
+enum { OPT_BLANK = 256, OPT_DELIM, OPT_BEAM, OPT_BST, OPT_BTH, OPT_LMW, OPT_WS, OPT_UNK, OPT_HOM,
+       OPT_NOLA, OPT_NBEST, OPT_FORMAT, OPT_THREADS, OPT_SHARD, OPT_KEEP, OPT_QUIET, OPT_INPUT,
+       OPT_LENGTHS };
+
+static int parse_options(int argc, char **argv, options *o, int *first_file) {
+    static const struct option longopts[] = {
+        {"logits", required_argument, 0, 'l'}, {"list", required_argument, 0, 'L'},
+        {"tokens", required_argument, 0, 't'}, {"lexicon", required_argument, 0, 'x'},
+        {"lm", required_argument, 0, 'm'}, {"blank", required_argument, 0, OPT_BLANK},
+        {"word-delimiter", required_argument, 0, OPT_DELIM}, {"beam", required_argument, 0, OPT_BEAM},
+        {"beam-size-token", required_argument, 0, OPT_BST},
+        {"beam-threshold", required_argument, 0, OPT_BTH}, {"lm-weight", required_argument, 0, OPT_LMW},
+        {"word-score", required_argument, 0, OPT_WS}, {"unk-score", required_argument, 0, OPT_UNK},
+        {"homophones", required_argument, 0, OPT_HOM}, {"no-lookahead", no_argument, 0, OPT_NOLA},
+        {"nbest", required_argument, 0, OPT_NBEST}, {"format", required_argument, 0, OPT_FORMAT},
+        {"threads", required_argument, 0, OPT_THREADS}, {"shard", required_argument, 0, OPT_SHARD},
+        {"keep-going", no_argument, 0, OPT_KEEP}, {"quiet", no_argument, 0, OPT_QUIET},
+        {"input", required_argument, 0, OPT_INPUT}, {"lengths", required_argument, 0, OPT_LENGTHS},
+        {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+    memset(o, 0, sizeof *o);
+    dec_options_default(&o->dec);
+    o->threads = 1;
+    long v;
+    int c;
+    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'l': o->logits = optarg; break;
+        case 'L': o->list = optarg; break;
+        case 't': o->tokens = optarg; break;
+        case 'x': o->lexicon = optarg; break;
+        case 'm': o->lm = optarg; break;
+        case OPT_BLANK: o->blank = optarg; break;
+        case OPT_DELIM: o->delim = optarg; o->delim_given = 1; break;
+        case OPT_BEAM: if (!cli_parse_int(PROG, "beam", optarg, 1, 100000, &v)) return 0; o->dec.beam = (int)v; break;
+        case OPT_BST: if (!cli_parse_int(PROG, "beam-size-token", optarg, 0, 1000000, &v)) return 0; o->dec.beam_size_token = (int)v; break;
+        case OPT_BTH: if (!cli_parse_float(PROG, "beam-threshold", optarg, &o->dec.beam_threshold)) return 0; break;
+        case OPT_LMW: if (!cli_parse_float(PROG, "lm-weight", optarg, &o->dec.lm_weight)) return 0; o->lm_weight_given = 1; break;
+        case OPT_WS: if (!cli_parse_float(PROG, "word-score", optarg, &o->dec.word_score)) return 0; break;
+        case OPT_UNK: if (!cli_parse_float(PROG, "unk-score", optarg, &o->dec.unk_score)) return 0; o->unk_given = 1; break;
+        case OPT_HOM: if (!cli_parse_int(PROG, "homophones", optarg, 0, 1000000, &v)) return 0; o->dec.homophones = (int)v; break;
+        case OPT_NOLA: o->dec.lookahead = 0; break;
+        case OPT_NBEST: if (!cli_parse_int(PROG, "nbest", optarg, 1, 10000, &v)) return 0; o->dec.nbest = (int)v; break;
+        case OPT_FORMAT:
+            if (strcmp(optarg, "json") == 0) o->json = 1;
+            else if (strcmp(optarg, "text") == 0) o->json = 0;
+            else { fprintf(stderr, PROG ": --format: expected text or json, got '%s'\n", optarg); return 0; }
+            break;
+        case OPT_THREADS: if (!cli_parse_int(PROG, "threads", optarg, 1, 1024, &v)) return 0; o->threads = (int)v; break;
+        case OPT_SHARD: if (!cli_parse_shard(PROG, optarg, &o->shard_k, &o->shard_n)) return 0; break;
+        case OPT_KEEP: o->keep_going = 1; break;
+        case OPT_QUIET: o->quiet = 1; break;
+        case OPT_INPUT: {
+            int k = dec_input_parse(optarg);
+            if (k < 0) { fprintf(stderr, PROG ": --input: expected auto, logits, logprobs or probs, got '%s'\n", optarg); return 0; }
+            o->input = (dec_input)k;
+            break;
+        }
+        case OPT_LENGTHS: o->lengths = optarg; break;
+        case 'h': fputs(usage_text, stdout); exit(0);
+        default: fprintf(stderr, "try '" PROG " --help'\n"); return 0;
+        }
+    }
+    *first_file = optind;
+    if (o->logits && (o->list || optind < argc)) {
+        fprintf(stderr, PROG ": give --logits, --list or files, not several of them\n");
+        return 0;
+    }
+    if (o->list && optind < argc) {
+        fprintf(stderr, PROG ": give --list or files, not both\n");
+        return 0;
+    }
+    if (o->lengths && !o->logits) {
+        fprintf(stderr, PROG ": --lengths goes with --logits (a 3-D [B,T,V] array)\n");
+        return 0;
+    }
+    if (!o->unk_given) o->dec.unk_score = o->lexicon ? -INFINITY : 0.0f;
+    if (!o->lm) o->dec.lm_weight = 0.0f;
+    return 1;
+}
+
+/* ---------- inputs ---------- */
+
+static char *xstrdup(const char *s, size_t n) {
+    char *p = malloc(n + 1);
+    if (!p) return NULL;
+    memcpy(p, s, n);
+    p[n] = '\0';
+    return p;
+}
+
+static rd_status add_item(app *a, long *cap, const char *id, size_t id_len, const char *path,
+                          size_t path_len, int row, int64_t length, rd_error *err) {
+    if (a->n_items == *cap) {
+        long nc = *cap ? *cap * 2 : 256;
+        item *ni = realloc(a->items, (size_t)nc * sizeof *ni);
+        if (!ni) return rd_fail(err, RD_ERR_NOMEM, "out of memory for %ld utterances", nc);
+        a->items = ni;
+        *cap = nc;
+    }
+    item *it = &a->items[a->n_items];
+    it->id = xstrdup(id, id_len);
+    it->path = xstrdup(path, path_len);
+    if (!it->id || !it->path) return rd_fail(err, RD_ERR_NOMEM, "out of memory reading the list");
+    it->row = row;
+    it->length = length;
+    it->ctx = -1;
+    a->n_items++;
+    return RD_OK;
+}
+
+static rd_status read_list(app *a, const char *path, long *cap, rd_error *err) {
+    rd_text t;
+    RD_TRY(rd_text_read(path, &t, err));
+    const char *name = strcmp(path, "-") == 0 ? "<stdin>" : path;
+    rd_line_iter it;
+    rd_line_iter_init(&it, t.data, t.size);
+    const char *line;
+    size_t len;
+    rd_status st = RD_OK;
+    while (st == RD_OK && rd_line_next(&it, &line, &len)) {
+        const char *f[3];
+        size_t fl[3];
+        int n;
+        const char *tab = memchr(line, '\t', len);
+        if (tab) {
+            f[0] = line;
+            fl[0] = (size_t)(tab - line);
+            f[1] = tab + 1;
+            fl[1] = len - fl[0] - 1;
+            while (fl[1] && (f[1][fl[1] - 1] == ' ')) fl[1]--;
+            n = fl[1] ? 2 : 1;
+            if (memchr(f[1], '\t', fl[1])) n = 3;
+        } else {
+            n = rd_split_ws(line, len, f, fl, 3);
+        }
+        if (n == 0 || (len && line[0] == '#')) continue;
+        if (n == 1 && !tab) {
+            char stem[512];
+            char *p = xstrdup(f[0], fl[0]);
+            if (!p) { st = rd_fail(err, RD_ERR_NOMEM, "out of memory"); break; }
+            cli_stem(p, stem, sizeof stem);
+            free(p);
+            st = add_item(a, cap, stem, strlen(stem), f[0], fl[0], -1, -1, err);
+        } else if (n == 2 && fl[0] > 0) {
+            st = add_item(a, cap, f[0], fl[0], f[1], fl[1], -1, -1, err);
+        } else {
+            st = rd_fail(err, RD_ERR_INPUT, "%s:%ld: expected utt_id<TAB>path.npy", name, it.lineno);
+        }
+    }
+    rd_text_free(&t);
+    return st;
+}
+
+static rd_status expand_3d(app *a, long *cap, rd_error *err) {
+    rd_npy *x = &a->batch3d;
+    int64_t B = x->shape[0], T = x->shape[1];
+    rd_npy len = {0};
+    if (a->o.lengths) {
+        RD_TRY(rd_npy_read(a->o.lengths, &len, err));
+        if (len.size != B) {
+            rd_npy_free(&len);
+            return rd_fail(err, RD_ERR_INPUT, "%s: expected %lld lengths (one per row of %s), found %lld",
+                           a->o.lengths, (long long)B, a->o.logits, (long long)len.size);
+        }
+    }
+    char stem[512];
+    cli_stem(a->o.logits, stem, sizeof stem);
+    rd_status st = RD_OK;
+    for (int64_t b = 0; b < B && st == RD_OK; b++) {
+        int64_t L = T;
+        if (len.data) {
+            float f = len.data[b];
+            if (!(f >= 0 && f <= (float)T) || f != floorf(f)) {
+                st = rd_fail(err, RD_ERR_INPUT, "%s: length %g of row %lld is not a whole number in 0..%lld",
+                             a->o.lengths, (double)f, (long long)b, (long long)T);
+                break;
+            }
+            L = (int64_t)f;
+        }
+        char id[600];
+        snprintf(id, sizeof id, "%s/%lld", stem, (long long)b);
+        st = add_item(a, cap, id, strlen(id), a->o.logits, strlen(a->o.logits), (int)b, L, err);
+    }
+    rd_npy_free(&len);
+    return st;
+}
+
+static rd_status collect_inputs(app *a, int argc, char **argv, int first, rd_error *err) {
+    long cap = 0;
+    if (a->o.logits) {
+        /* a 3-D array is split into rows; a 2-D one is a single utterance */
+        RD_TRY(rd_npy_read(a->o.logits, &a->batch3d, err));
+        if (a->batch3d.ndim == 3) return expand_3d(a, &cap, err);
+        rd_npy_free(&a->batch3d);
+        if (a->o.lengths)
+            return rd_fail(err, RD_ERR_USAGE, "--lengths needs a 3-D [B,T,V] array, %s is not", a->o.logits);
+        char stem[512];
+        cli_stem(a->o.logits, stem, sizeof stem);
+        a->single = 1;
+        return add_item(a, &cap, stem, strlen(stem), a->o.logits, strlen(a->o.logits), -1, -1, err);
+    }
+    if (first < argc) {
+        for (int i = first; i < argc; i++) {
+            char stem[512];
+            cli_stem(argv[i], stem, sizeof stem);
+            RD_TRY(add_item(a, &cap, stem, strlen(stem), argv[i], strlen(argv[i]), -1, -1, err));
+        }
+        return RD_OK;
+    }
+    const char *list = a->o.list ? a->o.list : "-";
+    if (strcmp(list, "-") == 0 && isatty(0))
+        return rd_fail(err, RD_ERR_USAGE, "no input: give --logits FILE.npy, FILE.npy ..., or a list on stdin (see --help)");
+    return read_list(a, list, &cap, err);
+}
+
+static void apply_shard(app *a) {
+    if (!a->o.shard_n) return;
+    long k = 0;
+    for (long i = 0; i < a->n_items; i++) {
+        if (i % a->o.shard_n == a->o.shard_k - 1) a->items[k++] = a->items[i];
+        else {
+            free(a->items[i].id);
+            free(a->items[i].path);
+        }
+    }
+    a->n_items = k;
+}
+
+/* ---------- models ---------- */
+
+static int file_exists(const char *p) { return access(p, R_OK) == 0; }
+
+/* The tokens file for an emissions file: --tokens, X.tokens.txt, or
+ * tokens.txt in the same folder. */
+static int tokens_for(const app *a, const char *npy, char *out, size_t n) {
+    if (a->o.tokens) {
+        snprintf(out, n, "%s", a->o.tokens);
+        return 1;
+    }
+    size_t len = strlen(npy);
+    if (len > 4 && strcmp(npy + len - 4, ".npy") == 0) len -= 4;
+    snprintf(out, n, "%.*s.tokens.txt", (int)len, npy);
+    if (file_exists(out)) return 1;
+    const char *slash = strrchr(npy, '/');
+    if (slash) snprintf(out, n, "%.*s/tokens.txt", (int)(slash - npy), npy);
+    else snprintf(out, n, "tokens.txt");
+    return file_exists(out);
+}
+
+static rd_status load_ctx(app *a, const char *tokens, int *idx, rd_error *err) {
+    for (int i = 0; i < a->n_ctx; i++)
+        if (strcmp(a->ctx[i].tokens_path, tokens) == 0) {
+            *idx = i;
+            return RD_OK;
+        }
+    model_ctx *nc = realloc(a->ctx, (size_t)(a->n_ctx + 1) * sizeof *nc);
+    if (!nc) return rd_fail(err, RD_ERR_NOMEM, "out of memory");
+    a->ctx = nc;
+    model_ctx *c = &a->ctx[a->n_ctx];
+    memset(c, 0, sizeof *c);
+    c->tokens_path = xstrdup(tokens, strlen(tokens));
+    if (!c->tokens_path) return rd_fail(err, RD_ERR_NOMEM, "out of memory");
+    a->n_ctx++;
+    const char *delim = a->o.delim_given ? a->o.delim : NULL;
+    RD_TRY(lex_units_load(tokens, a->o.blank, delim, &c->units, err));
+    if (a->o.lexicon) {
+        lex_load_stats stats;
+        memset(&stats, 0, sizeof stats);
+        RD_TRY(lex_lexicon_load(a->o.lexicon, c->units, &c->lex, &stats, err));
+        if (stats.skipped)
+            fprintf(stderr, PROG ": warning: %s: %ld pronunciations use units that %s lacks and were "
+                    "skipped (first: line %ld, unit '%s')\n", a->o.lexicon, stats.skipped, tokens,
+                    stats.first_skipped_line, stats.first_skipped_unit);
+        if (lex_word_count(c->lex) == 0)
+            return rd_fail(err, RD_ERR_INPUT, "%s: no usable word (every pronunciation uses units missing from %s)",
+                           a->o.lexicon, tokens);
+    }
+    *idx = a->n_ctx - 1;
+    return RD_OK;
+}
+
+static rd_status resolve_contexts(app *a, rd_error *err) {
+    char tok[4096];
+    for (long i = 0; i < a->n_items; i++) {
+        if (!tokens_for(a, a->items[i].path, tok, sizeof tok)) {
+            /* reported when the utterance is decoded (keep-going friendly) */
+            a->items[i].ctx = -1;
+            continue;
+        }
+        RD_TRY(load_ctx(a, tok, &a->items[i].ctx, err));
+    }
+    return RD_OK;
+}
+
+/* ---------- decoding one utterance ---------- */
+
+typedef struct worker {
+    app *a;
+    dec_decoder **dec;   /* one per model context, created on first use */
+} worker;
+
+static void format_result(const app *a, const item *it, const dec_decoder *d, int64_t T, FILE *f) {
+    int n = dec_nbest_count(d);
+    if (!a->o.json) {
+        const dec_hyp *h = dec_nbest(d, 0);
+        const char *text = h ? h->text : "";
+        if (a->single) fprintf(f, "%s\n", text);
+        else fprintf(f, "%s\t%s\n", it->id, text);
+        return;
+    }
+    fputs("{\"utt\":", f);
+    cli_json_string(f, it->id);
+    fprintf(f, ",\"frames\":%lld,\"nbest\":[", (long long)T);
+    for (int i = 0; i < n; i++) {
+        const dec_hyp *h = dec_nbest(d, i);
+        if (i) fputc(',', f);
+        fputs("{\"text\":", f);
+        cli_json_string(f, h->text);
+        fputs(",\"score\":", f);
+        cli_json_float(f, h->score);
+        fputs(",\"acoustic\":", f);
+        cli_json_float(f, h->acoustic);
+        fputs(",\"lm\":", f);
+        cli_json_float(f, h->lm);
+        fprintf(f, ",\"unk\":%d,\"words\":[", h->n_unk);
+        for (int j = 0; j < h->n_words; j++) {
+            const dec_word *w = &h->words[j];
+            if (j) fputc(',', f);
+            fputs("{\"word\":", f);
+            cli_json_string(f, w->text);
+            fprintf(f, ",\"start\":%d,\"end\":%d%s}", w->start, w->end, w->lexicon_id < 0 && h->n_unk ? ",\"oov\":true" : "");
+        }
+        fputs("]}", f);
+    }
+    fputs("]}\n", f);
+}
+
+static rd_status load_emissions(const app *a, const item *it, rd_npy *x, float **data, int64_t *T,
+                                rd_error *err) {
+    if (it->row >= 0) {
+        const rd_npy *b = &a->batch3d;
+        *T = it->length;
+        *data = b->data + (int64_t)it->row * b->shape[1] * b->shape[2];
+        return RD_OK;
+    }
+    RD_TRY(rd_npy_read(it->path, x, err));
+    if (x->ndim != 2) {
+        return rd_fail(err, RD_ERR_INPUT, "%s: expected a 2-D [T,V] array, found %d dimension%s%s", it->path,
+                       x->ndim, x->ndim == 1 ? "" : "s",
+                       x->ndim == 3 ? " (3-D arrays go with --logits and --lengths)" : "");
+    }
+    *T = x->shape[0];
+    *data = x->data;
+    return RD_OK;
+}
+
+static rd_status decode_item(worker *w, long i, FILE *out, int64_t *frames, rd_error *err) {
+    app *a = w->a;
+    const item *it = &a->items[i];
+    if (it->ctx < 0) {
+        char tok[4096];
+        tokens_for(a, it->path, tok, sizeof tok);
+        return rd_fail(err, RD_ERR_INPUT, "%s: no tokens file: give --tokens (looked for %s)", it->path, tok);
+    }
+    const model_ctx *c = &a->ctx[it->ctx];
+    rd_npy x = {0};
+    float *data = NULL;
+    int64_t T = 0;
+    rd_status st = load_emissions(a, it, &x, &data, &T, err);
+    int64_t V = it->row >= 0 ? a->batch3d.shape[2] : x.shape[1];
+    if (st == RD_OK && V != lex_units_count(c->units))
+        st = rd_fail(err, RD_ERR_INPUT, "%s: has %lld units a frame but %s lists %d", it->path, (long long)V,
+                     c->tokens_path, lex_units_count(c->units));
+    if (st == RD_OK && T == 0) st = rd_fail(err, RD_ERR_INPUT, "%s: no frames (T = 0)", it->path);
+    if (st == RD_OK && T > 100000000) st = rd_fail(err, RD_ERR_INPUT, "%s: too many frames (%lld)", it->path, (long long)T);
+    float *copy = NULL;
+    if (st == RD_OK && it->row >= 0) {
+        /* rows of a shared 3-D array are converted in a private copy */
+        copy = malloc((size_t)(T * V) * sizeof *copy);
+        if (!copy) st = rd_fail(err, RD_ERR_NOMEM, "out of memory for %lld frames", (long long)T);
+        else memcpy(copy, data, (size_t)(T * V) * sizeof *copy), data = copy;
+    }
+    if (st == RD_OK) st = dec_emissions_to_logprobs(data, T, V, a->o.input, it->path, NULL, err);
+    if (st == RD_OK && !w->dec[it->ctx])
+        st = dec_create(&a->o.dec, c->units, c->lex, a->lm, &w->dec[it->ctx], err);
+    if (st == RD_OK) st = dec_decode(w->dec[it->ctx], data, (int)T, err);
+    if (st == RD_OK) {
+        format_result(a, it, w->dec[it->ctx], T, out);
+        *frames = T;
+    } else if (err->msg[0] && !strstr(err->msg, it->path)) {
+        rd_error_prefix(err, it->path);
+    }
+    free(copy);
+    rd_npy_free(&x);
+    return st;
+}
+
+static void *worker_main(void *arg) {
+    worker *w = arg;
+    app *a = w->a;
+    for (;;) {
+        pthread_mutex_lock(&a->mu);
+        long i = a->stop ? a->n_items : a->next++;
+        pthread_mutex_unlock(&a->mu);
+        if (i >= a->n_items) break;
+        result *r = &a->res[i];
+        char *buf = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&buf, &len);
+        rd_error_clear(&r->err);
+        int64_t frames = 0;
+        rd_status st = f ? decode_item(w, i, f, &frames, &r->err)
+                         : rd_fail(&r->err, RD_ERR_NOMEM, "out of memory for output");
+        if (f) fclose(f);
+        pthread_mutex_lock(&a->mu);
+        if (st == RD_OK) {
+            r->out = buf;
+            r->out_len = len;
+            r->frames = frames;
+        } else {
+            free(buf);
+            r->err.status = st;
+        }
+        r->done = 1;
+        pthread_cond_broadcast(&a->cv);
+        pthread_mutex_unlock(&a->mu);
+    }
+    return NULL;
+}
+
+/* ---------- main ---------- */
+
+static void free_app(app *a) {
+    for (long i = 0; i < a->n_items; i++) {
+        free(a->items[i].id);
+        free(a->items[i].path);
+        if (a->res) free(a->res[i].out);
+    }
+    free(a->items);
+    free(a->res);
+    for (int i = 0; i < a->n_ctx; i++) {
+        lex_lexicon_free(a->ctx[i].lex);
+        lex_units_free(a->ctx[i].units);
+        free(a->ctx[i].tokens_path);
+    }
+    free(a->ctx);
+    rd_npy_free(&a->batch3d);
+    lm_free(a->lm);
+}
+
+static int fail(app *a, const rd_error *err) {
+    fprintf(stderr, PROG ": %s\n", err->msg);
+    free_app(a);
+    return rd_exit_code(err->status);
+}
+
+/* Prints results in input order as they complete; returns the exit code. */
+static int print_in_order(app *a, double t0) {
+    long ok = 0, failed = 0;
+    int64_t frames = 0;
+    rd_status first_bad = RD_OK;
+    rd_progress prog;
+    rd_progress_init(&prog, stderr, "decoding", a->n_items);
+    if (a->single) prog.enabled = 0;
+    for (long i = 0; i < a->n_items; i++) {
+        pthread_mutex_lock(&a->mu);
+        while (!a->res[i].done) pthread_cond_wait(&a->cv, &a->mu);
+        pthread_mutex_unlock(&a->mu);
+        result *r = &a->res[i];
+        if (r->err.status == RD_OK) {
+            fwrite(r->out, 1, r->out_len, stdout);
+            ok++;
+            frames += r->frames;
+        } else {
+            failed++;
+            if (first_bad == RD_OK) first_bad = r->err.status;
+            fprintf(stderr, PROG ": %s\n", r->err.msg);
+            if (!a->o.keep_going) {
+                pthread_mutex_lock(&a->mu);
+                a->stop = 1;
+                pthread_mutex_unlock(&a->mu);
+                break;
+            }
+        }
+        free(r->out);
+        r->out = NULL;
+        rd_progress_update(&prog, i + 1);
+    }
+    fflush(stdout);
+    rd_progress_finish(&prog, ok + failed);
+    double el = rd_now() - t0;
+    if (!a->o.quiet && !a->single)
+        fprintf(stderr, PROG ": decoded %ld utterance%s (%ld failed), %lld frames in %.2f s (%.0f frames/s)\n", ok,
+                ok == 1 ? "" : "s", failed, (long long)frames, el, el > 0 ? (double)frames / el : 0.0);
+    if (failed && !a->o.keep_going) return rd_exit_code(first_bad);
+    return failed ? 1 : 0;
+}
+
+int main(int argc, char **argv) {
+    signal(SIGPIPE, SIG_DFL);
+    app a;
+    memset(&a, 0, sizeof a);
+    int first;
+    if (!parse_options(argc, argv, &a.o, &first)) return 2;
+    rd_error err;
+    rd_error_clear(&err);
+    if (collect_inputs(&a, argc, argv, first, &err) != RD_OK) return fail(&a, &err);
+    apply_shard(&a);
+    if (a.o.lm) {
+        lm_load_options lo = {.threads = 1, .max_memory = 0};
+        if (lm_load(a.o.lm, &lo, &a.lm, &err) != RD_OK) return fail(&a, &err);
+    }
+    if (resolve_contexts(&a, &err) != RD_OK) return fail(&a, &err);
+    a.res = calloc((size_t)(a.n_items ? a.n_items : 1), sizeof *a.res);
+    if (!a.res) {
+        rd_fail(&err, RD_ERR_NOMEM, "out of memory for %ld results", a.n_items);
+        return fail(&a, &err);
+    }
+    pthread_mutex_init(&a.mu, NULL);
+    pthread_cond_init(&a.cv, NULL);
+    int nt = a.o.threads < a.n_items ? a.o.threads : (int)(a.n_items ? a.n_items : 1);
+    worker *w = calloc((size_t)nt, sizeof *w);
+    pthread_t *th = calloc((size_t)nt, sizeof *th);
+    if (!w || !th) {
+        rd_fail(&err, RD_ERR_NOMEM, "out of memory for %d threads", nt);
+        return fail(&a, &err);
+    }
+    double t0 = rd_now();
+    for (int i = 0; i < nt; i++) {
+        w[i].a = &a;
+        w[i].dec = calloc((size_t)(a.n_ctx ? a.n_ctx : 1), sizeof *w[i].dec);
+        if (!w[i].dec || pthread_create(&th[i], NULL, worker_main, &w[i]) != 0) {
+            rd_fail(&err, RD_ERR_NOMEM, "cannot start thread %d", i);
+            return fail(&a, &err);
+        }
+    }
+    int code = print_in_order(&a, t0);
+    for (int i = 0; i < nt; i++) {
+        pthread_join(th[i], NULL);
+        for (int c = 0; c < a.n_ctx; c++) dec_free(w[i].dec[c]);
+        free(w[i].dec);
+    }
+    free(w);
+    free(th);
+    pthread_mutex_destroy(&a.mu);
+    pthread_cond_destroy(&a.cv);
+    free_app(&a);
+    return code;
+}

@@ -1,0 +1,925 @@
+/* decoder/decoder.c - CTC prefix beam search over a unit trie, fused with an LM.
+ *
+ * A prefix (hypothesis identity) is a node of a persistent prefix tree
+ * (hyp_store.h): the parent prefix, the unit it emitted and the word it
+ * completed, so a homophone choice makes distinct prefixes of one unit
+ * sequence. Each frame, every live prefix proposes candidates: itself (blank,
+ * repeated unit, silence at a word boundary) and its extensions by the frame's
+ * best units. Candidates with the same identity key (parent, unit, word) merge
+ * by log-sum-exp, as in prefix beam search. The frame's word completions are
+ * LM-scored in one batched call, the best `beam` candidates survive, and one
+ * lm_reorder moves their LM states to slots 0..k-1. */
+#include "decoder/decoder.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/arena.h"
+#include "decoder/hyp_store.h"
+
+#define NEG_INF (-INFINITY)
+#define TRIE_SPELL (-1) /* spelling outside the lexicon, or lexicon-free */
+#define SPELL_MAX 1024  /* bytes of a spelled word passed to the LM */
+
+/* A live hypothesis (one per beam position) or a candidate of this frame. */
+typedef struct hyp {
+    int32_t parent, unit, word; /* identity key (node fields) */
+    int32_t node;        /* persistent node id, -1 while new */
+    int32_t trie;        /* trie node, or TRIE_SPELL */
+    int32_t last_unit;   /* last unit of the prefix (CTC repeat rule) */
+    int32_t spell_len;   /* units of the word in progress outside the lexicon */
+    int32_t word_start;  /* first frame of the word in progress */
+    int32_t slot;        /* LM slot holding this prefix's LM state */
+    int32_t lm_word;     /* completion awaiting its LM score: handle, else -1 */
+    int32_t n_words, n_unk;
+    float pb, pnb;       /* acoustic log-probs ending in blank / non-blank */
+    float lm;            /* committed LM log-probability (unweighted) */
+    float score;         /* ranking score */
+} hyp;
+
+struct dec_decoder {
+    dec_options opt;
+    const lex_units *units;
+    const lex_lexicon *lex;
+    lm_model *lm_model;
+    lm_cache *lm;
+    int V, blank, delim, K;
+    int leaf_mode;       /* lexicon without delimiter: words end at trie nodes */
+    int allow_spell;     /* lexicon mode: words outside the lexicon allowed */
+
+    int32_t *word_lm;    /* lexicon word -> LM handle */
+    float *lookahead;    /* per trie node: best unigram below, minus the root's */
+    int32_t *groups;     /* per trie node: homophones, best unigram first */
+    int32_t *group_off;  /* node_count + 1 offsets into groups */
+
+    hyp *beam;           /* live hypotheses; beam[i]'s LM state is in slot i */
+    int n_beam;
+    hyp *cand;           /* candidates of the frame */
+    int n_cand, cap_cand;
+    int32_t *table;      /* open addressing: key -> candidate index */
+    uint32_t *table_gen; /* bucket valid when its stamp equals gen */
+    uint32_t gen;
+    uint32_t table_mask;
+    int32_t *order;      /* selection scratch, cap_cand entries */
+    int32_t *top_units;
+    int max_slots;
+    int32_t *lm_parent, *lm_wordv, *lm_child, *lm_cidx;
+    float *lm_score;
+    char spell[SPELL_MAX + 8];
+
+    dec_store store;
+    int frame;           /* frames consumed in this utterance */
+    int begun;
+    /* results */
+    dec_hyp *nbest;
+    dec_word *words;
+    char *text;
+    size_t text_cap, words_cap;
+    int n_nbest;
+};
+
+/* ---------- helpers ---------- */
+
+static inline float log_add(float a, float b) {
+    if (a < b) { float t = a; a = b; b = t; }
+    if (b == NEG_INF) return a;
+    return a + log1pf(expf(b - a));
+}
+
+static inline uint32_t key_hash(int32_t p, int32_t u, int32_t w) {
+    uint64_t h = (uint64_t)(uint32_t)p * 0x9E3779B97F4A7C15ull;
+    h ^= ((uint64_t)(uint32_t)u << 32 | (uint32_t)w) * 0xC2B2AE3D27D4EB4Full;
+    h ^= h >> 31;
+    h *= 0x94D049BB133111EBull;
+    return (uint32_t)(h >> 32);
+}
+
+void dec_options_default(dec_options *o) {
+    o->beam = 32;
+    o->beam_size_token = 0;
+    o->beam_threshold = 25.0f;
+    o->lm_weight = 0.5f;
+    o->word_score = 0.0f;
+    o->unk_score = NEG_INF;
+    o->homophones = 0;
+    o->nbest = 1;
+    o->lookahead = 1;
+    o->blank = -2;
+    o->delimiter = -2;
+}
+
+static int at_boundary(const dec_decoder *d, const hyp *h) {
+    return d->lex ? h->trie == 0 : h->spell_len == 0;
+}
+
+/* ---------- setup ---------- */
+
+static rd_status check_options(const dec_options *o, int V, rd_error *err) {
+    if (o->beam < 1 || o->beam > 100000)
+        return rd_fail(err, RD_ERR_USAGE, "beam must be 1..100000, got %d", o->beam);
+    if (o->beam_size_token < 0)
+        return rd_fail(err, RD_ERR_USAGE, "beam-size-token must be >= 0, got %d", o->beam_size_token);
+    if (!(o->beam_threshold > 0))
+        return rd_fail(err, RD_ERR_USAGE, "beam-threshold must be > 0, got %g", (double)o->beam_threshold);
+    if (o->nbest < 1)
+        return rd_fail(err, RD_ERR_USAGE, "nbest must be at least 1, got %d", o->nbest);
+    if (o->homophones < 0)
+        return rd_fail(err, RD_ERR_USAGE, "homophones must be >= 0, got %d", o->homophones);
+    if (o->blank < -2 || o->blank >= V || o->blank == -1)
+        return rd_fail(err, RD_ERR_USAGE, "blank id %d is not a unit (0..%d)", o->blank, V - 1);
+    if (o->delimiter < -2 || o->delimiter >= V)
+        return rd_fail(err, RD_ERR_USAGE, "word delimiter id %d is not a unit (0..%d)", o->delimiter, V - 1);
+    if (isnan(o->lm_weight) || isnan(o->word_score) || isnan(o->unk_score))
+        return rd_fail(err, RD_ERR_USAGE, "lm-weight, word-score and unk-score must be numbers");
+    return RD_OK;
+}
+
+static int max_group(const dec_decoder *d) {
+    if (!d->lex) return 1;
+    int g = lex_trie_max_group(d->lex);
+    if (d->opt.homophones > 0 && g > d->opt.homophones) g = d->opt.homophones;
+    return g > 0 ? g : 1;
+}
+
+typedef struct group_entry { int32_t word; float score; int idx; } group_entry;
+
+static int cmp_group_entry(const void *a, const void *b) {
+    const group_entry *x = a, *y = b;
+    if (x->score != y->score) return x->score > y->score ? -1 : 1;
+    return x->idx - y->idx;
+}
+
+/* Orders each homophone group best first (unigram + pronunciation logp,
+ * lexicon order on ties) and keeps the first `homophones`. */
+static rd_status build_groups(dec_decoder *d, const float *uni, rd_error *err) {
+    int32_t nodes = lex_trie_node_count(d->lex);
+    int gmax = lex_trie_max_group(d->lex);
+    d->group_off = rd_malloc_array((size_t)nodes + 1, sizeof *d->group_off);
+    group_entry *tmp = rd_malloc_array((size_t)(gmax > 0 ? gmax : 1), sizeof *tmp);
+    if (!d->group_off || !tmp) {
+        free(tmp);
+        return rd_fail(err, RD_ERR_NOMEM, "out of memory for the homophone groups");
+    }
+    size_t total = 0;
+    for (int32_t n = 0; n < nodes; n++) {
+        const int32_t *w;
+        const float *lp;
+        int g = lex_trie_group(d->lex, n, &w, &lp);
+        if (d->opt.homophones > 0 && g > d->opt.homophones) g = d->opt.homophones;
+        d->group_off[n] = (int32_t)total;
+        total += (size_t)g;
+    }
+    d->group_off[nodes] = (int32_t)total;
+    d->groups = rd_malloc_array(total, sizeof *d->groups);
+    if (!d->groups) {
+        free(tmp);
+        return rd_fail(err, RD_ERR_NOMEM, "out of memory for the homophone groups");
+    }
+    for (int32_t n = 0; n < nodes; n++) {
+        const int32_t *w;
+        const float *lp;
+        int g = lex_trie_group(d->lex, n, &w, &lp);
+        if (g == 0) continue;
+        for (int i = 0; i < g; i++) {
+            tmp[i].word = w[i];
+            tmp[i].score = (uni ? uni[w[i]] : 0.0f) + lp[i];
+            tmp[i].idx = i;
+        }
+        qsort(tmp, (size_t)g, sizeof *tmp, cmp_group_entry);
+        int keep = d->group_off[n + 1] - d->group_off[n];
+        for (int i = 0; i < keep; i++) d->groups[d->group_off[n] + i] = tmp[i].word;
+    }
+    free(tmp);
+    return RD_OK;
+}
+
+static rd_status bind_lexicon(dec_decoder *d, rd_error *err) {
+    int nw = lex_word_count(d->lex);
+    float *uni = NULL;
+    if (d->lm) {
+        d->word_lm = rd_malloc_array((size_t)nw, sizeof *d->word_lm);
+        uni = rd_malloc_array((size_t)nw, sizeof *uni);
+        if (!d->word_lm || !uni) {
+            free(uni);
+            return rd_fail(err, RD_ERR_NOMEM, "out of memory binding %d words to the LM", nw);
+        }
+        for (int w = 0; w < nw; w++) {
+            const char *t = lex_word(d->lex, w);
+            d->word_lm[w] = lm_word(d->lm, t, strlen(t));
+            if (d->word_lm[w] < 0) {
+                free(uni);
+                return rd_fail(err, RD_ERR_NOMEM, "out of memory adding the word '%s' to the LM", t);
+            }
+        }
+        for (int w = 0; w < nw; w++) uni[w] = lm_unigram(d->lm, d->word_lm[w]);
+    }
+    rd_status st = build_groups(d, uni, err);
+    if (st == RD_OK && d->lm && d->opt.lookahead) {
+        int32_t nodes = lex_trie_node_count(d->lex);
+        d->lookahead = rd_malloc_array((size_t)nodes, sizeof *d->lookahead);
+        if (!d->lookahead) {
+            st = rd_fail(err, RD_ERR_NOMEM, "out of memory for the look-ahead table");
+        } else {
+            lex_lookahead(d->lex, uni, d->lookahead);
+            float root = d->lookahead[0];
+            for (int32_t n = 0; n < nodes; n++)
+                d->lookahead[n] = isfinite(root) ? d->lookahead[n] - root : 0.0f;
+            d->lookahead[0] = 0.0f;
+        }
+    }
+    free(uni);
+    return st;
+}
+
+static rd_status alloc_buffers(dec_decoder *d, rd_error *err) {
+    int H = max_group(d);
+    size_t beam = (size_t)d->opt.beam;
+    size_t per = d->leaf_mode ? 1 + (size_t)d->K * (size_t)(1 + H) : 2 + (size_t)d->K + (size_t)H;
+    size_t cap = beam * per;
+    if (cap > ((size_t)1 << 24)) cap = (size_t)1 << 24;
+    d->cap_cand = (int)cap;
+    d->beam = rd_malloc_array(beam, sizeof *d->beam);
+    d->cand = rd_malloc_array(cap, sizeof *d->cand);
+    d->order = rd_malloc_array(cap, sizeof *d->order);
+    d->top_units = rd_malloc_array((size_t)d->V, sizeof *d->top_units);
+    d->nbest = rd_malloc_array((size_t)d->opt.nbest, sizeof *d->nbest);
+    size_t tsize = 64;
+    while (tsize < cap * 2) tsize <<= 1;
+    d->table_mask = (uint32_t)(tsize - 1);
+    d->table = rd_malloc_array(tsize, sizeof *d->table);
+    d->table_gen = rd_calloc_array(tsize, sizeof *d->table_gen);
+    if (!d->beam || !d->cand || !d->order || !d->top_units || !d->nbest || !d->table || !d->table_gen)
+        return rd_fail(err, RD_ERR_NOMEM, "out of memory for a beam of %d (%zu candidates a frame)",
+                       d->opt.beam, cap);
+    if (!d->lm_model) return RD_OK;
+    /* slots 0..beam-1 hold live hypotheses; beam.. receive completions */
+    size_t slots = beam + beam * (size_t)H + beam;
+    if (slots > beam + cap) slots = beam + cap;
+    d->max_slots = (int)slots;
+    RD_TRY(lm_cache_create(d->lm_model, d->max_slots, &d->lm, err));
+    d->lm_parent = rd_malloc_array(slots, sizeof(int32_t));
+    d->lm_wordv = rd_malloc_array(slots, sizeof(int32_t));
+    d->lm_child = rd_malloc_array(slots, sizeof(int32_t));
+    d->lm_cidx = rd_malloc_array(slots, sizeof(int32_t));
+    d->lm_score = rd_malloc_array(slots, sizeof(float));
+    if (!d->lm_parent || !d->lm_wordv || !d->lm_child || !d->lm_cidx || !d->lm_score)
+        return rd_fail(err, RD_ERR_NOMEM, "out of memory for %zu LM slots", slots);
+    return RD_OK;
+}
+
+rd_status dec_create(const dec_options *opt, const lex_units *units,
+                     const lex_lexicon *lexicon, lm_model *lm,
+                     dec_decoder **out, rd_error *err) {
+    *out = NULL;
+    int V = lex_units_count(units);
+    RD_TRY(check_options(opt, V, err));
+    dec_decoder *d = calloc(1, sizeof *d);
+    if (!d) return rd_fail(err, RD_ERR_NOMEM, "out of memory creating the decoder");
+    d->opt = *opt;
+    d->units = units;
+    d->lex = lexicon;
+    d->lm_model = lm;
+    d->V = V;
+    d->K = opt->beam_size_token > 0 && opt->beam_size_token < V ? opt->beam_size_token : V;
+    d->blank = opt->blank == -2 ? lex_units_blank(units) : opt->blank;
+    d->delim = opt->delimiter == -2 ? lex_units_delimiter(units) : opt->delimiter;
+    if (d->delim == d->blank) d->delim = -1;
+    d->leaf_mode = lexicon && d->delim < 0;
+    d->allow_spell = lexicon && d->delim >= 0 && opt->unk_score > NEG_INF;
+    dec_store_init(&d->store);
+    rd_status st = alloc_buffers(d, err);
+    if (st == RD_OK && lexicon) st = bind_lexicon(d, err);
+    if (st != RD_OK) {
+        dec_free(d);
+        return st;
+    }
+    *out = d;
+    return RD_OK;
+}
+
+void dec_free(dec_decoder *d) {
+    if (!d) return;
+    lm_cache_free(d->lm);
+    free(d->word_lm);
+    free(d->lookahead);
+    free(d->groups);
+    free(d->group_off);
+    free(d->beam);
+    free(d->cand);
+    free(d->table);
+    free(d->table_gen);
+    free(d->order);
+    free(d->top_units);
+    free(d->lm_parent);
+    free(d->lm_wordv);
+    free(d->lm_child);
+    free(d->lm_cidx);
+    free(d->lm_score);
+    free(d->nbest);
+    free(d->words);
+    free(d->text);
+    dec_store_free(&d->store);
+    free(d);
+}
+
+/* ---------- spelled words ---------- */
+
+/* Writes into d->spell the word that ends at prefix node `node` followed by
+ * unit `extra` (-1 for none): the units since the last word boundary. */
+static size_t spell_word(dec_decoder *d, int32_t node, int extra) {
+    int32_t units[256];
+    int n = 0;
+    if (extra >= 0 && extra != d->delim) units[n++] = extra;
+    const dec_node *nodes = d->store.node;
+    while (node > 0 && nodes[node].word == DEC_WORD_NONE && n < 256) {
+        units[n++] = nodes[node].unit;
+        node = nodes[node].parent;
+    }
+    size_t len = 0;
+    for (int i = n - 1; i >= 0; i--) {
+        const char *t = lex_units_text(d->units, units[i]);
+        size_t tl = strlen(t);
+        if (len + tl > SPELL_MAX) break;
+        memcpy(d->spell + len, t, tl);
+        len += tl;
+    }
+    d->spell[len] = '\0';
+    return len;
+}
+
+/* ---------- candidates ---------- */
+
+/* Finds the candidate with key (p,u,w) or appends one copied from the live
+ * hypothesis `from` (with empty acoustic scores). Returns its index or -1
+ * when the candidate table is full. *fresh tells whether it was appended. */
+static int cand_get(dec_decoder *d, int32_t p, int32_t u, int32_t w,
+                    const hyp *from, int *fresh) {
+    uint32_t b = key_hash(p, u, w) & d->table_mask;
+    for (;;) {
+        if (d->table_gen[b] != d->gen) break;
+        hyp *c = &d->cand[d->table[b]];
+        if (c->parent == p && c->unit == u && c->word == w) {
+            *fresh = 0;
+            return d->table[b];
+        }
+        b = (b + 1) & d->table_mask;
+    }
+    if (d->n_cand >= d->cap_cand) return -1;
+    int i = d->n_cand++;
+    d->table_gen[b] = d->gen;
+    d->table[b] = i;
+    hyp *c = &d->cand[i];
+    *c = *from;
+    c->parent = p;
+    c->unit = u;
+    c->word = w;
+    c->node = -1;
+    c->pb = c->pnb = NEG_INF;
+    c->lm_word = -1;
+    *fresh = 1;
+    return i;
+}
+
+/* Word timing follows the likeliest path: the contribution a from h sets
+ * the candidate's word start when it beats everything merged so far. */
+static void take_start(const dec_decoder *d, hyp *c, const hyp *h, float a) {
+    if (a > c->pb && a > c->pnb) c->word_start = at_boundary(d, h) ? d->frame : h->word_start;
+}
+
+static void add_extension(dec_decoder *d, const hyp *h, int unit, int32_t trie,
+                          float a) {
+    int fresh;
+    int i = cand_get(d, h->node, unit, DEC_WORD_NONE, h, &fresh);
+    if (i < 0) return;
+    hyp *c = &d->cand[i];
+    if (fresh) {
+        c->trie = trie;
+        c->last_unit = unit;
+        c->spell_len = trie == TRIE_SPELL ? h->spell_len + 1 : 0;
+    }
+    take_start(d, c, h, a);
+    c->pnb = log_add(c->pnb, a);
+}
+
+/* A word ends: lexicon word `word` (>= 0) or a spelled word. */
+static void add_completion(dec_decoder *d, const hyp *h, int unit, int32_t word,
+                           float a) {
+    int fresh;
+    int i = cand_get(d, h->node, unit, word, h, &fresh);
+    if (i < 0) return;
+    hyp *c = &d->cand[i];
+    if (fresh) {
+        c->trie = d->lex ? 0 : TRIE_SPELL;
+        c->last_unit = unit >= 0 ? unit : h->last_unit;
+        c->spell_len = 0;
+        c->n_words++;
+        if (word == DEC_WORD_SPELLED && d->lex) c->n_unk++;
+        if (d->lm) {
+            if (word >= 0) {
+                c->lm_word = d->word_lm[word];
+            } else {
+                size_t len = spell_word(d, h->node, unit);
+                c->lm_word = lm_word(d->lm, d->spell, len);
+            }
+        }
+    }
+    take_start(d, c, h, a);
+    c->pnb = log_add(c->pnb, a);
+}
+
+static void complete_at(dec_decoder *d, const hyp *h, int unit, float a) {
+    if (h->trie > 0) {
+        int32_t lo = d->group_off[h->trie], hi = d->group_off[h->trie + 1];
+        for (int32_t g = lo; g < hi; g++) add_completion(d, h, unit, d->groups[g], a);
+        if (lo == hi && d->allow_spell) add_completion(d, h, unit, DEC_WORD_SPELLED, a);
+    } else if (h->trie == TRIE_SPELL && h->spell_len > 0) {
+        add_completion(d, h, unit, DEC_WORD_SPELLED, a);
+    }
+}
+
+/* Prefix h emits unit c (not blank) with acoustic log-prob a. */
+static void extend(dec_decoder *d, int hi, int c, float a) {
+    const hyp *h = &d->beam[hi];
+    if (c == d->delim) {
+        if (at_boundary(d, h)) d->cand[hi].pnb = log_add(d->cand[hi].pnb, a);
+        else complete_at(d, h, c, a);
+        return;
+    }
+    if (!d->lex) {
+        if (d->delim < 0) add_completion(d, h, c, DEC_WORD_SPELLED, a);
+        else add_extension(d, h, c, TRIE_SPELL, a);
+        return;
+    }
+    if (h->trie == TRIE_SPELL) {
+        add_extension(d, h, c, TRIE_SPELL, a);
+        return;
+    }
+    int32_t m = lex_trie_child(d->lex, h->trie, c);
+    if (m < 0) {
+        if (d->allow_spell) add_extension(d, h, c, TRIE_SPELL, a);
+        return;
+    }
+    if (!d->leaf_mode || lex_trie_child_count(d->lex, m) > 0) add_extension(d, h, c, m, a);
+    if (d->leaf_mode)
+        for (int32_t g = d->group_off[m]; g < d->group_off[m + 1]; g++)
+            add_completion(d, h, c, d->groups[g], a);
+}
+
+/* The frame's best K units other than blank, into top_units. */
+static int select_units(dec_decoder *d, const float *lp) {
+    int n = 0;
+    if (d->K >= d->V) {
+        for (int u = 0; u < d->V; u++)
+            if (u != d->blank && lp[u] > NEG_INF) d->top_units[n++] = u;
+        return n;
+    }
+    int K = d->K;
+    for (int u = 0; u < d->V; u++) {
+        if (u == d->blank || !(lp[u] > NEG_INF)) continue;
+        if (n < K) {
+            int p = n++;
+            while (p > 0 && lp[d->top_units[p - 1]] < lp[u]) {
+                d->top_units[p] = d->top_units[p - 1];
+                p--;
+            }
+            d->top_units[p] = u;
+        } else if (lp[u] > lp[d->top_units[K - 1]]) {
+            int p = K - 1;
+            while (p > 0 && lp[d->top_units[p - 1]] < lp[u]) {
+                d->top_units[p] = d->top_units[p - 1];
+                p--;
+            }
+            d->top_units[p] = u;
+        }
+    }
+    return n;
+}
+
+static float rank_score(const dec_decoder *d, const hyp *c) {
+    float s = log_add(c->pb, c->pnb) + d->opt.lm_weight * c->lm + d->opt.word_score * (float)c->n_words;
+    if (c->n_unk) s += d->opt.unk_score * (float)c->n_unk;
+    if (d->lookahead && c->trie > 0) s += d->opt.lm_weight * d->lookahead[c->trie];
+    return s;
+}
+
+static int cmp_hyp_desc(const hyp *a, const hyp *b) {
+    if (a->score != b->score) return a->score > b->score ? -1 : 1;
+    if (a->parent != b->parent) return a->parent < b->parent ? -1 : 1;
+    if (a->unit != b->unit) return a->unit < b->unit ? -1 : 1;
+    return (a->word > b->word) - (a->word < b->word);
+}
+
+/* Sorts idx[0..n) best first (quicksort on the larger side's loop,
+ * insertion sort for short runs). */
+static void sort_idx(const hyp *c, int32_t *idx, int n) {
+    while (n > 16) {
+        const hyp *pv = &c[idx[n / 2]];
+        int i = 0, j = n - 1;
+        while (i <= j) {
+            while (cmp_hyp_desc(&c[idx[i]], pv) < 0) i++;
+            while (cmp_hyp_desc(&c[idx[j]], pv) > 0) j--;
+            if (i <= j) {
+                int32_t t = idx[i]; idx[i] = idx[j]; idx[j] = t;
+                i++;
+                j--;
+            }
+        }
+        if (j + 1 < n - i) {
+            sort_idx(c, idx, j + 1);
+            idx += i;
+            n -= i;
+        } else {
+            sort_idx(c, idx + i, n - i);
+            n = j + 1;
+        }
+    }
+    for (int a = 1; a < n; a++) {
+        int32_t v = idx[a];
+        int b = a;
+        while (b > 0 && cmp_hyp_desc(&c[v], &c[idx[b - 1]]) < 0) {
+            idx[b] = idx[b - 1];
+            b--;
+        }
+        idx[b] = v;
+    }
+}
+
+/* Moves the `keep` best of idx[0..n) to the front, sorted best first
+ * (quickselect, then a sort of the kept part). */
+static void select_best(const hyp *c, int32_t *idx, int n, int keep) {
+    int lo = 0, hi = n - 1;
+    while (keep < n && lo < hi) {
+        const hyp *pv = &c[idx[(lo + hi) / 2]];
+        int i = lo, j = hi;
+        while (i <= j) {
+            while (cmp_hyp_desc(&c[idx[i]], pv) < 0) i++;
+            while (cmp_hyp_desc(&c[idx[j]], pv) > 0) j--;
+            if (i <= j) {
+                int32_t t = idx[i]; idx[i] = idx[j]; idx[j] = t;
+                i++;
+                j--;
+            }
+        }
+        if (keep - 1 <= j) hi = j;
+        else if (keep - 1 >= i) lo = i;
+        else break;
+    }
+    sort_idx(c, idx, keep < n ? keep : n);
+}
+
+/* LM-scores every completion awaiting its score, in one batched call; the
+ * children go to slots beam... When there are more completions than slots,
+ * only the best by their score so far are kept; the rest are dropped. */
+static rd_status score_completions(dec_decoder *d, rd_error *err) {
+    if (!d->lm) return RD_OK;
+    int n = 0, room = d->max_slots - d->opt.beam;
+    for (int i = 0; i < d->n_cand; i++) {
+        if (d->cand[i].lm_word < 0) continue;
+        d->cand[i].score = rank_score(d, &d->cand[i]);
+        d->lm_cidx[n < room ? n : room - 1] = i;
+        n++;
+    }
+    if (n > room) {
+        n = 0;
+        for (int i = 0; i < d->n_cand; i++)
+            if (d->cand[i].lm_word >= 0) d->order[n++] = i;
+        select_best(d->cand, d->order, n, room);
+        for (int j = room; j < n; j++) {
+            hyp *c = &d->cand[d->order[j]];
+            c->pb = c->pnb = NEG_INF;
+            c->lm_word = -1;
+        }
+        n = room;
+        memcpy(d->lm_cidx, d->order, (size_t)n * sizeof *d->lm_cidx);
+    }
+    if (n == 0) return RD_OK;
+    for (int j = 0; j < n; j++) {
+        const hyp *c = &d->cand[d->lm_cidx[j]];
+        d->lm_parent[j] = c->slot;
+        d->lm_wordv[j] = c->lm_word;
+        d->lm_child[j] = d->opt.beam + j;
+    }
+    RD_TRY(lm_score_words(d->lm, d->lm_parent, d->lm_wordv, d->lm_child, n, d->lm_score, err));
+    for (int j = 0; j < n; j++) {
+        hyp *c = &d->cand[d->lm_cidx[j]];
+        c->lm += d->lm_score[j];
+        c->slot = d->lm_child[j];
+        c->lm_word = -1;
+    }
+    return RD_OK;
+}
+
+/* Ranks the candidates, keeps the best `limit` within the threshold, gives
+ * new survivors a node and returns their count (indices in d->order). */
+static int prune(dec_decoder *d, int limit, rd_error *err, rd_status *st) {
+    float best = NEG_INF;
+    for (int i = 0; i < d->n_cand; i++) {
+        hyp *c = &d->cand[i];
+        c->score = rank_score(d, c);
+        if (c->score > best) best = c->score;
+    }
+    int n = 0;
+    for (int i = 0; i < d->n_cand; i++)
+        if (d->cand[i].score > NEG_INF && d->cand[i].score >= best - d->opt.beam_threshold)
+            d->order[n++] = i;
+    select_best(d->cand, d->order, n, limit);
+    int k = n < limit ? n : limit;
+    for (int i = 0; i < k; i++) {
+        hyp *c = &d->cand[d->order[i]];
+        if (c->node >= 0) {
+            if (c->word != DEC_WORD_NONE) d->store.node[c->node].start = c->word_start;
+            continue;
+        }
+        c->node = dec_store_add(&d->store, c->parent, c->unit, c->word, c->word_start, d->frame);
+        if (c->node < 0) {
+            *st = rd_fail(err, RD_ERR_NOMEM, "out of memory storing hypotheses at frame %d", d->frame);
+            return 0;
+        }
+    }
+    *st = RD_OK;
+    return k;
+}
+
+/* Survivors become the beam; their LM states move to slots 0..k-1. */
+static rd_status adopt(dec_decoder *d, int k, rd_error *err) {
+    for (int i = 0; i < k; i++) {
+        d->beam[i] = d->cand[d->order[i]];
+        if (d->lm) d->lm_parent[i] = d->beam[i].slot;
+        d->beam[i].slot = i;
+    }
+    d->n_beam = k;
+    if (!d->lm || k == 0) return RD_OK;
+    int identity = 1;
+    for (int i = 0; i < k && identity; i++) identity = d->lm_parent[i] == i;
+    if (identity) return RD_OK;
+    return lm_reorder(d->lm, d->lm_parent, k, err);
+}
+
+static void next_gen(dec_decoder *d) {
+    if (++d->gen == 0) {
+        memset(d->table_gen, 0, ((size_t)d->table_mask + 1) * sizeof *d->table_gen);
+        d->gen = 1;
+    }
+    d->n_cand = 0;
+}
+
+/* Every live hypothesis becomes the first candidates, in beam order, so
+ * candidate i is beam[i] (its blank/repeat/silence continuation). */
+static void seed_candidates(dec_decoder *d) {
+    next_gen(d);
+    for (int i = 0; i < d->n_beam; i++) {
+        int fresh;
+        hyp *h = &d->beam[i];
+        int c = cand_get(d, h->parent, h->unit, h->word, h, &fresh);
+        d->cand[c].node = h->node;
+    }
+}
+
+static rd_status step_frame(dec_decoder *d, const float *lp, rd_error *err) {
+    seed_candidates(d);
+    int nu = select_units(d, lp);
+    float lb = lp[d->blank];
+    for (int i = 0; i < d->n_beam; i++) {
+        const hyp *h = &d->beam[i];
+        float tot = log_add(h->pb, h->pnb);
+        d->cand[i].pb = log_add(d->cand[i].pb, tot + lb);
+        for (int k = 0; k < nu; k++) {
+            int c = d->top_units[k];
+            float a;
+            if (c == h->last_unit) {
+                d->cand[i].pnb = log_add(d->cand[i].pnb, h->pnb + lp[c]);
+                a = h->pb + lp[c];
+            } else {
+                a = tot + lp[c];
+            }
+            if (a > NEG_INF) extend(d, i, c, a);
+        }
+    }
+    RD_TRY(score_completions(d, err));
+    rd_status st;
+    int k = prune(d, d->opt.beam, err, &st);
+    if (st != RD_OK) return st;
+    if (k == 0)
+        return rd_fail(err, RD_ERR_INPUT,
+                       "frame %d: no hypothesis survived (every unit has probability 0?)", d->frame);
+    return adopt(d, k, err);
+}
+
+/* ---------- utterance API ---------- */
+
+rd_status dec_begin(dec_decoder *d, rd_error *err) {
+    RD_TRY(dec_store_reset(&d->store, d->opt.beam * 512, err));
+    hyp *h = &d->beam[0];
+    memset(h, 0, sizeof *h);
+    h->parent = -1;
+    h->unit = DEC_UNIT_END;
+    h->word = DEC_WORD_ROOT;
+    h->node = 0;
+    h->trie = d->lex ? 0 : TRIE_SPELL;
+    h->last_unit = d->delim >= 0 ? d->delim : -1;
+    h->word_start = 0;
+    h->slot = 0;
+    h->lm_word = -1;
+    h->pb = 0.0f;
+    h->pnb = NEG_INF;
+    d->n_beam = 1;
+    d->frame = 0;
+    d->n_nbest = 0;
+    d->begun = 1;
+    if (d->lm) {
+        int32_t s = 0;
+        RD_TRY(lm_start(d->lm, &s, 1, err));
+    }
+    return RD_OK;
+}
+
+rd_status dec_step(dec_decoder *d, const float *logprobs, int n_frames, rd_error *err) {
+    if (!d->begun) return rd_fail(err, RD_ERR_INTERNAL, "dec_step called before dec_begin");
+    for (int t = 0; t < n_frames; t++) {
+        RD_TRY(step_frame(d, logprobs + (size_t)t * (size_t)d->V, err));
+        d->frame++;
+    }
+    return RD_OK;
+}
+
+/* Closes every live hypothesis: words in progress end (all homophones), a
+ * partial non-word is dropped, then </s> is scored. */
+static rd_status finish_hyps(dec_decoder *d, rd_error *err) {
+    seed_candidates(d);
+    for (int i = 0; i < d->n_beam; i++) {
+        const hyp *h = &d->beam[i];
+        float tot = log_add(h->pb, h->pnb);
+        if (at_boundary(d, h)) {
+            d->cand[i].pb = h->pb;
+            d->cand[i].pnb = h->pnb;
+            continue;
+        }
+        if (!d->leaf_mode) complete_at(d, h, DEC_UNIT_END, tot);
+    }
+    RD_TRY(score_completions(d, err));
+    if (!d->lm) return RD_OK;
+    int n = 0;
+    for (int i = 0; i < d->n_cand; i++) {
+        hyp *c = &d->cand[i];
+        if (c->pb == NEG_INF && c->pnb == NEG_INF) continue;
+        d->lm_parent[n] = c->slot;
+        d->lm_cidx[n++] = i;
+    }
+    if (n == 0) return RD_OK;
+    RD_TRY(lm_finish(d->lm, d->lm_parent, n, d->lm_score, err));
+    for (int j = 0; j < n; j++) d->cand[d->lm_cidx[j]].lm += d->lm_score[j];
+    return RD_OK;
+}
+
+static rd_status reserve_output(dec_decoder *d, size_t words, size_t text, rd_error *err) {
+    if (words > d->words_cap) {
+        dec_word *w = rd_realloc_array(d->words, words, sizeof *w);
+        if (!w) return rd_fail(err, RD_ERR_NOMEM, "out of memory for %zu output words", words);
+        d->words = w;
+        d->words_cap = words;
+    }
+    if (text > d->text_cap) {
+        char *t = realloc(d->text, text);
+        if (!t) return rd_fail(err, RD_ERR_NOMEM, "out of memory for %zu bytes of output text", text);
+        d->text = t;
+        d->text_cap = text;
+    }
+    return RD_OK;
+}
+
+/* Number of completed words on the path to node. */
+static int count_words(const dec_decoder *d, int32_t node) {
+    int n = 0;
+    for (int32_t x = node; x > 0; x = d->store.node[x].parent)
+        n += d->store.node[x].word != DEC_WORD_NONE;
+    return n;
+}
+
+/* Text of the word completed at node x (a lexicon word or a spelled one). */
+static const char *node_word_text(dec_decoder *d, int32_t x, size_t *len) {
+    const dec_node *nd = &d->store.node[x];
+    if (nd->word >= 0) {
+        const char *s = lex_word(d->lex, nd->word);
+        *len = strlen(s);
+        return s;
+    }
+    *len = spell_word(d, nd->parent, nd->unit);
+    return d->spell;
+}
+
+/* Fills one result's words (walking back from node) and its joined text.
+ * Output buffers were reserved by the caller. */
+static void fill_result(dec_decoder *d, const hyp *c, dec_hyp *r, size_t *wpos, size_t *tpos) {
+    int nw = count_words(d, c->node);
+    dec_word *w = d->words + *wpos;
+    int m = nw;
+    for (int32_t x = c->node; x > 0; x = d->store.node[x].parent) {
+        const dec_node *nd = &d->store.node[x];
+        if (nd->word == DEC_WORD_NONE) continue;
+        dec_word *o = &w[--m];
+        o->lexicon_id = nd->word >= 0 ? nd->word : -1;
+        o->start = nd->start;
+        o->end = nd->unit == d->delim || nd->unit == DEC_UNIT_END ? nd->frame - 1 : nd->frame;
+        if (o->end < o->start) o->end = o->start;
+        o->text = (const char *)(intptr_t)x; /* node id until the text is placed */
+    }
+    char *q = d->text + *tpos;
+    for (int j = 0; j < nw; j++) {
+        size_t len;
+        const char *s = node_word_text(d, (int32_t)(intptr_t)w[j].text, &len);
+        memcpy(q, s, len);
+        q[len] = '\0';
+        w[j].text = q;
+        q += len + 1;
+    }
+    char *start = q;
+    for (int j = 0; j < nw; j++) {
+        size_t len = strlen(w[j].text);
+        if (j) *q++ = ' ';
+        memcpy(q, w[j].text, len);
+        q += len;
+    }
+    *q++ = '\0';
+    r->words = w;
+    r->n_words = nw;
+    r->text = start;
+    r->score = c->score;
+    r->acoustic = log_add(c->pb, c->pnb);
+    r->lm = c->lm;
+    r->n_unk = c->n_unk;
+    *wpos += (size_t)nw;
+    *tpos = (size_t)(q - d->text);
+}
+
+/* Fills the n-best results from the candidates d->order[0..k). */
+static rd_status build_results(dec_decoder *d, int k, rd_error *err) {
+    size_t words = 1, text = 1;
+    for (int i = 0; i < k; i++) {
+        int32_t node = d->cand[d->order[i]].node;
+        for (int32_t x = node; x > 0; x = d->store.node[x].parent) {
+            if (d->store.node[x].word == DEC_WORD_NONE) continue;
+            size_t len;
+            node_word_text(d, x, &len);
+            words++;
+            text += 2 * (len + 1);
+        }
+        text += 1;
+    }
+    RD_TRY(reserve_output(d, words, text, err));
+    size_t wpos = 0, tpos = 0;
+    for (int i = 0; i < k; i++) fill_result(d, &d->cand[d->order[i]], &d->nbest[i], &wpos, &tpos);
+    d->n_nbest = k;
+    return RD_OK;
+}
+
+rd_status dec_end(dec_decoder *d, rd_error *err) {
+    if (!d->begun) return rd_fail(err, RD_ERR_INTERNAL, "dec_end called before dec_begin");
+    d->begun = 0;
+    RD_TRY(finish_hyps(d, err));
+    rd_status st;
+    int k = prune(d, d->opt.nbest, err, &st);
+    if (st != RD_OK) return st;
+    if (k == 0) {
+        /* nothing ends on a word: keep the best prefixes' complete words */
+        seed_candidates(d);
+        for (int i = 0; i < d->n_beam; i++) {
+            d->cand[i].pb = d->beam[i].pb;
+            d->cand[i].pnb = d->beam[i].pnb;
+        }
+        k = prune(d, d->opt.nbest, err, &st);
+        if (st != RD_OK) return st;
+    }
+    return build_results(d, k, err);
+}
+
+rd_status dec_decode(dec_decoder *d, const float *logprobs, int n_frames, rd_error *err) {
+    RD_TRY(dec_begin(d, err));
+    RD_TRY(dec_store_reset(&d->store, d->opt.beam * (n_frames + 2) + 1, err));
+    RD_TRY(dec_step(d, logprobs, n_frames, err));
+    return dec_end(d, err);
+}
+
+int dec_nbest_count(const dec_decoder *d) { return d->n_nbest; }
+
+const dec_hyp *dec_nbest(const dec_decoder *d, int i) {
+    return i >= 0 && i < d->n_nbest ? &d->nbest[i] : NULL;
+}
+
+const char *dec_partial(dec_decoder *d) {
+    if (d->n_beam == 0) return "";
+    hyp h = d->beam[0];
+    size_t text = 1;
+    for (int32_t x = h.node; x > 0; x = d->store.node[x].parent) {
+        if (d->store.node[x].word == DEC_WORD_NONE) continue;
+        size_t len;
+        node_word_text(d, x, &len);
+        text += 2 * (len + 1);
+    }
+    if (reserve_output(d, (size_t)count_words(d, h.node) + 1, text, NULL) != RD_OK) return "";
+    dec_hyp r;
+    size_t wpos = 0, tpos = 0;
+    fill_result(d, &h, &r, &wpos, &tpos);
+    d->n_nbest = 0;
+    return r.text;
+}

@@ -1,0 +1,81 @@
+#include "decoder/emissions.h"
+
+#include <math.h>
+#include <string.h>
+
+static const char *const input_names[] = {"auto", "logits", "logprobs", "probs"};
+
+int dec_input_parse(const char *s) {
+    for (int i = 0; i < 4; i++)
+        if (strcmp(s, input_names[i]) == 0) return i;
+    return -1;
+}
+
+const char *dec_input_name(dec_input k) {
+    return (unsigned)k < 4 ? input_names[k] : "?";
+}
+
+static double row_logsumexp(const float *r, int64_t V) {
+    float m = -INFINITY;
+    for (int64_t v = 0; v < V; v++)
+        if (r[v] > m) m = r[v];
+    if (m == -INFINITY) return -INFINITY;
+    double s = 0;
+    for (int64_t v = 0; v < V; v++) s += exp((double)(r[v] - m));
+    return (double)m + log(s);
+}
+
+rd_status dec_input_detect(const float *x, int64_t T, int64_t V, const char *name,
+                           dec_input *kind, rd_error *err) {
+    int logprobs = 1, probs = 1, has_neg_inf = 0;
+    for (int64_t t = 0; t < T; t++) {
+        const float *r = x + t * V;
+        double sum = 0;
+        for (int64_t v = 0; v < V; v++) {
+            float a = r[v];
+            if (isnan(a) || a == INFINITY)
+                return rd_fail(err, RD_ERR_INPUT, "%s: frame %lld, unit %lld: value is %s", name,
+                               (long long)t, (long long)v, isnan(a) ? "nan" : "inf");
+            if (a == -INFINITY) has_neg_inf = 1;
+            if (a < 0.0f || a > 1.0f) probs = 0;
+            sum += a;
+        }
+        if (probs && fabs(sum - 1.0) > 1e-3) probs = 0;
+        if (logprobs && fabs(row_logsumexp(r, V)) > 1e-3) logprobs = 0;
+        if (!logprobs && !probs) break;
+    }
+    if (logprobs) *kind = DEC_INPUT_LOGPROBS;
+    else if (probs) *kind = DEC_INPUT_PROBS;
+    else *kind = DEC_INPUT_LOGITS;
+    if (*kind == DEC_INPUT_LOGITS && has_neg_inf) {
+        /* -inf is fine in log-probabilities; logits must be finite */
+        for (int64_t i = 0; i < T * V; i++)
+            if (x[i] == -INFINITY)
+                return rd_fail(err, RD_ERR_INPUT, "%s: frame %lld, unit %lld: value is -inf in what look like raw logits",
+                               name, (long long)(i / V), (long long)(i % V));
+    }
+    return RD_OK;
+}
+
+rd_status dec_emissions_to_logprobs(float *x, int64_t T, int64_t V, dec_input kind,
+                                    const char *name, dec_input *used, rd_error *err) {
+    dec_input detected;
+    RD_TRY(dec_input_detect(x, T, V, name, &detected, err));
+    if (kind == DEC_INPUT_AUTO) kind = detected;
+    if (used) *used = kind;
+    for (int64_t t = 0; t < T; t++) {
+        float *r = x + t * V;
+        if (kind == DEC_INPUT_PROBS) {
+            for (int64_t v = 0; v < V; v++) {
+                if (r[v] < 0.0f)
+                    return rd_fail(err, RD_ERR_INPUT, "%s: frame %lld, unit %lld: probability %g is negative",
+                                   name, (long long)t, (long long)v, (double)r[v]);
+                r[v] = logf(r[v]);
+            }
+        } else if (kind == DEC_INPUT_LOGITS) {
+            float lse = (float)row_logsumexp(r, V);
+            for (int64_t v = 0; v < V; v++) r[v] -= lse;
+        }
+    }
+    return RD_OK;
+}

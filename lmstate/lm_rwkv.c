@@ -1,0 +1,483 @@
+/* lmstate/lm_rwkv.c - an RWKV model as a word LM (lm.h), over the state cache.
+ *
+ * A word is its tokens with a leading space (" word"), by the World
+ * tokenizer or as bytes. Each slot holds a recurrent state and one pending
+ * token: the last token of the last word, not yet fed. Scoring word w from a
+ * slot feeds the pending token (giving p(first token of w)), then w's tokens
+ * but its last, summing natural-log probabilities; the last token becomes the
+ * child's pending token. The initial state is all zeros with the start token
+ * pending (0 for World models, '\n' for byte-level ones); </s> is the end
+ * token's probability (the same tokens).
+ *
+ * One lm_score_words call is batched twice over: "stems" (distinct parent
+ * state + pending token: every homophone of one hypothesis shares its first
+ * step) and then rows (distinct stem + word), by token position, words of
+ * different lengths together. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/arena.h"
+#include "lmstate/lm_impl.h"
+#include "lmstate/rwkv.h"
+#include "lmstate/rwkv_tokenizer.h"
+#include "lmstate/state_cache.h"
+
+#define WORD_MAX_TOKENS 64
+
+typedef struct rwkv_lm {
+    rwkv_model *m;
+    rwkv_tokenizer *tok;
+    int V, start_token, end_token, threads;
+    rd_dtype state_dtype;
+    size_t max_memory;
+} rwkv_lm;
+
+typedef struct word_entry {
+    uint64_t hash;
+    const char *text;
+    int32_t off, len;   /* tokens in the pool */
+    float unigram;      /* NAN until computed */
+} word_entry;
+
+typedef struct rwkv_lm_cache {
+    rwkv_lm *lm;
+    sc_cache *sc;
+    rwkv_workspace *ws;
+    rwkv_state_view view;
+    int n_slots, max_rows, n_stems;
+    int32_t *pending, *pending_tmp;  /* per logical slot */
+    /* words */
+    word_entry *words;
+    int32_t n_words, cap_words;
+    int32_t *table;                  /* open addressing over word hashes */
+    uint32_t table_mask;
+    int32_t *pool;
+    size_t pool_len, pool_cap;
+    rd_arena text;
+    int32_t n_unigram_done;
+    /* batch scratch, max_rows each */
+    int32_t *fw_next, *row_of, *stem_phys, *stem_src, *stem_tok, *row_stem, *row_word, *row_phys;
+    int32_t *fw_tok, *fw_src, *fw_dst, *fw_row, *order;
+    float *stem_lse, *row_score, *logits;
+    int32_t *tmp_slot;
+} rwkv_lm_cache;
+
+/* ---------- helpers ---------- */
+
+static uint64_t hash_bytes(const char *s, size_t n) {
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
+    return h ^ (h >> 29);
+}
+
+/* ln softmax(logits)[tok], with lse = log-sum-exp of the row. */
+static float row_lse(const float *x, int V) {
+    float m = x[0];
+    for (int i = 1; i < V; i++) m = x[i] > m ? x[i] : m;
+    double s = 0;
+    for (int i = 0; i < V; i++) s += exp((double)(x[i] - m));
+    return m + (float)log(s);
+}
+
+/* ---------- model ---------- */
+
+static void rwkv_lm_free(void *p) {
+    rwkv_lm *l = p;
+    if (!l) return;
+    rwkv_free(l->m);
+    rwkv_tok_free(l->tok);
+    free(l);
+}
+
+static rd_status load_tokenizer(rwkv_lm *l, const char *path, const lm_load_options *opt, rd_error *err) {
+    if (l->V <= 256) {
+        l->start_token = '\n';
+        l->end_token = '\n';
+        return rwkv_tok_create_bytes(&l->tok, err);
+    }
+    char buf[4096];
+    const char *vocab = opt ? opt->vocab : NULL;
+    if (!vocab) {
+        const char *slash = strrchr(path, '/');
+        snprintf(buf, sizeof buf, "%.*s%srwkv_vocab_v20230424.txt", slash ? (int)(slash - path) : 0, path,
+                 slash ? "/" : "");
+        vocab = buf;
+    }
+    l->start_token = 0;
+    l->end_token = 0;
+    rd_status st = rwkv_tok_load_world(vocab, &l->tok, err);
+    if (st != RD_OK && (!opt || !opt->vocab))
+        rd_error_prefix(err, "the model has a World vocabulary and needs its tokenizer (--lm-vocab)");
+    return st;
+}
+
+/* ---------- words ---------- */
+
+static int grow_table(rwkv_lm_cache *c) {
+    uint32_t size = c->table_mask ? (c->table_mask + 1) * 2 : 1024;
+    int32_t *t = rd_malloc_array(size, sizeof *t);
+    if (!t) return 0;
+    memset(t, 0xff, (size_t)size * sizeof *t);
+    for (int32_t i = 0; i < c->n_words; i++) {
+        uint32_t b = (uint32_t)c->words[i].hash & (size - 1);
+        while (t[b] >= 0) b = (b + 1) & (size - 1);
+        t[b] = i;
+    }
+    free(c->table);
+    c->table = t;
+    c->table_mask = size - 1;
+    return 1;
+}
+
+static int32_t rwkv_word(void *p, const char *text, size_t len) {
+    rwkv_lm_cache *c = p;
+    uint64_t h = hash_bytes(text, len);
+    if ((uint32_t)c->n_words * 2 >= c->table_mask + 1 && !grow_table(c)) return -1;
+    uint32_t b = (uint32_t)h & c->table_mask;
+    for (; c->table[b] >= 0; b = (b + 1) & c->table_mask) {
+        const word_entry *w = &c->words[c->table[b]];
+        if (w->hash == h && strlen(w->text) == len && memcmp(w->text, text, len) == 0) return c->table[b];
+    }
+    if (c->n_words == c->cap_words) {
+        int32_t nc = c->cap_words ? c->cap_words * 2 : 1024;
+        word_entry *nw = rd_realloc_array(c->words, (size_t)nc, sizeof *nw);
+        if (!nw) return -1;
+        c->words = nw;
+        c->cap_words = nc;
+    }
+    if (c->pool_cap - c->pool_len < WORD_MAX_TOKENS) {
+        size_t nc = c->pool_cap ? c->pool_cap * 2 : 1 << 16;
+        int32_t *np = rd_realloc_array(c->pool, nc, sizeof *np);
+        if (!np) return -1;
+        c->pool = np;
+        c->pool_cap = nc;
+    }
+    char *t = rd_arena_alloc(&c->text, len + 2);
+    if (!t) return -1;
+    t[0] = ' ';
+    memcpy(t + 1, text, len);
+    t[len + 1] = '\0';
+    int n = rwkv_tok_encode(c->lm->tok, t, len + 1, c->pool + c->pool_len, WORD_MAX_TOKENS);
+    if (n > WORD_MAX_TOKENS) n = WORD_MAX_TOKENS; /* a longer word is cut: its tail is not scored */
+    if (n < 1) return -1;
+    word_entry *w = &c->words[c->n_words];
+    w->hash = h;
+    w->text = t + 1;
+    w->off = (int32_t)c->pool_len;
+    w->len = n;
+    w->unigram = NAN;
+    c->pool_len += (size_t)n;
+    c->table[b] = c->n_words;
+    return c->n_words++;
+}
+
+static bool rwkv_word_known(const void *c, int32_t w) {
+    (void)c;
+    (void)w;
+    return true;
+}
+
+/* ---------- the batched engine ---------- */
+
+/* Feeds fw_tok[i] from physical slot fw_src[i] into fw_dst[i] for i < n,
+ * and adds to row_score[fw_row[i]] the log-probability of next[i] (a token
+ * of that row's word) under the new logits; next[i] < 0 adds nothing. */
+static rd_status forward_rows(rwkv_lm_cache *c, int n, const int32_t *next, float *score, rd_error *err) {
+    int V = c->lm->V;
+    for (int i0 = 0; i0 < n; i0 += c->max_rows) {
+        int m = n - i0 < c->max_rows ? n - i0 : c->max_rows;
+        RD_TRY(rwkv_forward(c->lm->m, c->ws, m, c->fw_tok + i0, &c->view, c->fw_src + i0, &c->view,
+                            c->fw_dst + i0, c->logits, err));
+        for (int i = 0; i < m; i++) {
+            const float *x = c->logits + (size_t)i * (size_t)V;
+            if (next[i0 + i] >= 0) score[c->fw_row[i0 + i]] += x[next[i0 + i]] - row_lse(x, V);
+        }
+    }
+    return RD_OK;
+}
+
+/* Scores n (src physical slot, pending token, word) triples. Stems are the
+ * distinct (src, pending) pairs: each is fed once into a fresh slot. Rows
+ * then feed the word's tokens but its last. On return row_phys[r] is the
+ * slot holding the row's final state (the stem's for one-token words) and
+ * score[r] its log-probability; when keep is 0 every fresh slot is given
+ * back. Rows must be distinct. */
+static rd_status run_words(rwkv_lm_cache *c, int n, const int32_t *src, const int32_t *pend,
+                           const int32_t *word, float *score, int keep, rd_error *err) {
+    int ns = 0;
+    for (int r = 0; r < n; r++) {
+        int s = 0;
+        while (s < ns && !(c->stem_src[s] == src[r] && c->stem_tok[s] == pend[r])) s++;
+        if (s == ns) {
+            c->stem_src[ns] = src[r];
+            c->stem_tok[ns++] = pend[r];
+        }
+        c->row_stem[r] = s;
+        score[r] = 0;
+    }
+    RD_TRY(sc_phys_alloc(c->sc, ns, c->stem_phys, err));
+    c->n_stems = ns;
+    /* step 0: stems; every row scores its first token from its stem */
+    for (int s = 0; s < ns; s++) {
+        c->fw_tok[s] = c->stem_tok[s];
+        c->fw_src[s] = c->stem_src[s];
+        c->fw_dst[s] = c->stem_phys[s];
+        c->fw_row[s] = s;
+    }
+    int V = c->lm->V;
+    for (int s0 = 0; s0 < ns; s0 += c->max_rows) {
+        int m = ns - s0 < c->max_rows ? ns - s0 : c->max_rows;
+        rd_status st = rwkv_forward(c->lm->m, c->ws, m, c->fw_tok + s0, &c->view, c->fw_src + s0, &c->view,
+                                    c->fw_dst + s0, c->logits, err);
+        if (st != RD_OK) {
+            sc_update_abort(c->sc, c->stem_phys, ns);
+            return st;
+        }
+        for (int r = 0; r < n; r++) {
+            int s = c->row_stem[r];
+            if (s < s0 || s >= s0 + m) continue;
+            const float *x = c->logits + (size_t)(s - s0) * (size_t)V;
+            score[r] += x[c->pool[c->words[word[r]].off]] - row_lse(x, V);
+        }
+    }
+    /* rows with more than one token get their own slot */
+    int nl = 0, maxlen = 1;
+    for (int r = 0; r < n; r++) {
+        int len = c->words[word[r]].len;
+        if (len > 1) c->order[nl++] = r;
+        if (len > maxlen) maxlen = len;
+    }
+    rd_status st = sc_phys_alloc(c->sc, nl, c->fw_dst, err);
+    if (st != RD_OK) {
+        sc_update_abort(c->sc, c->stem_phys, ns);
+        return st;
+    }
+    for (int r = 0; r < n; r++) c->row_phys[r] = c->stem_phys[c->row_stem[r]];
+    for (int i = 0; i < nl; i++) c->row_phys[c->order[i]] = c->fw_dst[i];
+    for (int j = 1; j < maxlen && st == RD_OK; j++) {
+        int m = 0;
+        for (int i = 0; i < nl; i++) {
+            int r = c->order[i];
+            const word_entry *w = &c->words[word[r]];
+            if (w->len <= j) continue;
+            c->fw_tok[m] = c->pool[w->off + j - 1];
+            c->fw_src[m] = j == 1 ? c->stem_phys[c->row_stem[r]] : c->row_phys[r];
+            c->fw_dst[m] = c->row_phys[r];
+            c->fw_row[m] = r;
+            c->fw_next[m] = c->pool[w->off + j];
+            m++;
+        }
+        st = forward_rows(c, m, c->fw_next, score, err);
+    }
+    if (st != RD_OK || !keep) {
+        for (int i = 0; i < nl; i++) c->fw_dst[i] = c->row_phys[c->order[i]];
+        sc_update_abort(c->sc, c->fw_dst, nl);
+        sc_update_abort(c->sc, c->stem_phys, ns);
+    }
+    return st;
+}
+
+/* ---------- lm_ops ---------- */
+
+static void rwkv_cache_free(void *p) {
+    rwkv_lm_cache *c = p;
+    if (!c) return;
+    sc_free(c->sc);
+    rwkv_workspace_free(c->ws);
+    free(c->pending);
+    free(c->pending_tmp);
+    free(c->words);
+    free(c->table);
+    free(c->pool);
+    rd_arena_free(&c->text);
+    int32_t *bufs[] = {c->fw_next, c->row_of, c->stem_phys, c->stem_src, c->stem_tok, c->row_stem,
+                       c->row_word, c->row_phys, c->fw_tok, c->fw_src, c->fw_dst, c->fw_row,
+                       c->order, c->tmp_slot};
+    for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) free(bufs[i]);
+    free(c->stem_lse);
+    free(c->row_score);
+    free(c->logits);
+    free(c);
+}
+
+static rd_status rwkv_cache_create(void *model, int n_slots, void **out, rd_error *err) {
+    rwkv_lm *l = model;
+    rwkv_lm_cache *c = calloc(1, sizeof *c);
+    if (!c) return rd_fail(err, RD_ERR_NOMEM, "out of memory for an RWKV cache");
+    c->lm = l;
+    c->n_slots = n_slots;
+    c->max_rows = n_slots < 256 ? n_slots : 256;
+    rd_arena_init(&c->text, 1 << 16);
+    rwkv_kind_info info[RWKV_MAX_KINDS];
+    sc_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.n_kinds = rwkv_state_kinds(l->m, info);
+    for (int k = 0; k < cfg.n_kinds; k++) {
+        cfg.kind[k].name = info[k].name;
+        cfg.kind[k].size = info[k].size;
+        cfg.kind[k].init = info[k].init;
+    }
+    cfg.n_layers = rwkv_n_layer(l->m);
+    cfg.n_slots = n_slots;
+    cfg.max_rows = n_slots;
+    cfg.dtype = l->state_dtype;
+    cfg.max_bytes = l->max_memory;
+    rd_status st = sc_create(&cfg, &c->sc, err);
+    if (st == RD_OK) st = rwkv_workspace_create(l->m, c->max_rows, l->threads, &c->ws, err);
+    if (st != RD_OK) {
+        rwkv_cache_free(c);
+        return st;
+    }
+    sc_view(c->sc, &c->view);
+    size_t n = (size_t)n_slots;
+    c->pending = rd_malloc_array(n, sizeof(int32_t));
+    c->pending_tmp = rd_malloc_array(n, sizeof(int32_t));
+    int32_t **bufs[] = {&c->fw_next, &c->row_of, &c->stem_phys, &c->stem_src, &c->stem_tok, &c->row_stem,
+                        &c->row_word, &c->row_phys, &c->fw_tok, &c->fw_src, &c->fw_dst, &c->fw_row,
+                        &c->order, &c->tmp_slot};
+    int ok = c->pending && c->pending_tmp;
+    for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) ok &= (*bufs[i] = rd_malloc_array(n, sizeof(int32_t))) != NULL;
+    c->stem_lse = rd_malloc_array(n, sizeof(float));
+    c->row_score = rd_malloc_array(n, sizeof(float));
+    c->logits = rd_malloc_array((size_t)c->max_rows * (size_t)l->V, sizeof(float));
+    if (!ok || !c->stem_lse || !c->row_score || !c->logits) {
+        rwkv_cache_free(c);
+        return rd_fail(err, RD_ERR_NOMEM, "out of memory for an RWKV cache of %d slots", n_slots);
+    }
+    for (int i = 0; i < n_slots; i++) c->pending[i] = l->start_token;
+    *out = c;
+    return RD_OK;
+}
+
+/* Unigrams of every word looked up so far and not yet computed, in batches
+ * from the initial state (physical slot 0). */
+static void compute_unigrams(rwkv_lm_cache *c) {
+    int B = c->max_rows / 2 > 0 ? c->max_rows / 2 : 1;
+    while (c->n_unigram_done < c->n_words) {
+        int n = c->n_words - c->n_unigram_done < B ? c->n_words - c->n_unigram_done : B;
+        for (int i = 0; i < n; i++) {
+            c->row_word[i] = c->n_unigram_done + i;
+            c->tmp_slot[i] = 0;
+            c->row_of[i] = c->lm->start_token;
+        }
+        rd_error err;
+        if (run_words(c, n, c->tmp_slot, c->row_of, c->row_word, c->row_score, 0, &err) != RD_OK)
+            for (int i = 0; i < n; i++) c->row_score[i] = -INFINITY;
+        for (int i = 0; i < n; i++) c->words[c->n_unigram_done + i].unigram = c->row_score[i];
+        c->n_unigram_done += n;
+    }
+}
+
+static float rwkv_unigram(void *p, int32_t word) {
+    rwkv_lm_cache *c = p;
+    if (word < 0 || word >= c->n_words) return -INFINITY;
+    if (isnan(c->words[word].unigram)) compute_unigrams(c);
+    return c->words[word].unigram;
+}
+
+static rd_status rwkv_start(void *p, const int32_t *slot, int n, rd_error *err) {
+    (void)err;
+    rwkv_lm_cache *c = p;
+    sc_reset(c->sc, slot, n);
+    for (int i = 0; i < n; i++) c->pending[slot[i]] = c->lm->start_token;
+    return RD_OK;
+}
+
+static rd_status rwkv_score_words(void *p, const int32_t *parent, const int32_t *word, const int32_t *child,
+                                  int n, float *score, rd_error *err) {
+    rwkv_lm_cache *c = p;
+    /* distinct (parent state, pending, word) rows; duplicates share a row */
+    int nr = 0;
+    for (int i = 0; i < n; i++) {
+        int32_t ph = sc_phys(c->sc, parent[i]), pt = c->pending[parent[i]];
+        int r = 0;
+        for (r = 0; r < nr; r++)
+            if (c->fw_src[r] == ph && c->fw_tok[r] == pt && c->row_word[r] == word[i]) break;
+        if (r == nr) {
+            c->fw_src[nr] = ph;
+            c->fw_tok[nr] = pt;
+            c->row_word[nr++] = word[i];
+        }
+        c->row_of[i] = r;
+    }
+    memcpy(c->tmp_slot, c->fw_src, (size_t)nr * sizeof(int32_t));
+    memcpy(c->pending_tmp, c->fw_tok, (size_t)nr * sizeof(int32_t));
+    RD_TRY(run_words(c, nr, c->tmp_slot, c->pending_tmp, c->row_word, c->row_score, 1, err));
+    for (int i = 0; i < n; i++) {
+        int r = c->row_of[i];
+        score[i] = c->row_score[r];
+        c->tmp_slot[i] = c->row_phys[r];
+    }
+    /* bind children (each adds a reference); slots no child took go back */
+    sc_update_commit(c->sc, child, c->tmp_slot, n);
+    sc_phys_release_unreferenced(c->sc, c->stem_phys, c->n_stems);
+    int nl = 0;
+    for (int r = 0; r < nr; r++)
+        if (c->words[c->row_word[r]].len > 1) c->fw_dst[nl++] = c->row_phys[r];
+    sc_phys_release_unreferenced(c->sc, c->fw_dst, nl);
+    for (int i = 0; i < n; i++) {
+        const word_entry *w = &c->words[word[i]];
+        c->pending[child[i]] = c->pool[w->off + w->len - 1];
+    }
+    return RD_OK;
+}
+
+static rd_status rwkv_finish(void *p, const int32_t *slot, int n, float *score, rd_error *err) {
+    rwkv_lm_cache *c = p;
+    int V = c->lm->V;
+    for (int i0 = 0; i0 < n; i0 += c->max_rows) {
+        int m = n - i0 < c->max_rows ? n - i0 : c->max_rows;
+        for (int i = 0; i < m; i++) {
+            c->fw_src[i] = sc_phys(c->sc, slot[i0 + i]);
+            c->fw_tok[i] = c->pending[slot[i0 + i]];
+        }
+        RD_TRY(sc_phys_alloc(c->sc, m, c->fw_dst, err));
+        rd_status st = rwkv_forward(c->lm->m, c->ws, m, c->fw_tok, &c->view, c->fw_src, &c->view, c->fw_dst,
+                                    c->logits, err);
+        sc_update_abort(c->sc, c->fw_dst, m);
+        RD_TRY(st);
+        for (int i = 0; i < m; i++) {
+            const float *x = c->logits + (size_t)i * (size_t)V;
+            score[i0 + i] = x[c->lm->end_token] - row_lse(x, V);
+        }
+    }
+    return RD_OK;
+}
+
+static rd_status rwkv_reorder(void *p, const int32_t *surv, int n, rd_error *err) {
+    rwkv_lm_cache *c = p;
+    RD_TRY(sc_reorder(c->sc, surv, n, err));
+    for (int i = 0; i < n; i++) c->pending_tmp[i] = c->pending[surv[i]];
+    memcpy(c->pending, c->pending_tmp, (size_t)n * sizeof(int32_t));
+    /* slots past the survivors are undefined: let their states go */
+    for (int i = n; i < c->n_slots; i++) c->tmp_slot[i - n] = i;
+    sc_reset(c->sc, c->tmp_slot, c->n_slots - n);
+    return RD_OK;
+}
+
+static const lm_ops rwkv_ops = {"rwkv", rwkv_lm_free, rwkv_cache_create, rwkv_cache_free, rwkv_word,
+                                rwkv_word_known, rwkv_unigram, rwkv_start, rwkv_score_words, rwkv_finish,
+                                rwkv_reorder};
+
+rd_status lm_rwkv_open(const char *path, const lm_load_options *opt, lm_model *m, rd_error *err) {
+    rwkv_lm *l = calloc(1, sizeof *l);
+    if (!l) return rd_fail(err, RD_ERR_NOMEM, "out of memory loading %s", path);
+    rd_status st = rwkv_load(path, &l->m, err);
+    if (st == RD_OK) {
+        l->V = rwkv_n_vocab(l->m);
+        l->threads = opt && opt->threads > 0 ? opt->threads : 1;
+        l->state_dtype = opt ? (rd_dtype)opt->state_dtype : RD_F32;
+        l->max_memory = opt ? opt->max_memory : 0;
+        st = load_tokenizer(l, path, opt, err);
+    }
+    if (st != RD_OK) {
+        rwkv_lm_free(l);
+        return st;
+    }
+    m->ops = &rwkv_ops;
+    m->impl = l;
+    snprintf(m->description, sizeof m->description, "rwkv-%d, %d layers, %d wide, vocabulary %d",
+             rwkv_version(l->m), rwkv_n_layer(l->m), rwkv_n_embd(l->m), l->V);
+    return RD_OK;
+}

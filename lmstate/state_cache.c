@@ -1,0 +1,247 @@
+#include "lmstate/state_cache.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/arena.h"
+#include "common/half.h"
+
+struct sc_cache {
+    sc_config cfg;
+    int n_phys;           /* n_slots + max_rows + 1; physical slot 0 = initial */
+    void *base[SC_MAX_KINDS];
+    int32_t *map;         /* logical -> physical */
+    int32_t *ref;         /* references per physical slot */
+    int32_t *free_stack;
+    int n_free;
+    int32_t *tmp;
+};
+
+static size_t esize(rd_dtype t) { return t == RD_F32 ? 4 : 2; }
+
+size_t sc_state_size(const sc_config *cfg) {
+    size_t s = 0;
+    for (int k = 0; k < cfg->n_kinds; k++) s += cfg->kind[k].size * (size_t)cfg->n_layers;
+    return s;
+}
+
+size_t sc_bytes_per_slot(const sc_config *cfg) { return sc_state_size(cfg) * esize(cfg->dtype); }
+
+static int n_phys_of(const sc_config *cfg) {
+    int rows = cfg->max_rows > 0 ? cfg->max_rows : cfg->n_slots;
+    return cfg->n_slots + rows + 1;
+}
+
+size_t sc_total_bytes(const sc_config *cfg) {
+    return sc_bytes_per_slot(cfg) * (size_t)n_phys_of(cfg) +
+           (size_t)cfg->n_slots * 2 * sizeof(int32_t) + (size_t)n_phys_of(cfg) * 2 * sizeof(int32_t);
+}
+
+static void store(rd_dtype t, void *base, size_t i, float v) {
+    if (t == RD_F32) ((float *)base)[i] = v;
+    else if (t == RD_F16) ((uint16_t *)base)[i] = rd_f32_to_f16(v);
+    else ((uint16_t *)base)[i] = rd_f32_to_bf16(v);
+}
+
+static float load(rd_dtype t, const void *base, size_t i) {
+    if (t == RD_F32) return ((const float *)base)[i];
+    if (t == RD_F16) return rd_f16_to_f32(((const uint16_t *)base)[i]);
+    return rd_bf16_to_f32(((const uint16_t *)base)[i]);
+}
+
+/* Writes a [kind][layer][size] fp32 state into physical slot p. */
+static void write_phys(sc_cache *c, int32_t p, const float *state) {
+    const sc_config *g = &c->cfg;
+    for (int k = 0; k < g->n_kinds; k++) {
+        size_t sz = g->kind[k].size;
+        for (int l = 0; l < g->n_layers; l++) {
+            size_t off = ((size_t)l * (size_t)c->n_phys + (size_t)p) * sz;
+            if (g->dtype == RD_F32) memcpy((float *)c->base[k] + off, state, sz * sizeof(float));
+            else for (size_t e = 0; e < sz; e++) store(g->dtype, c->base[k], off + e, state[e]);
+            state += sz;
+        }
+    }
+}
+
+static void read_phys(const sc_cache *c, int32_t p, float *state) {
+    const sc_config *g = &c->cfg;
+    for (int k = 0; k < g->n_kinds; k++) {
+        size_t sz = g->kind[k].size;
+        for (int l = 0; l < g->n_layers; l++) {
+            size_t off = ((size_t)l * (size_t)c->n_phys + (size_t)p) * sz;
+            if (g->dtype == RD_F32) memcpy(state, (const float *)c->base[k] + off, sz * sizeof(float));
+            else for (size_t e = 0; e < sz; e++) state[e] = load(g->dtype, c->base[k], off + e);
+            state += sz;
+        }
+    }
+}
+
+rd_status sc_create(const sc_config *cfg, sc_cache **out, rd_error *err) {
+    *out = NULL;
+    if (cfg->n_kinds < 1 || cfg->n_kinds > SC_MAX_KINDS || cfg->n_layers < 1 || cfg->n_slots < 1)
+        return rd_fail(err, RD_ERR_INTERNAL, "state cache: bad configuration (%d kinds, %d layers, %d slots)",
+                       cfg->n_kinds, cfg->n_layers, cfg->n_slots);
+    if (cfg->dtype != RD_F32 && cfg->dtype != RD_F16 && cfg->dtype != RD_BF16)
+        return rd_fail(err, RD_ERR_USAGE, "state cache: storage must be fp32, fp16 or bf16");
+    size_t total = sc_total_bytes(cfg);
+    if (cfg->max_bytes && total > cfg->max_bytes)
+        return rd_fail(err, RD_ERR_NOMEM,
+                       "state cache of %d slots needs %zu bytes (%zu bytes a slot, %d physical slots), "
+                       "over the limit of %zu bytes", cfg->n_slots, total, sc_bytes_per_slot(cfg),
+                       n_phys_of(cfg), cfg->max_bytes);
+    sc_cache *c = calloc(1, sizeof *c);
+    if (!c) return rd_fail(err, RD_ERR_NOMEM, "out of memory for the state cache");
+    c->cfg = *cfg;
+    if (c->cfg.max_rows <= 0) c->cfg.max_rows = cfg->n_slots;
+    c->n_phys = n_phys_of(cfg);
+    int ok = 1;
+    for (int k = 0; k < cfg->n_kinds && ok; k++) {
+        size_t n = cfg->kind[k].size * (size_t)cfg->n_layers * (size_t)c->n_phys;
+        c->base[k] = rd_malloc_array(n, esize(cfg->dtype));
+        ok = c->base[k] != NULL;
+    }
+    c->map = rd_calloc_array((size_t)cfg->n_slots, sizeof *c->map);
+    c->tmp = rd_malloc_array((size_t)cfg->n_slots, sizeof *c->tmp);
+    c->ref = rd_calloc_array((size_t)c->n_phys, sizeof *c->ref);
+    c->free_stack = rd_malloc_array((size_t)c->n_phys, sizeof *c->free_stack);
+    if (!ok || !c->map || !c->tmp || !c->ref || !c->free_stack) {
+        sc_free(c);
+        return rd_fail(err, RD_ERR_NOMEM, "out of memory allocating a state cache of %zu bytes", total);
+    }
+    for (int p = c->n_phys - 1; p >= 1; p--) c->free_stack[c->n_free++] = p;
+    c->ref[0] = cfg->n_slots + 1; /* every slot, plus a pin */
+    /* the initial state: each kind's init value */
+    size_t ss = sc_state_size(cfg);
+    float *init = rd_malloc_array(ss, sizeof *init);
+    if (!init) {
+        sc_free(c);
+        return rd_fail(err, RD_ERR_NOMEM, "out of memory for the initial state");
+    }
+    float *p = init;
+    for (int k = 0; k < cfg->n_kinds; k++)
+        for (size_t e = 0; e < cfg->kind[k].size * (size_t)cfg->n_layers; e++) *p++ = cfg->kind[k].init;
+    write_phys(c, 0, init);
+    free(init);
+    *out = c;
+    return RD_OK;
+}
+
+void sc_free(sc_cache *c) {
+    if (!c) return;
+    for (int k = 0; k < SC_MAX_KINDS; k++) free(c->base[k]);
+    free(c->map);
+    free(c->tmp);
+    free(c->ref);
+    free(c->free_stack);
+    free(c);
+}
+
+const sc_config *sc_config_of(const sc_cache *c) { return &c->cfg; }
+
+static void decref(sc_cache *c, int32_t p) {
+    if (--c->ref[p] == 0 && p != 0) c->free_stack[c->n_free++] = p;
+}
+
+void sc_set_initial(sc_cache *c, const float *state) { write_phys(c, 0, state); }
+
+void sc_reset(sc_cache *c, const int32_t *slot, int n) {
+    for (int i = 0; i < n; i++) {
+        c->ref[0]++;
+        decref(c, c->map[slot[i]]);
+        c->map[slot[i]] = 0;
+    }
+}
+
+rd_status sc_reorder(sc_cache *c, const int32_t *survivors, int n, rd_error *err) {
+    if (n > c->cfg.n_slots)
+        return rd_fail(err, RD_ERR_INTERNAL, "state cache: reorder of %d slots, capacity %d", n, c->cfg.n_slots);
+    for (int i = 0; i < n; i++) {
+        int32_t s = survivors[i];
+        if (s < 0 || s >= c->cfg.n_slots)
+            return rd_fail(err, RD_ERR_INTERNAL, "state cache: reorder: slot %d out of range 0..%d", s,
+                           c->cfg.n_slots - 1);
+        c->tmp[i] = c->map[s];
+        c->ref[c->tmp[i]]++;
+    }
+    for (int i = 0; i < n; i++) {
+        decref(c, c->map[i]);
+        c->map[i] = c->tmp[i];
+    }
+    return RD_OK;
+}
+
+void sc_clone(sc_cache *c, int32_t src, int32_t dst) {
+    int32_t p = c->map[src];
+    c->ref[p]++;
+    decref(c, c->map[dst]);
+    c->map[dst] = p;
+}
+
+void sc_view(const sc_cache *c, rwkv_state_view *v) {
+    memset(v, 0, sizeof *v);
+    v->n_kinds = c->cfg.n_kinds;
+    for (int k = 0; k < c->cfg.n_kinds; k++) {
+        v->base[k] = c->base[k];
+        v->dtype[k] = c->cfg.dtype;
+        v->slot_stride[k] = c->cfg.kind[k].size;
+        v->layer_stride[k] = c->cfg.kind[k].size * (size_t)c->n_phys;
+    }
+}
+
+int32_t sc_phys(const sc_cache *c, int32_t slot) { return c->map[slot]; }
+
+rd_status sc_update_begin(sc_cache *c, const int32_t *src, int n, int32_t *src_phys,
+                          int32_t *dst_phys, rd_error *err) {
+    if (n > c->n_free)
+        return rd_fail(err, RD_ERR_INTERNAL, "state cache: update of %d rows, %d free physical slots", n,
+                       c->n_free);
+    for (int i = 0; i < n; i++) {
+        if (src[i] < 0 || src[i] >= c->cfg.n_slots) {
+            sc_update_abort(c, dst_phys, i);
+            return rd_fail(err, RD_ERR_INTERNAL, "state cache: slot %d out of range 0..%d", src[i],
+                           c->cfg.n_slots - 1);
+        }
+        src_phys[i] = c->map[src[i]];
+        dst_phys[i] = c->free_stack[--c->n_free];
+    }
+    return RD_OK;
+}
+
+void sc_update_commit(sc_cache *c, const int32_t *child, const int32_t *dst_phys, int n) {
+    for (int i = 0; i < n; i++) {
+        c->ref[dst_phys[i]]++;
+        decref(c, c->map[child[i]]);
+        c->map[child[i]] = dst_phys[i];
+    }
+}
+
+void sc_update_abort(sc_cache *c, const int32_t *dst_phys, int n) {
+    for (int i = n - 1; i >= 0; i--) c->free_stack[c->n_free++] = dst_phys[i];
+}
+
+void sc_gather(const sc_cache *c, const int32_t *slot, int n, float *out) {
+    size_t ss = sc_state_size(&c->cfg);
+    for (int i = 0; i < n; i++) read_phys(c, c->map[slot[i]], out + (size_t)i * ss);
+}
+
+rd_status sc_load_slot(sc_cache *c, int32_t slot, const float *state, rd_error *err) {
+    if (c->n_free == 0) return rd_fail(err, RD_ERR_INTERNAL, "state cache: no free physical slot");
+    int32_t p = c->free_stack[--c->n_free];
+    write_phys(c, p, state);
+    sc_update_commit(c, &slot, &p, 1);
+    return RD_OK;
+}
+
+rd_status sc_phys_alloc(sc_cache *c, int n, int32_t *phys, rd_error *err) {
+    if (n > c->n_free)
+        return rd_fail(err, RD_ERR_INTERNAL, "state cache: %d rows asked, %d free physical slots", n, c->n_free);
+    for (int i = 0; i < n; i++) phys[i] = c->free_stack[--c->n_free];
+    return RD_OK;
+}
+
+void sc_phys_release_unreferenced(sc_cache *c, const int32_t *phys, int n) {
+    for (int i = 0; i < n; i++)
+        if (phys[i] != 0 && c->ref[phys[i]] == 0) c->free_stack[c->n_free++] = phys[i];
+}
+
+int sc_phys_in_use(const sc_cache *c) { return c->n_phys - c->n_free; }

@@ -1,0 +1,449 @@
+/* tests/test_decoder.c - the CTC prefix beam search against brute force.
+ *
+ * On tiny random inputs, an exhaustive beam must find exactly the best
+ * hypothesis of a brute-force enumeration of every CTC alignment, parsed into
+ * every lexicon word sequence (homophones included) and scored with the same
+ * LM. A small bigram LM plugged in through lm_impl.h keeps the test
+ * independent of the ARPA reader. */
+#include "tests/testutil.h"
+
+#include <math.h>
+
+#include "decoder/decoder.h"
+#include "decoder/emissions.h"
+#include "lexicon/lexicon.h"
+#include "lexicon/units.h"
+#include "lmstate/lm.h"
+#include "lmstate/lm_impl.h"
+
+/* ---------- a bigram table LM ---------- */
+
+#define TLM_WORDS 8
+static const char *const tlm_vocab[TLM_WORDS] = {"<s>", "</s>", "ab", "AB", "ba", "a", "b", "bab"};
+
+typedef struct tlm_cache {
+    int32_t *prev, *tmp;
+    int n;
+} tlm_cache;
+
+static float tlm_bigram(int32_t prev, int32_t w) {
+    /* a fixed, asymmetric table: ln p in [-4.5, -0.1] */
+    return -0.1f - (float)((prev * 7 + w * 3) % 11) * 0.4f;
+}
+
+static int32_t tlm_find(const char *t, size_t len) {
+    for (int i = 0; i < TLM_WORDS; i++)
+        if (strlen(tlm_vocab[i]) == len && memcmp(tlm_vocab[i], t, len) == 0) return i;
+    return 6; /* unknown words score like "b" */
+}
+
+static void tlm_model_free(void *m) { (void)m; }
+static rd_status tlm_cache_create(void *m, int n, void **out, rd_error *err) {
+    (void)m;
+    (void)err;
+    tlm_cache *c = calloc(1, sizeof *c);
+    c->prev = calloc((size_t)n, sizeof(int32_t));
+    c->tmp = calloc((size_t)n, sizeof(int32_t));
+    c->n = n;
+    *out = c;
+    return RD_OK;
+}
+static void tlm_cache_free(void *p) {
+    tlm_cache *c = p;
+    free(c->prev);
+    free(c->tmp);
+    free(c);
+}
+static int32_t tlm_word(void *c, const char *t, size_t len) { (void)c; return tlm_find(t, len); }
+static bool tlm_known(const void *c, int32_t w) { (void)c; return w != 6; }
+static float tlm_unigram(void *c, int32_t w) { (void)c; return tlm_bigram(0, w); }
+static rd_status tlm_start(void *p, const int32_t *slot, int n, rd_error *err) {
+    (void)err;
+    tlm_cache *c = p;
+    for (int i = 0; i < n; i++) c->prev[slot[i]] = 0;
+    return RD_OK;
+}
+static rd_status tlm_score(void *p, const int32_t *parent, const int32_t *word, const int32_t *child,
+                           int n, float *score, rd_error *err) {
+    (void)err;
+    tlm_cache *c = p;
+    for (int i = 0; i < n; i++) score[i] = tlm_bigram(c->prev[parent[i]], word[i]);
+    for (int i = 0; i < n; i++) c->tmp[i] = word[i];
+    for (int i = 0; i < n; i++) c->prev[child[i]] = c->tmp[i];
+    return RD_OK;
+}
+static rd_status tlm_finish(void *p, const int32_t *slot, int n, float *score, rd_error *err) {
+    (void)err;
+    tlm_cache *c = p;
+    for (int i = 0; i < n; i++) score[i] = tlm_bigram(c->prev[slot[i]], 1);
+    return RD_OK;
+}
+static rd_status tlm_reorder(void *p, const int32_t *surv, int n, rd_error *err) {
+    (void)err;
+    tlm_cache *c = p;
+    for (int i = 0; i < n; i++) c->tmp[i] = c->prev[surv[i]];
+    memcpy(c->prev, c->tmp, (size_t)n * sizeof(int32_t));
+    return RD_OK;
+}
+
+static const lm_ops tlm_ops = {"table", tlm_model_free, tlm_cache_create, tlm_cache_free, tlm_word,
+                               tlm_known, tlm_unigram, tlm_start, tlm_score, tlm_finish, tlm_reorder};
+
+/* ---------- brute force ---------- */
+
+#define MAXT 8
+#define MAXSEQ 64
+
+typedef struct seq_entry {
+    int len;
+    int u[MAXT];
+    double logp;
+} seq_entry;
+
+typedef struct bf {
+    const lex_units *units;
+    const lex_lexicon *lex;
+    int use_lm;
+    float lmw, ws;
+    int blank, delim;
+    double best;
+    char best_text[256];
+} bf;
+
+/* Collapses an alignment (repeats, then blanks), drops leading delimiters
+ * and runs of delimiters, as the decoder's prefix identity does. */
+static int normalize(const int *al, int T, int blank, int delim, int *out) {
+    int n = 0, prev = -1;
+    for (int t = 0; t < T; t++) {
+        int u = al[t];
+        if (u != prev && u != blank) {
+            if (u == delim && (n == 0 || out[n - 1] == delim)) { prev = u; continue; }
+            out[n++] = u;
+        }
+        prev = u;
+    }
+    return n;
+}
+
+static double lm_of(const bf *b, const int32_t *words, int n) {
+    if (!b->use_lm) return 0;
+    double s = 0;
+    int32_t prev = 0;
+    for (int i = 0; i < n; i++) {
+        int32_t w = tlm_find(lex_word(b->lex, words[i]), strlen(lex_word(b->lex, words[i])));
+        s += tlm_bigram(prev, w);
+        prev = w;
+    }
+    return s + tlm_bigram(prev, 1);
+}
+
+static int32_t node_of(const lex_lexicon *lex, const int *u, int n) {
+    int32_t node = 0;
+    for (int i = 0; i < n && node >= 0; i++) node = lex_trie_child(lex, node, u[i]);
+    return node;
+}
+
+static void consider(bf *b, double ac, const int32_t *words, int nw) {
+    double s = ac + b->lmw * lm_of(b, words, nw) + b->ws * nw;
+    if (s > b->best + 1e-9) {
+        b->best = s;
+        b->best_text[0] = '\0';
+        for (int i = 0; i < nw; i++) {
+            if (i) strcat(b->best_text, " ");
+            strcat(b->best_text, lex_word(b->lex, words[i]));
+        }
+    }
+}
+
+/* Every way to read seq[pos..n) as words (delimiter mode: segments between
+ * delimiters; leaf mode: any segmentation into pronunciations). */
+static void parse(bf *b, const int *seq, int n, int pos, double ac, int32_t *words, int nw) {
+    if (pos == n) {
+        consider(b, ac, words, nw);
+        return;
+    }
+    if (b->delim >= 0) {
+        int e = pos;
+        while (e < n && seq[e] != b->delim) e++;
+        int32_t node = node_of(b->lex, seq + pos, e - pos);
+        if (node <= 0) return;
+        const int32_t *g;
+        const float *lp;
+        int gn = lex_trie_group(b->lex, node, &g, &lp);
+        for (int i = 0; i < gn; i++) {
+            words[nw] = g[i];
+            parse(b, seq, n, e < n ? e + 1 : e, ac, words, nw + 1);
+        }
+        return;
+    }
+    for (int e = pos + 1; e <= n; e++) {
+        int32_t node = node_of(b->lex, seq + pos, e - pos);
+        if (node < 0) break;
+        const int32_t *g;
+        const float *lp;
+        int gn = lex_trie_group(b->lex, node, &g, &lp);
+        for (int i = 0; i < gn; i++) {
+            words[nw] = g[i];
+            parse(b, seq, n, e, ac, words, nw + 1);
+        }
+    }
+}
+
+static double log_add_d(double a, double c) {
+    if (a < c) { double t = a; a = c; c = t; }
+    if (c == -INFINITY) return a;
+    return a + log1p(exp(c - a));
+}
+
+static void brute_force(bf *b, const float *lp, int T, int V) {
+    static seq_entry seqs[20000];
+    int ns = 0;
+    int al[MAXT] = {0};
+    long total = 1;
+    for (int t = 0; t < T; t++) total *= V;
+    for (long k = 0; k < total; k++) {
+        long x = k;
+        double s = 0;
+        for (int t = 0; t < T; t++) {
+            al[t] = (int)(x % V);
+            x /= V;
+            s += lp[t * V + al[t]];
+        }
+        int u[MAXT];
+        int n = normalize(al, T, b->blank, b->delim, u);
+        int found = -1;
+        for (int i = 0; i < ns && found < 0; i++)
+            if (seqs[i].len == n && memcmp(seqs[i].u, u, (size_t)n * sizeof(int)) == 0) found = i;
+        if (found < 0) {
+            found = ns++;
+            seqs[found].len = n;
+            memcpy(seqs[found].u, u, (size_t)n * sizeof(int));
+            seqs[found].logp = -INFINITY;
+        }
+        seqs[found].logp = log_add_d(seqs[found].logp, s);
+    }
+    b->best = -INFINITY;
+    b->best_text[0] = '\0';
+    int32_t words[MAXT + 1];
+    for (int i = 0; i < ns; i++) parse(b, seqs[i].u, seqs[i].len, 0, seqs[i].logp, words, 0);
+}
+
+/* ---------- fixtures ---------- */
+
+static void random_logprobs(float *lp, int T, int V, unsigned seed) {
+    srand(seed);
+    for (int t = 0; t < T; t++) {
+        for (int v = 0; v < V; v++) lp[t * V + v] = (float)(rand() % 1000) / 200.0f;
+    }
+    assert_int_equal(dec_emissions_to_logprobs(lp, T, V, DEC_INPUT_LOGITS, "rand", NULL, NULL), RD_OK);
+}
+
+static lex_units *make_units(const char *text) {
+    lex_units *u = NULL;
+    rd_error err;
+    rd_status st = lex_units_parse(text, strlen(text), "tokens", NULL, NULL, &u, &err);
+    if (st != RD_OK) fprintf(stderr, "%s\n", err.msg);
+    assert_int_equal(st, RD_OK);
+    return u;
+}
+
+static lex_lexicon *make_lexicon(const char *text, const lex_units *u) {
+    lex_lexicon *l = NULL;
+    rd_error err;
+    rd_status st = lex_lexicon_parse(text, strlen(text), "lex", u, &l, NULL, &err);
+    if (st != RD_OK) fprintf(stderr, "%s\n", err.msg);
+    assert_int_equal(st, RD_OK);
+    return l;
+}
+
+static void run_case(const char *tokens, const char *lexicon, int use_lm, unsigned seed, int T) {
+    lex_units *u = make_units(tokens);
+    lex_lexicon *l = make_lexicon(lexicon, u);
+    int V = lex_units_count(u);
+    float lp[MAXT * 8];
+    random_logprobs(lp, T, V, seed);
+    lm_model lm = {&tlm_ops, NULL, "table"};
+    dec_options o;
+    dec_options_default(&o);
+    o.beam = 20000;
+    o.beam_threshold = 1e9f;
+    o.lm_weight = use_lm ? 0.7f : 0.0f;
+    o.word_score = 0.3f;
+    dec_decoder *d = NULL;
+    rd_error err;
+    assert_int_equal(dec_create(&o, u, l, use_lm ? &lm : NULL, &d, &err), RD_OK);
+    assert_int_equal(dec_decode(d, lp, T, &err), RD_OK);
+    bf b = {u, l, use_lm, o.lm_weight, o.word_score, lex_units_blank(u), lex_units_delimiter(u), 0, ""};
+    brute_force(&b, lp, T, V);
+    const dec_hyp *h = dec_nbest(d, 0);
+    assert_non_null(h);
+    if (fabs(h->score - b.best) > 1e-4 || strcmp(h->text, b.best_text) != 0)
+        fprintf(stderr, "seed %u: decoder '%s' %.6f, brute force '%s' %.6f\n", seed, h->text,
+                (double)h->score, b.best_text, b.best);
+    assert_float_equal(h->score, b.best, 1e-4);
+    assert_string_equal(h->text, b.best_text);
+    dec_free(d);
+    lex_lexicon_free(l);
+    lex_units_free(u);
+}
+
+static const char tok_delim[] = "<blank>\n|\na\nb\n";
+static const char lex_delim[] = "ab a b\nAB a b\nba b a\na a\nb b\nbab b a b\n";
+static const char tok_leaf[] = "<blank>\na\nb\n";
+
+static void test_exhaustive_delimiter_lm(void **state) {
+    (void)state;
+    for (unsigned s = 1; s <= 12; s++) run_case(tok_delim, lex_delim, 1, s, 7);
+}
+
+static void test_exhaustive_delimiter_no_lm(void **state) {
+    (void)state;
+    for (unsigned s = 20; s <= 26; s++) run_case(tok_delim, lex_delim, 0, s, 7);
+}
+
+static void test_exhaustive_leaf_mode(void **state) {
+    (void)state;
+    for (unsigned s = 40; s <= 49; s++) run_case(tok_leaf, lex_delim, 1, s, 7);
+}
+
+/* Peaky emissions spelling "ab ba" must decode to it; the homophone AB of
+ * ab wins only when the LM prefers it. */
+static void test_homophone_choice_follows_lm(void **state) {
+    (void)state;
+    lex_units *u = make_units(tok_delim);
+    lex_lexicon *l = make_lexicon(lex_delim, u);
+    int path[] = {2, 0, 3, 1, 3, 2, 0};
+    int T = 7, V = 4;
+    float lp[7 * 4];
+    for (int t = 0; t < T; t++)
+        for (int v = 0; v < V; v++) lp[t * V + v] = v == path[t] ? logf(0.97f) : logf(0.01f);
+    lm_model lm = {&tlm_ops, NULL, "table"};
+    dec_options o;
+    dec_options_default(&o);
+    o.lm_weight = 1.0f;
+    dec_decoder *d;
+    rd_error err;
+    assert_int_equal(dec_create(&o, u, l, &lm, &d, &err), RD_OK);
+    assert_int_equal(dec_decode(d, lp, T, &err), RD_OK);
+    /* bigram(<s>,ab)=-0.1-(6%11)*.4=-2.5, bigram(<s>,AB)=-0.1-(9%11)*.4=-3.7,
+     * then ba after ab: (14+12)%11=4 -> -1.7; after AB: (21+12)%11=0 -> -0.1:
+     * AB ba (-3.8) beats ab ba (-4.2) before </s>: </s> after ba: (28+3)%11=9 */
+    const dec_hyp *h = dec_nbest(d, 0);
+    assert_string_equal(h->text, "AB ba");
+    assert_int_equal(h->n_words, 2);
+    assert_int_equal(h->words[0].start, 0);
+    assert_int_equal(h->words[1].start, 4);
+    dec_free(d);
+    lex_lexicon_free(l);
+    lex_units_free(u);
+}
+
+/* Lexicon-free: words are spelled from units and split at the delimiter. */
+static void test_lexicon_free_spells_words(void **state) {
+    (void)state;
+    lex_units *u = make_units(tok_delim);
+    int path[] = {2, 2, 0, 3, 1, 1, 3, 0, 2};
+    int T = 9, V = 4;
+    float lp[9 * 4];
+    for (int t = 0; t < T; t++)
+        for (int v = 0; v < V; v++) lp[t * V + v] = v == path[t] ? logf(0.97f) : logf(0.01f);
+    dec_options o;
+    dec_options_default(&o);
+    dec_decoder *d;
+    rd_error err;
+    assert_int_equal(dec_create(&o, u, NULL, NULL, &d, &err), RD_OK);
+    assert_int_equal(dec_decode(d, lp, T, &err), RD_OK);
+    const dec_hyp *h = dec_nbest(d, 0);
+    assert_string_equal(h->text, "ab ba");
+    assert_int_equal(h->n_words, 2);
+    dec_free(d);
+    lex_units_free(u);
+}
+
+/* Streaming: frames fed in chunks give the same result as all at once. */
+static void test_chunks_equal_whole(void **state) {
+    (void)state;
+    lex_units *u = make_units(tok_delim);
+    lex_lexicon *l = make_lexicon(lex_delim, u);
+    int T = 40, V = 4;
+    float lp[40 * 4];
+    srand(7);
+    for (int i = 0; i < T * V; i++) lp[i] = (float)(rand() % 1000) / 100.0f;
+    assert_int_equal(dec_emissions_to_logprobs(lp, T, V, DEC_INPUT_LOGITS, "x", NULL, NULL), RD_OK);
+    lm_model lm = {&tlm_ops, NULL, "table"};
+    dec_options o;
+    dec_options_default(&o);
+    o.beam = 8;
+    o.nbest = 3;
+    dec_decoder *d;
+    rd_error err;
+    assert_int_equal(dec_create(&o, u, l, &lm, &d, &err), RD_OK);
+    assert_int_equal(dec_decode(d, lp, T, &err), RD_OK);
+    char whole[256];
+    snprintf(whole, sizeof whole, "%s", dec_nbest(d, 0)->text);
+    float whole_score = dec_nbest(d, 0)->score;
+    int chunks[] = {1, 7, 50};
+    for (int c = 0; c < 3; c++) {
+        assert_int_equal(dec_begin(d, &err), RD_OK);
+        for (int t = 0; t < T; t += chunks[c]) {
+            int n = T - t < chunks[c] ? T - t : chunks[c];
+            assert_int_equal(dec_step(d, lp + t * V, n, &err), RD_OK);
+        }
+        assert_int_equal(dec_end(d, &err), RD_OK);
+        assert_string_equal(dec_nbest(d, 0)->text, whole);
+        assert_float_equal(dec_nbest(d, 0)->score, whole_score, 1e-6);
+    }
+    dec_free(d);
+    lex_lexicon_free(l);
+    lex_units_free(u);
+}
+
+static void test_emissions_detection(void **state) {
+    (void)state;
+    float probs[] = {0.25f, 0.75f, 1.0f, 0.0f};
+    dec_input k;
+    assert_int_equal(dec_input_detect(probs, 2, 2, "p", &k, NULL), RD_OK);
+    assert_int_equal(k, DEC_INPUT_PROBS);
+    float lps[] = {logf(0.25f), logf(0.75f), 0.0f, -INFINITY};
+    assert_int_equal(dec_input_detect(lps, 2, 2, "l", &k, NULL), RD_OK);
+    assert_int_equal(k, DEC_INPUT_LOGPROBS);
+    float logits[] = {3.0f, 1.0f, -2.0f, 5.0f};
+    assert_int_equal(dec_emissions_to_logprobs(logits, 2, 2, DEC_INPUT_AUTO, "x", &k, NULL), RD_OK);
+    assert_int_equal(k, DEC_INPUT_LOGITS);
+    assert_float_equal(logits[0], 3.0 - log(exp(3.0) + exp(1.0)), 1e-5);
+    float bad[] = {0.0f, NAN};
+    rd_error err;
+    assert_int_equal(dec_input_detect(bad, 1, 2, "x.npy", &k, &err), RD_ERR_INPUT);
+    assert_string_equal(err.msg, "x.npy: frame 0, unit 1: value is nan");
+}
+
+static void test_bad_options(void **state) {
+    (void)state;
+    lex_units *u = make_units(tok_delim);
+    dec_options o;
+    dec_options_default(&o);
+    o.beam = 0;
+    dec_decoder *d;
+    rd_error err;
+    assert_int_equal(dec_create(&o, u, NULL, NULL, &d, &err), RD_ERR_USAGE);
+    assert_string_equal(err.msg, "beam must be 1..100000, got 0");
+    dec_options_default(&o);
+    o.blank = 9;
+    assert_int_equal(dec_create(&o, u, NULL, NULL, &d, &err), RD_ERR_USAGE);
+    assert_string_equal(err.msg, "blank id 9 is not a unit (0..3)");
+    lex_units_free(u);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_exhaustive_delimiter_lm),
+        cmocka_unit_test(test_exhaustive_delimiter_no_lm),
+        cmocka_unit_test(test_exhaustive_leaf_mode),
+        cmocka_unit_test(test_homophone_choice_follows_lm),
+        cmocka_unit_test(test_lexicon_free_spells_words),
+        cmocka_unit_test(test_chunks_equal_whole),
+        cmocka_unit_test(test_emissions_detection),
+        cmocka_unit_test(test_bad_options),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,357 @@
+/* tests/test_state_cache.c - the state cache: after any sequence of update,
+ * reorder, clone and reset, every slot holds exactly the state of replaying
+ * its own token history from the initial state. Checked with a toy model
+ * (any storage dtype), with the real RWKV-7 and RWKV-4 models, and through
+ * the LM interface with the n-gram model and the RWKV word LM. */
+#include "tests/testutil.h"
+
+#include <math.h>
+
+#include "common/half.h"
+#include "lmstate/arpa.h"
+#include "lmstate/lm.h"
+#include "lmstate/rwkv.h"
+#include "lmstate/state_cache.h"
+
+#define NSLOT 12
+#define MAXHIST 64
+
+typedef struct history {
+    int len;
+    int32_t tok[MAXHIST];
+} history;
+
+/* ---------- a toy model: state' = 0.5 * state + f(token, element) ---------- */
+
+static float toy_f(int32_t tok, size_t e) { return (float)((tok * 31 + (int)e * 7) % 13) * 0.25f - 1.0f; }
+
+static void toy_step(const sc_cache *c, int n, const int32_t *tok, const int32_t *src, const int32_t *dst) {
+    rwkv_state_view v;
+    sc_view(c, &v);
+    const sc_config *g = sc_config_of(c);
+    for (int i = 0; i < n; i++)
+        for (int k = 0; k < g->n_kinds; k++)
+            for (int l = 0; l < g->n_layers; l++)
+                for (size_t e = 0; e < g->kind[k].size; e++) {
+                    size_t so = l * v.layer_stride[k] + (size_t)src[i] * v.slot_stride[k] + e;
+                    size_t d = l * v.layer_stride[k] + (size_t)dst[i] * v.slot_stride[k] + e;
+                    float x;
+                    if (g->dtype == RD_F32) x = ((float *)v.base[k])[so];
+                    else if (g->dtype == RD_F16) x = rd_f16_to_f32(((uint16_t *)v.base[k])[so]);
+                    else x = rd_bf16_to_f32(((uint16_t *)v.base[k])[so]);
+                    x = 0.5f * x + toy_f(tok[i], e + (size_t)l * 100 + (size_t)k * 1000);
+                    if (g->dtype == RD_F32) ((float *)v.base[k])[d] = x;
+                    else if (g->dtype == RD_F16) ((uint16_t *)v.base[k])[d] = rd_f32_to_f16(x);
+                    else ((uint16_t *)v.base[k])[d] = rd_f32_to_bf16(x);
+                }
+}
+
+static void toy_replay(const sc_config *g, const history *h, float *out) {
+    float *p = out;
+    for (int k = 0; k < g->n_kinds; k++)
+        for (int l = 0; l < g->n_layers; l++)
+            for (size_t e = 0; e < g->kind[k].size; e++) {
+                float x = g->kind[k].init;
+                for (int t = 0; t < h->len; t++) x = 0.5f * x + toy_f(h->tok[t], e + (size_t)l * 100 + (size_t)k * 1000);
+                *p++ = x;
+            }
+}
+
+typedef void (*step_fn)(void *ctx, sc_cache *c, int n, const int32_t *tok, const int32_t *src,
+                        const int32_t *dst);
+typedef void (*replay_fn)(void *ctx, const history *h, float *out);
+
+static void toy_step_cb(void *ctx, sc_cache *c, int n, const int32_t *tok, const int32_t *src,
+                        const int32_t *dst) {
+    (void)ctx;
+    toy_step(c, n, tok, src, dst);
+}
+
+typedef struct toy_ctx { const sc_config *g; } toy_ctx;
+static void toy_replay_cb(void *ctx, const history *h, float *out) { toy_replay(((toy_ctx *)ctx)->g, h, out); }
+
+/* Random update / reorder / clone / reset operations, checking every slot
+ * against its replayed history after each. */
+static void random_ops(sc_cache *c, step_fn step, replay_fn replay, void *ctx, unsigned seed, int rounds,
+                       double tol) {
+    const sc_config *g = sc_config_of(c);
+    history hist[NSLOT], tmp[NSLOT];
+    memset(hist, 0, sizeof hist);
+    size_t ss = sc_state_size(g);
+    float *got = malloc(ss * sizeof(float)), *want = malloc(ss * sizeof(float));
+    srand(seed);
+    rd_error err;
+    for (int r = 0; r < rounds; r++) {
+        int op = rand() % 4;
+        if (op <= 1) {
+            /* update: n distinct children, parents anywhere (a child may be its parent) */
+            int n = 1 + rand() % 5;
+            int32_t parent[8], child[8], tok[8], srcp[8], dstp[8];
+            int used[NSLOT] = {0};
+            for (int i = 0; i < n; i++) {
+                parent[i] = rand() % NSLOT;
+                do child[i] = rand() % NSLOT; while (used[child[i]]);
+                used[child[i]] = 1;
+                tok[i] = rand() % 200;
+            }
+            assert_int_equal(sc_update_begin(c, parent, n, srcp, dstp, &err), RD_OK);
+            step(ctx, c, n, tok, srcp, dstp);
+            sc_update_commit(c, child, dstp, n);
+            history nh[8];
+            for (int i = 0; i < n; i++) {
+                nh[i] = hist[parent[i]];
+                if (nh[i].len < MAXHIST) nh[i].tok[nh[i].len++] = tok[i];
+            }
+            for (int i = 0; i < n; i++) hist[child[i]] = nh[i];
+        } else if (op == 2) {
+            int n = 1 + rand() % NSLOT;
+            int32_t surv[NSLOT];
+            for (int i = 0; i < n; i++) surv[i] = rand() % NSLOT;
+            assert_int_equal(sc_reorder(c, surv, n, &err), RD_OK);
+            for (int i = 0; i < n; i++) tmp[i] = hist[surv[i]];
+            for (int i = 0; i < n; i++) hist[i] = tmp[i];
+        } else {
+            int32_t a = rand() % NSLOT, b = rand() % NSLOT;
+            if (rand() % 2) {
+                sc_clone(c, a, b);
+                hist[b] = hist[a];
+            } else {
+                sc_reset(c, &a, 1);
+                hist[a].len = 0;
+            }
+        }
+        for (int s = 0; s < NSLOT; s++) {
+            if (hist[s].len >= MAXHIST) continue;
+            sc_gather(c, &s, 1, got);
+            replay(ctx, &hist[s], want);
+            for (size_t e = 0; e < ss; e++)
+                if (fabs((double)got[e] - (double)want[e]) > tol * (1.0 + fabs((double)want[e]))) {
+                    fprintf(stderr, "round %d slot %d element %zu: %g vs %g\n", r, s, e, (double)got[e],
+                            (double)want[e]);
+                    fail();
+                }
+        }
+        /* physical slots in use never exceed the slots plus the pinned initial one */
+        assert_true(sc_phys_in_use(c) <= NSLOT + 1);
+    }
+    free(got);
+    free(want);
+}
+
+static sc_config toy_config(rd_dtype t) {
+    sc_config g;
+    memset(&g, 0, sizeof g);
+    g.n_kinds = 3;
+    g.kind[0] = (sc_kind){"shift", 4, 0.0f};
+    g.kind[1] = (sc_kind){"matrix", 9, 0.0f};
+    g.kind[2] = (sc_kind){"pp", 2, -3.0f};
+    g.n_layers = 2;
+    g.n_slots = NSLOT;
+    g.max_rows = 8;
+    g.dtype = t;
+    return g;
+}
+
+static void test_toy_fp32(void **state) {
+    (void)state;
+    sc_config g = toy_config(RD_F32);
+    sc_cache *c;
+    rd_error err;
+    assert_int_equal(sc_create(&g, &c, &err), RD_OK);
+    toy_ctx ctx = {sc_config_of(c)};
+    random_ops(c, toy_step_cb, toy_replay_cb, &ctx, 1, 300, 1e-6);
+    sc_free(c);
+}
+
+/* fp16/bf16 storage rounds each step; the error stays bounded because the
+ * toy state contracts (x' = x/2 + f): |err| <= ulp(max|x|) * 2. */
+static void test_toy_half(void **state) {
+    (void)state;
+    rd_dtype types[2] = {RD_F16, RD_BF16};
+    double tol[2] = {2e-3, 1.6e-2};
+    for (int i = 0; i < 2; i++) {
+        sc_config g = toy_config(types[i]);
+        sc_cache *c;
+        rd_error err;
+        assert_int_equal(sc_create(&g, &c, &err), RD_OK);
+        toy_ctx ctx = {sc_config_of(c)};
+        random_ops(c, toy_step_cb, toy_replay_cb, &ctx, 2 + (unsigned)i, 200, tol[i]);
+        assert_int_equal(sc_bytes_per_slot(&g), (4 + 9 + 2) * 2 * 2);
+        sc_free(c);
+    }
+}
+
+static void test_memory_limit_refused(void **state) {
+    (void)state;
+    sc_config g = toy_config(RD_F32);
+    g.max_bytes = 1000;
+    sc_cache *c;
+    rd_error err;
+    assert_int_equal(sc_bytes_per_slot(&g), (4 + 9 + 2) * 2 * 4);
+    assert_int_equal(sc_create(&g, &c, &err), RD_ERR_NOMEM);
+    assert_string_equal(err.msg, "state cache of 12 slots needs 2784 bytes (120 bytes a slot, 21 physical "
+                                 "slots), over the limit of 1000 bytes");
+}
+
+static void test_slot_index(void **state) {
+    (void)state;
+    int32_t u, b, h;
+    int32_t s = sc_slot_index(2, 3, 5, 16, 8);
+    assert_int_equal(s, 2 * 128 + 3 * 8 + 5);
+    sc_slot_split(s, 16, 8, &u, &b, &h);
+    assert_int_equal(u, 2);
+    assert_int_equal(b, 3);
+    assert_int_equal(h, 5);
+}
+
+/* ---------- RWKV models ---------- */
+
+typedef struct rwkv_ctx {
+    rwkv_model *m;
+    rwkv_workspace *ws;
+    float *single;
+} rwkv_ctx;
+
+static void rwkv_step_cb(void *p, sc_cache *c, int n, const int32_t *tok, const int32_t *src,
+                         const int32_t *dst) {
+    rwkv_ctx *x = p;
+    rwkv_state_view v;
+    sc_view(c, &v);
+    rd_error err;
+    assert_int_equal(rwkv_forward(x->m, x->ws, n, tok, &v, src, &v, dst, NULL, &err), RD_OK);
+}
+
+static void rwkv_replay_cb(void *p, const history *h, float *out) {
+    rwkv_ctx *x = p;
+    rwkv_state_view v;
+    rwkv_state_view_single(x->m, out, &v);
+    rwkv_state_reset(x->m, &v, 0);
+    int32_t zero = 0;
+    rd_error err;
+    for (int t = 0; t < h->len; t++)
+        assert_int_equal(rwkv_forward(x->m, x->ws, 1, &h->tok[t], &v, &zero, &v, &zero, NULL, &err), RD_OK);
+}
+
+static void rwkv_case(const char *rel) {
+    char path[512];
+    RD_DATA_OR_SKIP(path, rel);
+    rwkv_ctx x;
+    rd_error err;
+    assert_int_equal(rwkv_load(path, &x.m, &err), RD_OK);
+    assert_int_equal(rwkv_workspace_create(x.m, 8, 1, &x.ws, &err), RD_OK);
+    rwkv_kind_info info[RWKV_MAX_KINDS];
+    sc_config g;
+    memset(&g, 0, sizeof g);
+    g.n_kinds = rwkv_state_kinds(x.m, info);
+    for (int k = 0; k < g.n_kinds; k++) g.kind[k] = (sc_kind){info[k].name, info[k].size, info[k].init};
+    g.n_layers = rwkv_n_layer(x.m);
+    g.n_slots = NSLOT;
+    g.max_rows = 8;
+    g.dtype = RD_F32;
+    sc_cache *c;
+    assert_int_equal(sc_create(&g, &c, &err), RD_OK);
+    random_ops(c, rwkv_step_cb, rwkv_replay_cb, &x, 5, 40, 1e-6);
+    sc_free(c);
+    rwkv_workspace_free(x.ws);
+    rwkv_free(x.m);
+}
+
+static void test_rwkv7_replay(void **state) {
+    (void)state;
+    rwkv_case("rwkv/tiny-rwkv-7v0-834K-FP32.bin");
+}
+
+static void test_rwkv4_replay(void **state) {
+    (void)state;
+    rwkv_case("rwkv/tiny-rwkv-4v0-660K-FP32.bin");
+}
+
+/* ---------- through the LM interface ---------- */
+
+/* Random score_words / reorder on an LM cache; each slot's next-word score
+ * must equal the score after replaying its word history in a fresh slot. */
+static void lm_random_ops(const char *path, const char *const *vocab, int nv, double tol) {
+    lm_model *m;
+    rd_error err;
+    lm_load_options lo = {0};
+    assert_int_equal(lm_load(path, &lo, &m, &err), RD_OK);
+    lm_cache *c, *ref;
+    assert_int_equal(lm_cache_create(m, NSLOT, &c, &err), RD_OK);
+    assert_int_equal(lm_cache_create(m, 2, &ref, &err), RD_OK);
+    int32_t wc[16], wr[16];
+    for (int i = 0; i < nv; i++) {
+        wc[i] = lm_word(c, vocab[i], strlen(vocab[i]));
+        wr[i] = lm_word(ref, vocab[i], strlen(vocab[i]));
+    }
+    history hist[NSLOT], tmp[NSLOT];
+    memset(hist, 0, sizeof hist);
+    srand(11);
+    for (int r = 0; r < 60; r++) {
+        if (rand() % 3) {
+            int n = 1 + rand() % 4;
+            int32_t parent[4], child[4], word[4];
+            float sc[4];
+            int used[NSLOT] = {0};
+            for (int i = 0; i < n; i++) {
+                parent[i] = rand() % NSLOT;
+                do child[i] = rand() % NSLOT; while (used[child[i]]);
+                used[child[i]] = 1;
+                int w = rand() % nv;
+                word[i] = wc[w];
+                tmp[i] = hist[parent[i]];
+                if (tmp[i].len < MAXHIST) tmp[i].tok[tmp[i].len++] = w;
+            }
+            assert_int_equal(lm_score_words(c, parent, word, child, n, sc, &err), RD_OK);
+            for (int i = 0; i < n; i++) hist[child[i]] = tmp[i];
+        } else {
+            int n = 1 + rand() % NSLOT;
+            int32_t surv[NSLOT];
+            for (int i = 0; i < n; i++) surv[i] = rand() % NSLOT;
+            assert_int_equal(lm_reorder(c, surv, n, &err), RD_OK);
+            for (int i = 0; i < n; i++) tmp[i] = hist[surv[i]];
+            for (int i = 0; i < n; i++) hist[i] = tmp[i];
+            for (int i = n; i < NSLOT; i++) hist[i].len = -1; /* undefined now */
+        }
+        /* every defined slot: </s> score equals the replay's */
+        for (int s = 0; s < NSLOT; s++) {
+            if (hist[s].len < 0 || hist[s].len >= MAXHIST) continue;
+            float got, want, dummy;
+            assert_int_equal(lm_finish(c, &s, 1, &got, &err), RD_OK);
+            int32_t z = 0;
+            assert_int_equal(lm_start(ref, &z, 1, &err), RD_OK);
+            for (int t = 0; t < hist[s].len; t++)
+                assert_int_equal(lm_score_words(ref, &z, &wr[hist[s].tok[t]], &z, 1, &dummy, &err), RD_OK);
+            assert_int_equal(lm_finish(ref, &z, 1, &want, &err), RD_OK);
+            assert_float_equal(got, want, tol);
+        }
+    }
+    lm_cache_free(c);
+    lm_cache_free(ref);
+    lm_free(m);
+}
+
+static const char *const words_en[] = {"the", "fake", "friend", "of", "family,", "like", "cat", "a"};
+
+static void test_ngram_replay(void **state) {
+    (void)state;
+    char path[512];
+    RD_DATA_OR_SKIP(path, "lm/ocr-bigram.arpa");
+    lm_random_ops(path, words_en, 8, 1e-6);
+}
+
+static void test_rwkv_lm_replay(void **state) {
+    (void)state;
+    char path[512];
+    RD_DATA_OR_SKIP(path, "rwkv/tiny-rwkv-7v0-834K-FP32.bin");
+    lm_random_ops(path, words_en, 8, 1e-5);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_toy_fp32),       cmocka_unit_test(test_toy_half),
+        cmocka_unit_test(test_memory_limit_refused), cmocka_unit_test(test_slot_index),
+        cmocka_unit_test(test_rwkv7_replay),   cmocka_unit_test(test_rwkv4_replay),
+        cmocka_unit_test(test_ngram_replay),   cmocka_unit_test(test_rwkv_lm_replay),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
