@@ -7,7 +7,16 @@
  *   lexiconp   word 0.5 unit unit ...                (probability column, Kaldi)
  *   Rime       pinyin .dict.yaml: YAML header up to "...", then
  *              word<TAB>pin yin[<TAB>weight]        (weight: relative frequency)
- * Lines starting with '#' or ';;;' and blank lines are skipped.
+ * Pronunciation log-probabilities (natural log): 0 for plain, flashlight and
+ * CMUdict; ln(prob) for lexiconp (the format is chosen when every line has
+ * >= 3 fields and a second field in (0, 1]); for Rime, ln(weight / sum of
+ * the weights of the group, i.e. of every word with that pinyin), where a
+ * missing weight counts as 1 and a weight of 0 as 0.5. A trailing unit equal
+ * to the table's word delimiter (or "|" when the table has no unit "|") is
+ * dropped; the blank or the delimiter elsewhere in a pronunciation is an
+ * error. A repeated (word, pronunciation) is merged, keeping the best logp.
+ * Lines starting with '#' or ';;;' and blank lines are skipped, and so is a
+ * comment after a field "#" ("word W ER D # note") unless "#" is a unit.
  *
  * The trie is over unit sequences. A node where at least one pronunciation
  * ends holds a homophone group: every word with that unit sequence. */
@@ -62,7 +71,7 @@ int lex_trie_group(const lex_lexicon *l, int32_t node, const int32_t **words,
                    const float **logp);
 /* Largest group size in the trie. */
 int lex_trie_max_group(const lex_lexicon *l);
-/* Parent of a node (-1 for the root); depth (root 0). */
+/* Parent of a node (-1 for the root). */
 int32_t lex_trie_parent(const lex_lexicon *l, int32_t node);
 
 /* LM look-ahead: fills node_score[lex_trie_node_count] with, for each node,

@@ -1,0 +1,228 @@
+/* tests/test_cli.c - the programs end to end: real emissions decoded to their
+ * transcripts, batch lists, shards, threads, JSON, and the errors a user
+ * meets (exit status and message). Runs bin/rwkv-decode from the project
+ * root; golden cases skip when ../shared/data is absent. */
+#include "tests/testutil.h"
+
+#include <sys/wait.h>
+
+#define PROG "bin/rwkv-decode"
+
+typedef struct run_result {
+    int status;
+    char out[65536];
+    char err[8192];
+} run_result;
+
+static char *slurp(const char *path, char *buf, size_t n) {
+    FILE *f = fopen(path, "rb");
+    size_t len = 0;
+    if (f) {
+        len = fread(buf, 1, n - 1, f);
+        fclose(f);
+    }
+    buf[len] = '\0';
+    return buf;
+}
+
+/* Runs a shell command, capturing stdout and stderr separately. */
+static void run(run_result *r, const char *fmt, ...) {
+    char cmd[8192], full[9000];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    snprintf(full, sizeof full, "( %s ) >/tmp/rd_cli_out 2>/tmp/rd_cli_err </dev/null", cmd);
+    int st = system(full);
+    r->status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    slurp("/tmp/rd_cli_out", r->out, sizeof r->out);
+    slurp("/tmp/rd_cli_err", r->err, sizeof r->err);
+}
+
+static int have_prog(void) { return access(PROG, X_OK) == 0; }
+
+#define NEED_PROG()                                      \
+    do {                                                 \
+        if (!have_prog()) {                              \
+            fprintf(stderr, "skipping: " PROG " not built\n"); \
+            skip();                                      \
+        }                                                \
+    } while (0)
+
+static const char *W2V = "emissions/librispeech-121-121726-0000.wav2vec2.npy";
+static const char *REF121 =
+    "also a popular contrivance whereby love making may be suspended but not stopped during the picnic season";
+
+static void test_librispeech_with_3gram(void **state) {
+    (void)state;
+    NEED_PROG();
+    char npy[512], lex[512], lm[512];
+    RD_DATA_OR_SKIP(npy, W2V);
+    RD_DATA_OR_SKIP(lex, "lexicon/librispeech-lm-vocab.lst");
+    RD_DATA_OR_SKIP(lm, "lm/librispeech-3gram-pruned.arpa");
+    run_result r;
+    run(&r, PROG " --logits %s --lexicon %s --lm %s", npy, lex, lm);
+    assert_int_equal(r.status, 0);
+    char want[512];
+    snprintf(want, sizeof want, "%s\n", REF121);
+    assert_string_equal(r.out, want);
+}
+
+/* librispeech-words.lst lacks "contrivance": by default the decoder stays in
+ * the lexicon; with a finite --unk-score it spells the missing word. */
+static void test_missing_word(void **state) {
+    (void)state;
+    NEED_PROG();
+    char npy[512], lex[512], lm[512];
+    RD_DATA_OR_SKIP(npy, W2V);
+    RD_DATA_OR_SKIP(lex, "lexicon/librispeech-words.lst");
+    RD_DATA_OR_SKIP(lm, "lm/librispeech-3gram-pruned.arpa");
+    run_result r;
+    run(&r, PROG " --logits %s --lexicon %s --lm %s", npy, lex, lm);
+    assert_int_equal(r.status, 0);
+    assert_null(strstr(r.out, "contrivance"));
+    assert_non_null(strstr(r.out, "also a popular "));
+    assert_non_null(strstr(r.out, " whereby love making may be suspended but not stopped during the picnic season"));
+    run(&r, PROG " --logits %s --lexicon %s --lm %s --unk-score -5 --format json", npy, lex, lm);
+    assert_int_equal(r.status, 0);
+    assert_non_null(strstr(r.out, "\"text\":\"also a popular contrivance whereby love making"));
+    assert_non_null(strstr(r.out, "{\"word\":\"contrivance\""));
+    assert_non_null(strstr(r.out, "\"oov\":true"));
+}
+
+static void test_ocr_line_real_words(void **state) {
+    (void)state;
+    NEED_PROG();
+    char npy[512], lm[512];
+    RD_DATA_OR_SKIP(npy, "emissions/ocr-handwriting-line.npy");
+    RD_DATA_OR_SKIP(lm, "lm/ocr-bigram.arpa");
+    /* the lexicon: the LM's words spelled with the OCR model's units */
+    const char lex[] = "the t h e\nfake f a k e\nfriend f r i e n d\nof o f\nfamily, f a m i l y ,\nlike l i k e\n";
+    char lexpath[64];
+    assert_non_null(rd_test_tmpfile(lexpath, sizeof lexpath, lex, strlen(lex)));
+    run_result r;
+    run(&r, PROG " --logits %s --lexicon %s --lm %s", npy, lexpath, lm);
+    unlink(lexpath);
+    assert_int_equal(r.status, 0);
+    assert_string_equal(r.out, "the fake friend of the family, like the\n");
+}
+
+static void test_all_emissions_one_command(void **state) {
+    (void)state;
+    NEED_PROG();
+    char dir[512];
+    RD_DATA_OR_SKIP(dir, "emissions");
+    run_result r;
+    run(&r, PROG " %s/*.npy", dir);
+    assert_int_equal(r.status, 0);
+    assert_non_null(strstr(r.out, "librispeech-pyctcdecode-sample\ti have a good deal of will you remember and what "
+                                  "i have set my mind upon no doubt i shall some day achieve\n"));
+    assert_non_null(strstr(r.out, "librispeech-121-121726-0000.wav2vec2\talso a popular contrivance"));
+    assert_non_null(strstr(r.err, "rwkv-decode: decoded 3 utterances (0 failed)"));
+}
+
+/* A list decoded with 1 or 2 threads, and as the sorted concatenation of 3
+ * shards, gives identical output. */
+static void test_threads_and_shards_identical(void **state) {
+    (void)state;
+    NEED_PROG();
+    char npy[512], tok[512];
+    RD_DATA_OR_SKIP(npy, W2V);
+    RD_DATA_OR_SKIP(tok, "emissions/librispeech-121-121726-0000.wav2vec2.tokens.txt");
+    char list[64];
+    char text[8192];
+    size_t n = 0;
+    for (int i = 0; i < 7; i++) n += (size_t)snprintf(text + n, sizeof text - n, "u%d\t%s\n", i, npy);
+    assert_non_null(rd_test_tmpfile(list, sizeof list, text, n));
+    run_result a, b;
+    run(&a, PROG " --list %s --tokens %s --threads 1 --beam 8", list, tok);
+    run(&b, PROG " --list %s --tokens %s --threads 2 --beam 8", list, tok);
+    assert_int_equal(a.status, 0);
+    assert_string_equal(a.out, b.out);
+    run(&b, "for k in 1 2 3; do " PROG " --list %s --tokens %s --beam 8 --shard $k/3 --quiet; done | sort", list, tok);
+    run_result s;
+    run(&s, PROG " --list %s --tokens %s --beam 8 --quiet | sort", list, tok);
+    assert_string_equal(b.out, s.out);
+    unlink(list);
+}
+
+static void test_errors_name_file_and_exit(void **state) {
+    (void)state;
+    NEED_PROG();
+    run_result r;
+    run(&r, PROG " --logits /nonexistent/x.npy --tokens /dev/null");
+    assert_int_equal(r.status, 1);
+    assert_non_null(strstr(r.err, "/nonexistent/x.npy"));
+    run(&r, PROG " --beam 0 --logits x.npy");
+    assert_int_equal(r.status, 2);
+    assert_string_equal(r.err, "rwkv-decode: --beam: expected a whole number from 1 to 100000, got '0'\n");
+    run(&r, PROG " --format xml --logits x.npy");
+    assert_int_equal(r.status, 2);
+    assert_string_equal(r.err, "rwkv-decode: --format: expected text or json, got 'xml'\n");
+    run(&r, PROG " --shard 4/3 --logits x.npy");
+    assert_int_equal(r.status, 2);
+    run(&r, PROG " --help");
+    assert_int_equal(r.status, 0);
+    assert_non_null(strstr(r.out, "--homophones H"));
+}
+
+/* A bad utterance in a list: named, skipped with --keep-going, counted. */
+static void test_keep_going_counts_failures(void **state) {
+    (void)state;
+    NEED_PROG();
+    char npy[512], tok[512];
+    RD_DATA_OR_SKIP(npy, W2V);
+    RD_DATA_OR_SKIP(tok, "emissions/librispeech-121-121726-0000.wav2vec2.tokens.txt");
+    char other[512];
+    RD_DATA_OR_SKIP(other, "emissions/librispeech-pyctcdecode-sample.npy");
+    char list[64], text[4096];
+    int n = snprintf(text, sizeof text, "good1\t%s\nmissing\t/nonexistent.npy\nwrongvocab\t%s\ngood2\t%s\n", npy,
+                     other, npy);
+    assert_non_null(rd_test_tmpfile(list, sizeof list, text, (size_t)n));
+    run_result r;
+    run(&r, PROG " --list %s --tokens %s --keep-going --beam 4", list, tok);
+    assert_int_equal(r.status, 1);
+    assert_non_null(strstr(r.out, "good1\talso a popular"));
+    assert_non_null(strstr(r.out, "good2\talso a popular"));
+    assert_null(strstr(r.out, "missing"));
+    assert_non_null(strstr(r.err, "/nonexistent.npy: cannot open"));
+    char want[1024];
+    snprintf(want, sizeof want, "%s: has 29 units a frame but %s lists 32", other, tok);
+    assert_non_null(strstr(r.err, want));
+    assert_non_null(strstr(r.err, "decoded 2 utterances (2 failed)"));
+    /* without --keep-going the first failure stops the run, after good1 */
+    run(&r, PROG " --list %s --tokens %s --beam 4", list, tok);
+    assert_int_equal(r.status, 1);
+    assert_non_null(strstr(r.out, "good1\t"));
+    assert_null(strstr(r.out, "good2\t"));
+    unlink(list);
+}
+
+static void test_list_parse_error(void **state) {
+    (void)state;
+    NEED_PROG();
+    char list[64];
+    const char text[] = "a\tx.npy\n\tonly-a-path-after-tab\n";
+    assert_non_null(rd_test_tmpfile(list, sizeof list, text, strlen(text)));
+    run_result r;
+    run(&r, PROG " --list %s --tokens /dev/null", list);
+    assert_int_equal(r.status, 1);
+    char want[256];
+    snprintf(want, sizeof want, "rwkv-decode: %s:2: expected utt_id<TAB>path.npy\n", list);
+    assert_string_equal(r.err, want);
+    unlink(list);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_librispeech_with_3gram),
+        cmocka_unit_test(test_missing_word),
+        cmocka_unit_test(test_ocr_line_real_words),
+        cmocka_unit_test(test_all_emissions_one_command),
+        cmocka_unit_test(test_threads_and_shards_identical),
+        cmocka_unit_test(test_errors_name_file_and_exit),
+        cmocka_unit_test(test_keep_going_counts_failures),
+        cmocka_unit_test(test_list_parse_error),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
