@@ -14,6 +14,7 @@
  * step) and then rows (distinct stem + word), by token position, words of
  * different lengths together. */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 

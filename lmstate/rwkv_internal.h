@@ -1,0 +1,96 @@
+/* lmstate/rwkv_internal.h - the RWKV model struct shared by lmstate/rwkv.c
+ * (building it from tensors) and lmstate/rwkv_forward.c (running it).
+ * Private to those two files.
+ *
+ * Every weight is fp32 in one 64-byte aligned allocation owned by the model
+ * (converted from the file's fp16/bf16/fp32 at load). Matrices are stored
+ * as torch.nn.Linear weights: out rows of in columns, y = W x. */
+#ifndef RD_RWKV_INTERNAL_H
+#define RD_RWKV_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "common/half.h"
+#include "lmstate/rwkv.h"
+
+typedef struct rwkv_mat {
+    const float *w;   /* [out][in] */
+    int out, in;
+} rwkv_mat;
+
+enum { RWKV_MIX_R, RWKV_MIX_W, RWKV_MIX_K, RWKV_MIX_V, RWKV_MIX_A, RWKV_MIX_G, RWKV_N_MIX };
+
+typedef struct rwkv_layer {
+    const float *ln1_w, *ln1_b, *ln2_w, *ln2_b;
+    rwkv_mat att_r, att_k, att_v, att_o, ffn_k, ffn_v;
+    /* RWKV-7 */
+    const float *mix[RWKV_N_MIX];        /* x_r x_w x_k x_v x_a x_g, [C] each */
+    const float *w0, *a0, *v0;           /* [C]; v0 NULL on layer 0 */
+    const float *k_k, *k_a, *r_k;        /* [C] (r_k as [H][N]) */
+    const float *lnx_w, *lnx_b;          /* group norm, [C] */
+    const float *ffn_x_k;                /* [C] */
+    rwkv_mat w1, w2, a1, a2, v1, v2, g1, g2; /* LoRAs; v1/v2 absent on layer 0 */
+    /* RWKV-4 */
+    const float *time_decay;             /* -exp(raw): log of the per-step decay */
+    const float *time_first;
+    const float *att_mix_k, *att_mix_v, *att_mix_r, *ffn_mix_k, *ffn_mix_r;
+    rwkv_mat ffn_r;
+} rwkv_layer;
+
+struct rwkv_model {
+    int version;              /* 4 or 7 */
+    int n_layer, n_embd, n_vocab, n_ffn;
+    int n_head, head_size;    /* RWKV-7 */
+    int lora_max;             /* widest LoRA rank */
+    const float *emb;         /* [V][C] */
+    const float *ln0_w, *ln0_b, *ln_out_w, *ln_out_b;
+    rwkv_mat head;            /* [V][C] */
+    rwkv_layer *layers;
+    float *weights;           /* the one allocation */
+    size_t weight_floats;
+};
+
+/* State elements: fp32, or fp16/bf16 storage converted on read and write. */
+static inline size_t rwkv_elem_size(rd_dtype t) { return t == RD_F32 ? 4 : 2; }
+
+static inline void rwkv_read(const void *p, rd_dtype t, size_t n, float *out) {
+    if (t == RD_F32) {
+        memcpy(out, p, n * sizeof(float));
+        return;
+    }
+    const uint16_t *h = p;
+    if (t == RD_F16)
+        for (size_t i = 0; i < n; i++) out[i] = rd_f16_to_f32(h[i]);
+    else
+        for (size_t i = 0; i < n; i++) out[i] = rd_bf16_to_f32(h[i]);
+}
+
+static inline void rwkv_write(void *p, rd_dtype t, size_t n, const float *in) {
+    if (t == RD_F32) {
+        memmove(p, in, n * sizeof(float));
+        return;
+    }
+    uint16_t *h = p;
+    if (t == RD_F16)
+        for (size_t i = 0; i < n; i++) h[i] = rd_f32_to_f16(in[i]);
+    else
+        for (size_t i = 0; i < n; i++) h[i] = rd_f32_to_bf16(in[i]);
+}
+
+static inline void rwkv_fill(void *p, rd_dtype t, size_t n, float v) {
+    if (t == RD_F32) {
+        float *f = p;
+        for (size_t i = 0; i < n; i++) f[i] = v;
+        return;
+    }
+    uint16_t h = t == RD_F16 ? rd_f32_to_f16(v) : rd_f32_to_bf16(v);
+    uint16_t *q = p;
+    for (size_t i = 0; i < n; i++) q[i] = h;
+}
+
+#define RWKV_LN_EPS 1e-5f
+#define RWKV7_GN_EPS 64e-5f
+
+#endif

@@ -1,0 +1,421 @@
+/* tests/test_rwkv.c - RWKV-7 / RWKV-4 CPU runtime: reference logits of the
+ * rwkv.cpp tiny models, batched and gathered steps against single steps,
+ * state views, errors naming tensors. */
+#include "testutil.h"
+
+#include <math.h>
+
+#include "lmstate/rwkv.h"
+
+#define MAX_SLOTS 17
+
+static const char *const V7_FP32 = "rwkv/tiny-rwkv-7v0-834K-FP32.bin";
+static const char *const V7_FP16 = "rwkv/tiny-rwkv-7v0-834K-FP16.bin";
+static const char *const V4_FP32 = "rwkv/tiny-rwkv-4v0-660K-FP32.bin";
+static const char *const V4_FP16 = "rwkv/tiny-rwkv-4v0-660K-FP16.bin";
+
+static rwkv_model *load_or_skip(const char *rel) {
+    char path[512];
+    RD_DATA_OR_SKIP(path, rel);
+    rd_error err;
+    rwkv_model *m = NULL;
+    rd_status st = rwkv_load(path, &m, &err);
+    if (st != RD_OK) fail_msg("%s", err.msg);
+    return m;
+}
+
+/* Logits after '"', 'i', 'n' from the initial state, compared to upstream's. */
+static void expected_logits(const char *model, const char *expected, double max_tol, double sum_tol) {
+    char path[512];
+    RD_DATA_OR_SKIP(path, expected);
+    float want[256];
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    assert_int_equal(fread(want, sizeof(float), 256, f), 256);
+    fclose(f);
+    rwkv_model *m = load_or_skip(model);
+    assert_int_equal(rwkv_n_vocab(m), 256);
+    float *st = malloc(rwkv_state_size(m) * sizeof(float));
+    rwkv_state_view v;
+    rwkv_state_view_single(m, st, &v);
+    rwkv_state_reset(m, &v, 0);
+    rwkv_workspace *ws;
+    rd_error err;
+    assert_int_equal(rwkv_workspace_create(m, 1, 1, &ws, &err), RD_OK);
+    float logits[256];
+    int32_t zero = 0;
+    for (const char *p = "\"in"; *p; p++) {
+        int32_t t = (unsigned char)*p;
+        assert_int_equal(rwkv_forward(m, ws, 1, &t, &v, &zero, &v, &zero, logits, &err), RD_OK);
+    }
+    double mx = 0, sum = 0;
+    for (int i = 0; i < 256; i++) {
+        double d = (double)logits[i] - want[i];
+        sum += d;
+        if (fabs(d) > mx) mx = fabs(d);
+    }
+    fprintf(stderr, "  %s: max |diff| %.3g, sum of diffs %.3g\n", model, mx, sum);
+    assert_true(mx <= max_tol);
+    assert_true(fabs(sum) <= sum_tol);
+    rwkv_workspace_free(ws);
+    free(st);
+    rwkv_free(m);
+}
+
+static void test_v7_fp32_logits(void **s) {
+    (void)s;
+    expected_logits(V7_FP32, "rwkv/expected-logits-7v0-834K.bin", 1e-4, 1e-3);
+}
+static void test_v7_fp16_logits(void **s) {
+    (void)s;
+    expected_logits(V7_FP16, "rwkv/expected-logits-7v0-834K.bin", 1e-2, 0.0058);
+}
+static void test_v4_fp32_logits(void **s) {
+    (void)s;
+    expected_logits(V4_FP32, "rwkv/expected-logits-4v0-660K.bin", 1e-4, 1e-3);
+}
+static void test_v4_fp16_logits(void **s) {
+    (void)s;
+    expected_logits(V4_FP16, "rwkv/expected-logits-4v0-660K.bin", 1e-2, 0.0137);
+}
+
+static void test_shapes_and_kinds(void **s) {
+    (void)s;
+    rwkv_model *m = load_or_skip(V7_FP32);
+    assert_int_equal(rwkv_version(m), 7);
+    assert_int_equal(rwkv_n_layer(m), 12);
+    assert_int_equal(rwkv_n_embd(m), 64);
+    assert_int_equal(rwkv_head_size(m), 64);
+    rwkv_kind_info info[RWKV_MAX_KINDS];
+    assert_int_equal(rwkv_state_kinds(m, info), 3);
+    assert_string_equal(info[1].name, "wkv");
+    assert_int_equal(info[1].size, 64 * 64);
+    assert_int_equal(rwkv_state_size(m), 12 * (64 + 64 * 64 + 64));
+    rwkv_free(m);
+    m = load_or_skip(V4_FP32);
+    assert_int_equal(rwkv_version(m), 4);
+    assert_int_equal(rwkv_n_layer(m), 4);
+    assert_int_equal(rwkv_head_size(m), 0);
+    assert_int_equal(rwkv_state_kinds(m, info), 5);
+    assert_string_equal(info[4].name, "pp");
+    float *st = malloc(rwkv_state_size(m) * sizeof(float));
+    rwkv_state_view v;
+    rwkv_state_view_single(m, st, &v);
+    rwkv_state_reset(m, &v, 0);
+    const float *pp = v.base[4];
+    assert_true(pp[0] == -1e30f && pp[4 * 128 - 1] == -1e30f);
+    assert_true(((const float *)v.base[2])[7] == 0.0f);
+    free(st);
+    rwkv_free(m);
+}
+
+/* ---------- multi-slot views laid out [layer][slot][size] ---------- */
+
+typedef struct slots {
+    rwkv_state_view v;
+    void *mem[RWKV_MAX_KINDS];
+} slots;
+
+static void slots_make(const rwkv_model *m, int n, rd_dtype dt, slots *s) {
+    rwkv_kind_info info[RWKV_MAX_KINDS];
+    memset(s, 0, sizeof *s);
+    s->v.n_kinds = rwkv_state_kinds(m, info);
+    size_t es = dt == RD_F32 ? 4 : 2;
+    for (int k = 0; k < s->v.n_kinds; k++) {
+        s->mem[k] = malloc(info[k].size * (size_t)n * (size_t)rwkv_n_layer(m) * es);
+        s->v.base[k] = s->mem[k];
+        s->v.dtype[k] = dt;
+        s->v.slot_stride[k] = info[k].size;
+        s->v.layer_stride[k] = info[k].size * (size_t)n;
+    }
+    for (int i = 0; i < n; i++) rwkv_state_reset(m, &s->v, i);
+}
+
+static void slots_free(slots *s) {
+    for (int k = 0; k < RWKV_MAX_KINDS; k++) free(s->mem[k]);
+}
+
+/* Copies slot a of view x into buf laid out [kind][layer][size] (f32 views). */
+static void slot_get(const rwkv_model *m, const rwkv_state_view *x, int a, float *buf) {
+    rwkv_kind_info info[RWKV_MAX_KINDS];
+    int nk = rwkv_state_kinds(m, info);
+    for (int k = 0; k < nk; k++)
+        for (int l = 0; l < rwkv_n_layer(m); l++) {
+            const float *p = (const float *)x->base[k] + l * x->layer_stride[k] + (size_t)a * x->slot_stride[k];
+            memcpy(buf, p, info[k].size * sizeof(float));
+            buf += info[k].size;
+        }
+}
+
+static void slot_put(const rwkv_model *m, const rwkv_state_view *x, int a, const float *buf) {
+    rwkv_kind_info info[RWKV_MAX_KINDS];
+    int nk = rwkv_state_kinds(m, info);
+    for (int k = 0; k < nk; k++)
+        for (int l = 0; l < rwkv_n_layer(m); l++) {
+            float *p = (float *)x->base[k] + l * x->layer_stride[k] + (size_t)a * x->slot_stride[k];
+            memcpy(p, buf, info[k].size * sizeof(float));
+            buf += info[k].size;
+        }
+}
+
+/* Slot i gets a history of (i % 5) + 1 tokens, fed one slot at a time. */
+static void give_histories(const rwkv_model *m, rwkv_workspace *ws, slots *s, int n) {
+    rd_error err;
+    for (int i = 0; i < n; i++)
+        for (int t = 0; t <= i % 5; t++) {
+            int32_t tok = (int32_t)((i * 37 + t * 11 + 5) % 256), slot = i;
+            assert_int_equal(rwkv_forward(m, ws, 1, &tok, &s->v, &slot, &s->v, &slot, NULL, &err), RD_OK);
+        }
+}
+
+static double max_diff(const float *a, const float *b, size_t n) {
+    double mx = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - b[i]);
+        if (!(d <= mx)) mx = d;
+    }
+    return mx;
+}
+
+/* n rows in one call (in place, threads) == n single-state calls. */
+static void batched_equals_single(const char *model, int n, int threads) {
+    rwkv_model *m = load_or_skip(model);
+    rd_error err;
+    rwkv_workspace *ws1, *wsn;
+    assert_int_equal(rwkv_workspace_create(m, 1, 1, &ws1, &err), RD_OK);
+    assert_int_equal(rwkv_workspace_create(m, MAX_SLOTS, threads, &wsn, &err), RD_OK);
+    slots s;
+    slots_make(m, n, RD_F32, &s);
+    give_histories(m, ws1, &s, n);
+    size_t S = rwkv_state_size(m), V = (size_t)rwkv_n_vocab(m);
+    float *single = malloc(S * sizeof(float)), *after = malloc(S * sizeof(float));
+    float *want = malloc(V * n * sizeof(float)), *got = malloc(V * n * sizeof(float));
+    float *want_state = malloc(S * n * sizeof(float));
+    int32_t tok[MAX_SLOTS], slot[MAX_SLOTS], zero = 0;
+    rwkv_state_view sv;
+    rwkv_state_view_single(m, single, &sv);
+    for (int i = 0; i < n; i++) {
+        tok[i] = (int32_t)((i * 53 + 7) % 256);
+        slot[i] = i;
+        slot_get(m, &s.v, i, single);
+        assert_int_equal(rwkv_forward(m, ws1, 1, &tok[i], &sv, &zero, &sv, &zero, want + V * i, &err), RD_OK);
+        memcpy(want_state + S * i, single, S * sizeof(float));
+    }
+    assert_int_equal(rwkv_forward(m, wsn, n, tok, &s.v, slot, &s.v, slot, got, &err), RD_OK);
+    assert_true(max_diff(want, got, V * n) <= 1e-6);
+    for (int i = 0; i < n; i++) {
+        slot_get(m, &s.v, i, after);
+        assert_true(max_diff(want_state + S * i, after, S) <= 1e-6);
+    }
+    free(single), free(after), free(want), free(got), free(want_state);
+    slots_free(&s);
+    rwkv_workspace_free(ws1);
+    rwkv_workspace_free(wsn);
+    rwkv_free(m);
+}
+
+static void test_batched_v7(void **s) {
+    (void)s;
+    batched_equals_single(V7_FP32, 1, 1);
+    batched_equals_single(V7_FP32, 3, 1);
+    batched_equals_single(V7_FP32, 17, 1);
+    batched_equals_single(V7_FP32, 17, 2);
+}
+
+static void test_batched_v4(void **s) {
+    (void)s;
+    batched_equals_single(V4_FP32, 1, 1);
+    batched_equals_single(V4_FP32, 3, 2);
+    batched_equals_single(V4_FP32, 17, 2);
+}
+
+/* Row i reads slot p[i] of view A and writes slot i of view B == copy then in place. */
+static void gather_equals_inplace(const char *model) {
+    rwkv_model *m = load_or_skip(model);
+    rd_error err;
+    rwkv_workspace *ws;
+    assert_int_equal(rwkv_workspace_create(m, MAX_SLOTS, 2, &ws, &err), RD_OK);
+    int n = MAX_SLOTS;
+    slots a, b, c;
+    slots_make(m, n, RD_F32, &a);
+    slots_make(m, n, RD_F32, &b);
+    slots_make(m, n, RD_F32, &c);
+    give_histories(m, ws, &a, n);
+    size_t S = rwkv_state_size(m), V = (size_t)rwkv_n_vocab(m);
+    float *buf = malloc(S * sizeof(float)), *buf2 = malloc(S * sizeof(float));
+    float *want = malloc(V * n * sizeof(float)), *got = malloc(V * n * sizeof(float));
+    int32_t p[MAX_SLOTS], id[MAX_SLOTS], tok[MAX_SLOTS];
+    for (int i = 0; i < n; i++) {
+        p[i] = (i * 7 + 3) % 5; /* repeats: several rows share a parent */
+        id[i] = i;
+        tok[i] = (int32_t)((i * 29 + 1) % 256);
+        slot_get(m, &a.v, p[i], buf);
+        slot_put(m, &c.v, i, buf);
+    }
+    assert_int_equal(rwkv_forward(m, ws, n, tok, &c.v, id, &c.v, id, want, &err), RD_OK);
+    assert_int_equal(rwkv_forward(m, ws, n, tok, &a.v, p, &b.v, id, got, &err), RD_OK);
+    assert_true(max_diff(want, got, V * n) <= 1e-6);
+    for (int i = 0; i < n; i++) {
+        slot_get(m, &b.v, i, buf);
+        slot_get(m, &c.v, i, buf2);
+        assert_true(max_diff(buf, buf2, S) <= 1e-6);
+    }
+    free(buf), free(buf2), free(want), free(got);
+    slots_free(&a), slots_free(&b), slots_free(&c);
+    rwkv_workspace_free(ws);
+    rwkv_free(m);
+}
+
+static void test_gather_v7(void **s) {
+    (void)s;
+    gather_equals_inplace(V7_FP32);
+}
+static void test_gather_v4(void **s) {
+    (void)s;
+    gather_equals_inplace(V4_FP32);
+}
+
+/* fp16 / bf16 state storage stays close to fp32 over a few tokens. */
+static void test_half_state(void **s) {
+    (void)s;
+    rwkv_model *m = load_or_skip(V7_FP32);
+    rd_error err;
+    rwkv_workspace *ws;
+    assert_int_equal(rwkv_workspace_create(m, 4, 1, &ws, &err), RD_OK);
+    rd_dtype dts[3] = {RD_F32, RD_F16, RD_BF16};
+    float logits[3][256];
+    for (int d = 0; d < 3; d++) {
+        slots x;
+        slots_make(m, 2, dts[d], &x);
+        int32_t one = 1;
+        for (const char *p = "hello"; *p; p++) {
+            int32_t t = (unsigned char)*p;
+            assert_int_equal(rwkv_forward(m, ws, 1, &t, &x.v, &one, &x.v, &one, logits[d], &err), RD_OK);
+        }
+        slots_free(&x);
+    }
+    double d16 = max_diff(logits[0], logits[1], 256), db16 = max_diff(logits[0], logits[2], 256);
+    fprintf(stderr, "  state f16 max |diff| %.3g, bf16 %.3g\n", d16, db16);
+    assert_true(d16 > 0 && d16 < 0.02);
+    assert_true(db16 > 0 && db16 < 0.2);
+    rwkv_workspace_free(ws);
+    rwkv_free(m);
+}
+
+static void test_bad_calls(void **s) {
+    (void)s;
+    rwkv_model *m = load_or_skip(V7_FP32);
+    rd_error err;
+    rwkv_workspace *ws;
+    assert_int_equal(rwkv_workspace_create(m, 2, 1, &ws, &err), RD_OK);
+    float *st = malloc(rwkv_state_size(m) * sizeof(float));
+    rwkv_state_view v;
+    rwkv_state_view_single(m, st, &v);
+    int32_t tok[3] = {65, 300, 1}, slot[3] = {0, 0, 0};
+    assert_int_equal(rwkv_forward(m, ws, 2, tok, &v, slot, &v, slot, NULL, &err), RD_ERR_INPUT);
+    assert_string_equal(err.msg, "rwkv_forward: row 1: token 300 out of range 0..255");
+    assert_int_equal(rwkv_forward(m, ws, 3, tok, &v, slot, &v, slot, NULL, &err), RD_ERR_INTERNAL);
+    assert_string_equal(err.msg, "rwkv_forward: 3 rows, workspace holds 2");
+    rwkv_workspace *none = NULL;
+    assert_int_equal(rwkv_workspace_create(m, 0, 1, &none, &err), RD_ERR_USAGE);
+    assert_null(none);
+    assert_string_equal(err.msg, "rwkv workspace: max_rows must be at least 1, got 0");
+    free(st);
+    rwkv_workspace_free(ws);
+    rwkv_free(m);
+}
+
+/* ---------- broken files: a tensor renamed, a tensor reshaped ---------- */
+
+static unsigned char *read_all(const char *path, size_t *n) {
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    fseek(f, 0, SEEK_END);
+    *n = (size_t)ftell(f);
+    fseek(f, 0, SEEK_SET);
+    unsigned char *b = malloc(*n);
+    assert_int_equal(fread(b, 1, *n, f), *n);
+    fclose(f);
+    return b;
+}
+
+/* Offset of tensor `name`'s record in a rwkv.cpp .bin buffer. */
+static size_t bin_find(const unsigned char *b, size_t n, const char *name) {
+    size_t o = 24;
+    while (o + 12 <= n) {
+        int32_t h[3], dims[4];
+        memcpy(h, b + o, 12);
+        memcpy(dims, b + o + 12, 4 * (size_t)h[0]);
+        const char *nm = (const char *)b + o + 12 + 4 * (size_t)h[0];
+        if ((size_t)h[1] == strlen(name) && memcmp(nm, name, (size_t)h[1]) == 0) return o;
+        size_t numel = 1;
+        for (int d = 0; d < h[0]; d++) numel *= (size_t)dims[d];
+        o += 12 + 4 * (size_t)h[0] + (size_t)h[1] + numel * (h[2] ? 2 : 4);
+    }
+    fail_msg("tensor %s not in file", name);
+    return 0;
+}
+
+static void expect_load_error(const unsigned char *b, size_t n, const char *msg) {
+    char path[64];
+    assert_non_null(rd_test_tmpfile(path, sizeof path, (const char *)b, n));
+    rwkv_model *m = (rwkv_model *)1;
+    rd_error err;
+    assert_int_equal(rwkv_load(path, &m, &err), RD_ERR_INPUT);
+    assert_null(m);
+    char want[512];
+    snprintf(want, sizeof want, "%s: %s", path, msg);
+    assert_string_equal(err.msg, want);
+    unlink(path);
+}
+
+static void test_broken_tensors(void **s) {
+    (void)s;
+    char path[512];
+    RD_DATA_OR_SKIP(path, V7_FP32);
+    size_t n;
+    unsigned char *b = read_all(path, &n);
+    /* rename: blocks.3.att.key.weight -> blocks.3.att.kez.weight */
+    size_t o = bin_find(b, n, "blocks.3.att.key.weight");
+    b[o + 12 + 8 + strlen("blocks.3.att.ke")] = 'z';
+    expect_load_error(b, n, "missing tensor blocks.3.att.key.weight");
+    free(b);
+    /* reshape: receptance (64, 64) -> (32, 128), same size */
+    b = read_all(path, &n);
+    o = bin_find(b, n, "blocks.0.att.receptance.weight");
+    int32_t dims[2] = {128, 32};
+    memcpy(b + o + 12, dims, sizeof dims);
+    expect_load_error(b, n, "tensor blocks.0.att.receptance.weight: expected shape [64, 64], got [32, 128]");
+    free(b);
+    /* v0 missing on layer 1 (layer 0 has none: v_first) */
+    b = read_all(path, &n);
+    o = bin_find(b, n, "blocks.1.att.v0");
+    b[o + 12 + 12 + strlen("blocks.1.att.v")] = '9';
+    expect_load_error(b, n, "missing tensor blocks.1.att.v0");
+    free(b);
+    /* RWKV-4: a renamed vector, a reshaped matrix */
+    RD_DATA_OR_SKIP(path, V4_FP32);
+    b = read_all(path, &n);
+    o = bin_find(b, n, "blocks.2.att.time_first");
+    b[o + 12 + 4 + strlen("blocks.2.att.time_firs")] = 'x';
+    expect_load_error(b, n, "missing tensor blocks.2.att.time_first");
+    free(b);
+    b = read_all(path, &n);
+    o = bin_find(b, n, "blocks.1.ffn.receptance.weight");
+    int32_t d2[2] = {64, 256};
+    memcpy(b + o + 12, d2, sizeof d2);
+    expect_load_error(b, n, "tensor blocks.1.ffn.receptance.weight: expected shape [128, 128], got [256, 64]");
+    free(b);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_v7_fp32_logits),   cmocka_unit_test(test_v7_fp16_logits),
+        cmocka_unit_test(test_v4_fp32_logits),   cmocka_unit_test(test_v4_fp16_logits),
+        cmocka_unit_test(test_shapes_and_kinds), cmocka_unit_test(test_batched_v7),
+        cmocka_unit_test(test_batched_v4),       cmocka_unit_test(test_gather_v7),
+        cmocka_unit_test(test_gather_v4),        cmocka_unit_test(test_half_state),
+        cmocka_unit_test(test_bad_calls),        cmocka_unit_test(test_broken_tensors),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
