@@ -17,8 +17,12 @@ CFLAGS   += $(OPT) $(WFLAGS) $(SAN) -pthread -MMD -MP
 LDLIBS   += -lm -pthread
 LDFLAGS  += $(SAN)
 
-# CUDA: on when nvcc is found, unless CUDA=0.
-NVCC ?= $(shell command -v nvcc 2>/dev/null)
+# CUDA: on when nvcc is found (on PATH, else $(CUDA_HOME)/bin/nvcc), unless
+# CUDA=0 (the stub kernels/kernels_stub.c then answers every kernels.h call).
+# CUDA=1 needs nvcc but no GPU. cudart is linked statically, so binaries run
+# where libcudart.so is absent and, without a GPU, report "no cuda device".
+CUDA_HOME ?= /usr/local/cuda
+NVCC ?= $(shell command -v nvcc 2>/dev/null || ls $(CUDA_HOME)/bin/nvcc 2>/dev/null)
 ifeq ($(NVCC),)
 CUDA ?= 0
 else
@@ -26,11 +30,14 @@ CUDA ?= 1
 endif
 CU_SRC := $(wildcard kernels/*.cu)
 ifeq ($(CUDA),1)
+ifeq ($(NVCC),)
+$(error CUDA=1 but no nvcc found (PATH or $(CUDA_HOME)/bin))
+endif
 ifneq ($(CU_SRC),)
-CUDA_HOME ?= $(patsubst %/bin/nvcc,%,$(NVCC))
+CUDA_LIB  ?= $(patsubst %/bin/nvcc,%,$(NVCC))/lib64
 CPPFLAGS  += -DRD_HAVE_CUDA
-NVFLAGS   ?= -O3 -std=c++17 -arch=sm_90 -Xcompiler -fPIC -I.
-LDLIBS    += -L$(CUDA_HOME)/lib64 -lcudart -lstdc++
+NVFLAGS   ?= -O3 -std=c++17 -arch=sm_90 -Xcompiler -fPIC -I. -MMD -MP
+LDLIBS    += -L$(CUDA_LIB) -lcudart_static -ldl -lrt -lstdc++
 CU_OBJ    := $(patsubst %.cu,$(BUILD)/obj/%.cu.o,$(CU_SRC))
 endif
 endif

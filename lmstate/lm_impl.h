@@ -38,5 +38,7 @@ struct lm_cache {
 /* Model kinds' loaders, called by lm_load. */
 rd_status lm_arpa_open(const char *path, const lm_load_options *opt,
                        lm_model *m, rd_error *err);
+rd_status lm_rwkv_open(const char *path, const lm_load_options *opt,
+                       lm_model *m, rd_error *err);
 
 #endif

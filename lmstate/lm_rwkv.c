@@ -134,7 +134,7 @@ static int grow_table(rwkv_lm_cache *c) {
 static int32_t rwkv_word(void *p, const char *text, size_t len) {
     rwkv_lm_cache *c = p;
     uint64_t h = hash_bytes(text, len);
-    if ((uint32_t)c->n_words * 2 >= c->table_mask + 1 && !grow_table(c)) return -1;
+    if ((!c->table || (uint32_t)c->n_words * 2 >= c->table_mask + 1) && !grow_table(c)) return -1;
     uint32_t b = (uint32_t)h & c->table_mask;
     for (; c->table[b] >= 0; b = (b + 1) & c->table_mask) {
         const word_entry *w = &c->words[c->table[b]];

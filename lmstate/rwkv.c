@@ -9,7 +9,8 @@
  *     attn.w_lora.lora.0.weight (nn.Linear), lora.2.bias = w0, ...
  * Each tensor is looked up by its BlinkDL name, translated for fla. Loading
  * runs twice over the same code: a first pass checks names and shapes and
- * counts floats, a second converts into the one allocation. */
+ * counts bytes, a second converts into the one allocation. Matrices keep the
+ * file's fp16/bf16/fp32 elements and are packed in panels (rwkv_internal.h). */
 #include "lmstate/rwkv.h"
 
 #include <math.h>
@@ -27,8 +28,8 @@ typedef struct loader {
     rwkv_names names;
     int lora_transposed;  /* LoRAs stored as x @ W (BlinkDL .pth/safetensors) */
     int rwkv_cpp;         /* .bin conventions (fused mixes, -exp(time_decay)) */
-    float *buf;           /* NULL during the counting pass */
-    size_t used;          /* floats handed out (both passes) */
+    unsigned char *buf;   /* NULL during the counting pass */
+    size_t used;          /* bytes handed out (both passes) */
     rd_error *err;
 } loader;
 
@@ -116,11 +117,43 @@ static rd_status bad_shape(loader *ld, const tf_tensor *t, const char *want) {
 
 static int is_float(rd_dtype d) { return d == RD_F32 || d == RD_F16 || d == RD_BF16 || d == RD_F64; }
 
-/* Room for n floats, rounded up to 64 bytes; NULL in the counting pass. */
-static float *take(loader *ld, size_t n) {
-    float *p = ld->buf ? ld->buf + ld->used : NULL;
-    ld->used += (n + 15) & ~(size_t)15;
+/* Room for n bytes, rounded up to 64; NULL in the counting pass. */
+static void *take_bytes(loader *ld, size_t n) {
+    void *p = ld->buf ? ld->buf + ld->used : NULL;
+    ld->used += (n + 63) & ~(size_t)63;
     return p;
+}
+
+static float *take(loader *ld, size_t n) { return take_bytes(ld, n * sizeof(float)); }
+
+/* The precision a matrix keeps: fp16 and bf16 as they are, the rest fp32. */
+static rd_dtype kept_dtype(rd_dtype t) { return t == RD_F16 || t == RD_BF16 ? t : RD_F32; }
+
+/* Element k of t in dtype kept_dtype(t), written to dst. */
+static void copy_elem(const tf_tensor *t, size_t k, void *dst) {
+    const unsigned char *src = t->data;
+    if (t->dtype == RD_F64) {
+        double d;
+        memcpy(&d, src + k * 8, 8);
+        float f = (float)d;
+        memcpy(dst, &f, 4);
+        return;
+    }
+    size_t es = t->dtype == RD_F32 ? 4 : 2;
+    memcpy(dst, src + k * es, es);
+}
+
+/* Packs t (out x in, or in x out when transposed) into panels at p. */
+static void pack_mat(const tf_tensor *t, int out, int in, int transposed, unsigned char *p) {
+    size_t es = kept_dtype(t->dtype) == RD_F32 ? 4 : 2;
+    size_t padded = (size_t)(out + RWKV_PANEL - 1) / RWKV_PANEL * RWKV_PANEL;
+    memset(p, 0, padded * (size_t)in * es);
+    for (int o = 0; o < out; o++)
+        for (int i = 0; i < in; i++) {
+            size_t k = transposed ? (size_t)i * out + o : (size_t)o * in + i;
+            size_t at = (size_t)(o / RWKV_PANEL) * in * RWKV_PANEL + (size_t)i * RWKV_PANEL + o % RWKV_PANEL;
+            copy_elem(t, k, p + at * es);
+        }
 }
 
 /* A vector of n floats: any shape with n elements and at most one dim > 1
@@ -144,7 +177,7 @@ static rd_status load_vec(loader *ld, int layer, const char *suffix, size_t n, i
     return RD_OK;
 }
 
-/* A matrix stored [out][in], or [in][out] when transposed (then turned). */
+/* A matrix stored [out][in], or [in][out] when transposed; packed. */
 static rd_status load_mat(loader *ld, int layer, const char *suffix, int out, int in, int transposed,
                           int optional, rwkv_mat *m) {
     char name[160];
@@ -157,17 +190,10 @@ static rd_status load_mat(loader *ld, int layer, const char *suffix, int out, in
         snprintf(want, sizeof want, "[%lld, %lld]", (long long)r, (long long)c);
         return bad_shape(ld, t, want);
     }
-    size_t n = (size_t)out * (size_t)in;
-    float *p = take(ld, n);
-    if (p && !transposed) tf_to_f32(t, p);
-    if (p && transposed) {
-        float *tmp = malloc(n * sizeof *tmp);
-        if (!tmp) return rd_fail(ld->err, RD_ERR_NOMEM, "out of memory converting %s", name);
-        tf_to_f32(t, tmp);
-        for (int i = 0; i < in; i++)
-            for (int o = 0; o < out; o++) p[(size_t)o * in + i] = tmp[(size_t)i * out + o];
-        free(tmp);
-    }
+    m->dtype = kept_dtype(t->dtype);
+    size_t padded = (size_t)(out + RWKV_PANEL - 1) / RWKV_PANEL * RWKV_PANEL;
+    unsigned char *p = take_bytes(ld, padded * (size_t)in * (m->dtype == RD_F32 ? 4 : 2));
+    if (p) pack_mat(t, out, in, transposed, p);
     m->w = p;
     m->out = out;
     m->in = in;
@@ -283,13 +309,26 @@ static rd_status load_layer4(loader *ld, rwkv_model *m, int l, rwkv_layer *L) {
     return load_mat(ld, l, "ffn.receptance.weight", C, C, 0, 0, &L->ffn_r);
 }
 
+/* The embedding: rows [V][C] as stored (fp16/bf16 kept, else fp32). */
+static rd_status load_emb(loader *ld, rwkv_model *m) {
+    char name[160];
+    const tf_tensor *t = find(ld, -1, "emb.weight", name, sizeof name);
+    if (!t) return missing(ld, name);
+    if (!is_float(t->dtype)) return bad_shape(ld, t, "[n_vocab, n_embd] of floats");
+    m->emb_dtype = kept_dtype(t->dtype);
+    size_t n = (size_t)m->n_vocab * (size_t)m->n_embd, es = m->emb_dtype == RD_F32 ? 4 : 2;
+    unsigned char *p = take_bytes(ld, n * es);
+    if (p)
+        for (size_t k = 0; k < n; k++) copy_elem(t, k, p + k * es);
+    m->emb = p;
+    return RD_OK;
+}
+
 static rd_status load_all(loader *ld, rwkv_model *m) {
     size_t c = (size_t)m->n_embd;
     ld->used = 0;
     m->lora_max = 0;
-    rwkv_mat emb;
-    RD_TRY(load_mat(ld, -1, "emb.weight", m->n_vocab, m->n_embd, 0, 0, &emb));
-    m->emb = emb.w;
+    RD_TRY(load_emb(ld, m));
     RD_TRY(load_vec(ld, 0, "ln0.weight", c, 0, &m->ln0_w));
     RD_TRY(load_vec(ld, 0, "ln0.bias", c, 0, &m->ln0_b));
     for (int l = 0; l < m->n_layer; l++) {
@@ -356,11 +395,10 @@ rd_status rwkv_from_tensors(tf_file *f, const char *name, rwkv_model **out, rd_e
     }
     if (st == RD_OK) st = load_all(&ld, m);
     if (st == RD_OK) {
-        m->weight_floats = ld.used;
-        m->weights = aligned_alloc(64, (ld.used * sizeof(float) + 63) & ~(size_t)63);
+        m->weight_bytes = ld.used;
+        m->weights = aligned_alloc(64, ld.used ? ld.used : 64);
         if (!m->weights)
-            st = rd_fail(err, RD_ERR_NOMEM, "%s: out of memory for %zu MB of weights", ld.fname,
-                         ld.used * sizeof(float) >> 20);
+            st = rd_fail(err, RD_ERR_NOMEM, "%s: out of memory for %zu MB of weights", ld.fname, ld.used >> 20);
     }
     if (st == RD_OK) {
         ld.buf = m->weights;
@@ -395,7 +433,7 @@ int rwkv_n_layer(const rwkv_model *m) { return m->n_layer; }
 int rwkv_n_embd(const rwkv_model *m) { return m->n_embd; }
 int rwkv_n_vocab(const rwkv_model *m) { return m->n_vocab; }
 int rwkv_head_size(const rwkv_model *m) { return m->version == 7 ? m->head_size : 0; }
-size_t rwkv_weight_bytes(const rwkv_model *m) { return m->weight_floats * sizeof(float); }
+size_t rwkv_weight_bytes(const rwkv_model *m) { return m->weight_bytes; }
 
 /* ---------- state ---------- */
 

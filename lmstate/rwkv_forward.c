@@ -23,34 +23,46 @@
 #define RWKV_X86 1
 #endif
 
-/* ---------- matrix products: Y[r][o] = sum_i W[o][i] X[r][i] ---------- */
+/* ---------- matrix products: Y[r][o] = sum_i W(o, i) X[r][i] ----------
+ *
+ * W is packed in panels of RWKV_PANEL (16) outputs (rwkv_internal.h). Every
+ * output is one fp32 chain over i in increasing order, whatever the batch
+ * size, tile shape or thread split, so a row's result does not depend on the
+ * rows beside it. A kernel computes R rows x P panels: per input i it loads
+ * the P panels' 16 weights once and broadcasts each row's x[i]. */
 
-typedef void (*mm_fn)(const float *W, int in, const float *X, int n, float *Y, int ldy, int o0, int o1);
+/* Products of panels [p0, p1) for rows [0, n): Y[r * ldy + o], X[r * in + i]. */
+typedef void (*mm_fn)(const rwkv_mat *W, const float *X, int n, float *Y, int ldy, int p0, int p1);
 
-#define MM_ROW_BLOCK 64
-
-static float dot_ref(const float *a, const float *b, int n) {
-    float acc[8] = {0};
-    int i = 0;
-    for (; i + 8 <= n; i += 8)
-        for (int j = 0; j < 8; j++) acc[j] += a[i + j] * b[i + j];
-    float s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
-    for (; i < n; i++) s += a[i] * b[i];
-    return s;
+static float w_at(const rwkv_mat *W, size_t k) {
+    if (W->dtype == RD_F32) return ((const float *)W->w)[k];
+    uint16_t h = ((const uint16_t *)W->w)[k];
+    return W->dtype == RD_F16 ? rd_f16_to_f32(h) : rd_bf16_to_f32(h);
 }
 
-/* Portable reference: one dot product per element. */
-static void mm_ref(const float *W, int in, const float *X, int n, float *Y, int ldy, int o0, int o1) {
-    for (int r0 = 0; r0 < n; r0 += MM_ROW_BLOCK) {
-        int r1 = r0 + MM_ROW_BLOCK < n ? r0 + MM_ROW_BLOCK : n;
-        for (int o = o0; o < o1; o++)
-            for (int r = r0; r < r1; r++)
-                Y[(size_t)r * ldy + o] = dot_ref(W + (size_t)o * in, X + (size_t)r * in, in);
+/* Copies a tile of rows x cols from t (stride ts) to Y (stride ldy). */
+static void tile_out(const float *t, int ts, int rows, int cols, float *Y, int ldy) {
+    for (int r = 0; r < rows; r++) memcpy(Y + (size_t)r * ldy, t + (size_t)r * ts, (size_t)cols * sizeof(float));
+}
+
+/* Portable reference: one row, one panel at a time. */
+static void mm_ref(const rwkv_mat *W, const float *X, int n, float *Y, int ldy, int p0, int p1) {
+    int in = W->in;
+    for (int p = p0; p < p1; p++) {
+        size_t base = (size_t)p * in * RWKV_PANEL;
+        int cols = W->out - p * RWKV_PANEL < RWKV_PANEL ? W->out - p * RWKV_PANEL : RWKV_PANEL;
+        for (int r = 0; r < n; r++) {
+            float acc[RWKV_PANEL] = {0};
+            const float *x = X + (size_t)r * in;
+            for (int i = 0; i < in; i++)
+                for (int o = 0; o < RWKV_PANEL; o++) acc[o] += w_at(W, base + (size_t)i * RWKV_PANEL + o) * x[i];
+            tile_out(acc, RWKV_PANEL, 1, cols, Y + (size_t)r * ldy + p * RWKV_PANEL, ldy);
+        }
     }
 }
 
 #ifdef RWKV_X86
-#define AVX2 __attribute__((target("avx2,fma")))
+#define AVX2 __attribute__((target("avx2,fma,f16c")))
 
 AVX2 static inline float hsum8(__m256 v) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -59,54 +71,232 @@ AVX2 static inline float hsum8(__m256 v) {
     return _mm_cvtss_f32(s);
 }
 
-/* R rows of X against 4 rows of W (R = 1..3: 4R accumulators stay in the
- * 16 ymm registers), 8 lanes per element. */
-#define MM_KERNEL(NAME, R)                                                                     \
-    AVX2 static void NAME(const float *W, int in, const float *X, float *Y, int ldy) {        \
-        __m256 acc[4][R];                                                                      \
-        for (int a = 0; a < 4; a++)                                                            \
-            for (int b = 0; b < R; b++) acc[a][b] = _mm256_setzero_ps();                       \
-        int i = 0;                                                                             \
-        for (; i + 8 <= in; i += 8) {                                                          \
-            __m256 x[R];                                                                       \
-            for (int b = 0; b < R; b++) x[b] = _mm256_loadu_ps(X + (size_t)b * in + i);        \
-            for (int a = 0; a < 4; a++) {                                                      \
-                __m256 w = _mm256_loadu_ps(W + (size_t)a * in + i);                            \
-                for (int b = 0; b < R; b++) acc[a][b] = _mm256_fmadd_ps(w, x[b], acc[a][b]);   \
-            }                                                                                  \
-        }                                                                                      \
-        for (int a = 0; a < 4; a++)                                                            \
-            for (int b = 0; b < R; b++) {                                                      \
-                float s = hsum8(acc[a][b]);                                                    \
-                for (int j = i; j < in; j++) s += W[(size_t)a * in + j] * X[(size_t)b * in + j]; \
-                Y[(size_t)b * ldy + a] = s;                                                    \
-            }                                                                                  \
-    }
-MM_KERNEL(mm_4x3, 3)
-MM_KERNEL(mm_4x1, 1)
+/* 8 weights from element k of a panel array of dtype DT, as fp32. */
+#define LD8_F32(w, k) _mm256_loadu_ps((const float *)(w) + (k))
+#define LD8_F16(w, k) _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)(w) + (k))))
+#define LD8_BF16(w, k)                                                                                           \
+    _mm256_castsi256_ps(                                                                                         \
+        _mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)((const uint16_t *)(w) + (k)))), 16))
 
-AVX2 static void mm_1x1(const float *W, int in, const float *X, float *Y) {
-    __m256 acc = _mm256_setzero_ps();
-    int i = 0;
-    for (; i + 8 <= in; i += 8) acc = _mm256_fmadd_ps(_mm256_loadu_ps(W + i), _mm256_loadu_ps(X + i), acc);
-    float s = hsum8(acc);
-    for (; i < in; i++) s += W[i] * X[i];
-    *Y = s;
+/* R rows x P panels over all `in` inputs; w points at the first panel. */
+#define MM_KERNEL(NAME, LD, R, P)                                                                            \
+    AVX2 static void NAME(const void *w, int in, const float *X, float *Y, int ldy) {                       \
+        __m256 acc[R][2 * P];                                                                                \
+        _Pragma("GCC unroll 8") for (int r = 0; r < R; r++)                                                 \
+            _Pragma("GCC unroll 8") for (int q = 0; q < 2 * P; q++) acc[r][q] = _mm256_setzero_ps();         \
+        size_t ps = (size_t)in * RWKV_PANEL;                                                                 \
+        for (int i = 0; i < in; i++) {                                                                       \
+            __m256 wv[2 * P];                                                                                \
+            _Pragma("GCC unroll 8") for (int q = 0; q < 2 * P; q++)                                         \
+                wv[q] = LD(w, (size_t)(q >> 1) * ps + (size_t)i * RWKV_PANEL + (size_t)(q & 1) * 8);         \
+            _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) {                                           \
+                __m256 x = _mm256_broadcast_ss(X + (size_t)r * in + i);                                      \
+                _Pragma("GCC unroll 8") for (int q = 0; q < 2 * P; q++) acc[r][q] =                         \
+                    _mm256_fmadd_ps(wv[q], x, acc[r][q]);                                                    \
+            }                                                                                                \
+        }                                                                                                    \
+        _Pragma("GCC unroll 8") for (int r = 0; r < R; r++)                                                 \
+            _Pragma("GCC unroll 8") for (int q = 0; q < 2 * P; q++)                                         \
+                _mm256_storeu_ps(Y + (size_t)r * ldy + (q >> 1) * RWKV_PANEL + (q & 1) * 8, acc[r][q]);      \
+    }
+
+typedef void (*mm_kernel)(const void *w, int in, const float *X, float *Y, int ldy);
+
+/* Kernels of one weight dtype: [0] 1 row x 4 panels, [R] R rows x 1 panel. */
+#define MM_KERNELS(T, LD)                                                                                    \
+    MM_KERNEL(mm_##T##_1x4, LD, 1, 4)                                                                        \
+    MM_KERNEL(mm_##T##_1x1, LD, 1, 1)                                                                        \
+    MM_KERNEL(mm_##T##_2x1, LD, 2, 1)                                                                        \
+    MM_KERNEL(mm_##T##_3x1, LD, 3, 1)                                                                        \
+    MM_KERNEL(mm_##T##_4x1, LD, 4, 1)                                                                        \
+    MM_KERNEL(mm_##T##_5x1, LD, 5, 1)                                                                        \
+    MM_KERNEL(mm_##T##_6x1, LD, 6, 1)                                                                        \
+    static const mm_kernel mm_##T[7] = {mm_##T##_1x4, mm_##T##_1x1, mm_##T##_2x1, mm_##T##_3x1,             \
+                                        mm_##T##_4x1, mm_##T##_5x1, mm_##T##_6x1};
+MM_KERNELS(f32, LD8_F32)
+MM_KERNELS(f16, LD8_F16)
+MM_KERNELS(bf16, LD8_BF16)
+
+#define MM_TILE_ROWS 6
+
+/* Rows [r0, r1) against panel p, through a scratch tile when it is the
+ * partial last panel. */
+static void mm_rows(const mm_kernel *k, const rwkv_mat *W, const float *X, int r0, int r1, float *Y, int ldy,
+                    int p) {
+    size_t es = W->dtype == RD_F32 ? 4 : 2;
+    const char *w = (const char *)W->w + (size_t)p * W->in * RWKV_PANEL * es;
+    int cols = W->out - p * RWKV_PANEL;
+    for (int r = r0; r < r1; r += MM_TILE_ROWS) {
+        int R = r1 - r < MM_TILE_ROWS ? r1 - r : MM_TILE_ROWS;
+        const float *x = X + (size_t)r * W->in;
+        if (cols >= RWKV_PANEL) {
+            k[R](w, W->in, x, Y + (size_t)r * ldy + p * RWKV_PANEL, ldy);
+        } else {
+            float t[MM_TILE_ROWS * RWKV_PANEL];
+            k[R](w, W->in, x, t, RWKV_PANEL);
+            tile_out(t, RWKV_PANEL, R, cols, Y + (size_t)r * ldy + p * RWKV_PANEL, ldy);
+        }
+    }
 }
 
-AVX2 static void mm_avx2(const float *W, int in, const float *X, int n, float *Y, int ldy, int o0, int o1) {
-    for (int r0 = 0; r0 < n; r0 += MM_ROW_BLOCK) {
-        int r1 = r0 + MM_ROW_BLOCK < n ? r0 + MM_ROW_BLOCK : n;
-        int o = o0;
-        for (; o + 4 <= o1; o += 4) {
-            const float *w = W + (size_t)o * in;
-            int r = r0;
-            for (; r + 3 <= r1; r += 3) mm_4x3(w, in, X + (size_t)r * in, Y + (size_t)r * ldy + o, ldy);
-            for (; r < r1; r++) mm_4x1(w, in, X + (size_t)r * in, Y + (size_t)r * ldy + o, ldy);
+static void mm_avx2(const rwkv_mat *W, const float *X, int n, float *Y, int ldy, int p0, int p1) {
+    const mm_kernel *k = W->dtype == RD_F16 ? mm_f16 : W->dtype == RD_BF16 ? mm_bf16 : mm_f32;
+    size_t es = W->dtype == RD_F32 ? 4 : 2;
+    int full = W->out / RWKV_PANEL; /* panels with 16 real outputs */
+    if (n == 1) {
+        int p = p0;
+        for (; p + 4 <= p1 && p + 4 <= full; p += 4)
+            k[0]((const char *)W->w + (size_t)p * W->in * RWKV_PANEL * es, W->in, X, Y + p * RWKV_PANEL, ldy);
+        for (; p < p1; p++) mm_rows(k, W, X, 0, 1, Y, ldy, p);
+        return;
+    }
+    /* rows in blocks whose inputs stay in the L2 cache (about 1 MB) */
+    int rb = (1 << 20) / (int)(sizeof(float) * (size_t)W->in) / MM_TILE_ROWS * MM_TILE_ROWS;
+    if (rb < MM_TILE_ROWS) rb = MM_TILE_ROWS;
+    for (int r0 = 0; r0 < n; r0 += rb) {
+        int r1 = r0 + rb < n ? r0 + rb : n;
+        for (int p = p0; p < p1; p++) mm_rows(k, W, X, r0, r1, Y, ldy, p);
+    }
+}
+
+/* ---- AVX-512: one panel of 16 outputs is one register ---- */
+#define AVX512 __attribute__((target("avx512f,avx2,fma,f16c")))
+
+#define LD16_F32(w, k) _mm512_loadu_ps((const float *)(w) + (k))
+#define LD16_F16(w, k) _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)((const uint16_t *)(w) + (k))))
+#define LD16_BF16(w, k)                                                                                          \
+    _mm512_castsi512_ps(_mm512_slli_epi32(                                                                       \
+        _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)((const uint16_t *)(w) + (k)))), 16))
+
+#define MM512_KERNEL(NAME, LD, R, P)                                                                         \
+    AVX512 static void NAME(const void *w, int in, const float *X, float *Y, int ldy) {                     \
+        __m512 acc[R][P];                                                                                    \
+        _Pragma("GCC unroll 8") for (int r = 0; r < R; r++)                                                 \
+            _Pragma("GCC unroll 8") for (int q = 0; q < P; q++) acc[r][q] = _mm512_setzero_ps();             \
+        size_t ps = (size_t)in * RWKV_PANEL;                                                                 \
+        for (int i = 0; i < in; i++) {                                                                       \
+            __m512 wv[P];                                                                                    \
+            _Pragma("GCC unroll 8") for (int q = 0; q < P; q++) wv[q] = LD(w, (size_t)q * ps + (size_t)i * RWKV_PANEL); \
+            _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) {                                           \
+                __m512 x = _mm512_set1_ps(X[(size_t)r * in + i]);                                            \
+                _Pragma("GCC unroll 8") for (int q = 0; q < P; q++) acc[r][q] =                             \
+                    _mm512_fmadd_ps(wv[q], x, acc[r][q]);                                                    \
+            }                                                                                                \
+        }                                                                                                    \
+        _Pragma("GCC unroll 8") for (int r = 0; r < R; r++)                                                 \
+            _Pragma("GCC unroll 8") for (int q = 0; q < P; q++)                                             \
+                _mm512_storeu_ps(Y + (size_t)r * ldy + q * RWKV_PANEL, acc[r][q]);                           \
+    }
+
+/* [0] 1 row x 4 panels, [R] R rows x 2 panels, [8 + R] R rows x 1 panel. */
+#define MM512_KERNELS(T, LD)                                                                                 \
+    MM512_KERNEL(mm5_##T##_1x4, LD, 1, 4)                                                                    \
+    MM512_KERNEL(mm5_##T##_1x2, LD, 1, 2)                                                                    \
+    MM512_KERNEL(mm5_##T##_2x2, LD, 2, 2)                                                                    \
+    MM512_KERNEL(mm5_##T##_3x2, LD, 3, 2)                                                                    \
+    MM512_KERNEL(mm5_##T##_4x2, LD, 4, 2)                                                                    \
+    MM512_KERNEL(mm5_##T##_5x2, LD, 5, 2)                                                                    \
+    MM512_KERNEL(mm5_##T##_6x2, LD, 6, 2)                                                                    \
+    MM512_KERNEL(mm5_##T##_7x2, LD, 7, 2)                                                                    \
+    MM512_KERNEL(mm5_##T##_8x2, LD, 8, 2)                                                                    \
+    MM512_KERNEL(mm5_##T##_1x1, LD, 1, 1)                                                                    \
+    MM512_KERNEL(mm5_##T##_2x1, LD, 2, 1)                                                                    \
+    MM512_KERNEL(mm5_##T##_3x1, LD, 3, 1)                                                                    \
+    MM512_KERNEL(mm5_##T##_4x1, LD, 4, 1)                                                                    \
+    MM512_KERNEL(mm5_##T##_5x1, LD, 5, 1)                                                                    \
+    MM512_KERNEL(mm5_##T##_6x1, LD, 6, 1)                                                                    \
+    MM512_KERNEL(mm5_##T##_7x1, LD, 7, 1)                                                                    \
+    MM512_KERNEL(mm5_##T##_8x1, LD, 8, 1)                                                                    \
+    static const mm_kernel mm5_##T[17] = {                                                                   \
+        mm5_##T##_1x4, mm5_##T##_1x2, mm5_##T##_2x2, mm5_##T##_3x2, mm5_##T##_4x2, mm5_##T##_5x2,            \
+        mm5_##T##_6x2, mm5_##T##_7x2, mm5_##T##_8x2, mm5_##T##_1x1, mm5_##T##_2x1, mm5_##T##_3x1,            \
+        mm5_##T##_4x1, mm5_##T##_5x1, mm5_##T##_6x1, mm5_##T##_7x1, mm5_##T##_8x1};
+MM512_KERNELS(f32, LD16_F32)
+MM512_KERNELS(f16, LD16_F16)
+MM512_KERNELS(bf16, LD16_BF16)
+
+#define MM5_TILE_ROWS 8
+
+/* Rows [r0, r1) against np (1 or 2) panels from p; through a scratch tile
+ * when a panel is the partial last one. */
+static void mm5_rows(const mm_kernel *k, const rwkv_mat *W, const float *X, int r0, int r1, float *Y, int ldy,
+                     int p, int np) {
+    size_t es = W->dtype == RD_F32 ? 4 : 2;
+    const char *w = (const char *)W->w + (size_t)p * W->in * RWKV_PANEL * es;
+    int cols = W->out - p * RWKV_PANEL;
+    for (int r = r0; r < r1; r += MM5_TILE_ROWS) {
+        int R = r1 - r < MM5_TILE_ROWS ? r1 - r : MM5_TILE_ROWS;
+        const float *x = X + (size_t)r * W->in;
+        mm_kernel f = k[np == 2 ? R : 8 + R];
+        if (cols >= np * RWKV_PANEL) {
+            f(w, W->in, x, Y + (size_t)r * ldy + p * RWKV_PANEL, ldy);
+        } else {
+            float t[MM5_TILE_ROWS * 2 * RWKV_PANEL];
+            f(w, W->in, x, t, 2 * RWKV_PANEL);
+            tile_out(t, 2 * RWKV_PANEL, R, cols, Y + (size_t)r * ldy + p * RWKV_PANEL, ldy);
         }
-        for (; o < o1; o++)
-            for (int r = r0; r < r1; r++)
-                mm_1x1(W + (size_t)o * in, in, X + (size_t)r * in, Y + (size_t)r * ldy + o);
+    }
+}
+
+static void mm_avx512(const rwkv_mat *W, const float *X, int n, float *Y, int ldy, int p0, int p1) {
+    const mm_kernel *k = W->dtype == RD_F16 ? mm5_f16 : W->dtype == RD_BF16 ? mm5_bf16 : mm5_f32;
+    size_t es = W->dtype == RD_F32 ? 4 : 2;
+    int full = W->out / RWKV_PANEL;
+    int p = p0;
+    if (n == 1) {
+        for (; p + 4 <= p1 && p + 4 <= full; p += 4)
+            k[0]((const char *)W->w + (size_t)p * W->in * RWKV_PANEL * es, W->in, X, Y + p * RWKV_PANEL, ldy);
+        for (; p < p1; p++) mm5_rows(k, W, X, 0, 1, Y, ldy, p, 1);
+        return;
+    }
+    int rb = (1 << 20) / (int)(sizeof(float) * (size_t)W->in) / MM5_TILE_ROWS * MM5_TILE_ROWS;
+    if (rb < MM5_TILE_ROWS) rb = MM5_TILE_ROWS;
+    for (int r0 = 0; r0 < n; r0 += rb) {
+        int r1 = r0 + rb < n ? r0 + rb : n;
+        for (p = p0; p + 2 <= p1; p += 2) mm5_rows(k, W, X, r0, r1, Y, ldy, p, 2);
+        if (p < p1) mm5_rows(k, W, X, r0, r1, Y, ldy, p, 1);
+    }
+}
+#endif
+
+/* ---------- RWKV-7 WKV: one head of one row ----------
+ * S (N x N, row i = value index) advances from src to dst (the same memory
+ * or apart); y[i] = (new S) r. The vectors are the head's N-element slices
+ * of the row's w, k, v, kk, ab = kk * a and r. */
+
+
+static void wkv7_head_ref(const float *src, float *dst, int N, const float *w, const float *k, const float *v,
+                          const float *kk, const float *ab, const float *r, float *y) {
+    for (int i = 0; i < N; i++) {
+        const float *s = src + (size_t)i * N;
+        float *d = dst + (size_t)i * N;
+        float sa = 0, acc = 0;
+        for (int j = 0; j < N; j++) sa -= s[j] * kk[j];
+        for (int j = 0; j < N; j++) {
+            d[j] = s[j] * w[j] + sa * ab[j] + v[i] * k[j];
+            acc += d[j] * r[j];
+        }
+        y[i] = acc;
+    }
+}
+
+#ifdef RWKV_X86
+/* The same with 8 lanes over j; N a multiple of 8. */
+AVX2 static void wkv7_head_avx2(const float *src, float *dst, int N, const float *w, const float *k,
+                                const float *v, const float *kk, const float *ab, const float *r, float *y) {
+    for (int i = 0; i < N; i++) {
+        const float *s = src + (size_t)i * N;
+        float *d = dst + (size_t)i * N;
+        __m256 sa = _mm256_setzero_ps(), acc = _mm256_setzero_ps();
+        for (int j = 0; j < N; j += 8) sa = _mm256_fmadd_ps(_mm256_loadu_ps(s + j), _mm256_loadu_ps(kk + j), sa);
+        __m256 sab = _mm256_set1_ps(-hsum8(sa)), vi = _mm256_set1_ps(v[i]);
+        for (int j = 0; j < N; j += 8) {
+            __m256 t = _mm256_fmadd_ps(sab, _mm256_loadu_ps(ab + j), _mm256_mul_ps(vi, _mm256_loadu_ps(k + j)));
+            t = _mm256_fmadd_ps(_mm256_loadu_ps(s + j), _mm256_loadu_ps(w + j), t);
+            _mm256_storeu_ps(d + j, t);
+            acc = _mm256_fmadd_ps(t, _mm256_loadu_ps(r + j), acc);
+        }
+        y[i] = hsum8(acc);
     }
 }
 #endif
@@ -169,6 +359,9 @@ static void pool_run(pool *p, job_fn fn, void *ctx) {
 
 /* ---------- workspace ---------- */
 
+typedef void (*wkv_fn)(const float *src, float *dst, int N, const float *w, const float *k, const float *v,
+                       const float *kk, const float *ab, const float *r, float *y);
+
 enum { B_X, B_XN, B_SX, B_R, B_K, B_V, B_W, B_A, B_G, B_KK, B_VF, B_Y, B_T, B_MIX0, N_CBUF = B_MIX0 + RWKV_N_MIX };
 
 struct rwkv_workspace {
@@ -178,7 +371,8 @@ struct rwkv_workspace {
     float *c[N_CBUF];      /* [max_rows][C] each */
     float *lo;             /* [max_rows][lora_max] */
     float *hid;            /* [max_rows][n_ffn] */
-    float *srow;           /* one WKV row, [head_size] */
+    float *shead;          /* per thread, one WKV head [head_size^2] */
+    wkv_fn wkv;
     mm_fn mm;
     pool pool;
     worker_arg *args;
@@ -227,7 +421,8 @@ rd_status rwkv_workspace_create(const rwkv_model *m, int max_rows, int threads, 
     size_t per = (R * C + 15) & ~(size_t)15;
     size_t lo = (R * (size_t)(m->lora_max > 0 ? m->lora_max : 1) + 15) & ~(size_t)15;
     size_t hid = (R * (size_t)m->n_ffn + 15) & ~(size_t)15;
-    size_t total = per * N_CBUF + lo + hid + (size_t)m->head_size + 16;
+    size_t nt = threads < 1 ? 1 : (size_t)threads;
+    size_t total = per * N_CBUF + lo + hid + nt * (size_t)m->head_size * (size_t)m->head_size + 16;
     ws->mem = aligned_alloc(64, ((total * sizeof(float)) + 63) & ~(size_t)63);
     if (!ws->mem) {
         free(ws);
@@ -236,11 +431,15 @@ rd_status rwkv_workspace_create(const rwkv_model *m, int max_rows, int threads, 
     for (int i = 0; i < N_CBUF; i++) ws->c[i] = ws->mem + per * (size_t)i;
     ws->lo = ws->mem + per * N_CBUF;
     ws->hid = ws->lo + lo;
-    ws->srow = ws->hid + hid;
+    ws->shead = ws->hid + hid;
     ws->mm = mm_ref;
+    ws->wkv = wkv7_head_ref;
 #ifdef RWKV_X86
     __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) ws->mm = mm_avx2;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c"))
+        ws->mm = mm_avx2;
+    if (ws->mm == mm_avx2 && __builtin_cpu_supports("avx512f") && !getenv("RWKV_NO_AVX512")) ws->mm = mm_avx512;
+    if (ws->mm != mm_ref && m->head_size % 8 == 0) ws->wkv = wkv7_head_avx2;
 #endif
     rd_status st = pool_start(ws, threads, err);
     if (st != RD_OK) {
@@ -271,16 +470,20 @@ typedef struct mm_job {
 
 static void mm_part(void *ctx, int t, int nt) {
     const mm_job *j = ctx;
-    int out = j->W->out;
-    int chunk = ((out + nt - 1) / nt + 3) & ~3;
-    int o0 = t * chunk, o1 = o0 + chunk < out ? o0 + chunk : out;
-    if (o0 < o1) j->mm(j->W->w, j->W->in, j->X, j->n, j->Y, out, o0, o1);
+    int np = (j->W->out + RWKV_PANEL - 1) / RWKV_PANEL;
+    int chunk = ((np + nt - 1) / nt + 3) & ~3;
+    int p0 = t * chunk, p1 = p0 + chunk < np ? p0 + chunk : np;
+    if (p0 < p1) j->mm(j->W, j->X, j->n, j->Y, j->W->out, p0, p1);
 }
+
+/* Products smaller than this many multiply-adds run on the calling thread:
+ * waking the pool costs more than it saves. */
+#define MM_THREAD_MIN 1000000.0
 
 /* Y[n][W.out] = X[n][W.in] times W transposed. */
 static void matmul(rwkv_workspace *ws, const rwkv_mat *W, const float *X, int n, float *Y) {
     mm_job j = {ws->mm, W, X, n, Y};
-    if ((double)W->out * W->in * n < 65536.0 || ws->pool.n <= 1) mm_part(&j, 0, 1);
+    if ((double)W->out * W->in * n < MM_THREAD_MIN || ws->pool.n <= 1) mm_part(&j, 0, 1);
     else pool_run(&ws->pool, mm_part, &j);
 }
 
@@ -329,26 +532,6 @@ static void add_into(float *x, const float *y, size_t n) {
 
 enum { K7_ATT = 0, K7_WKV = 1, K7_FFN = 2 };
 
-/* One head of one row: S (N x N, row i = value index) advances; out[i] = S r. */
-static void wkv7_head(rwkv_workspace *ws, const float *r, const float *w, const float *k, const float *v,
-                      const float *kk, const float *ab, const void *s_src, void *s_dst, rd_dtype ts,
-                      rd_dtype td, float *out) {
-    int N = ws->m->head_size;
-    float *s = ws->srow;
-    for (int i = 0; i < N; i++) {
-        rwkv_read((const char *)s_src + (size_t)i * N * rwkv_elem_size(ts), ts, (size_t)N, s);
-        float sa = 0;
-        for (int j = 0; j < N; j++) sa -= s[j] * kk[j];
-        float y = 0;
-        for (int j = 0; j < N; j++) {
-            s[j] = s[j] * w[j] + sa * ab[j] + v[i] * k[j];
-            y += s[j] * r[j];
-        }
-        out[i] = y;
-        rwkv_write((char *)s_dst + (size_t)i * N * rwkv_elem_size(td), td, (size_t)N, s);
-    }
-}
-
 /* LoRA: out = up(act(down(x))); act 0 none, 1 tanh, 2 sigmoid. */
 static void lora(rwkv_workspace *ws, const rwkv_mat *down, const rwkv_mat *up, int act, const float *x, int n,
                  float *out) {
@@ -365,12 +548,14 @@ static void att7_inputs(rwkv_workspace *ws, const rwkv_layer *L, int l, int n) {
     const rwkv_model *m = ws->m;
     int C = m->n_embd;
     size_t nc = (size_t)n * C;
-    float *xn = ws->c[B_XN], *sx = ws->c[B_SX];
-    for (size_t e = 0; e < nc; e++) sx[e] -= xn[e];
-    for (int q = 0; q < RWKV_N_MIX; q++) {
-        float *mx = ws->c[B_MIX0 + q];
-        const float *mix = L->mix[q];
-        for (size_t e = 0; e < nc; e++) mx[e] = xn[e] + sx[e] * mix[e % (size_t)C];
+    for (int i = 0; i < n; i++) {
+        float *xn = ws->c[B_XN] + (size_t)i * C, *sx = ws->c[B_SX] + (size_t)i * C;
+        for (int c = 0; c < C; c++) sx[c] -= xn[c];
+        for (int q = 0; q < RWKV_N_MIX; q++) {
+            float *mx = ws->c[B_MIX0 + q] + (size_t)i * C;
+            const float *mix = L->mix[q];
+            for (int c = 0; c < C; c++) mx[c] = xn[c] + sx[c] * mix[c];
+        }
     }
     matmul(ws, &L->att_r, ws->c[B_MIX0 + RWKV_MIX_R], n, ws->c[B_R]);
     matmul(ws, &L->att_k, ws->c[B_MIX0 + RWKV_MIX_K], n, ws->c[B_K]);
@@ -378,18 +563,23 @@ static void att7_inputs(rwkv_workspace *ws, const rwkv_layer *L, int l, int n) {
     lora(ws, &L->w1, &L->w2, 1, ws->c[B_MIX0 + RWKV_MIX_W], n, ws->c[B_W]);
     lora(ws, &L->a1, &L->a2, 0, ws->c[B_MIX0 + RWKV_MIX_A], n, ws->c[B_A]);
     lora(ws, &L->g1, &L->g2, 2, ws->c[B_MIX0 + RWKV_MIX_G], n, ws->c[B_G]);
-    float *w = ws->c[B_W], *a = ws->c[B_A], *v = ws->c[B_V], *vf = ws->c[B_VF], *t = ws->c[B_T];
-    for (size_t e = 0; e < nc; e++) {
-        size_t c = e % (size_t)C;
-        w[e] = expf(-0.606531f * sigmoidf(L->w0[c] + w[e]));
-        a[e] = sigmoidf(L->a0[c] + a[e]);
+    for (int i = 0; i < n; i++) {
+        float *w = ws->c[B_W] + (size_t)i * C, *a = ws->c[B_A] + (size_t)i * C;
+        for (int c = 0; c < C; c++) {
+            w[c] = expf(-0.606531f * sigmoidf(L->w0[c] + w[c]));
+            a[c] = sigmoidf(L->a0[c] + a[c]);
+        }
     }
     if (l == 0) {
-        memcpy(vf, v, nc * sizeof *v);
+        memcpy(ws->c[B_VF], ws->c[B_V], nc * sizeof(float));
         return;
     }
-    lora(ws, &L->v1, &L->v2, 0, ws->c[B_MIX0 + RWKV_MIX_V], n, t);
-    for (size_t e = 0; e < nc; e++) v[e] += (vf[e] - v[e]) * sigmoidf(L->v0[e % (size_t)C] + t[e]);
+    lora(ws, &L->v1, &L->v2, 0, ws->c[B_MIX0 + RWKV_MIX_V], n, ws->c[B_T]);
+    for (int i = 0; i < n; i++) {
+        float *v = ws->c[B_V] + (size_t)i * C;
+        const float *vf = ws->c[B_VF] + (size_t)i * C, *t = ws->c[B_T] + (size_t)i * C;
+        for (int c = 0; c < C; c++) v[c] += (vf[c] - v[c]) * sigmoidf(L->v0[c] + t[c]);
+    }
 }
 
 /* kk = normalize(k * k_k) per head; ab = kk * a (kept in B_T); k *= 1 + (a-1) k_a. */
@@ -414,28 +604,64 @@ static void att7_keys(rwkv_workspace *ws, const rwkv_layer *L, int n) {
     }
 }
 
-/* WKV, group norm, bonus term and gate; x += O y. */
-static void att7_out(rwkv_workspace *ws, const rwkv_layer *L, int l, const batch *b) {
+typedef struct att7_job {
+    rwkv_workspace *ws;
+    const rwkv_layer *L;
+    int l;
+    const batch *b;
+} att7_job;
+
+/* Row i's WKV heads: straight on fp32 state, else through scratch sh. */
+static void att7_wkv_row(rwkv_workspace *ws, int l, const batch *b, int i, float *sh) {
     const rwkv_model *m = ws->m;
-    int C = m->n_embd, N = m->head_size, n = b->n;
-    size_t hb = (size_t)N * N;
-    for (int i = 0; i < n; i++) {
+    int C = m->n_embd, N = m->head_size;
+    size_t o = (size_t)i * C, hb = (size_t)N * N;
+    rd_dtype ts = b->src->dtype[K7_WKV], td = b->dst->dtype[K7_WKV];
+    const char *ss = state_at(b->src, K7_WKV, l, b->src_slot[i]);
+    char *sd = state_at(b->dst, K7_WKV, l, b->dst_slot[i]);
+    for (int h = 0; h < C; h += N) {
+        size_t hi = (size_t)(h / N) * hb;
+        const float *src = sh;
+        float *dst = sh;
+        if (ts == RD_F32) src = (const float *)ss + hi;
+        else rwkv_read(ss + hi * 2, ts, hb, sh);
+        if (td == RD_F32) dst = (float *)sd + hi;
+        ws->wkv(src, dst, N, ws->c[B_W] + o + h, ws->c[B_K] + o + h, ws->c[B_V] + o + h, ws->c[B_KK] + o + h,
+                ws->c[B_T] + o + h, ws->c[B_R] + o + h, ws->c[B_Y] + o + h);
+        if (td != RD_F32) rwkv_write(sd + hi * 2, td, hb, dst);
+    }
+}
+
+/* WKV, group norm, bonus term and gate for rows t, t + nt, ... */
+static void att7_rows(void *ctx, int t, int nt) {
+    const att7_job *j = ctx;
+    rwkv_workspace *ws = j->ws;
+    const rwkv_layer *L = j->L;
+    int C = ws->m->n_embd, N = ws->m->head_size;
+    float *sh = ws->shead + (size_t)t * N * N;
+    for (int i = t; i < j->b->n; i += nt) {
         size_t o = (size_t)i * C;
-        const char *ss = state_at(b->src, K7_WKV, l, b->src_slot[i]);
-        char *sd = state_at(b->dst, K7_WKV, l, b->dst_slot[i]);
-        size_t es = rwkv_elem_size(b->src->dtype[K7_WKV]), ed = rwkv_elem_size(b->dst->dtype[K7_WKV]);
+        att7_wkv_row(ws, j->l, j->b, i, sh);
         float *r = ws->c[B_R] + o, *k = ws->c[B_K] + o, *v = ws->c[B_V] + o, *y = ws->c[B_Y] + o;
-        for (int h = 0; h < C; h += N)
-            wkv7_head(ws, r + h, ws->c[B_W] + o + h, k + h, v + h, ws->c[B_KK] + o + h, ws->c[B_T] + o + h,
-                      ss + (size_t)(h / N) * hb * es, sd + (size_t)(h / N) * hb * ed, b->src->dtype[K7_WKV],
-                      b->dst->dtype[K7_WKV], y + h);
+        const float *g = ws->c[B_G] + o;
         for (int h = 0; h < C; h += N) {
             layer_norm(y + h, L->lnx_w + h, L->lnx_b + h, N, RWKV7_GN_EPS, y + h);
             float bonus = 0;
-            for (int j = h; j < h + N; j++) bonus += r[j] * k[j] * L->r_k[j];
-            for (int j = h; j < h + N; j++) y[j] = (y[j] + bonus * v[j]) * ws->c[B_G][o + j];
+            for (int q = h; q < h + N; q++) bonus += r[q] * k[q] * L->r_k[q];
+            for (int q = h; q < h + N; q++) y[q] = (y[q] + bonus * v[q]) * g[q];
         }
     }
+}
+
+/* Rows of WKV work (state elements) below which one thread does them all. */
+#define WKV_THREAD_MIN 32768.0
+
+/* WKV, group norm, bonus term and gate; x += O y. */
+static void att7_out(rwkv_workspace *ws, const rwkv_layer *L, int l, const batch *b) {
+    int C = ws->m->n_embd, n = b->n;
+    att7_job j = {ws, L, l, b};
+    if (ws->pool.n <= 1 || n < 2 || (double)n * C * ws->m->head_size < WKV_THREAD_MIN) att7_rows(&j, 0, 1);
+    else pool_run(&ws->pool, att7_rows, &j);
     matmul(ws, &L->att_o, ws->c[B_Y], n, ws->c[B_T]);
     add_into(ws->c[B_X], ws->c[B_T], (size_t)n * C);
 }
@@ -444,9 +670,12 @@ static void ffn7(rwkv_workspace *ws, const rwkv_layer *L, int l, const batch *b)
     int C = ws->m->n_embd, n = b->n;
     size_t nc = (size_t)n * C, nf = (size_t)n * ws->m->n_ffn;
     shift_in(ws, b, l, K7_FFN, L->ln2_w, L->ln2_b);
-    float *xn = ws->c[B_XN], *sx = ws->c[B_SX], *xk = ws->c[B_MIX0];
-    for (size_t e = 0; e < nc; e++) xk[e] = xn[e] + (sx[e] - xn[e]) * L->ffn_x_k[e % (size_t)C];
-    matmul(ws, &L->ffn_k, xk, n, ws->hid);
+    for (int i = 0; i < n; i++) {
+        const float *xn = ws->c[B_XN] + (size_t)i * C, *sx = ws->c[B_SX] + (size_t)i * C;
+        float *xk = ws->c[B_MIX0] + (size_t)i * C;
+        for (int c = 0; c < C; c++) xk[c] = xn[c] + (sx[c] - xn[c]) * L->ffn_x_k[c];
+    }
+    matmul(ws, &L->ffn_k, ws->c[B_MIX0], n, ws->hid);
     for (size_t e = 0; e < nf; e++) {
         float z = ws->hid[e] > 0 ? ws->hid[e] : 0;
         ws->hid[e] = z * z;
@@ -469,10 +698,8 @@ static void layer7(rwkv_workspace *ws, int l, const batch *b) {
 enum { K4_ATT = 0, K4_FFN = 1, K4_AA = 2, K4_BB = 3, K4_PP = 4 };
 
 static void mix4(const float *xn, const float *prev, const float *mix, size_t nc, size_t C, float *out) {
-    for (size_t e = 0; e < nc; e++) {
-        float m = mix[e % C];
-        out[e] = xn[e] * m + prev[e] * (1.0f - m);
-    }
+    for (size_t e0 = 0; e0 < nc; e0 += C)
+        for (size_t c = 0; c < C; c++) out[e0 + c] = xn[e0 + c] * mix[c] + prev[e0 + c] * (1.0f - mix[c]);
 }
 
 /* The stable WKV: per channel, aa/bb scaled by exp(-pp). Leaves r * wkv in B_Y. */
@@ -567,8 +794,12 @@ rd_status rwkv_forward(const rwkv_model *m, rwkv_workspace *ws, int n, const int
     if (n == 0) return RD_OK;
     int C = m->n_embd;
     batch b = {n, src, dst, src_slot, dst_slot};
-    for (int i = 0; i < n; i++)
-        layer_norm(m->emb + (size_t)token[i] * C, m->ln0_w, m->ln0_b, C, RWKV_LN_EPS, ws->c[B_X] + (size_t)i * C);
+    for (int i = 0; i < n; i++) {
+        float *x = ws->c[B_X] + (size_t)i * C;
+        rwkv_read((const char *)m->emb + (size_t)token[i] * C * rwkv_elem_size(m->emb_dtype), m->emb_dtype,
+                  (size_t)C, x);
+        layer_norm(x, m->ln0_w, m->ln0_b, C, RWKV_LN_EPS, x);
+    }
     for (int l = 0; l < m->n_layer; l++) {
         if (m->version == 7) layer7(ws, l, &b);
         else layer4(ws, l, &b);

@@ -2,9 +2,13 @@
  * (building it from tensors) and lmstate/rwkv_forward.c (running it).
  * Private to those two files.
  *
- * Every weight is fp32 in one 64-byte aligned allocation owned by the model
- * (converted from the file's fp16/bf16/fp32 at load). Matrices are stored
- * as torch.nn.Linear weights: out rows of in columns, y = W x. */
+ * Every weight lives in one 64-byte aligned allocation owned by the model.
+ * Vectors are fp32. Matrices (y = W x, W as torch.nn.Linear: out x in) keep
+ * the file's precision (fp16, bf16 or fp32; fp64 becomes fp32) and are
+ * packed in panels of RWKV_PANEL outputs: element (o, i) is at
+ *   (o / RWKV_PANEL) * in * RWKV_PANEL + i * RWKV_PANEL + o % RWKV_PANEL
+ * with the last panel padded with zeros, so a product reads RWKV_PANEL
+ * outputs' weights for one input as one contiguous run. */
 #ifndef RD_RWKV_INTERNAL_H
 #define RD_RWKV_INTERNAL_H
 
@@ -15,8 +19,11 @@
 #include "common/half.h"
 #include "lmstate/rwkv.h"
 
+#define RWKV_PANEL 16
+
 typedef struct rwkv_mat {
-    const float *w;   /* [out][in] */
+    const void *w;    /* panels, see above; NULL when absent */
+    rd_dtype dtype;   /* RD_F32, RD_F16 or RD_BF16 */
     int out, in;
 } rwkv_mat;
 
@@ -44,12 +51,13 @@ struct rwkv_model {
     int n_layer, n_embd, n_vocab, n_ffn;
     int n_head, head_size;    /* RWKV-7 */
     int lora_max;             /* widest LoRA rank */
-    const float *emb;         /* [V][C] */
+    const void *emb;          /* [V][C] rows, dtype emb_dtype (not packed) */
+    rd_dtype emb_dtype;
     const float *ln0_w, *ln0_b, *ln_out_w, *ln_out_b;
     rwkv_mat head;            /* [V][C] */
     rwkv_layer *layers;
-    float *weights;           /* the one allocation */
-    size_t weight_floats;
+    unsigned char *weights;   /* the one allocation */
+    size_t weight_bytes;
 };
 
 /* State elements: fp32, or fp16/bf16 storage converted on read and write. */

@@ -299,7 +299,8 @@ static void lm_random_ops(const char *path, const char *const *vocab, int nv, do
                 int w = rand() % nv;
                 word[i] = wc[w];
                 tmp[i] = hist[parent[i]];
-                if (tmp[i].len < MAXHIST) tmp[i].tok[tmp[i].len++] = w;
+                /* an undefined parent gives an undefined child */
+                if (tmp[i].len >= 0 && tmp[i].len < MAXHIST) tmp[i].tok[tmp[i].len++] = w;
             }
             assert_int_equal(lm_score_words(c, parent, word, child, n, sc, &err), RD_OK);
             for (int i = 0; i < n; i++) hist[child[i]] = tmp[i];

@@ -1,0 +1,115 @@
+/* lmstate/lm.c - lm.h over a model kind's lm_ops: loading by content, and
+ * argument checks before every call reaches the model. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lmstate/lm_impl.h"
+
+/* 1 when the file starts, after optional whitespace, with "\data\". */
+static rd_status looks_like_arpa(const char *path, int *arpa, rd_error *err) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return rd_fail(err, RD_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    char buf[4096];
+    size_t n = fread(buf, 1, sizeof buf, f);
+    fclose(f);
+    size_t i = 0;
+    while (i < n && (buf[i] == ' ' || (buf[i] >= '\t' && buf[i] <= '\r'))) i++;
+    *arpa = n - i >= 6 && memcmp(buf + i, "\\data\\", 6) == 0;
+    return RD_OK;
+}
+
+rd_status lm_load(const char *path, const lm_load_options *opt, lm_model **out, rd_error *err) {
+    *out = NULL;
+    int arpa;
+    RD_TRY(looks_like_arpa(path, &arpa, err));
+    lm_model *m = calloc(1, sizeof *m);
+    if (!m) return rd_fail(err, RD_ERR_NOMEM, "%s: out of memory", path);
+    rd_status st = arpa ? lm_arpa_open(path, opt, m, err) : lm_rwkv_open(path, opt, m, err);
+    if (st != RD_OK) {
+        free(m);
+        return st;
+    }
+    *out = m;
+    return RD_OK;
+}
+
+void lm_free(lm_model *m) {
+    if (!m) return;
+    m->ops->model_free(m->impl);
+    free(m);
+}
+
+const char *lm_describe(const lm_model *m) { return m->description; }
+
+rd_status lm_cache_create(lm_model *m, int n_slots, lm_cache **out, rd_error *err) {
+    *out = NULL;
+    if (n_slots < 1) return rd_fail(err, RD_ERR_INTERNAL, "lm_cache_create: %d slots (expected at least 1)", n_slots);
+    lm_cache *c = calloc(1, sizeof *c);
+    if (!c) return rd_fail(err, RD_ERR_NOMEM, "out of memory for a language-model cache");
+    rd_status st = m->ops->cache_create(m->impl, n_slots, &c->impl, err);
+    if (st != RD_OK) {
+        free(c);
+        return st;
+    }
+    c->ops = m->ops;
+    c->n_slots = n_slots;
+    *out = c;
+    return RD_OK;
+}
+
+void lm_cache_free(lm_cache *c) {
+    if (!c) return;
+    c->ops->cache_free(c->impl);
+    free(c);
+}
+
+int lm_cache_slots(const lm_cache *c) { return c->n_slots; }
+
+int32_t lm_word(lm_cache *c, const char *text, size_t len) { return c->ops->word(c->impl, text, len); }
+
+bool lm_word_known(const lm_cache *c, int32_t word) { return c->ops->word_known(c->impl, word); }
+
+float lm_unigram(lm_cache *c, int32_t word) { return c->ops->unigram(c->impl, word); }
+
+/* RD_OK when n >= 0 and every slot[i] is in 0..n_slots-1. */
+static rd_status check_slots(const lm_cache *c, const char *fn, const char *what, const int32_t *slot, int n,
+                             rd_error *err) {
+    if (n < 0) return rd_fail(err, RD_ERR_INTERNAL, "%s: negative count %d", fn, n);
+    if (n > 0 && !slot) return rd_fail(err, RD_ERR_INTERNAL, "%s: %s is NULL", fn, what);
+    for (int i = 0; i < n; i++)
+        if (slot[i] < 0 || slot[i] >= c->n_slots)
+            return rd_fail(err, RD_ERR_INTERNAL, "%s: %s[%d] = %d is not a slot (expected 0..%d)", fn, what, i,
+                           (int)slot[i], c->n_slots - 1);
+    return RD_OK;
+}
+
+rd_status lm_start(lm_cache *c, const int32_t *slot, int n, rd_error *err) {
+    RD_TRY(check_slots(c, "lm_start", "slot", slot, n, err));
+    return c->ops->start(c->impl, slot, n, err);
+}
+
+rd_status lm_score_words(lm_cache *c, const int32_t *parent, const int32_t *word, const int32_t *child, int n,
+                         float *score, rd_error *err) {
+    RD_TRY(check_slots(c, "lm_score_words", "parent", parent, n, err));
+    RD_TRY(check_slots(c, "lm_score_words", "child", child, n, err));
+    if (n > 0 && (!word || !score)) return rd_fail(err, RD_ERR_INTERNAL, "lm_score_words: word or score is NULL");
+    if (n > c->n_slots)
+        return rd_fail(err, RD_ERR_INTERNAL, "lm_score_words: %d children for %d slots (children must differ)", n,
+                       c->n_slots);
+    return c->ops->score_words(c->impl, parent, word, child, n, score, err);
+}
+
+rd_status lm_finish(lm_cache *c, const int32_t *slot, int n, float *score, rd_error *err) {
+    RD_TRY(check_slots(c, "lm_finish", "slot", slot, n, err));
+    if (n > 0 && !score) return rd_fail(err, RD_ERR_INTERNAL, "lm_finish: score is NULL");
+    return c->ops->finish(c->impl, slot, n, score, err);
+}
+
+rd_status lm_reorder(lm_cache *c, const int32_t *survivors, int n, rd_error *err) {
+    RD_TRY(check_slots(c, "lm_reorder", "survivors", survivors, n, err));
+    if (n > c->n_slots)
+        return rd_fail(err, RD_ERR_INTERNAL, "lm_reorder: %d survivors for %d slots", n, c->n_slots);
+    return c->ops->reorder(c->impl, survivors, n, err);
+}
