@@ -62,7 +62,21 @@ static const char usage_text[] =
     "  --homophones H           candidates per hypothesis at a word end, best unigram\n"
     "                           first; 0 = every word sharing the units [0]\n"
     "  --no-lookahead           do not rank partial words by their best unigram\n"
+    "  --lm-prefix TEXT         words fed to the LM before each utterance, unscored\n"
+    "                           (context for domain biasing, e.g. 'the patient was')\n"
     "  --nbest N                hypotheses per utterance in JSON output [1]\n"
+    "\n"
+    "RWKV language model:\n";
+static const char usage_text2[] =
+    "  --lm-threads N           threads inside each batched RWKV step [1]\n"
+    "  --lookahead-tokens N     look-ahead scores a partial word by the LM probability of\n"
+    "                           its word's first N tokens (an upper bound); 0 = whole\n"
+    "                           words (exact, slow for big lexicons) [4]\n"
+    "  --vocab FILE             World tokenizer vocabulary [rwkv_vocab_v20230424.txt\n"
+    "                           beside the model]\n"
+    "  --state-dtype T          fp32|fp16|bf16 storage of the state cache; arithmetic\n"
+    "                           stays fp32 [fp32]\n"
+    "  --max-memory MB          refuse a model or state cache larger than this [no limit]\n"
     "\n"
     "Output and batches:\n"
     "  --format text|json       'id<TAB>text' lines, or one JSON object a line with the\n"
@@ -85,7 +99,9 @@ static const char usage_text[] =
     "  rwkv-decode --list test.tsv --tokens tokens.txt --shard 3/8 --threads 4 > part3.tsv\n";
 
 typedef struct options {
-    const char *logits, *list, *lengths, *tokens, *blank, *delim, *lexicon, *lm;
+    const char *logits, *list, *lengths, *tokens, *blank, *delim, *lexicon, *lm, *vocab;
+    int lm_threads, state_dtype, lookahead_tokens;
+    long max_memory_mb;
     int delim_given, json, threads, keep_going, quiet, unk_given, lm_weight_given;
     long shard_k, shard_n;
     dec_input input;
@@ -132,6 +148,7 @@ typedef struct app {
 
 /* ---------- options ---------- */
 
+enum { OPT_PREFIX = 512, OPT_LATOK, OPT_LMTH, OPT_VOCAB, OPT_SDT, OPT_MAXMEM };
 enum { OPT_BLANK = 256, OPT_DELIM, OPT_BEAM, OPT_BST, OPT_BTH, OPT_LMW, OPT_WS, OPT_UNK, OPT_HOM,
        OPT_NOLA, OPT_NBEST, OPT_FORMAT, OPT_THREADS, OPT_SHARD, OPT_KEEP, OPT_QUIET, OPT_INPUT,
        OPT_LENGTHS };
@@ -150,6 +167,9 @@ static int parse_options(int argc, char **argv, options *o, int *first_file) {
         {"threads", required_argument, 0, OPT_THREADS}, {"shard", required_argument, 0, OPT_SHARD},
         {"keep-going", no_argument, 0, OPT_KEEP}, {"quiet", no_argument, 0, OPT_QUIET},
         {"input", required_argument, 0, OPT_INPUT}, {"lengths", required_argument, 0, OPT_LENGTHS},
+        {"lm-prefix", required_argument, 0, OPT_PREFIX}, {"lm-threads", required_argument, 0, OPT_LMTH},
+        {"vocab", required_argument, 0, OPT_VOCAB}, {"state-dtype", required_argument, 0, OPT_SDT},
+        {"max-memory", required_argument, 0, OPT_MAXMEM}, {"lookahead-tokens", required_argument, 0, OPT_LATOK},
         {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
     dec_options_default(&o->dec);
@@ -173,6 +193,20 @@ static int parse_options(int argc, char **argv, options *o, int *first_file) {
         case OPT_UNK: if (!cli_parse_float(PROG, "unk-score", optarg, &o->dec.unk_score)) return 0; o->unk_given = 1; break;
         case OPT_HOM: if (!cli_parse_int(PROG, "homophones", optarg, 0, 1000000, &v)) return 0; o->dec.homophones = (int)v; break;
         case OPT_NOLA: o->dec.lookahead = 0; break;
+        case OPT_PREFIX: o->dec.lm_prefix = optarg; break;
+        case OPT_LMTH: if (!cli_parse_int(PROG, "lm-threads", optarg, 1, 256, &v)) return 0; o->lm_threads = (int)v; break;
+        case OPT_VOCAB: o->vocab = optarg; break;
+        case OPT_LATOK: if (!cli_parse_int(PROG, "lookahead-tokens", optarg, 0, 64, &v)) return 0; o->lookahead_tokens = v ? (int)v : -1; break;
+        case OPT_MAXMEM: if (!cli_parse_int(PROG, "max-memory", optarg, 1, 1L << 30, &v)) return 0; o->max_memory_mb = v; break;
+        case OPT_SDT:
+            if (!strcmp(optarg, "fp32")) o->state_dtype = 0;
+            else if (!strcmp(optarg, "fp16")) o->state_dtype = 1;
+            else if (!strcmp(optarg, "bf16")) o->state_dtype = 2;
+            else {
+                fprintf(stderr, PROG ": --state-dtype: '%s' is not fp32, fp16 or bf16\n", optarg);
+                return 0;
+            }
+            break;
         case OPT_NBEST: if (!cli_parse_int(PROG, "nbest", optarg, 1, 10000, &v)) return 0; o->dec.nbest = (int)v; break;
         case OPT_FORMAT:
             if (strcmp(optarg, "json") == 0) o->json = 1;
@@ -190,7 +224,7 @@ static int parse_options(int argc, char **argv, options *o, int *first_file) {
             break;
         }
         case OPT_LENGTHS: o->lengths = optarg; break;
-        case 'h': fputs(usage_text, stdout); exit(0);
+        case 'h': fputs(usage_text, stdout); fputs(usage_text2, stdout); exit(0);
         default: fprintf(stderr, "try '" PROG " --help'\n"); return 0;
         }
     }
@@ -641,7 +675,11 @@ int main(int argc, char **argv) {
     if (collect_inputs(&a, argc, argv, first, &err) != RD_OK) return fail(&a, &err);
     apply_shard(&a);
     if (a.o.lm) {
-        lm_load_options lo = {.threads = 1, .max_memory = 0};
+        lm_load_options lo = {.threads = a.o.lm_threads > 0 ? a.o.lm_threads : 1,
+                              .max_memory = (size_t)a.o.max_memory_mb << 20,
+                              .vocab = a.o.vocab,
+                              .state_dtype = a.o.state_dtype,
+                              .lookahead_tokens = a.o.lookahead_tokens};
         if (lm_load(a.o.lm, &lo, &a.lm, &err) != RD_OK) return fail(&a, &err);
     }
     if (resolve_contexts(&a, &err) != RD_OK) return fail(&a, &err);

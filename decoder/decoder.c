@@ -96,6 +96,7 @@ static inline uint32_t key_hash(int32_t p, int32_t u, int32_t w) {
 }
 
 void dec_options_default(dec_options *o) {
+    memset(o, 0, sizeof *o);
     o->beam = 32;
     o->beam_size_token = 0;
     o->beam_threshold = 25.0f;
@@ -194,6 +195,33 @@ static rd_status build_groups(dec_decoder *d, const float *uni, rd_error *err) {
     return RD_OK;
 }
 
+/* uni[w] = the exact unigram of every word in a homophone group of two or
+ * more (the order that --homophones cuts), 0 for the rest. */
+static rd_status group_unigrams(dec_decoder *d, float *uni, rd_error *err) {
+    int nw = lex_word_count(d->lex);
+    int32_t nodes = lex_trie_node_count(d->lex), k = 0;
+    int32_t *ask = rd_malloc_array((size_t)nw, sizeof *ask), *who = rd_malloc_array((size_t)nw, sizeof *who);
+    float *val = rd_malloc_array((size_t)nw, sizeof *val);
+    rd_status st = RD_OK;
+    if (!ask || !who || !val) st = rd_fail(err, RD_ERR_NOMEM, "out of memory ranking homophones");
+    for (int w = 0; w < nw; w++) uni[w] = 0.0f;
+    for (int32_t n = 0; n < nodes && st == RD_OK; n++) {
+        const int32_t *w;
+        const float *lp;
+        int g = lex_trie_group(d->lex, n, &w, &lp);
+        for (int i = 0; i < g && g > 1; i++) {
+            who[k] = w[i];
+            ask[k++] = d->word_lm[w[i]];
+        }
+    }
+    if (st == RD_OK && k > 0) st = lm_unigrams(d->lm, ask, (int)k, val, err);
+    for (int32_t i = 0; i < k && st == RD_OK; i++) uni[who[i]] = val[i];
+    free(ask);
+    free(who);
+    free(val);
+    return st;
+}
+
 static rd_status bind_lexicon(dec_decoder *d, rd_error *err) {
     int nw = lex_word_count(d->lex);
     float *uni = NULL;
@@ -212,9 +240,10 @@ static rd_status bind_lexicon(dec_decoder *d, rd_error *err) {
                 return rd_fail(err, RD_ERR_NOMEM, "out of memory adding the word '%s' to the LM", t);
             }
         }
-        for (int w = 0; w < nw; w++) uni[w] = lm_unigram(d->lm, d->word_lm[w]);
     }
-    rd_status st = build_groups(d, uni, err);
+    rd_status st = d->lm ? group_unigrams(d, uni, err) : RD_OK;
+    if (st == RD_OK) st = build_groups(d, uni, err);
+    if (st == RD_OK && d->lm && d->opt.lookahead) st = lm_lookahead(d->lm, d->word_lm, nw, uni, err);
     if (st == RD_OK && d->lm && d->opt.lookahead) {
         int32_t nodes = lex_trie_node_count(d->lex);
         d->lookahead = rd_malloc_array((size_t)nodes, sizeof *d->lookahead);
@@ -708,6 +737,22 @@ static rd_status step_frame(dec_decoder *d, const float *lp, rd_error *err) {
 
 /* ---------- utterance API ---------- */
 
+/* Feeds the words of opt.lm_prefix through slot 0, scores discarded. */
+static rd_status feed_prefix(dec_decoder *d, rd_error *err) {
+    const char *p = d->opt.lm_prefix;
+    while (p && *p) {
+        while (*p == ' ' || *p == '\t' || *p == '\n') p++;
+        size_t n = strcspn(p, " \t\n");
+        if (n == 0) break;
+        int32_t s = 0, w = lm_word(d->lm, p, n);
+        float ignored;
+        if (w < 0) return rd_fail(err, RD_ERR_NOMEM, "out of memory adding an --lm-prefix word to the LM");
+        RD_TRY(lm_score_words(d->lm, &s, &w, &s, 1, &ignored, err));
+        p += n;
+    }
+    return RD_OK;
+}
+
 rd_status dec_begin(dec_decoder *d, rd_error *err) {
     RD_TRY(dec_store_reset(&d->store, d->opt.beam * 512, err));
     hyp *h = &d->beam[0];
@@ -730,6 +775,7 @@ rd_status dec_begin(dec_decoder *d, rd_error *err) {
     if (d->lm) {
         int32_t s = 0;
         RD_TRY(lm_start(d->lm, &s, 1, err));
+        RD_TRY(feed_prefix(d, err));
     }
     return RD_OK;
 }

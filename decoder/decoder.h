@@ -40,6 +40,9 @@ typedef struct dec_options {
                                trie node (LM look-ahead); 0: off (default 1) */
     int blank;              /* blank unit id (default: the unit table's) */
     int delimiter;          /* word delimiter id, -1 none (default: the table's) */
+    const char *lm_prefix;  /* words (space-separated) fed to the LM before each
+                               utterance, unscored: context for domain biasing
+                               (default NULL) */
 } dec_options;
 
 /* Fills the documented defaults; blank/delimiter are set to -2 meaning "take

@@ -1,6 +1,7 @@
 /* lmstate/lm.c - lm.h over a model kind's lm_ops: loading by content, and
  * argument checks before every call reaches the model. */
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,7 +72,21 @@ int32_t lm_word(lm_cache *c, const char *text, size_t len) { return c->ops->word
 
 bool lm_word_known(const lm_cache *c, int32_t word) { return c->ops->word_known(c->impl, word); }
 
-float lm_unigram(lm_cache *c, int32_t word) { return c->ops->unigram(c->impl, word); }
+rd_status lm_unigrams(lm_cache *c, const int32_t *word, int n, float *out, rd_error *err) {
+    if (n < 0 || (n > 0 && (!word || !out))) return rd_fail(err, RD_ERR_INTERNAL, "lm_unigrams: bad arguments");
+    return c->ops->unigrams(c->impl, word, n, out, 0, err);
+}
+
+rd_status lm_lookahead(lm_cache *c, const int32_t *word, int n, float *out, rd_error *err) {
+    if (n < 0 || (n > 0 && (!word || !out))) return rd_fail(err, RD_ERR_INTERNAL, "lm_lookahead: bad arguments");
+    return c->ops->unigrams(c->impl, word, n, out, 1, err);
+}
+
+float lm_unigram(lm_cache *c, int32_t word) {
+    float v;
+    rd_error err;
+    return lm_unigrams(c, &word, 1, &v, &err) == RD_OK ? v : -INFINITY;
+}
 
 /* RD_OK when n >= 0 and every slot[i] is in 0..n_slots-1. */
 static rd_status check_slots(const lm_cache *c, const char *fn, const char *what, const int32_t *slot, int n,

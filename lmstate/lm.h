@@ -25,6 +25,8 @@ typedef struct lm_load_options {
     const char *vocab;    /* RWKV World tokenizer vocabulary; NULL = look for
                              rwkv_vocab_v20230424.txt beside the model */
     int state_dtype;      /* RWKV state storage: 0 fp32, 1 fp16, 2 bf16 (rd_dtype) */
+    int lookahead_tokens; /* RWKV look-ahead bound: a word's first N tokens;
+                             0 = 4, negative = the whole word (exact) */
 } lm_load_options;
 
 /* Loads an ARPA file (text starting with "\data\") or an RWKV model, chosen by
@@ -49,10 +51,17 @@ int32_t lm_word(lm_cache *c, const char *text, size_t len);
 /* False when the model does not know the word (ARPA: not in its vocabulary,
  * scored as <unk>). RWKV models know every word. */
 bool lm_word_known(const lm_cache *c, int32_t word);
-/* Context-free log-probability of the word (ARPA: its unigram; RWKV: the
- * word after the initial state), for look-ahead and homophone ordering.
- * Looking up every word with lm_word first lets a model compute these in
- * one batch. */
+/* out[i] = context-free log-probability of word[i] (ARPA: its unigram; RWKV:
+ * the word after the initial state), for homophone ordering. One batched
+ * call: RWKV feeds each distinct token prefix once. */
+rd_status lm_unigrams(lm_cache *c, const int32_t *word, int n, float *out,
+                      rd_error *err);
+/* out[i] >= lm_unigrams' value, cheaper, for LM look-ahead over the lexicon
+ * trie (ARPA: the unigram itself; RWKV: the log-probability of the word's
+ * first lookahead_tokens tokens, exact for shorter words). */
+rd_status lm_lookahead(lm_cache *c, const int32_t *word, int n, float *out,
+                       rd_error *err);
+/* lm_unigrams for one word; -inf on error. */
 float lm_unigram(lm_cache *c, int32_t word);
 
 /* Sets slots to the sentence-start state. */

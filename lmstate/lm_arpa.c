@@ -54,11 +54,16 @@ static bool arpa_lm_word_known(const void *cache, int32_t word) {
     return word != arpa_unk(c->m) && word >= 0 && word < arpa_vocab_size(c->m);
 }
 
-static float arpa_lm_unigram(void *cache, int32_t word) {
+static rd_status arpa_lm_unigrams(void *cache, const int32_t *word, int n, float *out, int bound, rd_error *err) {
     const arpa_cache *c = cache;
     arpa_state null, ignored;
     arpa_null_state(&null);
-    return arpa_score(c->m, &null, word, &ignored, NULL);
+    for (int i = 0; i < n; i++) {
+        if (word[i] < 0 || word[i] >= arpa_vocab_size(c->m))
+            return rd_fail(err, RD_ERR_INTERNAL, "lm_unigrams: %d is not a word handle", (int)word[i]);
+        out[i] = arpa_score(c->m, &null, word[i], &ignored, NULL);
+    }
+    return RD_OK;
 }
 
 static rd_status arpa_lm_start(void *cache, const int32_t *slot, int n, rd_error *err) {
@@ -102,7 +107,7 @@ static const lm_ops arpa_ops = {
     .cache_free = arpa_cache_free,
     .word = arpa_lm_word,
     .word_known = arpa_lm_word_known,
-    .unigram = arpa_lm_unigram,
+    .unigrams = arpa_lm_unigrams,
     .start = arpa_lm_start,
     .score_words = arpa_lm_score_words,
     .finish = arpa_lm_finish,

@@ -12,7 +12,10 @@ typedef struct lm_ops {
     void (*cache_free)(void *cache);
     int32_t (*word)(void *cache, const char *text, size_t len);
     bool (*word_known)(const void *cache, int32_t word);
-    float (*unigram)(void *cache, int32_t word);
+    /* out[i]: the word's context-free log-probability (bound = 0) or a
+     * cheaper upper bound of it for look-ahead (bound = 1). */
+    rd_status (*unigrams)(void *cache, const int32_t *word, int n, float *out,
+                          int bound, rd_error *err);
     rd_status (*start)(void *cache, const int32_t *slot, int n, rd_error *err);
     rd_status (*score_words)(void *cache, const int32_t *parent,
                              const int32_t *word, const int32_t *child, int n,

@@ -29,7 +29,7 @@
 typedef struct rwkv_lm {
     rwkv_model *m;
     rwkv_tokenizer *tok;
-    int V, start_token, end_token, threads;
+    int V, start_token, end_token, threads, lookahead_tokens;
     rd_dtype state_dtype;
     size_t max_memory;
 } rwkv_lm;
@@ -38,7 +38,8 @@ typedef struct word_entry {
     uint64_t hash;
     const char *text;
     int32_t off, len;   /* tokens in the pool */
-    float unigram;      /* NAN until computed */
+    float unigram;      /* exact context-free log-probability, NAN until computed */
+    float bound;        /* log-probability of the first lookahead_tokens tokens, NAN until computed */
 } word_entry;
 
 typedef struct rwkv_lm_cache {
@@ -56,7 +57,6 @@ typedef struct rwkv_lm_cache {
     int32_t *pool;
     size_t pool_len, pool_cap;
     rd_arena text;
-    int32_t n_unigram_done;
     /* batch scratch, max_rows each */
     int32_t *fw_next, *row_of, *stem_phys, *stem_src, *stem_tok, *row_stem, *row_word, *row_phys;
     int32_t *fw_tok, *fw_src, *fw_dst, *fw_row, *order;
@@ -168,6 +168,7 @@ static int32_t rwkv_word(void *p, const char *text, size_t len) {
     w->off = (int32_t)c->pool_len;
     w->len = n;
     w->unigram = NAN;
+    w->bound = NAN;
     c->pool_len += (size_t)n;
     c->table[b] = c->n_words;
     return c->n_words++;
@@ -351,30 +352,139 @@ static rd_status rwkv_cache_create(void *model, int n_slots, void **out, rd_erro
     return RD_OK;
 }
 
-/* Unigrams of every word looked up so far and not yet computed, in batches
- * from the initial state (physical slot 0). */
-static void compute_unigrams(rwkv_lm_cache *c) {
-    int B = c->max_rows / 2 > 0 ? c->max_rows / 2 : 1;
-    while (c->n_unigram_done < c->n_words) {
-        int n = c->n_words - c->n_unigram_done < B ? c->n_words - c->n_unigram_done : B;
-        for (int i = 0; i < n; i++) {
-            c->row_word[i] = c->n_unigram_done + i;
-            c->tmp_slot[i] = 0;
-            c->row_of[i] = c->lm->start_token;
-        }
-        rd_error err;
-        if (run_words(c, n, c->tmp_slot, c->row_of, c->row_word, c->row_score, 0, &err) != RD_OK)
-            for (int i = 0; i < n; i++) c->row_score[i] = -INFINITY;
-        for (int i = 0; i < n; i++) c->words[c->n_unigram_done + i].unigram = c->row_score[i];
-        c->n_unigram_done += n;
-    }
+/* Orders word ids by their token sequences (shared prefixes side by side). */
+static int cmp_tokens(const int32_t *a, int la, const int32_t *b, int lb) {
+    for (int i = 0; i < la && i < lb; i++)
+        if (a[i] != b[i]) return a[i] < b[i] ? -1 : 1;
+    return la < lb ? -1 : la > lb;
 }
 
-static float rwkv_unigram(void *p, int32_t word) {
+static int cmp_word_tokens(const void *pa, const void *pb, void *ctx) {
+    const rwkv_lm_cache *c = ctx;
+    const word_entry *x = &c->words[*(const int32_t *)pa], *y = &c->words[*(const int32_t *)pb];
+    return cmp_tokens(c->pool + x->off, x->len, c->pool + y->off, y->len);
+}
+
+static void sort_words(rwkv_lm_cache *c, int32_t *w, int n) { qsort_r(w, (size_t)n, sizeof *w, cmp_word_tokens, c); }
+
+/* 1 when words a and b share their first j tokens. */
+static int same_prefix(const rwkv_lm_cache *c, int32_t a, int32_t b, int j) {
+    const word_entry *x = &c->words[a], *y = &c->words[b];
+    return x->len >= j && y->len >= j && memcmp(c->pool + x->off, c->pool + y->off, (size_t)j * sizeof(int32_t)) == 0;
+}
+
+/* out[r] = ln p(first min(depth, len) tokens of word w[r]) from the initial
+ * state (depth <= 0: the whole word). The n words must be sorted by tokens;
+ * each distinct prefix is fed once (a token trie walked level by level),
+ * at most B rows at a time. */
+static rd_status prefix_scores(rwkv_lm_cache *c, const int32_t *w, int n, int depth, float *out, rd_error *err) {
+    int V = c->lm->V, B = (c->max_rows - 1) / 2 > 0 ? (c->max_rows - 1) / 2 : 1;
+    int32_t zero = 0, stem, tok = c->lm->start_token;
+    RD_TRY(sc_phys_alloc(c->sc, 1, &stem, err));
+    rd_status st = rwkv_forward(c->lm->m, c->ws, 1, &tok, &c->view, &zero, &c->view, &stem, c->logits, err);
+    if (st != RD_OK) {
+        sc_update_abort(c->sc, &stem, 1);
+        return st;
+    }
+    float lse0 = row_lse(c->logits, V);
+    for (int r = 0; r < n; r++) out[r] = c->logits[c->pool[c->words[w[r]].off]] - lse0;
+    int32_t *node = c->row_stem, *prev = c->stem_src, *cur = c->fw_dst;
+    for (int r0 = 0; r0 < n && st == RD_OK; r0 += B) {
+        int m0 = n - r0 < B ? n - r0 : B, np = 0, maxlen = 1;
+        for (int r = 0; r < m0; r++) {
+            int len = c->words[w[r0 + r]].len;
+            if (depth > 0 && len > depth) len = depth;
+            if (len > maxlen) maxlen = len;
+            node[r] = 0;
+        }
+        prev[0] = stem; /* every row's depth-0 state */
+        for (int j = 1; j < maxlen && st == RD_OK; j++) {
+            int m = 0, last = -1;
+            for (int r = 0; r < m0; r++) {
+                const word_entry *e = &c->words[w[r0 + r]];
+                int len = depth > 0 && e->len > depth ? depth : e->len;
+                if (len <= j) continue;
+                if (last >= 0 && same_prefix(c, w[r0 + last], w[r0 + r], j)) {
+                    c->row_of[r] = c->row_of[last];
+                } else {
+                    c->fw_tok[m] = c->pool[e->off + j - 1];
+                    c->fw_src[m] = prev[node[r]];
+                    c->row_of[r] = m++;
+                }
+                last = r;
+            }
+            st = sc_phys_alloc(c->sc, m, cur, err);
+            if (st != RD_OK) break;
+            st = rwkv_forward(c->lm->m, c->ws, m, c->fw_tok, &c->view, c->fw_src, &c->view, cur, c->logits, err);
+            for (int i = 0; i < m && st == RD_OK; i++) c->stem_lse[i] = row_lse(c->logits + (size_t)i * V, V);
+            for (int r = 0; r < m0 && st == RD_OK; r++) {
+                const word_entry *e = &c->words[w[r0 + r]];
+                int len = depth > 0 && e->len > depth ? depth : e->len;
+                if (len <= j) continue;
+                int k = c->row_of[r];
+                out[r0 + r] += c->logits[(size_t)k * V + c->pool[e->off + j]] - c->stem_lse[k];
+                node[r] = k;
+            }
+            if (j > 1) sc_update_abort(c->sc, prev, np);
+            int32_t *t = prev;
+            prev = cur;
+            cur = t;
+            np = m;
+        }
+        if (maxlen > 1 && np > 0) sc_update_abort(c->sc, prev, np);
+        prev = c->stem_src;
+        cur = c->fw_dst;
+    }
+    sc_update_abort(c->sc, &stem, 1);
+    return st;
+}
+
+/* Fills the exact (depth 0) or bound (depth > 0) values of every word in
+ * w[0..n) whose value is NAN, in one trie walk. */
+static rd_status fill_scores(rwkv_lm_cache *c, const int32_t *w, int n, int depth, rd_error *err) {
+    int32_t *todo = rd_malloc_array((size_t)(n > 0 ? n : 1), sizeof *todo);
+    float *val = rd_malloc_array((size_t)(n > 0 ? n : 1), sizeof *val);
+    if (!todo || !val) {
+        free(todo);
+        free(val);
+        return rd_fail(err, RD_ERR_NOMEM, "out of memory for %d unigram scores", n);
+    }
+    int k = 0;
+    for (int i = 0; i < n; i++) {
+        const word_entry *e = &c->words[w[i]];
+        float v = depth > 0 ? e->bound : e->unigram;
+        if (isnan(v)) todo[k++] = w[i];
+    }
+    sort_words(c, todo, k);
+    /* drop repeats (a word asked for twice) */
+    int u = 0;
+    for (int i = 0; i < k; i++)
+        if (u == 0 || todo[u - 1] != todo[i]) todo[u++] = todo[i];
+    rd_status st = prefix_scores(c, todo, u, depth, val, err);
+    for (int i = 0; i < u && st == RD_OK; i++) {
+        word_entry *e = &c->words[todo[i]];
+        if (depth > 0) {
+            e->bound = val[i];
+            if (e->len <= depth) e->unigram = val[i];
+        } else {
+            e->unigram = val[i];
+            e->bound = val[i];
+        }
+    }
+    free(todo);
+    free(val);
+    return st;
+}
+
+static rd_status rwkv_unigrams(void *p, const int32_t *w, int n, float *out, int bound, rd_error *err) {
     rwkv_lm_cache *c = p;
-    if (word < 0 || word >= c->n_words) return -INFINITY;
-    if (isnan(c->words[word].unigram)) compute_unigrams(c);
-    return c->words[word].unigram;
+    int depth = bound ? c->lm->lookahead_tokens : 0;
+    for (int i = 0; i < n; i++)
+        if (w[i] < 0 || w[i] >= c->n_words)
+            return rd_fail(err, RD_ERR_INTERNAL, "lm_unigrams: %d is not a word handle", (int)w[i]);
+    RD_TRY(fill_scores(c, w, n, depth, err));
+    for (int i = 0; i < n; i++) out[i] = depth > 0 ? c->words[w[i]].bound : c->words[w[i]].unigram;
+    return RD_OK;
 }
 
 static rd_status rwkv_start(void *p, const int32_t *slot, int n, rd_error *err) {
@@ -458,7 +568,7 @@ static rd_status rwkv_reorder(void *p, const int32_t *surv, int n, rd_error *err
 }
 
 static const lm_ops rwkv_ops = {"rwkv", rwkv_lm_free, rwkv_cache_create, rwkv_cache_free, rwkv_word,
-                                rwkv_word_known, rwkv_unigram, rwkv_start, rwkv_score_words, rwkv_finish,
+                                rwkv_word_known, rwkv_unigrams, rwkv_start, rwkv_score_words, rwkv_finish,
                                 rwkv_reorder};
 
 rd_status lm_rwkv_open(const char *path, const lm_load_options *opt, lm_model *m, rd_error *err) {
@@ -470,6 +580,8 @@ rd_status lm_rwkv_open(const char *path, const lm_load_options *opt, lm_model *m
         l->threads = opt && opt->threads > 0 ? opt->threads : 1;
         l->state_dtype = opt ? (rd_dtype)opt->state_dtype : RD_F32;
         l->max_memory = opt ? opt->max_memory : 0;
+        l->lookahead_tokens = opt && opt->lookahead_tokens != 0 ? opt->lookahead_tokens : 4;
+        if (l->lookahead_tokens < 0) l->lookahead_tokens = 0; /* exact */
         st = load_tokenizer(l, path, opt, err);
     }
     if (st != RD_OK) {

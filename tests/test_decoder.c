@@ -56,7 +56,11 @@ static void tlm_cache_free(void *p) {
 }
 static int32_t tlm_word(void *c, const char *t, size_t len) { (void)c; return tlm_find(t, len); }
 static bool tlm_known(const void *c, int32_t w) { (void)c; return w != 6; }
-static float tlm_unigram(void *c, int32_t w) { (void)c; return tlm_bigram(0, w); }
+static rd_status tlm_unigrams(void *c, const int32_t *w, int n, float *out, int bound, rd_error *err) {
+    (void)c;
+    for (int i = 0; i < n; i++) out[i] = tlm_bigram(0, w[i]);
+    return RD_OK;
+}
 static rd_status tlm_start(void *p, const int32_t *slot, int n, rd_error *err) {
     (void)err;
     tlm_cache *c = p;
@@ -87,7 +91,7 @@ static rd_status tlm_reorder(void *p, const int32_t *surv, int n, rd_error *err)
 }
 
 static const lm_ops tlm_ops = {"table", tlm_model_free, tlm_cache_create, tlm_cache_free, tlm_word,
-                               tlm_known, tlm_unigram, tlm_start, tlm_score, tlm_finish, tlm_reorder};
+                               tlm_known, tlm_unigrams, tlm_start, tlm_score, tlm_finish, tlm_reorder};
 
 /* ---------- brute force ---------- */
 
@@ -398,6 +402,52 @@ static void test_chunks_equal_whole(void **state) {
     lex_units_free(u);
 }
 
+/* --lm-prefix: the first word is scored after the prefix words, and the
+ * prefix itself adds nothing. */
+static void test_lm_prefix(void **state) {
+    (void)state;
+    lex_units *u = make_units(tok_delim);
+    lex_lexicon *l = make_lexicon(lex_delim, u);
+    int T = 30, V = 4;
+    float lp[30 * 4];
+    srand(5);
+    for (int i = 0; i < T * V; i++) lp[i] = (float)(rand() % 1000) / 100.0f;
+    assert_int_equal(dec_emissions_to_logprobs(lp, T, V, DEC_INPUT_LOGITS, "x", NULL, NULL), RD_OK);
+    lm_model lm = {&tlm_ops, NULL, "table"};
+    static const char *const prefixes[] = {NULL, "ab", " ba  bab "};
+    for (int k = 0; k < 3; k++) {
+        dec_options o;
+        dec_options_default(&o);
+        o.beam = 16;
+        o.lm_prefix = prefixes[k];
+        dec_decoder *d;
+        rd_error err;
+        assert_int_equal(dec_create(&o, u, l, &lm, &d, &err), RD_OK);
+        assert_int_equal(dec_decode(d, lp, T, &err), RD_OK);
+        const dec_hyp *h = dec_nbest(d, 0);
+        int32_t prev = 0;
+        const char *p = prefixes[k];
+        while (p && *p) { /* the last prefix word is the context */
+            while (*p == ' ') p++;
+            size_t n = strcspn(p, " ");
+            if (n) prev = tlm_find(p, n);
+            p += n;
+        }
+        float want = 0;
+        for (int i = 0; i < h->n_words; i++) {
+            int32_t w = tlm_find(h->words[i].text, strlen(h->words[i].text));
+            want += tlm_bigram(prev, w);
+            prev = w;
+        }
+        want += tlm_bigram(prev, 1);
+        assert_true(h->n_words > 0);
+        assert_float_equal(h->lm, want, 1e-4);
+        dec_free(d);
+    }
+    lex_lexicon_free(l);
+    lex_units_free(u);
+}
+
 static void test_emissions_detection(void **state) {
     (void)state;
     float probs[] = {0.25f, 0.75f, 1.0f, 0.0f};
@@ -443,7 +493,7 @@ int main(void) {
         cmocka_unit_test(test_lexicon_free_spells_words),
         cmocka_unit_test(test_chunks_equal_whole),
         cmocka_unit_test(test_emissions_detection),
-        cmocka_unit_test(test_bad_options),
+        cmocka_unit_test(test_bad_options), cmocka_unit_test(test_lm_prefix),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -347,12 +347,47 @@ static void test_rwkv_lm_replay(void **state) {
     lm_random_ops(path, words_en, 8, 1e-5);
 }
 
+/* lm_unigrams equals scoring the word from a fresh slot; lm_lookahead is an
+ * upper bound, equal for words of at most 4 tokens. */
+static void test_rwkv_unigrams(void **state) {
+    (void)state;
+    char path[512];
+    RD_DATA_OR_SKIP(path, "rwkv/tiny-rwkv-7v0-834K-FP32.bin");
+    static const char *const words[] = {"the", "then", "there", "their", "theirs", "a", "cat", "catalogue",
+                                        "contrivance", "x"};
+    enum { NW = 10 };
+    lm_model *m;
+    lm_cache *c;
+    rd_error err;
+    lm_load_options lo = {0};
+    assert_int_equal(lm_load(path, &lo, &m, &err), RD_OK);
+    assert_int_equal(lm_cache_create(m, 8, &c, &err), RD_OK);
+    int32_t w[NW];
+    float uni[NW], la[NW];
+    for (int i = 0; i < NW; i++) w[i] = lm_word(c, words[i], strlen(words[i]));
+    assert_int_equal(lm_lookahead(c, w, NW, la, &err), RD_OK);
+    assert_int_equal(lm_unigrams(c, w, NW, uni, &err), RD_OK);
+    for (int i = 0; i < NW; i++) {
+        int32_t s = 0;
+        float want;
+        assert_int_equal(lm_start(c, &s, 1, &err), RD_OK);
+        assert_int_equal(lm_score_words(c, &s, &w[i], &s, 1, &want, &err), RD_OK);
+        assert_float_equal(uni[i], want, 1e-5);
+        assert_true(la[i] >= uni[i] - 1e-5f);
+        if (strlen(words[i]) + 1 <= 4) assert_float_equal(la[i], uni[i], 1e-5); /* " the": 4 bytes */
+        else assert_true(la[i] > uni[i]);
+    }
+    lm_cache_free(c);
+    lm_free(m);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_toy_fp32),       cmocka_unit_test(test_toy_half),
         cmocka_unit_test(test_memory_limit_refused), cmocka_unit_test(test_slot_index),
         cmocka_unit_test(test_rwkv7_replay),   cmocka_unit_test(test_rwkv4_replay),
         cmocka_unit_test(test_ngram_replay),   cmocka_unit_test(test_rwkv_lm_replay),
+        cmocka_unit_test(test_rwkv_unigrams),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
