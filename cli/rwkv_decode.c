@@ -141,6 +141,7 @@ typedef struct app {
     result *res;
     long next;
     int stop;
+    int lm_reported;  /* the LM line was printed */
     int single;       /* one utterance from --logits: print its text alone */
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -522,6 +523,22 @@ static rd_status load_emissions(const app *a, const item *it, rd_npy *x, float *
     return RD_OK;
 }
 
+/* One stderr line, once: the LM and the size of each thread's state cache. */
+static void report_lm(app *a, const dec_decoder *d) {
+    const lm_cache *c = dec_lm_cache(d);
+    if (!c || a->o.quiet) return;
+    pthread_mutex_lock(&a->mu);
+    if (!a->lm_reported) {
+        size_t per;
+        int n;
+        size_t total = lm_cache_bytes(c, &per, &n);
+        fprintf(stderr, PROG ": LM %s; state cache per thread: %d states x %zu bytes = %.1f MB (%d hypothesis slots)\n",
+                lm_describe(a->lm), n, per, (double)total / 1e6, lm_cache_slots(c));
+        a->lm_reported = 1;
+    }
+    pthread_mutex_unlock(&a->mu);
+}
+
 static rd_status decode_item(worker *w, long i, FILE *out, int64_t *frames, rd_error *err) {
     app *a = w->a;
     const item *it = &a->items[i];
@@ -549,8 +566,10 @@ static rd_status decode_item(worker *w, long i, FILE *out, int64_t *frames, rd_e
         else memcpy(copy, data, (size_t)(T * V) * sizeof *copy), data = copy;
     }
     if (st == RD_OK) st = dec_emissions_to_logprobs(data, T, V, a->o.input, it->path, NULL, err);
-    if (st == RD_OK && !w->dec[it->ctx])
+    if (st == RD_OK && !w->dec[it->ctx]) {
         st = dec_create(&a->o.dec, c->units, c->lex, a->lm, &w->dec[it->ctx], err);
+        if (st == RD_OK) report_lm(a, w->dec[it->ctx]);
+    }
     if (st == RD_OK) st = dec_decode(w->dec[it->ctx], data, (int)T, err);
     if (st == RD_OK) {
         format_result(a, it, w->dec[it->ctx], T, out);

@@ -948,6 +948,8 @@ rd_status dec_decode(dec_decoder *d, const float *logprobs, int n_frames, rd_err
 
 int dec_nbest_count(const dec_decoder *d) { return d->n_nbest; }
 
+const lm_cache *dec_lm_cache(const dec_decoder *d) { return d->lm; }
+
 const dec_hyp *dec_nbest(const dec_decoder *d, int i) {
     return i >= 0 && i < d->n_nbest ? &d->nbest[i] : NULL;
 }

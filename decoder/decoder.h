@@ -84,6 +84,8 @@ rd_status dec_decode(dec_decoder *d, const float *logprobs, int n_frames,
 /* Results of the last dec_end: n-best, best first. */
 int dec_nbest_count(const dec_decoder *d);
 const dec_hyp *dec_nbest(const dec_decoder *d, int i);
+/* The decoder's LM state cache (NULL without an LM). */
+const lm_cache *dec_lm_cache(const dec_decoder *d);
 /* The current best partial hypothesis's text, for streaming. */
 const char *dec_partial(dec_decoder *d);
 

@@ -68,6 +68,10 @@ void lm_cache_free(lm_cache *c) {
 
 int lm_cache_slots(const lm_cache *c) { return c->n_slots; }
 
+size_t lm_cache_bytes(const lm_cache *c, size_t *per_slot, int *n_stored) {
+    return c->ops->cache_bytes(c->impl, per_slot, n_stored);
+}
+
 int32_t lm_word(lm_cache *c, const char *text, size_t len) { return c->ops->word(c->impl, text, len); }
 
 bool lm_word_known(const lm_cache *c, int32_t word) { return c->ops->word_known(c->impl, word); }

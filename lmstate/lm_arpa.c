@@ -100,6 +100,13 @@ static rd_status arpa_lm_reorder(void *cache, const int32_t *survivors, int n, r
     return RD_OK;
 }
 
+static size_t arpa_cache_bytes(const void *cache, size_t *per_slot, int *n_stored) {
+    const arpa_cache *c = cache;
+    if (per_slot) *per_slot = sizeof(arpa_state);
+    if (n_stored) *n_stored = 2 * c->n_slots;
+    return 2 * (size_t)c->n_slots * sizeof(arpa_state);
+}
+
 static const lm_ops arpa_ops = {
     .kind = "arpa",
     .model_free = arpa_lm_free,
@@ -112,6 +119,7 @@ static const lm_ops arpa_ops = {
     .score_words = arpa_lm_score_words,
     .finish = arpa_lm_finish,
     .reorder = arpa_lm_reorder,
+    .cache_bytes = arpa_cache_bytes,
 };
 
 rd_status lm_arpa_open(const char *path, const lm_load_options *opt, lm_model *m, rd_error *err) {

@@ -24,6 +24,7 @@ typedef struct lm_ops {
                         rd_error *err);
     rd_status (*reorder)(void *cache, const int32_t *survivors, int n,
                          rd_error *err);
+    size_t (*cache_bytes)(const void *cache, size_t *per_slot, int *n_stored);
 } lm_ops;
 
 struct lm_model {

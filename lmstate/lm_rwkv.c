@@ -567,9 +567,14 @@ static rd_status rwkv_reorder(void *p, const int32_t *surv, int n, rd_error *err
     return RD_OK;
 }
 
+static size_t rwkv_cache_bytes(const void *p, size_t *per_slot, int *n_stored) {
+    const rwkv_lm_cache *c = p;
+    return sc_bytes(c->sc, per_slot, n_stored);
+}
+
 static const lm_ops rwkv_ops = {"rwkv", rwkv_lm_free, rwkv_cache_create, rwkv_cache_free, rwkv_word,
                                 rwkv_word_known, rwkv_unigrams, rwkv_start, rwkv_score_words, rwkv_finish,
-                                rwkv_reorder};
+                                rwkv_reorder, rwkv_cache_bytes};
 
 rd_status lm_rwkv_open(const char *path, const lm_load_options *opt, lm_model *m, rd_error *err) {
     rwkv_lm *l = calloc(1, sizeof *l);

@@ -436,7 +436,8 @@ rd_status rwkv_workspace_create(const rwkv_model *m, int max_rows, int threads, 
     ws->wkv = wkv7_head_ref;
 #ifdef RWKV_X86
     __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c"))
+    /* every x86 CPU with AVX2 and FMA has F16C (clang 14 cannot test for it) */
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
         ws->mm = mm_avx2;
     if (ws->mm == mm_avx2 && __builtin_cpu_supports("avx512f") && !getenv("RWKV_NO_AVX512")) ws->mm = mm_avx512;
     if (ws->mm != mm_ref && m->head_size % 8 == 0) ws->wkv = wkv7_head_avx2;

@@ -32,6 +32,12 @@ static int n_phys_of(const sc_config *cfg) {
     return cfg->n_slots + rows + 1;
 }
 
+size_t sc_bytes(const sc_cache *c, size_t *per_slot, int *n_phys) {
+    if (per_slot) *per_slot = sc_bytes_per_slot(&c->cfg);
+    if (n_phys) *n_phys = c->n_phys;
+    return sc_total_bytes(&c->cfg);
+}
+
 size_t sc_total_bytes(const sc_config *cfg) {
     return sc_bytes_per_slot(cfg) * (size_t)n_phys_of(cfg) +
            (size_t)cfg->n_slots * 2 * sizeof(int32_t) + (size_t)n_phys_of(cfg) * 2 * sizeof(int32_t);

@@ -66,6 +66,10 @@ size_t sc_total_bytes(const sc_config *cfg);
 /* Allocates the cache; refuses before allocating when it would exceed
  * cfg->max_bytes, naming the sizes. Every slot starts in the initial state. */
 rd_status sc_create(const sc_config *cfg, sc_cache **out, rd_error *err);
+/* Bytes the cache holds (sc_total_bytes of its config); *per_slot and
+ * *n_phys (when not NULL) receive the bytes of one slot and the number of
+ * physical slots. */
+size_t sc_bytes(const sc_cache *c, size_t *per_slot, int *n_phys);
 void sc_free(sc_cache *c);
 const sc_config *sc_config_of(const sc_cache *c);
 

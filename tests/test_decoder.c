@@ -91,7 +91,7 @@ static rd_status tlm_reorder(void *p, const int32_t *surv, int n, rd_error *err)
 }
 
 static const lm_ops tlm_ops = {"table", tlm_model_free, tlm_cache_create, tlm_cache_free, tlm_word,
-                               tlm_known, tlm_unigrams, tlm_start, tlm_score, tlm_finish, tlm_reorder};
+                               tlm_known, tlm_unigrams, tlm_start, tlm_score, tlm_finish, tlm_reorder, NULL};
 
 /* ---------- brute force ---------- */
 

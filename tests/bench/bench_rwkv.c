@@ -7,7 +7,10 @@
  *
  *   cc -std=c11 -O2 -march=x86-64-v2 -D_GNU_SOURCE -I. -pthread tests/bench/bench_rwkv.c \
  *      lmstate/rwkv.c lmstate/rwkv_forward.c lmstate/tensor_file.c common/[a-z]*.c -o /tmp/bench_rwkv -lm
- *   /tmp/bench_rwkv [threads] [seconds per case] */
+ *   /tmp/bench_rwkv [threads] [seconds per case] [0.1B-shaped model.bin]
+ *
+ * With a model path, the 0.1B-shaped rows load that file (the one rwkv.cpp
+ * reads) instead of building the random model in memory. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -195,16 +198,24 @@ int main(int argc, char **argv) {
     } else {
         fprintf(stderr, "skipping the tiny model: %s\n", err.msg);
     }
-    bin b = {NULL, 0, 0, 12345};
-    random_v7(&b, 12, 768, 65536, 3072);
-    tf_file *f;
-    if (tf_parse(b.p, b.n, "random-0.1b.bin", &f, &err) != RD_OK || rwkv_from_tensors(f, "random-0.1b.bin", &m, &err) != RD_OK) {
-        fprintf(stderr, "%s\n", err.msg);
-        return 1;
+    if (argc > 3) {
+        if (rwkv_load(argv[3], &m, &err) != RD_OK) {
+            fprintf(stderr, "%s\n", err.msg);
+            return 1;
+        }
+    } else {
+        bin b = {NULL, 0, 0, 12345};
+        random_v7(&b, 12, 768, 65536, 3072);
+        tf_file *f;
+        if (tf_parse(b.p, b.n, "random-0.1b.bin", &f, &err) != RD_OK ||
+            rwkv_from_tensors(f, "random-0.1b.bin", &m, &err) != RD_OK) {
+            fprintf(stderr, "%s\n", err.msg);
+            return 1;
+        }
+        free(b.p);
+        tf_close(f);
     }
-    free(b.p);
-    tf_close(f);
-    printf("random 0.1B-shaped v7: %.0f MB of fp32 weights\n", rwkv_weight_bytes(m) / 1e6);
+    printf("random 0.1B-shaped v7: %.0f MB of weights in memory\n", rwkv_weight_bytes(m) / 1e6);
     bench("random v7 (L12 C768 V65536)", m, threads, seconds);
     rwkv_free(m);
     return 0;

@@ -26,6 +26,9 @@ CC=${CC:-cc}
 OPT=${OPT:--O2 -march=x86-64-v2 -g}
 THREADS=${THREADS:-1 2}
 BENCH_SECONDS=${BENCH_SECONDS:-2}
+for p in ../rwkv.cpp/build/librwkv.so ../rwkvcpp/build/librwkv.so; do
+    if [ -z "${RWKV_CPP_LIB:-}" ] && [ -f "$p" ]; then export RWKV_CPP_LIB=$p; fi
+done
 RWKV_CPP_SLOTS=${RWKV_CPP_SLOTS:-1,16,64}
 TINY=../shared/data/rwkv/tiny-rwkv-7v0-834K-FP32.bin
 TINY_EXPECTED=../shared/data/rwkv/expected-logits-7v0-834K.bin
