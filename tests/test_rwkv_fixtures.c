@@ -183,6 +183,8 @@ typedef struct fixture {
 
 static const fixture FP32_PTH = {DIR "tiny-rwkv7-fp32.pth", DIR "tiny-rwkv7-fp32.logits.npy", 0};
 static const fixture FP32_SAFETENSORS = {DIR "tiny-rwkv7-fp32.safetensors", DIR "tiny-rwkv7-fp32.logits.npy", 0};
+/* the same tensors under Hugging Face "fla" names (data/make_fla_fixture.py) */
+static const fixture FLA_SAFETENSORS = {DIR "tiny-rwkv7-fla.safetensors", DIR "tiny-rwkv7-fp32.logits.npy", 0};
 static const fixture BF16_PTH = {DIR "tiny-rwkv7-bf16.pth", DIR "tiny-rwkv7-bf16.logits.npy", 0};
 static const fixture FP32_PTH_BATCHED = {DIR "tiny-rwkv7-fp32.pth", DIR "tiny-rwkv7-fp32.logits.npy", 1};
 
@@ -212,6 +214,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         {"fp32_pth", test_fixture, NULL, NULL, (void *)&FP32_PTH},
         {"fp32_safetensors", test_fixture, NULL, NULL, (void *)&FP32_SAFETENSORS},
+        {"fla_safetensors", test_fixture, NULL, NULL, (void *)&FLA_SAFETENSORS},
         {"bf16_pth", test_fixture, NULL, NULL, (void *)&BF16_PTH},
         {"fp32_pth_batched", test_fixture, NULL, NULL, (void *)&FP32_PTH_BATCHED},
         cmocka_unit_test(test_fixtures_differ_by_precision),
