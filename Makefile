@@ -53,7 +53,7 @@ TESTS    := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ     := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRC))
 
-.PHONY: all check check-asan fuzz fuzz-smoke bench bench-cpu bench-rwkv bench-homophones deps clean
+.PHONY: all check check-asan fuzz fuzz-smoke bench bench-cpu bench-rwkv bench-homophones bench-gpu deps clean
 all: $(PROGS)
 
 $(BUILD)/obj/%.o: %.c
@@ -113,6 +113,11 @@ bench-rwkv: $(PROGS)
 	tests/bench/bench_rwkv.sh
 bench-homophones: $(PROGS)
 	tests/bench/bench_homophones.sh
+# The GPU step benchmark; prints "no CUDA device: skipped" without a GPU.
+bench-gpu: $(LIB)
+	@mkdir -p $(BUILD)/bench
+	$(CC) $(CPPFLAGS) $(CFLAGS) tests/bench/bench_gpu.c $(LIB) -o $(BUILD)/bench/bench_gpu $(LDLIBS)
+	$(BUILD)/bench/bench_gpu
 
 deps:
 	@if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \

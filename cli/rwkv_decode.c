@@ -54,6 +54,9 @@ static const char usage_text[] =
     "  --beam N                 hypotheses kept per frame [32]\n"
     "  --beam-size-token N      units tried per frame, best first; 0 = all [0]\n"
     "  --beam-threshold F       drop hypotheses this far (natural log) below the best [25]\n"
+    "  --token-min-logp F       skip units whose frame log-probability is below F, unless\n"
+    "                           the frame's best (pyctcdecode's pruning; -5 is its default,\n"
+    "                           fast on peaky acoustic models) [-inf: off]\n"
     "  --lm-weight F            weight of the LM log-probability [0.5]\n"
     "  --word-score F           added per word [0]\n"
     "  --unk-score F            added per word spelled outside the lexicon; with --lexicon\n"
@@ -149,6 +152,7 @@ typedef struct app {
 
 /* ---------- options ---------- */
 
+enum { OPT_TMIN = 600 };
 enum { OPT_PREFIX = 512, OPT_LATOK, OPT_LMTH, OPT_VOCAB, OPT_SDT, OPT_MAXMEM };
 enum { OPT_BLANK = 256, OPT_DELIM, OPT_BEAM, OPT_BST, OPT_BTH, OPT_LMW, OPT_WS, OPT_UNK, OPT_HOM,
        OPT_NOLA, OPT_NBEST, OPT_FORMAT, OPT_THREADS, OPT_SHARD, OPT_KEEP, OPT_QUIET, OPT_INPUT,
@@ -168,7 +172,7 @@ static int parse_options(int argc, char **argv, options *o, int *first_file) {
         {"threads", required_argument, 0, OPT_THREADS}, {"shard", required_argument, 0, OPT_SHARD},
         {"keep-going", no_argument, 0, OPT_KEEP}, {"quiet", no_argument, 0, OPT_QUIET},
         {"input", required_argument, 0, OPT_INPUT}, {"lengths", required_argument, 0, OPT_LENGTHS},
-        {"lm-prefix", required_argument, 0, OPT_PREFIX}, {"lm-threads", required_argument, 0, OPT_LMTH},
+        {"token-min-logp", required_argument, 0, OPT_TMIN}, {"lm-prefix", required_argument, 0, OPT_PREFIX}, {"lm-threads", required_argument, 0, OPT_LMTH},
         {"vocab", required_argument, 0, OPT_VOCAB}, {"state-dtype", required_argument, 0, OPT_SDT},
         {"max-memory", required_argument, 0, OPT_MAXMEM}, {"lookahead-tokens", required_argument, 0, OPT_LATOK},
         {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
@@ -195,6 +199,7 @@ static int parse_options(int argc, char **argv, options *o, int *first_file) {
         case OPT_HOM: if (!cli_parse_int(PROG, "homophones", optarg, 0, 1000000, &v)) return 0; o->dec.homophones = (int)v; break;
         case OPT_NOLA: o->dec.lookahead = 0; break;
         case OPT_PREFIX: o->dec.lm_prefix = optarg; break;
+        case OPT_TMIN: if (!cli_parse_float(PROG, "token-min-logp", optarg, &o->dec.token_min_logp)) return 0; break;
         case OPT_LMTH: if (!cli_parse_int(PROG, "lm-threads", optarg, 1, 256, &v)) return 0; o->lm_threads = (int)v; break;
         case OPT_VOCAB: o->vocab = optarg; break;
         case OPT_LATOK: if (!cli_parse_int(PROG, "lookahead-tokens", optarg, 0, 64, &v)) return 0; o->lookahead_tokens = v ? (int)v : -1; break;

@@ -284,6 +284,12 @@ static void convert(const unsigned char *src, const npy_dtype *dt, int fortran,
     int64_t d0 = shape[0], d1 = shape[1], d2 = shape[2];
     if (!fortran) {
         int64_t n = d0 * d1 * d2;
+        const uint16_t one = 1;
+        int little = *(const unsigned char *)&one == 1;
+        if (dt->kind == 'f' && dt->size == 4 && dt->big != little) { /* native float32: a copy */
+            memcpy(dst, src, (size_t)n * sizeof(float));
+            return;
+        }
         for (int64_t s = 0; s < n; s++) dst[s] = load_elem(src + s * dt->size, dt);
         return;
     }

@@ -20,6 +20,7 @@
 
 #define NEG_INF (-INFINITY)
 #define TRIE_SPELL (-1) /* spelling outside the lexicon, or lexicon-free */
+#define TRIE_UNKNOWN (-2) /* extend(): look the trie child up */
 #define SPELL_MAX 1024  /* bytes of a spelled word passed to the LM */
 
 /* A live hypothesis (one per beam position) or a candidate of this frame. */
@@ -63,6 +64,7 @@ struct dec_decoder {
     uint32_t table_mask;
     int32_t *order;      /* selection scratch, cap_cand entries */
     int32_t *top_units;
+    unsigned char *unit_on;  /* per unit: selected this frame */
     int max_slots;
     int32_t *lm_parent, *lm_wordv, *lm_child, *lm_cidx;
     float *lm_score;
@@ -97,6 +99,7 @@ static inline uint32_t key_hash(int32_t p, int32_t u, int32_t w) {
 
 void dec_options_default(dec_options *o) {
     memset(o, 0, sizeof *o);
+    o->token_min_logp = NEG_INF;
     o->beam = 32;
     o->beam_size_token = 0;
     o->beam_threshold = 25.0f;
@@ -272,13 +275,14 @@ static rd_status alloc_buffers(dec_decoder *d, rd_error *err) {
     d->cand = rd_malloc_array(cap, sizeof *d->cand);
     d->order = rd_malloc_array(cap, sizeof *d->order);
     d->top_units = rd_malloc_array((size_t)d->V, sizeof *d->top_units);
+    d->unit_on = rd_calloc_array((size_t)d->V, 1);
     d->nbest = rd_malloc_array((size_t)d->opt.nbest, sizeof *d->nbest);
     size_t tsize = 64;
     while (tsize < cap * 2) tsize <<= 1;
     d->table_mask = (uint32_t)(tsize - 1);
     d->table = rd_malloc_array(tsize, sizeof *d->table);
     d->table_gen = rd_calloc_array(tsize, sizeof *d->table_gen);
-    if (!d->beam || !d->cand || !d->order || !d->top_units || !d->nbest || !d->table || !d->table_gen)
+    if (!d->beam || !d->cand || !d->order || !d->top_units || !d->unit_on || !d->nbest || !d->table || !d->table_gen)
         return rd_fail(err, RD_ERR_NOMEM, "out of memory for a beam of %d (%zu candidates a frame)",
                        d->opt.beam, cap);
     if (!d->lm_model) return RD_OK;
@@ -340,6 +344,7 @@ void dec_free(dec_decoder *d) {
     free(d->table_gen);
     free(d->order);
     free(d->top_units);
+    free(d->unit_on);
     free(d->lm_parent);
     free(d->lm_wordv);
     free(d->lm_child);
@@ -468,7 +473,9 @@ static void complete_at(dec_decoder *d, const hyp *h, int unit, float a) {
 }
 
 /* Prefix h emits unit c (not blank) with acoustic log-prob a. */
-static void extend(dec_decoder *d, int hi, int c, float a) {
+/* m: the trie child of the hypothesis' node by c when the caller knows it,
+ * TRIE_UNKNOWN otherwise. */
+static void extend(dec_decoder *d, int hi, int c, float a, int32_t m) {
     const hyp *h = &d->beam[hi];
     if (c == d->delim) {
         if (at_boundary(d, h)) d->cand[hi].pnb = log_add(d->cand[hi].pnb, a);
@@ -484,7 +491,7 @@ static void extend(dec_decoder *d, int hi, int c, float a) {
         add_extension(d, h, c, TRIE_SPELL, a);
         return;
     }
-    int32_t m = lex_trie_child(d->lex, h->trie, c);
+    if (m == TRIE_UNKNOWN) m = lex_trie_child(d->lex, h->trie, c);
     if (m < 0) {
         if (d->allow_spell) add_extension(d, h, c, TRIE_SPELL, a);
         return;
@@ -495,8 +502,9 @@ static void extend(dec_decoder *d, int hi, int c, float a) {
             add_completion(d, h, c, d->groups[g], a);
 }
 
-/* The frame's best K units other than blank, into top_units. */
-static int select_units(dec_decoder *d, const float *lp) {
+/* The frame's best K units other than blank, into top_units; units below
+ * token_min_logp are left out unless one is the frame's best unit. */
+static int select_top(dec_decoder *d, const float *lp) {
     int n = 0;
     if (d->K >= d->V) {
         for (int u = 0; u < d->V; u++)
@@ -523,6 +531,43 @@ static int select_units(dec_decoder *d, const float *lp) {
         }
     }
     return n;
+}
+
+static int select_units(dec_decoder *d, const float *lp) {
+    for (int u = 0; u < d->V; u++) d->unit_on[u] = 0;
+    int n = select_top(d, lp);
+    float floor = d->opt.token_min_logp;
+    if (floor > NEG_INF) {
+        int best = 0;
+        float bv = lp[0];
+        for (int u = 1; u < d->V; u++)
+            if (lp[u] > bv) bv = lp[u], best = u;
+        int k = 0;
+        for (int i = 0; i < n; i++)
+            if (lp[d->top_units[i]] >= floor || d->top_units[i] == best) d->top_units[k++] = d->top_units[i];
+        n = k;
+    }
+    for (int i = 0; i < n; i++) d->unit_on[d->top_units[i]] = 1;
+    return n;
+}
+
+/* 1 when a hypothesis in the trie can only go on by the units of its node's
+ * children, its last unit (a repeat) and the delimiter: then the frame loop
+ * visits those instead of every selected unit. */
+static int follows_children(const dec_decoder *d, const hyp *h) {
+    return d->lex && !d->allow_spell && !d->leaf_mode && h->trie > 0 && h->trie != TRIE_SPELL;
+}
+
+/* The frame's expansions of hypothesis i by unit c (c selected). */
+static void expand_unit(dec_decoder *d, int i, const hyp *h, float tot, const float *lp, int c, int32_t m) {
+    float a;
+    if (c == h->last_unit) {
+        d->cand[i].pnb = log_add(d->cand[i].pnb, h->pnb + lp[c]);
+        a = h->pb + lp[c];
+    } else {
+        a = tot + lp[c];
+    }
+    if (a > NEG_INF) extend(d, i, c, a, m);
 }
 
 static float rank_score(const dec_decoder *d, const hyp *c) {
@@ -709,20 +754,38 @@ static rd_status step_frame(dec_decoder *d, const float *lp, rd_error *err) {
     seed_candidates(d);
     int nu = select_units(d, lp);
     float lb = lp[d->blank];
+    /* Early cut for trie extensions: such a candidate's final score is
+     * exactly tot + lp[u] + extra (its only contribution; look-ahead never
+     * grows down the trie), and the best candidate scores at least any
+     * hypothesis' blank continuation, so one below cut would fall to the
+     * beam threshold anyway. */
+    float cut = NEG_INF;
+    if (d->opt.lm_weight >= 0.0f) {
+        for (int i = 0; i < d->n_beam; i++) {
+            const hyp *h = &d->beam[i];
+            float s = rank_score(d, h) + lb;
+            if (s > cut) cut = s;
+        }
+        cut -= d->opt.beam_threshold;
+    }
     for (int i = 0; i < d->n_beam; i++) {
         const hyp *h = &d->beam[i];
         float tot = log_add(h->pb, h->pnb);
+        float extra = rank_score(d, h) - tot;
         d->cand[i].pb = log_add(d->cand[i].pb, tot + lb);
-        for (int k = 0; k < nu; k++) {
-            int c = d->top_units[k];
-            float a;
-            if (c == h->last_unit) {
-                d->cand[i].pnb = log_add(d->cand[i].pnb, h->pnb + lp[c]);
-                a = h->pb + lp[c];
-            } else {
-                a = tot + lp[c];
-            }
-            if (a > NEG_INF) extend(d, i, c, a);
+        if (!follows_children(d, h)) {
+            for (int k = 0; k < nu; k++) expand_unit(d, i, h, tot, lp, d->top_units[k], TRIE_UNKNOWN);
+            continue;
+        }
+        int last = h->last_unit, nc = lex_trie_child_count(d->lex, h->trie);
+        if (last >= 0 && d->unit_on[last]) expand_unit(d, i, h, tot, lp, last, TRIE_UNKNOWN);
+        if (d->delim >= 0 && d->delim != last && d->unit_on[d->delim])
+            expand_unit(d, i, h, tot, lp, d->delim, TRIE_UNKNOWN);
+        for (int k = 0; k < nc; k++) {
+            int u;
+            int32_t m = lex_trie_child_at(d->lex, h->trie, k, &u);
+            if (u == last || u == d->delim || !d->unit_on[u] || tot + lp[u] + extra < cut) continue;
+            expand_unit(d, i, h, tot, lp, u, m);
         }
     }
     RD_TRY(score_completions(d, err));

@@ -40,6 +40,9 @@ typedef struct dec_options {
                                trie node (LM look-ahead); 0: off (default 1) */
     int blank;              /* blank unit id (default: the unit table's) */
     int delimiter;          /* word delimiter id, -1 none (default: the table's) */
+    float token_min_logp;   /* units with a log-probability below this in a frame are
+                               not tried, unless one is the frame's best unit
+                               (pyctcdecode's token_min_logp; default -inf: off) */
     const char *lm_prefix;  /* words (space-separated) fed to the LM before each
                                utterance, unscored: context for domain biasing
                                (default NULL) */

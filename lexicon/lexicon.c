@@ -1,6 +1,7 @@
 /* lexicon/lexicon.c - lexicon files (plain, flashlight, CMUdict, lexiconp,
  * Rime) into the word vocabulary and the pronunciation list; trie.c turns
  * the list into the trie. */
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -252,8 +253,8 @@ static rd_status lex_parse_rime(lex_parser *p, const char *line, size_t len, rd_
     if (tab2) {
         const char *ws = tab2 + 1, *tab3 = memchr(ws, '\t', (size_t)(end - ws));
         size_t wl = (size_t)((tab3 ? tab3 : end) - ws);
-        if (!rd_parse_double(ws, wl, &weight) || !(weight >= 0) || isinf(weight))
-            return rd_fail(err, RD_ERR_INPUT, "%s:%ld: expected a weight (a number >= 0), found '%.*s'",
+        if (!rd_parse_double(ws, wl, &weight) || !(weight >= 0) || !(weight <= FLT_MAX))
+            return rd_fail(err, RD_ERR_INPUT, "%s:%ld: expected a weight (a number from 0 to 3.4e38), found '%.*s'",
                            p->name, p->lineno, (int)(wl > 32 ? 32 : wl), ws);
     }
     long k = lex_split(p, code, (size_t)(code_end - code));

@@ -448,6 +448,38 @@ static void test_lm_prefix(void **state) {
     lex_units_free(u);
 }
 
+/* --token-min-logp: a unit below the floor is never tried (unless it is the
+ * frame's best), so hypotheses needing it vanish from the n-best. */
+static void test_token_min_logp(void **state) {
+    (void)state;
+    lex_units *u = make_units(tok_delim); /* <blank> | a b */
+    /* frame 0: a; frame 1: blank, b at p = 0.01; frame 2: blank */
+    float p[3][4] = {{0.01f, 0.01f, 0.97f, 0.01f}, {0.98f, 0.005f, 0.005f, 0.01f}, {0.97f, 0.01f, 0.01f, 0.01f}};
+    float lp[12];
+    for (int i = 0; i < 12; i++) lp[i] = logf(p[i / 4][i % 4]);
+    for (int k = 0; k < 2; k++) {
+        dec_options o;
+        dec_options_default(&o);
+        o.unk_score = 0.0f;
+        o.nbest = 8;
+        if (k) o.token_min_logp = -4.0f; /* ln 0.01 = -4.6 is below, ln 0.97 above */
+        dec_decoder *d;
+        rd_error err;
+        assert_int_equal(dec_create(&o, u, NULL, NULL, &d, &err), RD_OK);
+        assert_int_equal(dec_decode(d, lp, 3, &err), RD_OK);
+        int has_ab = 0;
+        for (int i = 0; i < dec_nbest_count(d); i++) has_ab |= strcmp(dec_nbest(d, i)->text, "ab") == 0;
+        assert_string_equal(dec_nbest(d, 0)->text, "a");
+        assert_int_equal(has_ab, !k);
+        for (int i = 0; k && i < dec_nbest_count(d); i++) { /* only a and blanks were tried */
+            const char *t = dec_nbest(d, i)->text;
+            assert_true(strcmp(t, "a") == 0 || t[0] == '\0');
+        }
+        dec_free(d);
+    }
+    lex_units_free(u);
+}
+
 static void test_emissions_detection(void **state) {
     (void)state;
     float probs[] = {0.25f, 0.75f, 1.0f, 0.0f};
@@ -494,6 +526,7 @@ int main(void) {
         cmocka_unit_test(test_chunks_equal_whole),
         cmocka_unit_test(test_emissions_detection),
         cmocka_unit_test(test_bad_options), cmocka_unit_test(test_lm_prefix),
+        cmocka_unit_test(test_token_min_logp),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

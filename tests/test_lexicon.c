@@ -445,8 +445,9 @@ static void test_lexicon_errors(void **state) {
         {"---\n...\n是 shi\n", "lex.txt:3: expected a word, a tab and its pinyin"},
         {"---\n...\n是\t\n", "lex.txt:3: expected a word, a tab and its pinyin"},
         {"---\n...\n\tshi\t1\n", "lex.txt:3: expected a word, a tab and its pinyin"},
-        {"---\n...\n是\tshi\t1\n十\tshi\tmany\n", "lex.txt:4: expected a weight (a number >= 0), found 'many'"},
-        {"---\n...\n是\tshi\t-2\n", "lex.txt:3: expected a weight (a number >= 0), found '-2'"},
+        {"---\n...\n是\tshi\t1\n十\tshi\tmany\n", "lex.txt:4: expected a weight (a number from 0 to 3.4e38), found 'many'"},
+        {"---\n...\n是\tshi\t-2\n", "lex.txt:3: expected a weight (a number from 0 to 3.4e38), found '-2'"},
+        {"---\n...\n是\tshi\t3\n十\tshi\t1e80\n", "lex.txt:4: expected a weight (a number from 0 to 3.4e38), found '1e80'"},
         {"---\n...\n\xff\tshi\t2\n", "lex.txt:3: expected a word in utf-8"},
     };
     lex_units *u = units_ok("<blank>\n|\na\nb\nshi\n", NULL, NULL);

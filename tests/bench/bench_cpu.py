@@ -261,17 +261,21 @@ def time_python(dec, group, beam, arrays):
 SUMMARY_RE = re.compile(r"decoded (\d+) utterances? \((\d+) failed\), (\d+) frames in ([0-9.]+) s")
 
 
-def run_rwkv(a, group, beam, items, tokens_path, lexicon, lm, tag):
-    """Runs rwkv-decode on items; returns (wall_s, summary_s or None, {id: text})."""
+def run_rwkv(a, group, beam, items, tokens_path, lexicon, lm, tag, pruning=None):
+    """Runs rwkv-decode on items; returns (wall_s, summary_s or None, {id: text}).
+    pruning: None (the flashlight settings) or (beam_threshold, token_min_logp)."""
     lst = os.path.join(a.out, "lists", "%s.%s.list" % (group, tag))
     os.makedirs(os.path.dirname(lst), exist_ok=True)
     with open(lst, "w") as f:
         for uid, path in items:
             f.write("%s\t%s\n" % (uid, path))
+    bt = a.beam_threshold if pruning is None else pruning[0]
     cmd = [a.rwkv_decode, "--list", lst, "--tokens", tokens_path, "--lexicon", lexicon, "--lm", lm,
-           "--beam", str(beam), "--beam-threshold", repr(a.beam_threshold),
+           "--beam", str(beam), "--beam-threshold", repr(bt),
            "--beam-size-token", str(a.beam_size_token), "--lm-weight", repr(a.lm_weight),
            "--word-score", repr(a.word_score), "--threads", "1"]
+    if pruning is not None:
+        cmd += ["--token-min-logp", repr(pruning[1])]
     t0 = time.perf_counter()
     p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     wall = time.perf_counter() - t0
@@ -297,6 +301,38 @@ def pin_cpu(cpu):
     cpu = allowed[-1] if cpu is None else cpu
     os.sched_setaffinity(0, {cpu})
     return "pinned to CPU %d (of %d allowed)" % (cpu, len(allowed))
+
+
+def run_rwkv_rows(a, rows, name, pruning, beam, sub, tokens, refs, frames):
+    """Times rwkv-decode on every group of sub; appends its rows."""
+    try:
+        wall = load = summ = 0.0
+        summ_ok = True
+        hyps = {}
+        tag = "b%d%s" % (beam, "" if pruning is None else ".pyc")
+        for g, lst in sub.items():
+            tp = tokens[g][0]
+            w1, _, _ = run_rwkv(a, g, beam, lst[:1], tp, a.lexicon, a.lm, tag + ".one", pruning)
+            wn, sn, h = run_rwkv(a, g, beam, lst, tp, a.lexicon, a.lm, tag, pruning)
+            # wall(n) - wall(1) decodes n-1 utterances: scale to n.
+            per = (wn - w1) / max(len(lst) - 1, 1)
+            wall += per * len(lst)
+            load += w1 - per
+            summ_ok = summ_ok and sn is not None
+            summ += sn or 0.0
+            hyps.update(h)
+        e = wer(refs, hyps)
+        how = "" if pruning is None else ", --beam-threshold %g --token-min-logp %g" % pruning
+        if summ_ok:
+            rows.append(dict(decoder=name, beam=beam, utts=len(refs), frames=frames,
+                             seconds=summ, wer=e, hyps=hyps, note="own summary line" + how))
+        rows.append(dict(decoder=name + "(wall)" if pruning is None else name + "(w)", beam=beam,
+                         utts=len(refs), frames=frames, seconds=wall, wer=e, hyps=hyps,
+                         note="wall - 1-utt run (load ~%.2f s)%s" % (load, how)))
+        log("bench-cpu: %-12s beam %4d: %5d utts in %7.2f s (summary %s), load ~%.2f s, WER %.2f%%"
+            % (name, beam, len(refs), wall, "%.2f s" % summ if summ_ok else "absent", load, e))
+    except (RuntimeError, OSError) as ex:
+        log("bench-cpu: %s beam %d failed: %s" % (name, beam, ex))
 
 
 def main():
@@ -373,33 +409,9 @@ def main():
             log("bench-cpu: %-12s beam %4d: %5d utts in %7.2f s, WER %.2f%%"
                 % (d.name, beam, len(refs), secs, rows[-1]["wer"]))
         if have_rwkv:
-            try:
-                wall = load = summ = 0.0
-                summ_ok = True
-                hyps = {}
-                for g, lst in sub.items():
-                    tp = tokens[g][0]
-                    w1, _, _ = run_rwkv(a, g, beam, lst[:1], tp, a.lexicon, a.lm, "b%d.one" % beam)
-                    wn, sn, h = run_rwkv(a, g, beam, lst, tp, a.lexicon, a.lm, "b%d" % beam)
-                    # wall(n) - wall(1) decodes n-1 utterances: scale to n.
-                    per = (wn - w1) / max(len(lst) - 1, 1)
-                    wall += per * len(lst)
-                    load += w1 - per
-                    summ_ok = summ_ok and sn is not None
-                    summ += sn or 0.0
-                    hyps.update(h)
-                e = wer(refs, hyps)
-                if summ_ok:
-                    rows.append(dict(decoder="rwkv-decode", beam=beam, utts=len(refs), frames=frames,
-                                     seconds=summ, wer=e, hyps=hyps, note="own summary line"))
-                rows.append(dict(decoder="rwkv-decode(wall)", beam=beam, utts=len(refs), frames=frames,
-                                 seconds=wall, wer=e, hyps=hyps,
-                                 note="wall - 1-utt run (load ~%.2f s)" % load))
-                log("bench-cpu: %-12s beam %4d: %5d utts in %7.2f s (summary %s), load ~%.2f s, WER %.2f%%"
-                    % ("rwkv-decode", beam, len(refs), wall, "%.2f s" % summ if summ_ok else "absent",
-                       load, e))
-            except (RuntimeError, OSError) as ex:
-                log("bench-cpu: rwkv-decode beam %d failed: %s" % (beam, ex))
+            pyc = (-a.pyctc_beam_prune_logp, a.pyctc_token_min_logp)
+            for name, pruning in (("rwkv-decode", None), ("rwkv-decode(pyctc pruning)", pyc)):
+                run_rwkv_rows(a, rows, name, pruning, beam, sub, tokens, refs, frames)
         write_hyps(a, beam, rows, refs)
 
     report(a, rows, beams)
@@ -414,7 +426,8 @@ def write_hyps(a, beam, rows, refs):
     for r in rows:
         if r["beam"] != beam or "hyps" not in r:
             continue
-        path = os.path.join(a.out, "hyp", "%s.b%d.tsv" % (r["decoder"].split("(")[0], beam))
+        stem = r["decoder"].replace("(pyctc pruning)", ".pyctc-pruning").split("(")[0]
+        path = os.path.join(a.out, "hyp", "%s.b%d.tsv" % (stem, beam))
         with open(path, "w") as f:
             for uid in refs:
                 f.write("%s\t%s\n" % (uid, r["hyps"].get(uid, "")))

@@ -7,7 +7,9 @@
  *
  *   bench_gpu [fp16|bf16|fp32 weights] [fp32|fp16|bf16 state] [reps]
  * Prints "no CUDA device: skipped" and exits 0 without a GPU. */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
