@@ -95,7 +95,7 @@ check-asan:
 FUZZ_CC ?= clang
 $(BUILD)/fuzz/%: tests/fuzz/%.c $(LIB_SRC) $(CLI_SRC)
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(CPPFLAGS) -DRD_FUZZ -O1 -g -std=c11 -fsanitize=fuzzer,address,undefined $< $(LIB_SRC) $(CLI_SRC) -o $@ -lm -pthread
+	$(FUZZ_CC) $(filter-out -DRD_HAVE_CUDA,$(CPPFLAGS)) -DRD_FUZZ -O1 -g -std=c11 -fsanitize=fuzzer,address,undefined $< $(LIB_SRC) $(CLI_SRC) -o $@ -lm -pthread
 fuzz: $(FUZZ)
 
 # Runs each fuzz target over its committed corpus, then mutates for FUZZ_SECONDS each.
