@@ -682,7 +682,7 @@ static int print_in_order(app *a, double t0) {
     rd_progress_finish(&prog, ok + failed);
     double el = rd_now() - t0;
     if (!a->o.quiet && !a->single)
-        fprintf(stderr, PROG ": decoded %ld utterance%s (%ld failed), %lld frames in %.2f s (%.0f frames/s)\n", ok,
+        fprintf(stderr, PROG ": decoded %ld utterance%s (%ld failed), %lld frames in %.3f s (%.0f frames/s)\n", ok,
                 ok == 1 ? "" : "s", failed, (long long)frames, el, el > 0 ? (double)frames / el : 0.0);
     if (failed && !a->o.keep_going) return rd_exit_code(first_bad);
     return failed ? 1 : 0;

@@ -33,7 +33,7 @@ decode() { # split lm H lmw ws -> prints "wer hom_correct hom_total seconds"
 
 tune() { # lm -> "lmw ws" best on dev with H=16
   local lm=$1 best="" bw=1000
-  for lmw in 0.5 1 2; do for ws in 0 1 2; do
+  for lmw in 0.1 0.25 0.5 1 2; do for ws in 0 1 2; do
     read -r wer _ _ _ < <(decode dev "$lm" 16 "$lmw" "$ws")
     if awk "BEGIN{exit !($wer < $bw)}"; then bw=$wer; best="$lmw $ws"; fi
   done; done
