@@ -57,7 +57,9 @@ typedef struct dec_decoder dec_decoder;
 typedef struct dec_word {
     const char *text;   /* the word (valid until the next dec_begin/free) */
     int32_t lexicon_id; /* id in the lexicon, -1 for a spelled word */
-    int start, end;     /* frames: first unit's first frame, last unit's last frame */
+    int start, end;     /* frames: first unit's first frame, last unit's last frame,
+                           along the likeliest CTC path into the word (merged
+                           prefixes keep the timing of their best contribution) */
 } dec_word;
 
 typedef struct dec_hyp {
