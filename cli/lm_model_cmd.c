@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "cli/cli_util.h"
+#include "common/logsumexp.h"
 #include "common/npy.h"
 #include "common/status.h"
 #include "lmstate/rwkv.h"
@@ -104,12 +105,7 @@ static rd_status step(runner *r, int32_t token, rd_error *err) {
 
 /* ln p(token) under the current logits. */
 static double log_prob(const runner *r, int32_t token) {
-    int V = rwkv_n_vocab(r->m);
-    float mx = r->logits[0];
-    for (int i = 1; i < V; i++) mx = r->logits[i] > mx ? r->logits[i] : mx;
-    double s = 0;
-    for (int i = 0; i < V; i++) s += exp((double)r->logits[i] - mx);
-    return (double)r->logits[token] - mx - log(s);
+    return (double)r->logits[token] - rd_logsumexp(r->logits, rwkv_n_vocab(r->m));
 }
 
 static int is_space(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f'; }

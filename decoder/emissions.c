@@ -3,6 +3,8 @@
 #include <math.h>
 #include <string.h>
 
+#include "common/logsumexp.h"
+
 static const char *const input_names[] = {"auto", "logits", "logprobs", "probs"};
 
 int dec_input_parse(const char *s) {
@@ -13,16 +15,6 @@ int dec_input_parse(const char *s) {
 
 const char *dec_input_name(dec_input k) {
     return (unsigned)k < 4 ? input_names[k] : "?";
-}
-
-static double row_logsumexp(const float *r, int64_t V) {
-    float m = -INFINITY;
-    for (int64_t v = 0; v < V; v++)
-        if (r[v] > m) m = r[v];
-    if (m == -INFINITY) return -INFINITY;
-    double s = 0;
-    for (int64_t v = 0; v < V; v++) s += exp((double)(r[v] - m));
-    return (double)m + log(s);
 }
 
 rd_status dec_input_detect(const float *x, int64_t T, int64_t V, const char *name,
@@ -48,7 +40,7 @@ rd_status dec_input_detect(const float *x, int64_t T, int64_t V, const char *nam
         if (probs && fabs(sum - 1.0) > 1e-3) probs = 0;
         /* log-probabilities: every row's logsumexp is 0; checked on up to
          * 64 rows spread over the utterance (exp is the cost here) */
-        if (logprobs && (t % stride == 0 || t == T - 1) && fabs(row_logsumexp(r, V)) > 1e-3) logprobs = 0;
+        if (logprobs && (t % stride == 0 || t == T - 1) && fabs(rd_logsumexp(r, V)) > 1e-3) logprobs = 0;
     }
     if (logprobs) *kind = DEC_INPUT_LOGPROBS;
     else if (probs) *kind = DEC_INPUT_PROBS;
@@ -79,7 +71,7 @@ rd_status dec_emissions_to_logprobs(float *x, int64_t T, int64_t V, dec_input ki
                 r[v] = logf(r[v]);
             }
         } else if (kind == DEC_INPUT_LOGITS) {
-            float lse = (float)row_logsumexp(r, V);
+            float lse = (float)rd_logsumexp(r, V);
             for (int64_t v = 0; v < V; v++) r[v] -= lse;
         }
     }

@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "common/arena.h"
+#include "common/logsumexp.h"
 #include "lmstate/lm_impl.h"
 #include "lmstate/rwkv.h"
 #include "lmstate/rwkv_tokenizer.h"
@@ -72,14 +73,8 @@ static uint64_t hash_bytes(const char *s, size_t n) {
     return h ^ (h >> 29);
 }
 
-/* ln softmax(logits)[tok], with lse = log-sum-exp of the row. */
-static float row_lse(const float *x, int V) {
-    float m = x[0];
-    for (int i = 1; i < V; i++) m = x[i] > m ? x[i] : m;
-    double s = 0;
-    for (int i = 0; i < V; i++) s += exp((double)(x[i] - m));
-    return m + (float)log(s);
-}
+/* Log-sum-exp of a logits row: ln softmax(x)[tok] = x[tok] - row_lse(x). */
+static float row_lse(const float *x, int V) { return (float)rd_logsumexp(x, V); }
 
 /* ---------- model ---------- */
 
@@ -236,11 +231,12 @@ static rd_status run_words(rwkv_lm_cache *c, int n, const int32_t *src, const in
             sc_update_abort(c->sc, c->stem_phys, ns);
             return st;
         }
-        for (int r = 0; r < n; r++) {
+        for (int s = 0; s < m; s++) c->stem_lse[s] = row_lse(c->logits + (size_t)s * (size_t)V, V);
+        for (int r = 0; r < n; r++) { /* the homophones of one stem share its row */
             int s = c->row_stem[r];
             if (s < s0 || s >= s0 + m) continue;
             const float *x = c->logits + (size_t)(s - s0) * (size_t)V;
-            score[r] += x[c->pool[c->words[word[r]].off]] - row_lse(x, V);
+            score[r] += x[c->pool[c->words[word[r]].off]] - c->stem_lse[s - s0];
         }
     }
     /* rows with more than one token get their own slot */
