@@ -250,6 +250,17 @@ static rd_status load_mixes7(loader *ld, const rwkv_model *m, int l, rwkv_layer 
     return RD_OK;
 }
 
+/* The matrices both versions share: attention r, k, v, output and the
+ * channel mix's key [F][C] and value [C][F]. */
+static rd_status load_shared_mats(loader *ld, int l, int C, int F, rwkv_layer *L) {
+    RD_TRY(load_mat(ld, l, "att.receptance.weight", C, C, 0, 0, &L->att_r));
+    RD_TRY(load_mat(ld, l, "att.key.weight", C, C, 0, 0, &L->att_k));
+    RD_TRY(load_mat(ld, l, "att.value.weight", C, C, 0, 0, &L->att_v));
+    RD_TRY(load_mat(ld, l, "att.output.weight", C, C, 0, 0, &L->att_o));
+    RD_TRY(load_mat(ld, l, "ffn.key.weight", F, C, 0, 0, &L->ffn_k));
+    return load_mat(ld, l, "ffn.value.weight", C, F, 0, 0, &L->ffn_v);
+}
+
 static rd_status load_layer7(loader *ld, rwkv_model *m, int l, rwkv_layer *L) {
     int C = m->n_embd, F = m->n_ffn;
     size_t c = (size_t)C;
@@ -278,12 +289,7 @@ static rd_status load_layer7(loader *ld, rwkv_model *m, int l, rwkv_layer *L) {
     float *p = take(ld, c);
     if (p) tf_to_f32(t, p);
     L->r_k = p;
-    RD_TRY(load_mat(ld, l, "att.receptance.weight", C, C, 0, 0, &L->att_r));
-    RD_TRY(load_mat(ld, l, "att.key.weight", C, C, 0, 0, &L->att_k));
-    RD_TRY(load_mat(ld, l, "att.value.weight", C, C, 0, 0, &L->att_v));
-    RD_TRY(load_mat(ld, l, "att.output.weight", C, C, 0, 0, &L->att_o));
-    RD_TRY(load_mat(ld, l, "ffn.key.weight", F, C, 0, 0, &L->ffn_k));
-    return load_mat(ld, l, "ffn.value.weight", C, F, 0, 0, &L->ffn_v);
+    return load_shared_mats(ld, l, C, F, L);
 }
 
 static rd_status load_layer4(loader *ld, rwkv_model *m, int l, rwkv_layer *L) {
@@ -300,12 +306,7 @@ static rd_status load_layer4(loader *ld, rwkv_model *m, int l, rwkv_layer *L) {
         float *td = (float *)L->time_decay;
         for (size_t i = 0; i < c; i++) td[i] = -expf(td[i]);
     }
-    RD_TRY(load_mat(ld, l, "att.key.weight", C, C, 0, 0, &L->att_k));
-    RD_TRY(load_mat(ld, l, "att.value.weight", C, C, 0, 0, &L->att_v));
-    RD_TRY(load_mat(ld, l, "att.receptance.weight", C, C, 0, 0, &L->att_r));
-    RD_TRY(load_mat(ld, l, "att.output.weight", C, C, 0, 0, &L->att_o));
-    RD_TRY(load_mat(ld, l, "ffn.key.weight", F, C, 0, 0, &L->ffn_k));
-    RD_TRY(load_mat(ld, l, "ffn.value.weight", C, F, 0, 0, &L->ffn_v));
+    RD_TRY(load_shared_mats(ld, l, C, F, L));
     return load_mat(ld, l, "ffn.receptance.weight", C, C, 0, 0, &L->ffn_r);
 }
 
