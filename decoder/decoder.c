@@ -758,20 +758,18 @@ static rd_status step_frame(dec_decoder *d, const float *lp, rd_error *err) {
      * exactly tot + lp[u] + extra (its only contribution; look-ahead never
      * grows down the trie), and the best candidate scores at least any
      * hypothesis' blank continuation, so one below cut would fall to the
-     * beam threshold anyway. */
+     * beam threshold anyway. A live hypothesis' score is its rank_score
+     * (prune set it; dec_begin's root scores 0 either way). */
     float cut = NEG_INF;
     if (d->opt.lm_weight >= 0.0f) {
-        for (int i = 0; i < d->n_beam; i++) {
-            const hyp *h = &d->beam[i];
-            float s = rank_score(d, h) + lb;
-            if (s > cut) cut = s;
-        }
+        for (int i = 0; i < d->n_beam; i++)
+            if (d->beam[i].score + lb > cut) cut = d->beam[i].score + lb;
         cut -= d->opt.beam_threshold;
     }
     for (int i = 0; i < d->n_beam; i++) {
         const hyp *h = &d->beam[i];
         float tot = log_add(h->pb, h->pnb);
-        float extra = rank_score(d, h) - tot;
+        float extra = h->score - tot;
         d->cand[i].pb = log_add(d->cand[i].pb, tot + lb);
         if (!follows_children(d, h)) {
             for (int k = 0; k < nu; k++) expand_unit(d, i, h, tot, lp, d->top_units[k], TRIE_UNKNOWN);
