@@ -1,7 +1,8 @@
 # rwkv-decode - build, test, fuzz, bench.
 #   make            bin/rwkv-decode bin/rwkv-lm bin/rwkv-wer (CUDA kernels when nvcc is found; CUDA=0 to skip)
-#   make check      every cmocka test (tests/test_*.c)
-#   make check-asan the same under AddressSanitizer + UndefinedBehaviorSanitizer
+#   make check      what CI runs: make test, make check-asan, make fuzz-smoke (60 s in all)
+#   make test       every cmocka test (tests/test_*.c), the quick loop while developing
+#   make check-asan the unit tests under AddressSanitizer + UndefinedBehaviorSanitizer (CPU code)
 #   make fuzz       libFuzzer targets (clang); make fuzz-smoke runs each over its corpus
 #   make bench      every benchmark under tests/bench/
 #   make deps       installs what a fresh Debian machine lacks
@@ -53,7 +54,7 @@ TESTS    := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ     := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRC))
 
-.PHONY: all check check-asan fuzz fuzz-smoke bench bench-cpu bench-rwkv bench-homophones bench-gpu deps clean
+.PHONY: all check test check-asan fuzz fuzz-smoke bench bench-cpu bench-rwkv bench-homophones bench-gpu deps clean
 all: $(PROGS)
 
 $(BUILD)/obj/%.o: %.c
@@ -84,27 +85,47 @@ $(BUILD)/tests/%: tests/%.c $(LIB) tests/testutil.h
 
 # Runs every test binary from the project root (golden tests read ../shared/data,
 # CLI tests run bin/*); prints each cmocka summary and fails if any test failed.
-check: $(PROGS) $(TESTS)
+test: $(PROGS) $(TESTS)
 	@fail=0; for t in $(TESTS); do echo "== $$t"; $$t || fail=1; done; \
-	if [ $$fail = 0 ]; then echo "make check: all test binaries passed"; else echo "make check: FAILURES"; exit 1; fi
+	if [ $$fail = 0 ]; then echo "make test: all test binaries passed ($(BUILD))"; else echo "make test: FAILURES ($(BUILD))"; exit 1; fi
+
+# CI (.ci/run): the unit tests, again under ASan + UBSan, then every fuzz target
+# over its committed corpus (FUZZ_TOTAL seconds in all).
+check: test check-asan fuzz-smoke
+	@echo "make check: unit tests, sanitizer run and fuzz smoke passed"
 
 check-asan:
 	$(MAKE) BUILD=build-asan BIN=build-asan/bin CUDA=0 OPT="-O1 -g -fno-omit-frame-pointer" \
-	  SAN="-fsanitize=address,undefined -fno-sanitize-recover=all" check
+	  SAN="-fsanitize=address,undefined -fno-sanitize-recover=all" CPPFLAGS="-I. -D_GNU_SOURCE -DRD_DEBUG" test
 
-FUZZ_CC ?= clang
-$(BUILD)/fuzz/%: tests/fuzz/%.c $(LIB_SRC) $(CLI_SRC)
+# Fuzz targets: the library is compiled once with clang's fuzzer instrumentation
+# into $(BUILD)/fuzz/librd-fuzz.a, then each target links against it.
+FUZZ_CC    ?= clang
+FUZZ_FLAGS := -I. -D_GNU_SOURCE -DRD_FUZZ -DRD_DEBUG -O1 -g -std=c11 -fno-omit-frame-pointer
+FUZZ_OBJ   := $(patsubst %.c,$(BUILD)/fuzz/obj/%.o,$(LIB_SRC) $(CLI_SRC))
+$(BUILD)/fuzz/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(filter-out -DRD_HAVE_CUDA,$(CPPFLAGS)) -DRD_FUZZ -O1 -g -std=c11 -fsanitize=fuzzer,address,undefined $< $(LIB_SRC) $(CLI_SRC) -o $@ -lm -pthread
+	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link,address,undefined -MMD -MP -c $< -o $@
+$(BUILD)/fuzz/librd-fuzz.a: $(FUZZ_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(BUILD)/fuzz/librd-fuzz.a
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer,address,undefined $< $(BUILD)/fuzz/librd-fuzz.a -o $@ -lm -pthread
 fuzz: $(FUZZ)
 
-# Runs each fuzz target over its committed corpus, then mutates for FUZZ_SECONDS each.
-FUZZ_SECONDS ?= 10
+# Runs each fuzz target over its committed corpus, then mutates: FUZZ_TOTAL
+# seconds shared by the targets (FUZZ_SECONDS each when given).
+FUZZ_TOTAL   ?= 60
+FUZZ_SECONDS ?= $(shell echo $$(( $(FUZZ_TOTAL) / $(words $(FUZZ_SRC)) )))
 fuzz-smoke: $(FUZZ)
 	@for f in $(FUZZ); do n=$$(basename $$f); mkdir -p $(BUILD)/fuzz-work/$$n; \
-	  echo "== $$n ($(FUZZ_SECONDS)s)"; \
-	  $$f -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -print_final_stats=0 \
-	      $(BUILD)/fuzz-work/$$n tests/fuzz/corpus/$$n 2>&1 | grep -E 'Done|ERROR|crash|SUMMARY' || exit 1; done
+	  echo "== $$n ($(FUZZ_SECONDS)s over tests/fuzz/corpus/$$n)"; \
+	  $$f -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -print_final_stats=1 \
+	      $(BUILD)/fuzz-work/$$n tests/fuzz/corpus/$$n > $(BUILD)/fuzz-work/$$n.log 2>&1 \
+	    || { tail -40 $(BUILD)/fuzz-work/$$n.log; echo "fuzz-smoke: $$n FAILED"; exit 1; }; \
+	  grep -E '^(Done|stat::number_of_executed_units)' $(BUILD)/fuzz-work/$$n.log; done; \
+	echo "fuzz-smoke: every target ran without a crash"
 
 bench: bench-cpu bench-rwkv bench-homophones
 bench-cpu: $(PROGS)
@@ -126,4 +147,5 @@ deps:
 clean:
 	rm -rf build build-asan bin
 
--include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD) -name '*.d' -not -path '*/fuzz/*' 2>/dev/null)
+-include $(shell find $(BUILD)/fuzz -name '*.d' 2>/dev/null)

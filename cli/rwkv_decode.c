@@ -4,6 +4,8 @@
  * prints one line per utterance, in input order, whatever the thread count.
  * All decoding logic lives in decoder/; this file parses options, lists and
  * files, runs the worker threads and formats the output. */
+#include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <math.h>
 #include <pthread.h>
@@ -11,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli/cli_util.h"
@@ -69,6 +72,18 @@ static const char usage_text[] =
     "                           (context for domain biasing, e.g. 'the patient was')\n"
     "  --nbest N                hypotheses per utterance in JSON output [1]\n"
     "\n"
+    "Streaming and sessions:\n"
+    "  --stream                 decode --logits FILE frame by frame as it arrives: a .npy\n"
+    "                           still being written (the header's T frames are awaited),\n"
+    "                           or '-' (stdin: a .npy stream, or raw float32 frames of V\n"
+    "                           values, V = units in --tokens). Each time more words become\n"
+    "                           final, prints 'id<TAB>partial<TAB>words' (JSON: \"stable\");\n"
+    "                           the last line is the usual result, equal to a whole decode\n"
+    "  --chunk-frames N         frames fed to the decoder at a time [1]\n"
+    "  --stream-timeout S       give up on a growing file after S seconds without data [10]\n"
+    "  --session-carry          with ids 'session/utt': consecutive utterances of a session\n"
+    "                           continue the LM context of the previous one's best result\n"
+    "\n"
     "RWKV language model:\n";
 static const char usage_text2[] =
     "  --lm-threads N           threads inside each batched RWKV step [1]\n"
@@ -88,10 +103,16 @@ static const char usage_text2[] =
     "  --shard K/N              decode only lines K, K+N, K+2N, ... (1 <= K <= N)\n"
     "  --keep-going             report a bad utterance on stderr and go on; the exit\n"
     "                           status is then 1 if any failed\n"
+    "  --resume OUT             skip utterances whose id already has a complete line in\n"
+    "                           OUT, an earlier (interrupted) output of the same command:\n"
+    "                           rwkv-decode --list l.tsv --resume out.tsv >> out.tsv\n"
     "  --quiet                  no summary line on stderr\n"
     "  -h, --help               this text\n"
     "\n"
-    "Exit status: 0 ok, 1 bad input, 2 usage, 3 resources (memory).\n"
+    "Exit status: 0 ok, 1 bad input, 2 usage, 3 resources (memory); 130/143 after SIGINT/\n"
+    "SIGTERM (every finished line is written first, stderr says how far it got).\n"
+    "Emissions may also be plain text: one frame a line, values separated by spaces,\n"
+    "tabs, commas or semicolons ('-' reads stdin); the content decides, not the name.\n"
     "\n"
     "Examples:\n"
     "  D=../shared/data\n"
@@ -102,10 +123,13 @@ static const char usage_text2[] =
     "  rwkv-decode --list test.tsv --tokens tokens.txt --shard 3/8 --threads 4 > part3.tsv\n";
 
 typedef struct options {
-    const char *logits, *list, *lengths, *tokens, *blank, *delim, *lexicon, *lm, *vocab;
+    const char *logits, *list, *lengths, *tokens, *blank, *delim, *lexicon, *lm, *vocab, *resume;
     int lm_threads, state_dtype, lookahead_tokens;
     long max_memory_mb;
     int delim_given, json, threads, keep_going, quiet, unk_given, lm_weight_given;
+    int stream, session_carry;
+    long chunk_frames;
+    float stream_timeout;
     long shard_k, shard_n;
     dec_input input;
     dec_options dec;
@@ -125,6 +149,9 @@ typedef struct item {
     int64_t length;   /* frames of that row, -1 for all */
 } item;
 
+#define ROW_FILE (-1)     /* item.row: read the item's own file */
+#define ROW_LOADED (-2)   /* item.row: the 2-D --logits array already read */
+
 typedef struct result {
     char *out;        /* formatted output line(s) */
     size_t out_len;
@@ -139,20 +166,21 @@ typedef struct app {
     int n_ctx;
     item *items;
     long n_items;
-    rd_npy batch3d;   /* --logits with a 3-D array */
+    rd_npy batch3d;   /* --logits: the array read (3-D: one item a row) */
     lm_model *lm;
     result *res;
     long next;
     int stop;
     int lm_reported;  /* the LM line was printed */
     int single;       /* one utterance from --logits: print its text alone */
+    int interrupted;  /* the signal that stopped the batch, 0 if none */
     pthread_mutex_t mu;
     pthread_cond_t cv;
 } app;
 
 /* ---------- options ---------- */
 
-enum { OPT_TMIN = 600 };
+enum { OPT_TMIN = 600, OPT_RESUME, OPT_STREAM, OPT_CHUNK, OPT_STIMEOUT, OPT_CARRY };
 enum { OPT_PREFIX = 512, OPT_LATOK, OPT_LMTH, OPT_VOCAB, OPT_SDT, OPT_MAXMEM };
 enum { OPT_BLANK = 256, OPT_DELIM, OPT_BEAM, OPT_BST, OPT_BTH, OPT_LMW, OPT_WS, OPT_UNK, OPT_HOM,
        OPT_NOLA, OPT_NBEST, OPT_FORMAT, OPT_THREADS, OPT_SHARD, OPT_KEEP, OPT_QUIET, OPT_INPUT,
@@ -175,10 +203,15 @@ static int parse_options(int argc, char **argv, options *o, int *first_file) {
         {"token-min-logp", required_argument, 0, OPT_TMIN}, {"lm-prefix", required_argument, 0, OPT_PREFIX}, {"lm-threads", required_argument, 0, OPT_LMTH},
         {"vocab", required_argument, 0, OPT_VOCAB}, {"state-dtype", required_argument, 0, OPT_SDT},
         {"max-memory", required_argument, 0, OPT_MAXMEM}, {"lookahead-tokens", required_argument, 0, OPT_LATOK},
+        {"resume", required_argument, 0, OPT_RESUME}, {"stream", no_argument, 0, OPT_STREAM},
+        {"chunk-frames", required_argument, 0, OPT_CHUNK}, {"stream-timeout", required_argument, 0, OPT_STIMEOUT},
+        {"session-carry", no_argument, 0, OPT_CARRY},
         {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
     dec_options_default(&o->dec);
     o->threads = 1;
+    o->chunk_frames = 1;
+    o->stream_timeout = 10.0f;
     long v;
     int c;
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
@@ -222,6 +255,11 @@ static int parse_options(int argc, char **argv, options *o, int *first_file) {
         case OPT_THREADS: if (!cli_parse_int(PROG, "threads", optarg, 1, 1024, &v)) return 0; o->threads = (int)v; break;
         case OPT_SHARD: if (!cli_parse_shard(PROG, optarg, &o->shard_k, &o->shard_n)) return 0; break;
         case OPT_KEEP: o->keep_going = 1; break;
+        case OPT_RESUME: o->resume = optarg; break;
+        case OPT_STREAM: o->stream = 1; break;
+        case OPT_CHUNK: if (!cli_parse_int(PROG, "chunk-frames", optarg, 1, 1000000, &v)) return 0; o->chunk_frames = v; break;
+        case OPT_STIMEOUT: if (!cli_parse_float(PROG, "stream-timeout", optarg, &o->stream_timeout)) return 0; break;
+        case OPT_CARRY: o->session_carry = 1; break;
         case OPT_QUIET: o->quiet = 1; break;
         case OPT_INPUT: {
             int k = dec_input_parse(optarg);
@@ -241,6 +279,18 @@ static int parse_options(int argc, char **argv, options *o, int *first_file) {
     }
     if (o->list && optind < argc) {
         fprintf(stderr, PROG ": give --list or files, not both\n");
+        return 0;
+    }
+    if (o->stream && !o->logits) {
+        fprintf(stderr, PROG ": --stream reads one utterance: give --logits FILE.npy (a growing file) or --logits -\n");
+        return 0;
+    }
+    if (o->stream && o->lengths) {
+        fprintf(stderr, PROG ": --stream takes a 2-D [T,V] input, not --lengths\n");
+        return 0;
+    }
+    if (o->resume && o->logits && !o->lengths) {
+        fprintf(stderr, PROG ": --resume goes with batches (--list, files or a 3-D --logits), not one utterance\n");
         return 0;
     }
     if (o->lengths && !o->logits) {
@@ -363,15 +413,15 @@ static rd_status collect_inputs(app *a, int argc, char **argv, int first, rd_err
     long cap = 0;
     if (a->o.logits) {
         /* a 3-D array is split into rows; a 2-D one is a single utterance */
-        RD_TRY(rd_npy_read(a->o.logits, &a->batch3d, err));
+        RD_TRY(rd_matrix_read(a->o.logits, &a->batch3d, err));
         if (a->batch3d.ndim == 3) return expand_3d(a, &cap, err);
-        rd_npy_free(&a->batch3d);
         if (a->o.lengths)
             return rd_fail(err, RD_ERR_USAGE, "--lengths needs a 3-D [B,T,V] array, %s is not", a->o.logits);
         char stem[512];
         cli_stem(a->o.logits, stem, sizeof stem);
         a->single = 1;
-        return add_item(a, &cap, stem, strlen(stem), a->o.logits, strlen(a->o.logits), -1, -1, err);
+        /* read once: "-" (stdin) cannot be read a second time */
+        return add_item(a, &cap, stem, strlen(stem), a->o.logits, strlen(a->o.logits), ROW_LOADED, -1, err);
     }
     if (first < argc) {
         for (int i = first; i < argc; i++) {
@@ -398,6 +448,115 @@ static void apply_shard(app *a) {
         }
     }
     a->n_items = k;
+}
+
+/* ---------- --resume ---------- */
+
+static int cmp_str(const void *x, const void *y) { return strcmp(*(char *const *)x, *(char *const *)y); }
+
+/* Decodes the JSON string at s (after its opening quote) into out (at most
+ * cap - 1 bytes); returns 1 when it ends with a closing quote. */
+static int json_string(const char *s, const char *end, char *out, size_t cap) {
+    size_t k = 0;
+    while (s < end && *s != '"') {
+        unsigned c = (unsigned char)*s++;
+        if (c == '\\') {
+            if (s >= end) return 0;
+            char e = *s++;
+            if (e == 'u') {
+                if (end - s < 4) return 0;
+                char hex[5] = {s[0], s[1], s[2], s[3], 0};
+                char *stop;
+                c = (unsigned)strtoul(hex, &stop, 16);
+                if (*stop) return 0;
+                s += 4;
+                if (c >= 0x80) {   /* cli_json_string escapes only controls; keep it simple */
+                    if (k + 2 >= cap) return 0;
+                    out[k++] = (char)(0xC0 | (c >> 6));
+                    c = 0x80 | (c & 0x3F);
+                }
+            } else {
+                c = e == 'n' ? '\n' : e == 't' ? '\t' : e == 'r' ? '\r' : e == 'b' ? '\b' : e == 'f' ? '\f' : (unsigned char)e;
+            }
+        }
+        if (k + 1 >= cap) return 0;
+        out[k++] = (char)c;
+    }
+    out[k] = '\0';
+    return s < end;
+}
+
+/* Drops the items whose id has a complete line in an earlier output (text
+ * 'id<TAB>...' or JSON '{"utt":"id",...}'). A missing file is an empty one. */
+static rd_status apply_resume(app *a, rd_error *err) {
+    if (!a->o.resume) return RD_OK;
+    if (access(a->o.resume, F_OK) != 0) {
+        if (!a->o.quiet) fprintf(stderr, PROG ": --resume: %s does not exist yet; decoding everything\n", a->o.resume);
+        return RD_OK;
+    }
+    rd_text t;
+    RD_TRY(rd_text_read(a->o.resume, &t, err));
+    size_t cap = 1024, n = 0;
+    char **ids = malloc(cap * sizeof *ids);
+    rd_status st = ids ? RD_OK : rd_fail(err, RD_ERR_NOMEM, "out of memory");
+    const char *p = t.data, *end = t.data + t.size;
+    long lineno = 0;
+    while (st == RD_OK && p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        lineno++;
+        if (!nl) {
+            fprintf(stderr, PROG ": --resume: %s:%ld: the last line has no newline (cut off?); its utterance is "
+                    "decoded again: remove that line before appending (sed -i '$d' %s)\n", a->o.resume, lineno,
+                    a->o.resume);
+            break;
+        }
+        char id[4096];
+        int ok;
+        if (p[0] == '{') {
+            static const char key[] = "{\"utt\":\"";
+            ok = (size_t)(nl - p) > sizeof key - 1 && memcmp(p, key, sizeof key - 1) == 0 &&
+                 json_string(p + sizeof key - 1, nl, id, sizeof id);
+        } else {
+            const char *tab = memchr(p, '\t', (size_t)(nl - p));
+            ok = tab && tab > p && (size_t)(tab - p) < sizeof id;
+            if (ok) memcpy(id, p, (size_t)(tab - p)), id[tab - p] = '\0';
+        }
+        if (!ok) {
+            st = rd_fail(err, RD_ERR_INPUT, "--resume: %s:%ld: expected an earlier output line ('id<TAB>text' or "
+                         "'{\"utt\":...}')", a->o.resume, lineno);
+            break;
+        }
+        if (n == cap) {
+            char **ni = realloc(ids, 2 * cap * sizeof *ni);
+            if (!ni) { st = rd_fail(err, RD_ERR_NOMEM, "out of memory"); break; }
+            ids = ni;
+            cap *= 2;
+        }
+        if (!(ids[n++] = strdup(id))) st = rd_fail(err, RD_ERR_NOMEM, "out of memory");
+        p = nl + 1;
+    }
+    rd_text_free(&t);
+    long kept = 0, skipped = 0;
+    if (st == RD_OK) {
+        qsort(ids, n, sizeof *ids, cmp_str);
+        for (long i = 0; i < a->n_items; i++) {
+            const char *key = a->items[i].id;
+            if (n && bsearch(&key, ids, n, sizeof *ids, cmp_str)) {
+                free(a->items[i].id);
+                free(a->items[i].path);
+                skipped++;
+            } else {
+                a->items[kept++] = a->items[i];
+            }
+        }
+        a->n_items = kept;
+        if (!a->o.quiet)
+            fprintf(stderr, PROG ": --resume: %ld utterance%s already in %s, %ld to decode\n", skipped,
+                    skipped == 1 ? "" : "s", a->o.resume, kept);
+    }
+    for (size_t i = 0; i < n; i++) free(ids[i]);
+    free(ids);
+    return st;
 }
 
 /* ---------- models ---------- */
@@ -511,13 +670,21 @@ static void format_result(const app *a, const item *it, const dec_decoder *d, in
 
 static rd_status load_emissions(const app *a, const item *it, rd_npy *x, float **data, int64_t *T,
                                 rd_error *err) {
+    const rd_npy *b = &a->batch3d;
+    if (it->row == ROW_LOADED) {
+        if (b->ndim != 2)
+            return rd_fail(err, RD_ERR_INPUT, "%s: expected a 2-D [T,V] array, found %d dimension%s", it->path,
+                           b->ndim, b->ndim == 1 ? "" : "s");
+        *T = b->shape[0];
+        *data = b->data;
+        return RD_OK;
+    }
     if (it->row >= 0) {
-        const rd_npy *b = &a->batch3d;
         *T = it->length;
         *data = b->data + (int64_t)it->row * b->shape[1] * b->shape[2];
         return RD_OK;
     }
-    RD_TRY(rd_npy_read(it->path, x, err));
+    RD_TRY(rd_matrix_read(it->path, x, err));
     if (x->ndim != 2) {
         return rd_fail(err, RD_ERR_INPUT, "%s: expected a 2-D [T,V] array, found %d dimension%s%s", it->path,
                        x->ndim, x->ndim == 1 ? "" : "s",
@@ -544,7 +711,7 @@ static void report_lm(app *a, const dec_decoder *d) {
     pthread_mutex_unlock(&a->mu);
 }
 
-static rd_status decode_item(worker *w, long i, FILE *out, int64_t *frames, rd_error *err) {
+static rd_status decode_item(worker *w, long i, int carry, FILE *out, int64_t *frames, rd_error *err) {
     app *a = w->a;
     const item *it = &a->items[i];
     if (it->ctx < 0) {
@@ -557,11 +724,11 @@ static rd_status decode_item(worker *w, long i, FILE *out, int64_t *frames, rd_e
     float *data = NULL;
     int64_t T = 0;
     rd_status st = load_emissions(a, it, &x, &data, &T, err);
-    int64_t V = it->row >= 0 ? a->batch3d.shape[2] : x.shape[1];
+    int64_t V = it->row >= 0 ? a->batch3d.shape[2] : it->row == ROW_LOADED ? a->batch3d.shape[1] : x.shape[1];
+    if (st == RD_OK && T == 0) st = rd_fail(err, RD_ERR_INPUT, "%s: no frames (T = 0)", it->path);
     if (st == RD_OK && V != lex_units_count(c->units))
         st = rd_fail(err, RD_ERR_INPUT, "%s: has %lld units a frame but %s lists %d", it->path, (long long)V,
                      c->tokens_path, lex_units_count(c->units));
-    if (st == RD_OK && T == 0) st = rd_fail(err, RD_ERR_INPUT, "%s: no frames (T = 0)", it->path);
     if (st == RD_OK && T > 100000000) st = rd_fail(err, RD_ERR_INPUT, "%s: too many frames (%lld)", it->path, (long long)T);
     float *copy = NULL;
     if (st == RD_OK && it->row >= 0) {
@@ -575,7 +742,7 @@ static rd_status decode_item(worker *w, long i, FILE *out, int64_t *frames, rd_e
         st = dec_create(&a->o.dec, c->units, c->lex, a->lm, &w->dec[it->ctx], err);
         if (st == RD_OK) report_lm(a, w->dec[it->ctx]);
     }
-    if (st == RD_OK) st = dec_decode(w->dec[it->ctx], data, (int)T, err);
+    if (st == RD_OK) st = dec_decode_ex(w->dec[it->ctx], data, (int)T, carry, err);
     if (st == RD_OK) {
         format_result(a, it, w->dec[it->ctx], T, out);
         *frames = T;
@@ -587,21 +754,49 @@ static rd_status decode_item(worker *w, long i, FILE *out, int64_t *frames, rd_e
     return st;
 }
 
+/* Length of the session part of an id ('session/utt'), 0 when it has none. */
+static size_t session_len(const char *id) {
+    const char *slash = strrchr(id, '/');
+    return slash ? (size_t)(slash - id) : 0;
+}
+
+static int same_session(const item *x, const item *y) {
+    size_t n = session_len(x->id);
+    return n && n == session_len(y->id) && memcmp(x->id, y->id, n) == 0 && x->ctx == y->ctx;
+}
+
+/* Takes the next item, or with --session-carry the next run of items of one
+ * session (decoded in order by this worker, each continuing the last). */
 static void *worker_main(void *arg) {
     worker *w = arg;
     app *a = w->a;
+    long i = 0, end = 0, start = 0;
     for (;;) {
-        pthread_mutex_lock(&a->mu);
-        long i = a->stop ? a->n_items : a->next++;
-        pthread_mutex_unlock(&a->mu);
+        if (i >= end) {
+            pthread_mutex_lock(&a->mu);
+            i = start = a->stop ? a->n_items : a->next;
+            end = i + 1;
+            while (a->o.session_carry && end < a->n_items && same_session(&a->items[end - 1], &a->items[end])) end++;
+            if (i < a->n_items) a->next = end;
+            int stop = a->stop;
+            pthread_mutex_unlock(&a->mu);
+            if (stop) break;
+        }
         if (i >= a->n_items) break;
+        if (i > start) {
+            pthread_mutex_lock(&a->mu);
+            int stop = a->stop;
+            pthread_mutex_unlock(&a->mu);
+            if (stop) break;
+        }
+        int carry = a->o.session_carry && i > start; /* the previous item of the run was decoded here */
         result *r = &a->res[i];
         char *buf = NULL;
         size_t len = 0;
         FILE *f = open_memstream(&buf, &len);
         rd_error_clear(&r->err);
         int64_t frames = 0;
-        rd_status st = f ? decode_item(w, i, f, &frames, &r->err)
+        rd_status st = f ? decode_item(w, i, carry, f, &frames, &r->err)
                          : rd_fail(&r->err, RD_ERR_NOMEM, "out of memory for output");
         if (f) fclose(f);
         pthread_mutex_lock(&a->mu);
@@ -616,8 +811,172 @@ static void *worker_main(void *arg) {
         r->done = 1;
         pthread_cond_broadcast(&a->cv);
         pthread_mutex_unlock(&a->mu);
+        i++;
     }
     return NULL;
+}
+
+/* ---------- --stream ---------- */
+
+typedef struct stream_in {
+    int fd, regular, raw;
+    const char *name;
+    unsigned char *buf;
+    size_t len, cap;
+    double timeout;
+} stream_in;
+
+/* Reads until s->len >= want or end of data; a regular file that has not
+ * grown for s->timeout seconds counts as ended. Returns 0 on a read error. */
+static int stream_fill(stream_in *s, size_t want) {
+    double idle = 0;
+    while (s->len < want) {
+        if (want > s->cap) {
+            size_t nc = s->cap ? s->cap : 1 << 16;
+            while (nc < want) nc *= 2;
+            unsigned char *nb = realloc(s->buf, nc);
+            if (!nb) return 0;
+            s->buf = nb;
+            s->cap = nc;
+        }
+        ssize_t r = read(s->fd, s->buf + s->len, s->cap - s->len);
+        if (r < 0) return 0;
+        if (r > 0) {
+            s->len += (size_t)r;
+            idle = 0;
+            continue;
+        }
+        if (!s->regular || idle >= s->timeout) break;
+        usleep(20000); /* a file still being written: wait for more */
+        idle += 0.02;
+    }
+    return 1;
+}
+
+static void stream_consume(stream_in *s, size_t n) {
+    memmove(s->buf, s->buf + n, s->len - n);
+    s->len -= n;
+}
+
+static void print_partial(const app *a, const item *it, const char *text, int64_t frame) {
+    if (a->o.json) {
+        fputs("{\"utt\":", stdout);
+        cli_json_string(stdout, it->id);
+        fprintf(stdout, ",\"frame\":%lld,\"stable\":", (long long)frame);
+        cli_json_string(stdout, text);
+        fputs("}\n", stdout);
+    } else {
+        printf("%s\tpartial\t%s\n", it->id, text);
+    }
+    fflush(stdout);
+}
+
+/* Decodes a->items[0] frame by frame as its data arrives. */
+static rd_status run_stream(app *a, rd_error *err) {
+    const item *it = &a->items[0];
+    if (it->ctx < 0) {
+        char tok[4096];
+        tokens_for(a, it->path, tok, sizeof tok);
+        return rd_fail(err, RD_ERR_USAGE, "%s: no tokens file: give --tokens (looked for %s)", it->path, tok);
+    }
+    const model_ctx *c = &a->ctx[it->ctx];
+    int64_t V = lex_units_count(c->units);
+    stream_in s = {.fd = strcmp(it->path, "-") == 0 ? 0 : open(it->path, O_RDONLY), .name = it->path,
+                   .timeout = a->o.stream_timeout};
+    if (s.fd < 0) return rd_fail(err, RD_ERR_IO, "%s: cannot open: %s", it->path, strerror(errno));
+    struct stat stt;
+    s.regular = fstat(s.fd, &stt) == 0 && S_ISREG(stt.st_mode);
+    dec_decoder *d = NULL;
+    float *x = NULL;
+    rd_status st = dec_create(&a->o.dec, c->units, c->lex, a->lm, &d, err);
+    rd_npy_hdr h = {0};
+    int64_t total = -1; /* frames announced by a .npy header */
+    if (st == RD_OK && !stream_fill(&s, 6)) st = rd_fail(err, RD_ERR_IO, "%s: read error: %s", s.name, strerror(errno));
+    if (st == RD_OK && s.len >= 1 && s.buf[0] == 0x93) {
+        for (;;) {
+            st = rd_npy_header(s.buf, s.len, s.name, &h, err);
+            if (st != RD_OK || h.need == 0) break;
+            size_t had = s.len;
+            if (!stream_fill(&s, h.need)) st = rd_fail(err, RD_ERR_IO, "%s: read error: %s", s.name, strerror(errno));
+            else if (s.len == had) st = rd_fail(err, RD_ERR_INPUT, "%s: the .npy header is cut off (%zu bytes)", s.name, s.len);
+            if (st != RD_OK) break;
+        }
+        if (st == RD_OK && (h.ndim != 2 || h.shape[1] != V))
+            st = rd_fail(err, RD_ERR_INPUT, "%s: expected a [T,%lld] array (%s lists %lld units), found %d-D shape [%lld,%lld]",
+                         s.name, (long long)V, c->tokens_path, (long long)V, h.ndim, (long long)h.shape[0],
+                         (long long)h.shape[1]);
+        if (st == RD_OK) {
+            stream_consume(&s, h.data_offset);
+            total = h.shape[0];
+        }
+    } else if (st == RD_OK) {
+        s.raw = 1; /* raw little-endian float32 frames */
+        h.kind = 'f';
+        h.elem_size = 4;
+    }
+    int64_t chunk = a->o.chunk_frames, t = 0;
+    size_t row_bytes = (size_t)V * h.elem_size;
+    if (st == RD_OK) x = calloc((size_t)(chunk * V), sizeof *x);
+    if (st == RD_OK && !x) st = rd_fail(err, RD_ERR_NOMEM, "out of memory for %lld frames", (long long)chunk);
+    if (st == RD_OK) st = dec_begin(d, err);
+    dec_input kind = a->o.input;
+    int shown = 0;
+    double t0 = rd_now();
+    while (st == RD_OK && (total < 0 || t < total)) {
+        int64_t want = total < 0 || total - t > chunk ? chunk : total - t;
+        if (!stream_fill(&s, (size_t)want * row_bytes)) {
+            st = rd_fail(err, RD_ERR_IO, "%s: read error: %s", s.name, strerror(errno));
+            break;
+        }
+        int64_t n = (int64_t)(s.len / row_bytes);
+        if (n > want) n = want;
+        if (n == 0) {
+            if (total >= 0)
+                st = rd_fail(err, RD_ERR_INPUT, "%s: truncated: the header says %lld frames, %lld arrived%s", s.name,
+                             (long long)total, (long long)t, s.regular ? " (and the file stopped growing)" : "");
+            else if (s.len)
+                st = rd_fail(err, RD_ERR_INPUT, "%s: %zu bytes after frame %lld are not a whole frame of %lld float32 values",
+                             s.name, s.len, (long long)t, (long long)V);
+            break;
+        }
+        rd_npy_convert(&h, s.buf, (size_t)(n * V), x);
+        stream_consume(&s, (size_t)n * row_bytes);
+        dec_input used = kind;
+        st = dec_emissions_to_logprobs(x, n, V, kind, s.name, &used, err);
+        if (st != RD_OK) {
+            char where[64];
+            snprintf(where, sizeof where, "chunk from frame %lld", (long long)t);
+            rd_error_prefix(err, where);
+            break;
+        }
+        kind = used; /* decided on the first chunk, kept for the rest */
+        st = dec_step(d, x, (int)n, err);
+        t += n;
+        int nw;
+        const char *stable = st == RD_OK ? dec_stable(d, &nw) : "";
+        if (st == RD_OK && nw > shown) {
+            print_partial(a, it, stable, t);
+            shown = nw;
+        }
+    }
+    if (st == RD_OK && t == 0) st = rd_fail(err, RD_ERR_INPUT, "%s: no frames (T = 0)", s.name);
+    if (st == RD_OK) st = dec_end(d, err);
+    if (st == RD_OK) {
+        a->single = 0;
+        format_result(a, it, d, t, stdout);
+        fflush(stdout);
+        double el = rd_now() - t0;
+        if (!a->o.quiet)
+            fprintf(stderr, PROG ": streamed %lld frames in chunks of %lld, %.3f s (%.0f frames/s)\n", (long long)t,
+                    (long long)chunk, el, el > 0 ? (double)t / el : 0.0);
+    } else if (err->msg[0] && !strstr(err->msg, s.name)) {
+        rd_error_prefix(err, s.name);
+    }
+    if (s.fd > 0) close(s.fd);
+    free(s.buf);
+    free(x);
+    dec_free(d);
+    return st;
 }
 
 /* ---------- main ---------- */
@@ -646,6 +1005,37 @@ static int fail(app *a, const rd_error *err) {
     return rd_exit_code(err->status);
 }
 
+/* After SIGINT/SIGTERM: writes every finished utterance from i on (input
+ * order, unfinished ones left out), says how far the batch got, and returns
+ * 128 + the signal. Workers still decoding are abandoned (main _exits). */
+static int interrupted(app *a, long i, long ok, long failed, rd_progress *prog) {
+    pthread_mutex_lock(&a->mu);
+    int sig = a->interrupted;
+    long unfinished = 0;
+    const char *first = NULL;
+    for (long j = i; j < a->n_items; j++) {
+        result *r = &a->res[j];
+        if (!r->done) {
+            if (!first) first = a->items[j].id;
+            unfinished++;
+        } else if (r->err.status == RD_OK) {
+            fwrite(r->out, 1, r->out_len, stdout);
+            ok++;
+        } else {
+            failed++;
+            fprintf(stderr, PROG ": %s\n", r->err.msg);
+        }
+    }
+    pthread_mutex_unlock(&a->mu);
+    fflush(stdout);
+    rd_progress_finish(prog, ok + failed);
+    fprintf(stderr, PROG ": interrupted by %s: %ld of %ld utterances written, %ld failed, %ld not finished%s%s%s\n",
+            sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : "a signal", ok, a->n_items, failed, unfinished,
+            first ? " (first: " : "", first ? first : "", first ? "); go on with --resume" : "");
+    fflush(stderr);
+    return 128 + sig;
+}
+
 /* Prints results in input order as they complete; returns the exit code. */
 static int print_in_order(app *a, double t0) {
     long ok = 0, failed = 0;
@@ -656,8 +1046,10 @@ static int print_in_order(app *a, double t0) {
     if (a->single) prog.enabled = 0;
     for (long i = 0; i < a->n_items; i++) {
         pthread_mutex_lock(&a->mu);
-        while (!a->res[i].done) pthread_cond_wait(&a->cv, &a->mu);
+        while (!a->res[i].done && !a->interrupted) pthread_cond_wait(&a->cv, &a->mu);
+        int sig = a->interrupted;
         pthread_mutex_unlock(&a->mu);
+        if (sig) return interrupted(a, i, ok, failed, &prog);
         result *r = &a->res[i];
         if (r->err.status == RD_OK) {
             fwrite(r->out, 1, r->out_len, stdout);
@@ -688,16 +1080,43 @@ static int print_in_order(app *a, double t0) {
     return failed ? 1 : 0;
 }
 
+/* Waits for SIGINT/SIGTERM (blocked in every other thread) and stops the
+ * batch: the printer then writes what is finished. */
+static void *signal_main(void *arg) {
+    app *a = arg;
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    int sig;
+    if (sigwait(&set, &sig) != 0) return NULL;
+    pthread_mutex_lock(&a->mu);
+    a->interrupted = sig;
+    a->stop = 1;
+    pthread_cond_broadcast(&a->cv);
+    pthread_mutex_unlock(&a->mu);
+    return NULL;
+}
+
 int main(int argc, char **argv) {
-    signal(SIGPIPE, SIG_DFL);
+    signal(SIGPIPE, SIG_DFL);  /* "| head" ends us quietly */
     app a;
     memset(&a, 0, sizeof a);
     int first;
     if (!parse_options(argc, argv, &a.o, &first)) return 2;
     rd_error err;
     rd_error_clear(&err);
-    if (collect_inputs(&a, argc, argv, first, &err) != RD_OK) return fail(&a, &err);
+    if (a.o.stream) {
+        long cap = 0;
+        char stem[512];
+        cli_stem(a.o.logits, stem, sizeof stem);
+        if (add_item(&a, &cap, stem, strlen(stem), a.o.logits, strlen(a.o.logits), ROW_FILE, -1, &err) != RD_OK)
+            return fail(&a, &err);
+    } else if (collect_inputs(&a, argc, argv, first, &err) != RD_OK) {
+        return fail(&a, &err);
+    }
     apply_shard(&a);
+    if (apply_resume(&a, &err) != RD_OK) return fail(&a, &err);
     if (a.o.lm) {
         lm_load_options lo = {.threads = a.o.lm_threads > 0 ? a.o.lm_threads : 1,
                               .max_memory = (size_t)a.o.max_memory_mb << 20,
@@ -707,6 +1126,12 @@ int main(int argc, char **argv) {
         if (lm_load(a.o.lm, &lo, &a.lm, &err) != RD_OK) return fail(&a, &err);
     }
     if (resolve_contexts(&a, &err) != RD_OK) return fail(&a, &err);
+    if (a.o.stream) {
+        rd_status st = run_stream(&a, &err);
+        if (st != RD_OK) return fail(&a, &err);
+        free_app(&a);
+        return 0;
+    }
     a.res = calloc((size_t)(a.n_items ? a.n_items : 1), sizeof *a.res);
     if (!a.res) {
         rd_fail(&err, RD_ERR_NOMEM, "out of memory for %ld results", a.n_items);
@@ -721,6 +1146,15 @@ int main(int argc, char **argv) {
         rd_fail(&err, RD_ERR_NOMEM, "out of memory for %d threads", nt);
         return fail(&a, &err);
     }
+    /* from here SIGINT/SIGTERM are taken by signal_main (threads inherit the mask) */
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGTERM);
+    pthread_t sig_th;
+    if (!a.single && pthread_sigmask(SIG_BLOCK, &sigs, NULL) == 0 &&
+        pthread_create(&sig_th, NULL, signal_main, &a) == 0)
+        pthread_detach(sig_th);
     double t0 = rd_now();
     for (int i = 0; i < nt; i++) {
         w[i].a = &a;
@@ -731,6 +1165,7 @@ int main(int argc, char **argv) {
         }
     }
     int code = print_in_order(&a, t0);
+    if (a.interrupted) _exit(code);  /* workers may be mid-utterance */
     for (int i = 0; i < nt; i++) {
         pthread_join(th[i], NULL);
         for (int c = 0; c < a.n_ctx; c++) dec_free(w[i].dec[c]);

@@ -363,8 +363,147 @@ rd_status rd_npy_parse(const void *buf, size_t n, const char *name, rd_npy *out,
     return RD_OK;
 }
 
-/* Maps a regular file (or reads a pipe / "-") and parses it. */
-rd_status rd_npy_read(const char *path, rd_npy *out, rd_error *err) {
+/* ---- streaming ------------------------------------------------------------ */
+
+rd_status rd_npy_header(const void *buf, size_t n, const char *name, rd_npy_hdr *out, rd_error *err) {
+    memset(out, 0, sizeof *out);
+    const unsigned char *b = buf;
+    size_t hoff = 0, hlen = 0;
+    if (memcmp(b, npy_magic, n < 6 ? n : 6) != 0) return read_preamble(b, n, name, &hoff, &hlen, err);
+    if (n < 12) {
+        out->need = 12; /* magic, version and the longest header length field */
+        return RD_OK;
+    }
+    size_t lenbytes = b[6] == 1 ? 2 : 4;
+    size_t total = 8 + lenbytes + (size_t)load_uint(b + 8, (int)lenbytes, 0);
+    if (n < total) {
+        out->need = total;
+        return RD_OK;
+    }
+    RD_TRY(read_preamble(b, n, name, &hoff, &hlen, err));
+    npy_header h;
+    memset(&h, 0, sizeof h);
+    hdr_parser p = {(const char *)b + hoff, hlen, 0, hoff, name, err};
+    RD_TRY(hp_dict(&p, &h));
+    npy_dtype dt;
+    rd_npy a;
+    memset(&a, 0, sizeof a);
+    RD_TRY(check_header(&h, name, &dt, &a, err));
+    if (h.fortran && a.ndim > 1)
+        return rd_fail(err, RD_ERR_INPUT, "%s: Fortran order cannot be read frame by frame (expected C order)", name);
+    out->ndim = a.ndim;
+    memcpy(out->shape, a.shape, sizeof a.shape);
+    out->data_offset = hoff + hlen;
+    out->elem_size = (size_t)dt.size;
+    out->kind = dt.kind;
+    out->big = dt.big;
+    return RD_OK;
+}
+
+void rd_npy_convert(const rd_npy_hdr *h, const void *src, size_t n, float *dst) {
+    npy_dtype dt = {h->kind, (int)h->elem_size, h->big};
+    int64_t shape[RD_NPY_MAX_DIMS] = {(int64_t)n, 1, 1};
+    convert(src, &dt, 0, shape, dst);
+}
+
+/* ---- plain-text matrices ------------------------------------------------ */
+
+static int is_blank(char c) { return c == ' ' || c == '\t' || c == '\r'; }
+
+/* Splits one line into values; returns the count, or -1 with err set.
+ * Separators: runs of spaces/tabs, or one ',' or ';' with optional blanks
+ * around it. vals may be NULL (counting only). */
+static long text_row(const char *s, size_t n, const char *name, long lineno, float *vals, rd_error *err) {
+    size_t i = 0;
+    long k = 0;
+    while (i < n && is_blank(s[i])) i++;
+    while (i < n) {
+        size_t j = i;
+        while (j < n && !is_blank(s[j]) && s[j] != ',' && s[j] != ';') j++;
+        if (j == i) {
+            rd_fail(err, RD_ERR_INPUT, "%s:%ld: expected a number before '%c' (value %ld is empty)", name, lineno,
+                    s[i], k + 1);
+            return -1;
+        }
+        float v;
+        if (!rd_parse_float(s + i, j - i, &v)) {
+            rd_fail(err, RD_ERR_INPUT, "%s:%ld: expected a number as value %ld, found '%.*s'", name, lineno, k + 1,
+                    (int)(j - i < 40 ? j - i : 40), s + i);
+            return -1;
+        }
+        if (vals) vals[k] = v;
+        k++;
+        while (j < n && is_blank(s[j])) j++;
+        if (j < n && (s[j] == ',' || s[j] == ';')) {
+            j++;
+            while (j < n && is_blank(s[j])) j++;
+            if (j == n) {
+                rd_fail(err, RD_ERR_INPUT, "%s:%ld: expected a number after the last separator", name, lineno);
+                return -1;
+            }
+        }
+        i = j;
+    }
+    return k;
+}
+
+rd_status rd_matrix_parse_text(const void *buf, size_t n, const char *name, rd_npy *out, rd_error *err) {
+    memset(out, 0, sizeof *out);
+    const char *b = buf;
+    if (memchr(b, '\0', n))
+        return rd_fail(err, RD_ERR_INPUT,
+                       "%s: expected a .npy file (starting with \\x93NUMPY) or a text matrix, found binary data",
+                       name);
+    /* pass 1: rows and columns */
+    rd_line_iter it;
+    const char *line;
+    size_t len;
+    long cols = -1, rows = 0, first_line = 0;
+    rd_line_iter_init(&it, b, n);
+    while (rd_line_next(&it, &line, &len)) {
+        size_t i = 0;
+        while (i < len && is_blank(line[i])) i++;
+        if (i == len || line[i] == '#') continue;
+        long k = text_row(line, len, name, it.lineno, NULL, err);
+        if (k < 0) return err->status;
+        if (cols < 0) {
+            cols = k;
+            first_line = it.lineno;
+        } else if (k != cols) {
+            return rd_fail(err, RD_ERR_INPUT, "%s:%ld: expected %ld values (as on line %ld), found %ld", name,
+                           it.lineno, cols, first_line, k);
+        }
+        rows++;
+    }
+    out->ndim = 2;
+    out->shape[0] = rows;
+    out->shape[1] = cols < 0 ? 0 : cols;
+    out->shape[2] = 1;
+    out->size = rows * out->shape[1];
+    if (out->size == 0) return RD_OK;
+    out->data = rd_malloc_array((size_t)out->size, sizeof(float));
+    if (!out->data) return rd_fail(err, RD_ERR_NOMEM, "%s: out of memory for %ld x %ld values", name, rows, cols);
+    /* pass 2: values */
+    rd_line_iter_init(&it, b, n);
+    long r = 0;
+    while (rd_line_next(&it, &line, &len)) {
+        size_t i = 0;
+        while (i < len && is_blank(line[i])) i++;
+        if (i == len || line[i] == '#') continue;
+        text_row(line, len, name, it.lineno, out->data + r * cols, err);
+        r++;
+    }
+    return RD_OK;
+}
+
+rd_status rd_matrix_parse(const void *buf, size_t n, const char *name, rd_npy *out, rd_error *err) {
+    if (n >= 6 && memcmp(buf, npy_magic, 6) == 0) return rd_npy_parse(buf, n, name, out, err);
+    return rd_matrix_parse_text(buf, n, name, out, err);
+}
+
+/* Maps a regular file (or reads a pipe / "-") and parses it with parse. */
+static rd_status read_with(const char *path, rd_npy *out, rd_error *err,
+                           rd_status (*parse)(const void *, size_t, const char *, rd_npy *, rd_error *)) {
     memset(out, 0, sizeof *out);
     struct stat st;
     int fd = strcmp(path, "-") == 0 ? -1 : open(path, O_RDONLY);
@@ -373,16 +512,22 @@ rd_status rd_npy_read(const char *path, rd_npy *out, rd_error *err) {
         close(fd);
         if (m == MAP_FAILED)
             return rd_fail(err, RD_ERR_IO, "%s: cannot map: %s", path, strerror(errno));
-        rd_status s = rd_npy_parse(m, (size_t)st.st_size, path, out, err);
+        rd_status s = parse(m, (size_t)st.st_size, path, out, err);
         munmap(m, (size_t)st.st_size);
         return s;
     }
     if (fd >= 0) close(fd);
     rd_text t;
     RD_TRY(rd_text_read(path, &t, err));
-    rd_status s = rd_npy_parse(t.data, t.size, path, out, err);
+    rd_status s = parse(t.data, t.size, strcmp(path, "-") == 0 ? "<stdin>" : path, out, err);
     rd_text_free(&t);
     return s;
+}
+
+rd_status rd_npy_read(const char *path, rd_npy *out, rd_error *err) { return read_with(path, out, err, rd_npy_parse); }
+
+rd_status rd_matrix_read(const char *path, rd_npy *out, rd_error *err) {
+    return read_with(path, out, err, rd_matrix_parse);
 }
 
 void rd_npy_free(rd_npy *a) {

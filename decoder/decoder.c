@@ -45,6 +45,9 @@ struct dec_decoder {
     const lex_lexicon *lex;
     lm_model *lm_model;
     lm_cache *lm;
+    float *start_state;     /* RWKV: the warm start (file + prefix), computed once */
+    int32_t start_pending;
+    int32_t carry_slot;     /* LM slot of the last utterance's best result, -1 none */
     int V, blank, delim, K;
     int leaf_mode;       /* lexicon without delimiter: words end at trie nodes */
     int allow_spell;     /* lexicon mode: words outside the lexicon allowed */
@@ -320,6 +323,7 @@ rd_status dec_create(const dec_options *opt, const lex_units *units,
     if (d->delim == d->blank) d->delim = -1;
     d->leaf_mode = lexicon && d->delim < 0;
     d->allow_spell = lexicon && d->delim >= 0 && opt->unk_score > NEG_INF;
+    d->carry_slot = -1;
     dec_store_init(&d->store);
     rd_status st = alloc_buffers(d, err);
     if (st == RD_OK && lexicon) st = bind_lexicon(d, err);
@@ -334,6 +338,7 @@ rd_status dec_create(const dec_options *opt, const lex_units *units,
 void dec_free(dec_decoder *d) {
     if (!d) return;
     lm_cache_free(d->lm);
+    free(d->start_state);
     free(d->word_lm);
     free(d->lookahead);
     free(d->groups);
@@ -814,7 +819,28 @@ static rd_status feed_prefix(dec_decoder *d, rd_error *err) {
     return RD_OK;
 }
 
-rd_status dec_begin(dec_decoder *d, rd_error *err) {
+/* Slot 0 takes the start state: the model's, or opt.lm_start_state, then the
+ * words of opt.lm_prefix. An RWKV warm start is computed on the first call
+ * and copied into slot 0 afterwards (ARPA contexts are cheap to rebuild). */
+static rd_status start_lm(dec_decoder *d, rd_error *err) {
+    int32_t s = 0;
+    if (d->start_state) return lm_state_set(d->lm, 0, d->start_state, d->start_pending, err);
+    RD_TRY(lm_start(d->lm, &s, 1, err));
+    if (d->opt.lm_start_state)
+        RD_TRY(lm_state_set(d->lm, 0, d->opt.lm_start_state, d->opt.lm_start_pending, err));
+    RD_TRY(feed_prefix(d, err));
+    size_t ss = lm_state_size(d->lm_model);
+    if (ss > 0 && (d->opt.lm_start_state || (d->opt.lm_prefix && d->opt.lm_prefix[0]))) {
+        d->start_state = rd_malloc_array(ss, sizeof(float));
+        if (!d->start_state) return rd_fail(err, RD_ERR_NOMEM, "out of memory for the LM start state");
+        RD_TRY(lm_state_get(d->lm, 0, d->start_state, &d->start_pending, err));
+    }
+    return RD_OK;
+}
+
+rd_status dec_begin(dec_decoder *d, rd_error *err) { return dec_begin_ex(d, 0, err); }
+
+rd_status dec_begin_ex(dec_decoder *d, int carry, rd_error *err) {
     RD_TRY(dec_store_reset(&d->store, d->opt.beam * 512, err));
     hyp *h = &d->beam[0];
     memset(h, 0, sizeof *h);
@@ -833,10 +859,11 @@ rd_status dec_begin(dec_decoder *d, rd_error *err) {
     d->frame = 0;
     d->n_nbest = 0;
     d->begun = 1;
+    int32_t carry_slot = d->carry_slot;
+    d->carry_slot = -1;
     if (d->lm) {
-        int32_t s = 0;
-        RD_TRY(lm_start(d->lm, &s, 1, err));
-        RD_TRY(feed_prefix(d, err));
+        if (carry && carry_slot >= 0) RD_TRY(lm_copy(d->lm, carry_slot, 0, err));
+        else RD_TRY(start_lm(d, err));
     }
     return RD_OK;
 }
@@ -997,11 +1024,16 @@ rd_status dec_end(dec_decoder *d, rd_error *err) {
         k = prune(d, d->opt.nbest, err, &st);
         if (st != RD_OK) return st;
     }
+    d->carry_slot = k > 0 && d->lm ? d->cand[d->order[0]].slot : -1;
     return build_results(d, k, err);
 }
 
 rd_status dec_decode(dec_decoder *d, const float *logprobs, int n_frames, rd_error *err) {
-    RD_TRY(dec_begin(d, err));
+    return dec_decode_ex(d, logprobs, n_frames, 0, err);
+}
+
+rd_status dec_decode_ex(dec_decoder *d, const float *logprobs, int n_frames, int carry, rd_error *err) {
+    RD_TRY(dec_begin_ex(d, carry, err));
     RD_TRY(dec_store_reset(&d->store, d->opt.beam * (n_frames + 2) + 1, err));
     RD_TRY(dec_step(d, logprobs, n_frames, err));
     return dec_end(d, err);
@@ -1015,9 +1047,9 @@ const dec_hyp *dec_nbest(const dec_decoder *d, int i) {
     return i >= 0 && i < d->n_nbest ? &d->nbest[i] : NULL;
 }
 
-const char *dec_partial(dec_decoder *d) {
-    if (d->n_beam == 0) return "";
-    hyp h = d->beam[0];
+/* Words of node's path as text (d->text), n_nbest cleared. */
+static const char *path_text(dec_decoder *d, const hyp *hp) {
+    hyp h = *hp;
     size_t text = 1;
     for (int32_t x = h.node; x > 0; x = d->store.node[x].parent) {
         if (d->store.node[x].word == DEC_WORD_NONE) continue;
@@ -1031,4 +1063,34 @@ const char *dec_partial(dec_decoder *d) {
     fill_result(d, &h, &r, &wpos, &tpos);
     d->n_nbest = 0;
     return r.text;
+}
+
+const char *dec_partial(dec_decoder *d) {
+    if (d->n_beam == 0) return "";
+    return path_text(d, &d->beam[0]);
+}
+
+static int node_depth(const dec_decoder *d, int32_t x) {
+    int n = 0;
+    for (; x > 0; x = d->store.node[x].parent) n++;
+    return n;
+}
+
+const char *dec_stable(dec_decoder *d, int *n_words) {
+    if (n_words) *n_words = 0;
+    if (d->n_beam == 0) return "";
+    /* the deepest node every live hypothesis descends from */
+    int32_t a = d->beam[0].node;
+    int da = node_depth(d, a);
+    for (int i = 1; i < d->n_beam && a > 0; i++) {
+        int32_t b = d->beam[i].node;
+        int db = node_depth(d, b);
+        while (da > db) a = d->store.node[a].parent, da--;
+        while (db > da) b = d->store.node[b].parent, db--;
+        while (a != b) a = d->store.node[a].parent, b = d->store.node[b].parent, da--;
+    }
+    hyp h = d->beam[0];
+    h.node = a;
+    if (n_words) *n_words = count_words(d, a);
+    return path_text(d, &h);
 }

@@ -46,6 +46,11 @@ typedef struct dec_options {
     const char *lm_prefix;  /* words (space-separated) fed to the LM before each
                                utterance, unscored: context for domain biasing
                                (default NULL) */
+    const float *lm_start_state;  /* RWKV: every utterance starts from this state
+                               (fp32 [kind][layer][size], see lm.h; e.g. a state
+                               file), then lm_prefix is fed; NULL = the model's
+                               start (default). Must outlive the decoder. */
+    int32_t lm_start_pending; /* the pending token that goes with it */
 } dec_options;
 
 /* Fills the documented defaults; blank/delimiter are set to -2 meaning "take
@@ -80,18 +85,31 @@ rd_status dec_create(const dec_options *opt, const lex_units *units,
 void dec_free(dec_decoder *d);
 
 rd_status dec_begin(dec_decoder *d, rd_error *err);
+/* dec_begin; with carry = 1 the LM context continues from the best result
+ * of the previous utterance (its state after its last word, </s> not fed),
+ * so that context spans the utterances of one session. */
+rd_status dec_begin_ex(dec_decoder *d, int carry, rd_error *err);
 rd_status dec_step(dec_decoder *d, const float *logprobs, int n_frames,
                    rd_error *err);
 rd_status dec_end(dec_decoder *d, rd_error *err);
 rd_status dec_decode(dec_decoder *d, const float *logprobs, int n_frames,
                      rd_error *err);
+/* dec_decode starting with dec_begin_ex(d, carry). */
+rd_status dec_decode_ex(dec_decoder *d, const float *logprobs, int n_frames,
+                        int carry, rd_error *err);
 
 /* Results of the last dec_end: n-best, best first. */
 int dec_nbest_count(const dec_decoder *d);
 const dec_hyp *dec_nbest(const dec_decoder *d, int i);
 /* The decoder's LM state cache (NULL without an LM). */
 const lm_cache *dec_lm_cache(const dec_decoder *d);
-/* The current best partial hypothesis's text, for streaming. */
+/* The current best partial hypothesis's text, for streaming (may still
+ * change). */
 const char *dec_partial(dec_decoder *d);
+/* The stable part: the words every live hypothesis shares. They can no
+ * longer change, whatever frames follow (every later hypothesis, and the
+ * final result, descends from a live one). *n_words (may be NULL) receives
+ * their count. Valid until the next call into the decoder. */
+const char *dec_stable(dec_decoder *d, int *n_words);
 
 #endif

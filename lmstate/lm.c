@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "lmstate/lm_impl.h"
+#include "lmstate/rwkv.h"
 
 /* 1 when the file starts, after optional whitespace, with "\data\". */
 static rd_status looks_like_arpa(const char *path, int *arpa, rd_error *err) {
@@ -56,6 +57,7 @@ rd_status lm_cache_create(lm_model *m, int n_slots, lm_cache **out, rd_error *er
     }
     c->ops = m->ops;
     c->n_slots = n_slots;
+    c->model = m;
     *out = c;
     return RD_OK;
 }
@@ -131,4 +133,34 @@ rd_status lm_reorder(lm_cache *c, const int32_t *survivors, int n, rd_error *err
     if (n > c->n_slots)
         return rd_fail(err, RD_ERR_INTERNAL, "lm_reorder: %d survivors for %d slots", n, c->n_slots);
     return c->ops->reorder(c->impl, survivors, n, err);
+}
+
+rd_status lm_copy(lm_cache *c, int32_t src, int32_t dst, rd_error *err) {
+    RD_TRY(check_slots(c, "lm_copy", "src", &src, 1, err));
+    RD_TRY(check_slots(c, "lm_copy", "dst", &dst, 1, err));
+    if (src == dst) return RD_OK;
+    return c->ops->copy(c->impl, src, dst, err);
+}
+
+const struct rwkv_model *lm_rwkv(const lm_model *m) { return m->rwkv; }
+
+size_t lm_state_size(const lm_model *m) { return m->rwkv ? rwkv_state_size(m->rwkv) : 0; }
+
+static rd_status check_state_access(const lm_cache *c, const char *fn, int32_t slot, const float *state,
+                                    rd_error *err) {
+    if (!c->ops->state_get)
+        return rd_fail(err, RD_ERR_USAGE, "%s: a %s model has no recurrent state (states are for RWKV models)", fn,
+                       c->ops->kind);
+    if (!state) return rd_fail(err, RD_ERR_INTERNAL, "%s: state is NULL", fn);
+    return check_slots(c, fn, "slot", &slot, 1, err);
+}
+
+rd_status lm_state_get(const lm_cache *c, int32_t slot, float *state, int32_t *pending, rd_error *err) {
+    RD_TRY(check_state_access(c, "lm_state_get", slot, state, err));
+    return c->ops->state_get(c->impl, slot, state, pending, err);
+}
+
+rd_status lm_state_set(lm_cache *c, int32_t slot, const float *state, int32_t pending, rd_error *err) {
+    RD_TRY(check_state_access(c, "lm_state_set", slot, state, err));
+    return c->ops->state_set(c->impl, slot, state, pending, err);
 }

@@ -83,5 +83,24 @@ rd_status lm_finish(lm_cache *c, const int32_t *slot, int n, float *score,
  * undefined. */
 rd_status lm_reorder(lm_cache *c, const int32_t *survivors, int n,
                      rd_error *err);
+/* Slot dst takes slot src's state (RWKV: a remap, no state is copied). */
+rd_status lm_copy(lm_cache *c, int32_t src, int32_t dst, rd_error *err);
+
+/* ---- recurrent state access (RWKV; an ARPA model has none) ----
+ * A state is the model's recurrent state, fp32 laid out [kind][layer][size]
+ * (rwkv.h), plus the pending token (lm_rwkv.c: the last token of the last
+ * word, not yet fed). */
+struct rwkv_model;
+/* The RWKV model behind m, or NULL (ARPA). */
+const struct rwkv_model *lm_rwkv(const lm_model *m);
+/* Elements of one state; 0 for a model without recurrent state. */
+size_t lm_state_size(const lm_model *m);
+/* Copies slot's state (lm_state_size floats) and pending token. */
+rd_status lm_state_get(const lm_cache *c, int32_t slot, float *state,
+                       int32_t *pending, rd_error *err);
+/* Sets slot's state and pending token; checked first, so on error nothing
+ * changes. */
+rd_status lm_state_set(lm_cache *c, int32_t slot, const float *state,
+                       int32_t pending, rd_error *err);
 
 #endif

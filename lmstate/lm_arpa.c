@@ -107,6 +107,12 @@ static size_t arpa_cache_bytes(const void *cache, size_t *per_slot, int *n_store
     return 2 * (size_t)c->n_slots * sizeof(arpa_state);
 }
 
+static rd_status arpa_lm_copy(void *cache, int32_t src, int32_t dst, rd_error *err) {
+    arpa_cache *c = cache;
+    c->cur[dst] = c->cur[src];
+    return RD_OK;
+}
+
 static const lm_ops arpa_ops = {
     .kind = "arpa",
     .model_free = arpa_lm_free,
@@ -120,6 +126,7 @@ static const lm_ops arpa_ops = {
     .finish = arpa_lm_finish,
     .reorder = arpa_lm_reorder,
     .cache_bytes = arpa_cache_bytes,
+    .copy = arpa_lm_copy,
 };
 
 rd_status lm_arpa_open(const char *path, const lm_load_options *opt, lm_model *m, rd_error *err) {

@@ -25,11 +25,18 @@ typedef struct lm_ops {
     rd_status (*reorder)(void *cache, const int32_t *survivors, int n,
                          rd_error *err);
     size_t (*cache_bytes)(const void *cache, size_t *per_slot, int *n_stored);
+    rd_status (*copy)(void *cache, int32_t src, int32_t dst, rd_error *err);
+    /* state access; NULL for models without recurrent state */
+    rd_status (*state_get)(const void *cache, int32_t slot, float *state,
+                           int32_t *pending, rd_error *err);
+    rd_status (*state_set)(void *cache, int32_t slot, const float *state,
+                           int32_t pending, rd_error *err);
 } lm_ops;
 
 struct lm_model {
     const lm_ops *ops;
     void *impl;
+    const struct rwkv_model *rwkv; /* NULL for ARPA */
     char description[256];
 };
 
@@ -37,6 +44,7 @@ struct lm_cache {
     const lm_ops *ops;
     void *impl;
     int n_slots;
+    const lm_model *model;
 };
 
 /* Model kinds' loaders, called by lm_load. */

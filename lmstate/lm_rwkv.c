@@ -527,6 +527,9 @@ static rd_status rwkv_score_words(void *p, const int32_t *parent, const int32_t 
         const word_entry *w = &c->words[word[i]];
         c->pending[child[i]] = c->pool[w->off + w->len - 1];
     }
+#ifdef RD_DEBUG
+    RD_TRY(sc_check_finite(c->sc, child, n, err));
+#endif
     return RD_OK;
 }
 
@@ -568,9 +571,35 @@ static size_t rwkv_cache_bytes(const void *p, size_t *per_slot, int *n_stored) {
     return sc_bytes(c->sc, per_slot, n_stored);
 }
 
+static rd_status rwkv_copy(void *p, int32_t src, int32_t dst, rd_error *err) {
+    (void)err;
+    rwkv_lm_cache *c = p;
+    sc_clone(c->sc, src, dst);
+    c->pending[dst] = c->pending[src];
+    return RD_OK;
+}
+
+static rd_status rwkv_state_get(const void *p, int32_t slot, float *state, int32_t *pending, rd_error *err) {
+    (void)err;
+    const rwkv_lm_cache *c = p;
+    sc_gather(c->sc, &slot, 1, state);
+    if (pending) *pending = c->pending[slot];
+    return RD_OK;
+}
+
+static rd_status rwkv_state_set(void *p, int32_t slot, const float *state, int32_t pending, rd_error *err) {
+    rwkv_lm_cache *c = p;
+    if (pending < 0 || pending >= c->lm->V)
+        return rd_fail(err, RD_ERR_INPUT, "pending token %d is not in the model's vocabulary (0..%d)", (int)pending,
+                       c->lm->V - 1);
+    RD_TRY(sc_load_slot(c->sc, slot, state, err));
+    c->pending[slot] = pending;
+    return RD_OK;
+}
+
 static const lm_ops rwkv_ops = {"rwkv", rwkv_lm_free, rwkv_cache_create, rwkv_cache_free, rwkv_word,
                                 rwkv_word_known, rwkv_unigrams, rwkv_start, rwkv_score_words, rwkv_finish,
-                                rwkv_reorder, rwkv_cache_bytes};
+                                rwkv_reorder, rwkv_cache_bytes, rwkv_copy, rwkv_state_get, rwkv_state_set};
 
 rd_status lm_rwkv_open(const char *path, const lm_load_options *opt, lm_model *m, rd_error *err) {
     rwkv_lm *l = calloc(1, sizeof *l);
@@ -591,6 +620,7 @@ rd_status lm_rwkv_open(const char *path, const lm_load_options *opt, lm_model *m
     }
     m->ops = &rwkv_ops;
     m->impl = l;
+    m->rwkv = l->m;
     snprintf(m->description, sizeof m->description, "rwkv-%d, %d layers, %d wide, vocabulary %d",
              rwkv_version(l->m), rwkv_n_layer(l->m), rwkv_n_embd(l->m), l->V);
     return RD_OK;

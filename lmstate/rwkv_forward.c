@@ -723,6 +723,9 @@ static void wkv4(rwkv_workspace *ws, const rwkv_layer *L, int l, const batch *b)
         for (int c = 0; c < C; c++) {
             float k = ws->c[B_K][o + c], v = ws->c[B_V][o + c];
             float A = aa[o + c], B = bb[o + c], P = pp[o + c];
+            /* overflow guard: pp starts at -1e30, which fp16 storage (or an
+             * edited state) turns into -inf; -inf - -inf would be NaN */
+            P = P < -1e30f ? -1e30f : P;
             float ww = L->time_first[c] + k, q = fmaxf(P, ww);
             float e1 = expf(P - q), e2 = expf(ww - q);
             float wkv = (e1 * A + e2 * v) / (e1 * B + e2);

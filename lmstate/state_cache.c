@@ -1,5 +1,6 @@
 #include "lmstate/state_cache.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,6 +16,7 @@ struct sc_cache {
     int32_t *free_stack;
     int n_free;
     int32_t *tmp;
+    uint8_t *layer_init;  /* [phys][layer]: 1 once written by an update or set */
 };
 
 static size_t esize(rd_dtype t) { return t == RD_F32 ? 4 : 2; }
@@ -110,7 +112,8 @@ rd_status sc_create(const sc_config *cfg, sc_cache **out, rd_error *err) {
     c->tmp = rd_malloc_array((size_t)cfg->n_slots, sizeof *c->tmp);
     c->ref = rd_calloc_array((size_t)c->n_phys, sizeof *c->ref);
     c->free_stack = rd_malloc_array((size_t)c->n_phys, sizeof *c->free_stack);
-    if (!ok || !c->map || !c->tmp || !c->ref || !c->free_stack) {
+    c->layer_init = rd_calloc_array((size_t)c->n_phys * (size_t)cfg->n_layers, 1);
+    if (!ok || !c->map || !c->tmp || !c->ref || !c->free_stack || !c->layer_init) {
         sc_free(c);
         return rd_fail(err, RD_ERR_NOMEM, "out of memory allocating a state cache of %zu bytes", total);
     }
@@ -139,6 +142,7 @@ void sc_free(sc_cache *c) {
     free(c->tmp);
     free(c->ref);
     free(c->free_stack);
+    free(c->layer_init);
     free(c);
 }
 
@@ -213,8 +217,13 @@ rd_status sc_update_begin(sc_cache *c, const int32_t *src, int n, int32_t *src_p
     return RD_OK;
 }
 
+static void mark_layers(sc_cache *c, int32_t p, uint8_t v) {
+    memset(c->layer_init + (size_t)p * (size_t)c->cfg.n_layers, v, (size_t)c->cfg.n_layers);
+}
+
 void sc_update_commit(sc_cache *c, const int32_t *child, const int32_t *dst_phys, int n) {
     for (int i = 0; i < n; i++) {
+        if (c->ref[dst_phys[i]] == 0) mark_layers(c, dst_phys[i], 1); /* freshly written by the model */
         c->ref[dst_phys[i]]++;
         decref(c, c->map[child[i]]);
         c->map[child[i]] = dst_phys[i];
@@ -251,3 +260,102 @@ void sc_phys_release_unreferenced(sc_cache *c, const int32_t *phys, int n) {
 }
 
 int sc_phys_in_use(const sc_cache *c) { return c->n_phys - c->n_free; }
+
+/* ---------- per-layer access ---------- */
+
+/* Gives slot a private physical slot (copy-on-write) so that one layer can
+ * change without touching slots that share the state. */
+static rd_status own_slot(sc_cache *c, int32_t slot, rd_error *err) {
+    int32_t p = c->map[slot];
+    if (p != 0 && c->ref[p] == 1) return RD_OK;
+    if (c->n_free == 0) return rd_fail(err, RD_ERR_INTERNAL, "state cache: no free physical slot");
+    int32_t q = c->free_stack[--c->n_free];
+    const sc_config *g = &c->cfg;
+    size_t es = esize(g->dtype);
+    for (int k = 0; k < g->n_kinds; k++) {
+        size_t sz = g->kind[k].size;
+        for (int l = 0; l < g->n_layers; l++) {
+            char *base = c->base[k];
+            memcpy(base + ((size_t)l * (size_t)c->n_phys + (size_t)q) * sz * es,
+                   base + ((size_t)l * (size_t)c->n_phys + (size_t)p) * sz * es, sz * es);
+        }
+    }
+    memcpy(c->layer_init + (size_t)q * (size_t)g->n_layers, c->layer_init + (size_t)p * (size_t)g->n_layers,
+           (size_t)g->n_layers);
+    c->ref[q] = 1;
+    decref(c, p);
+    c->map[slot] = q;
+    return RD_OK;
+}
+
+static rd_status check_layer(const sc_cache *c, const char *fn, int32_t slot, int layer, int kind, rd_error *err) {
+    if (slot < 0 || slot >= c->cfg.n_slots)
+        return rd_fail(err, RD_ERR_INTERNAL, "%s: slot %d out of range 0..%d", fn, slot, c->cfg.n_slots - 1);
+    if (layer < 0 || layer >= c->cfg.n_layers)
+        return rd_fail(err, RD_ERR_INTERNAL, "%s: layer %d out of range 0..%d", fn, layer, c->cfg.n_layers - 1);
+    if (kind < -1 || kind >= c->cfg.n_kinds)
+        return rd_fail(err, RD_ERR_INTERNAL, "%s: kind %d out of range 0..%d", fn, kind, c->cfg.n_kinds - 1);
+    return RD_OK;
+}
+
+int sc_layer_is_initialized(const sc_cache *c, int32_t slot, int layer) {
+    return c->layer_init[(size_t)c->map[slot] * (size_t)c->cfg.n_layers + (size_t)layer];
+}
+
+rd_status sc_layer_get(const sc_cache *c, int32_t slot, int layer, int kind, float *out, rd_error *err) {
+    RD_TRY(check_layer(c, "sc_layer_get", slot, layer, kind, err));
+    size_t sz = c->cfg.kind[kind].size;
+    size_t off = ((size_t)layer * (size_t)c->n_phys + (size_t)c->map[slot]) * sz;
+    for (size_t e = 0; e < sz; e++) out[e] = load(c->cfg.dtype, c->base[kind], off + e);
+    return RD_OK;
+}
+
+rd_status sc_layer_set(sc_cache *c, int32_t slot, int layer, int kind, const float *v, rd_error *err) {
+    RD_TRY(check_layer(c, "sc_layer_set", slot, layer, kind, err));
+    RD_TRY(own_slot(c, slot, err));
+    size_t sz = c->cfg.kind[kind].size;
+    int32_t p = c->map[slot];
+    size_t off = ((size_t)layer * (size_t)c->n_phys + (size_t)p) * sz;
+    for (size_t e = 0; e < sz; e++) store(c->cfg.dtype, c->base[kind], off + e, v[e]);
+    c->layer_init[(size_t)p * (size_t)c->cfg.n_layers + (size_t)layer] = 1;
+    return RD_OK;
+}
+
+rd_status sc_layer_reset(sc_cache *c, int32_t slot, int layer, int kind, rd_error *err) {
+    RD_TRY(check_layer(c, "sc_layer_reset", slot, layer, kind, err));
+    RD_TRY(own_slot(c, slot, err));
+    const sc_config *g = &c->cfg;
+    int32_t p = c->map[slot];
+    size_t es = esize(g->dtype);
+    for (int k = 0; k < g->n_kinds; k++) {
+        if (kind >= 0 && k != kind) continue;
+        size_t sz = g->kind[k].size;
+        char *base = c->base[k];
+        memcpy(base + ((size_t)layer * (size_t)c->n_phys + (size_t)p) * sz * es,
+               base + ((size_t)layer * (size_t)c->n_phys) * sz * es, sz * es); /* from the initial state */
+    }
+    if (kind < 0) c->layer_init[(size_t)p * (size_t)g->n_layers + (size_t)layer] = 0;
+    return RD_OK;
+}
+
+rd_status sc_check_finite(const sc_cache *c, const int32_t *slot, int n, rd_error *err) {
+    const sc_config *g = &c->cfg;
+    for (int i = 0; i < n; i++) {
+        int32_t p = c->map[slot[i]];
+        for (int k = 0; k < g->n_kinds; k++) {
+            size_t sz = g->kind[k].size;
+            for (int l = 0; l < g->n_layers; l++) {
+                size_t off = ((size_t)l * (size_t)c->n_phys + (size_t)p) * sz;
+                for (size_t e = 0; e < sz; e++) {
+                    float v = load(g->dtype, c->base[k], off + e);
+                    if (!isfinite(v) && !(v < 0 && isinf(v) && g->dtype != RD_F32))
+                        return rd_fail(err, RD_ERR_INTERNAL,
+                                       "state cache: slot %d, layer %d, kind %s, element %zu is %s after an update",
+                                       (int)slot[i], l, g->kind[k].name ? g->kind[k].name : "?", e,
+                                       isnan(v) ? "NaN" : "infinite");
+                }
+            }
+        }
+    }
+    return RD_OK;
+}

@@ -113,4 +113,21 @@ size_t sc_state_size(const sc_config *cfg);
 /* Physical slots in use (for tests and memory reports). */
 int sc_phys_in_use(const sc_cache *c);
 
+/* Per-layer access. A layer of a slot is "initialized" once an update (the
+ * model's step), sc_load_slot or sc_layer_set wrote it; a reset slot shares
+ * the initial state and writes nothing until its first update (lazy), so
+ * every layer reports uninitialized until then. set and reset copy a shared
+ * state first (copy-on-write); kind -1 in reset means every kind (and clears
+ * the layer's flag; one kind alone leaves the flag set). */
+int sc_layer_is_initialized(const sc_cache *c, int32_t slot, int layer);
+rd_status sc_layer_get(const sc_cache *c, int32_t slot, int layer, int kind, float *out,
+                       rd_error *err);
+rd_status sc_layer_set(sc_cache *c, int32_t slot, int layer, int kind, const float *v,
+                       rd_error *err);
+rd_status sc_layer_reset(sc_cache *c, int32_t slot, int layer, int kind, rd_error *err);
+/* Fails naming slot, layer, kind and element of the first NaN or infinity
+ * in the slots' states (-inf is tolerated in fp16/bf16 storage: RWKV-4's pp
+ * starts at -1e30). Called after every update in RD_DEBUG builds. */
+rd_status sc_check_finite(const sc_cache *c, const int32_t *slot, int n, rd_error *err);
+
 #endif

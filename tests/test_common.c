@@ -58,6 +58,76 @@ static rd_npy parse_ok(const unsigned char *buf, size_t n) {
 
 /* ---- npy: valid inputs -------------------------------------------------- */
 
+/* Plain-text matrices: separators, comments, and exact errors. */
+static void test_text_matrix(void **state) {
+    (void)state;
+    static const char good[] = "# logits\n1 2\t3\n\n4,5 , 6\r\n-7;8;  9e-1\n";
+    rd_npy a;
+    rd_error err;
+    assert_int_equal(rd_matrix_parse(good, strlen(good), "m.txt", &a, &err), RD_OK);
+    assert_int_equal(a.ndim, 2);
+    assert_int_equal(a.shape[0], 3);
+    assert_int_equal(a.shape[1], 3);
+    const float want[] = {1, 2, 3, 4, 5, 6, -7, 8, 0.9f};
+    assert_memory_equal(a.data, want, sizeof want);
+    rd_npy_free(&a);
+    assert_int_equal(rd_matrix_parse("", 0, "m.txt", &a, &err), RD_OK); /* no frames: T = 0 */
+    assert_int_equal(a.shape[0], 0);
+    assert_null(a.data);
+    static const struct {
+        const char *text, *msg;
+    } bad[] = {
+        {"1 2 3\n4 5\n", "m.txt:2: expected 3 values (as on line 1), found 2"},
+        {"1 2\n3 4 5\n", "m.txt:2: expected 2 values (as on line 1), found 3"},
+        {"1 x 3\n", "m.txt:1: expected a number as value 2, found 'x'"},
+        {"1,,3\n", "m.txt:1: expected a number before ',' (value 2 is empty)"},
+        {",1\n", "m.txt:1: expected a number before ',' (value 1 is empty)"},
+        {"1,2,\n", "m.txt:1: expected a number after the last separator"},
+        {"1 2\n\n# c\n3 1e99\n", "m.txt:4: expected a number as value 2, found '1e99'"},
+        {"1;2\n3;four\n", "m.txt:2: expected a number as value 2, found 'four'"},
+        {"1 2\x00", "m.txt: expected a .npy file (starting with \\x93NUMPY) or a text matrix, found binary data"},
+        {"1 2e\n", "m.txt:1: expected a number as value 2, found '2e'"},
+        {"1 2\n3 4 ;\n", "m.txt:2: expected a number after the last separator"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        size_t n = strlen(bad[i].text) + (strcmp(bad[i].text, "1 2") == 0); /* with its NUL byte */
+        rd_error_clear(&err);
+        assert_int_equal(rd_matrix_parse(bad[i].text, n, "m.txt", &a, &err), RD_ERR_INPUT);
+        assert_string_equal(err.msg, bad[i].msg);
+    }
+    /* a .npy goes to the npy parser, whatever the name */
+    float v[6] = {1, 2, 3, 4, 5, 6};
+    char path[] = "/tmp/rd_mat_XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    const int64_t shape[2] = {2, 3};
+    assert_int_equal(rd_npy_write_f32(path, v, 2, shape, &err), RD_OK);
+    assert_int_equal(rd_matrix_read(path, &a, &err), RD_OK);
+    assert_memory_equal(a.data, v, sizeof v);
+    rd_npy_free(&a);
+    /* and its header can be read piece by piece (streaming) */
+    rd_text t;
+    assert_int_equal(rd_text_read(path, &t, &err), RD_OK);
+    rd_npy_hdr h;
+    size_t n = 3;
+    for (;;) {
+        assert_int_equal(rd_npy_header(t.data, n, path, &h, &err), RD_OK);
+        if (h.need == 0) break;
+        assert_true(h.need > n);
+        n = h.need;
+    }
+    assert_int_equal(h.ndim, 2);
+    assert_int_equal(h.shape[0], 2);
+    assert_int_equal(h.shape[1], 3);
+    float got[6];
+    rd_npy_convert(&h, t.data + h.data_offset, 6, got);
+    assert_memory_equal(got, v, sizeof v);
+    assert_int_equal(rd_npy_header("PK\3\4xxxxxxxxxxxx", 16, "z", &h, &err), RD_ERR_INPUT);
+    rd_text_free(&t);
+    unlink(path);
+}
+
 static void test_npy_roundtrip(void **state) {
     (void)state;
     float v[2 * 2 * 3];
@@ -782,7 +852,7 @@ static void test_timer_and_progress(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_npy_roundtrip),
+        cmocka_unit_test(test_npy_roundtrip), cmocka_unit_test(test_text_matrix),
         cmocka_unit_test(test_npy_write_errors),
         cmocka_unit_test(test_npy_v1_f4_le),
         cmocka_unit_test(test_npy_v2_f8_both_orders),

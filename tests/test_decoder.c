@@ -90,8 +90,16 @@ static rd_status tlm_reorder(void *p, const int32_t *surv, int n, rd_error *err)
     return RD_OK;
 }
 
+static rd_status tlm_copy(void *p, int32_t src, int32_t dst, rd_error *err) {
+    (void)err;
+    tlm_cache *c = p;
+    c->prev[dst] = c->prev[src];
+    return RD_OK;
+}
+
 static const lm_ops tlm_ops = {"table", tlm_model_free, tlm_cache_create, tlm_cache_free, tlm_word,
-                               tlm_known, tlm_unigrams, tlm_start, tlm_score, tlm_finish, tlm_reorder, NULL};
+                               tlm_known, tlm_unigrams, tlm_start, tlm_score, tlm_finish, tlm_reorder, NULL,
+                               tlm_copy, NULL, NULL};
 
 /* ---------- brute force ---------- */
 
@@ -266,7 +274,7 @@ static void run_case(const char *tokens, const char *lexicon, int use_lm, unsign
     int V = lex_units_count(u);
     float lp[MAXT * 8];
     random_logprobs(lp, T, V, seed);
-    lm_model lm = {&tlm_ops, NULL, "table"};
+    lm_model lm = {.ops = &tlm_ops, .description = "table"};
     dec_options o;
     dec_options_default(&o);
     o.beam = 20000;
@@ -321,7 +329,7 @@ static void test_homophone_choice_follows_lm(void **state) {
     float lp[7 * 4];
     for (int t = 0; t < T; t++)
         for (int v = 0; v < V; v++) lp[t * V + v] = v == path[t] ? logf(0.97f) : logf(0.01f);
-    lm_model lm = {&tlm_ops, NULL, "table"};
+    lm_model lm = {.ops = &tlm_ops, .description = "table"};
     dec_options o;
     dec_options_default(&o);
     o.lm_weight = 1.0f;
@@ -374,7 +382,7 @@ static void test_chunks_equal_whole(void **state) {
     srand(7);
     for (int i = 0; i < T * V; i++) lp[i] = (float)(rand() % 1000) / 100.0f;
     assert_int_equal(dec_emissions_to_logprobs(lp, T, V, DEC_INPUT_LOGITS, "x", NULL, NULL), RD_OK);
-    lm_model lm = {&tlm_ops, NULL, "table"};
+    lm_model lm = {.ops = &tlm_ops, .description = "table"};
     dec_options o;
     dec_options_default(&o);
     o.beam = 8;
@@ -389,15 +397,66 @@ static void test_chunks_equal_whole(void **state) {
     int chunks[] = {1, 7, 50};
     for (int c = 0; c < 3; c++) {
         assert_int_equal(dec_begin(d, &err), RD_OK);
+        int shown = 0;
         for (int t = 0; t < T; t += chunks[c]) {
             int n = T - t < chunks[c] ? T - t : chunks[c];
             assert_int_equal(dec_step(d, lp + t * V, n, &err), RD_OK);
+            /* the stable words never shrink and are a prefix of the final text */
+            int nw;
+            const char *stable = dec_stable(d, &nw);
+            size_t sl = strlen(stable);
+            assert_true(nw >= shown);
+            shown = nw;
+            assert_memory_equal(stable, whole, sl);
+            assert_true(sl == 0 || whole[sl] == ' ' || whole[sl] == '\0');
         }
         assert_int_equal(dec_end(d, &err), RD_OK);
         assert_string_equal(dec_nbest(d, 0)->text, whole);
         assert_float_equal(dec_nbest(d, 0)->score, whole_score, 1e-6);
     }
     dec_free(d);
+    lex_lexicon_free(l);
+    lex_units_free(u);
+}
+
+/* --session-carry: utterance B after A with carry scores exactly as B with
+ * A's words as --lm-prefix (the toy LM is a bigram); without carry as B
+ * alone. */
+static void test_session_carry(void **state) {
+    (void)state;
+    lex_units *u = make_units(tok_delim);
+    lex_lexicon *l = make_lexicon(lex_delim, u);
+    int T = 24, V = 4;
+    float a[24 * 4], b[24 * 4];
+    random_logprobs(a, T, V, 91);
+    random_logprobs(b, T, V, 92);
+    lm_model lm = {.ops = &tlm_ops, .description = "table"};
+    dec_options o;
+    dec_options_default(&o);
+    o.beam = 16;
+    o.lm_weight = 1.0f;
+    dec_decoder *d, *p, *fresh;
+    rd_error err;
+    assert_int_equal(dec_create(&o, u, l, &lm, &d, &err), RD_OK);
+    assert_int_equal(dec_create(&o, u, l, &lm, &fresh, &err), RD_OK);
+    assert_int_equal(dec_decode(d, a, T, &err), RD_OK);
+    char a_text[256];
+    snprintf(a_text, sizeof a_text, "%s", dec_nbest(d, 0)->text);
+    assert_true(a_text[0] != '\0');
+    assert_int_equal(dec_decode_ex(d, b, T, 1, &err), RD_OK);
+    o.lm_prefix = a_text;
+    assert_int_equal(dec_create(&o, u, l, &lm, &p, &err), RD_OK);
+    assert_int_equal(dec_decode(p, b, T, &err), RD_OK);
+    assert_string_equal(dec_nbest(d, 0)->text, dec_nbest(p, 0)->text);
+    assert_float_equal(dec_nbest(d, 0)->score, dec_nbest(p, 0)->score, 1e-6);
+    assert_float_equal(dec_nbest(d, 0)->lm, dec_nbest(p, 0)->lm, 1e-6);
+    /* no carry: as a fresh decoder, whatever came before */
+    assert_int_equal(dec_decode_ex(d, b, T, 0, &err), RD_OK);
+    assert_int_equal(dec_decode(fresh, b, T, &err), RD_OK);
+    assert_float_equal(dec_nbest(d, 0)->score, dec_nbest(fresh, 0)->score, 0);
+    dec_free(d);
+    dec_free(p);
+    dec_free(fresh);
     lex_lexicon_free(l);
     lex_units_free(u);
 }
@@ -413,7 +472,7 @@ static void test_lm_prefix(void **state) {
     srand(5);
     for (int i = 0; i < T * V; i++) lp[i] = (float)(rand() % 1000) / 100.0f;
     assert_int_equal(dec_emissions_to_logprobs(lp, T, V, DEC_INPUT_LOGITS, "x", NULL, NULL), RD_OK);
-    lm_model lm = {&tlm_ops, NULL, "table"};
+    lm_model lm = {.ops = &tlm_ops, .description = "table"};
     static const char *const prefixes[] = {NULL, "ab", " ba  bab "};
     for (int k = 0; k < 3; k++) {
         dec_options o;
@@ -526,7 +585,7 @@ int main(void) {
         cmocka_unit_test(test_chunks_equal_whole),
         cmocka_unit_test(test_emissions_detection),
         cmocka_unit_test(test_bad_options), cmocka_unit_test(test_lm_prefix),
-        cmocka_unit_test(test_token_min_logp),
+        cmocka_unit_test(test_token_min_logp), cmocka_unit_test(test_session_carry),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

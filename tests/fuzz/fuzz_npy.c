@@ -1,4 +1,4 @@
-/* tests/fuzz/fuzz_npy.c - libFuzzer target for the .npy parser.
+/* tests/fuzz/fuzz_npy.c - libFuzzer target for the .npy and text-matrix parsers.
  * Seeds: tests/fuzz/corpus/fuzz_npy/ (valid files from numpy, malformed ones). */
 #include <stddef.h>
 #include <stdint.h>
@@ -12,7 +12,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     rd_npy a;
     rd_error err;
     rd_error_clear(&err);
-    rd_status s = rd_npy_parse(data, size, "fuzz.npy", &a, &err);
+    rd_status s = rd_matrix_parse(data, size, "fuzz.npy", &a, &err); /* .npy or text, by content */
     if (s == RD_OK) {
         /* every element must be readable, and the result consistent */
         int64_t n = 1;
