@@ -6,6 +6,8 @@
 
 #include <sys/wait.h>
 
+#include "common/npy.h"
+
 #define PROG "bin/rwkv-decode"
 
 typedef struct run_result {
@@ -139,6 +141,8 @@ static void test_threads_and_shards_identical(void **state) {
     run(&b, PROG " --list %s --tokens %s --threads 2 --beam 8", list, tok);
     assert_int_equal(a.status, 0);
     assert_string_equal(a.out, b.out);
+    run(&b, PROG " --list %s --tokens %s --threads 8 --beam 8", list, tok);
+    assert_string_equal(a.out, b.out);
     run(&b, "for k in 1 2 3; do " PROG " --list %s --tokens %s --beam 8 --shard $k/3 --quiet; done | sort", list, tok);
     run_result s;
     run(&s, PROG " --list %s --tokens %s --beam 8 --quiet | sort", list, tok);
@@ -198,6 +202,141 @@ static void test_keep_going_counts_failures(void **state) {
     unlink(list);
 }
 
+/* With the 3-gram and JSON scores: byte-identical for 1, 2 and 8 threads and
+ * for sorted shards; a session list with --session-carry too. */
+static void test_determinism_with_lm(void **state) {
+    (void)state;
+    NEED_PROG();
+    char npy[512], tok[512], lex[512], lm[512], other[512];
+    RD_DATA_OR_SKIP(npy, W2V);
+    RD_DATA_OR_SKIP(other, "emissions/librispeech-pyctcdecode-sample.npy");
+    RD_DATA_OR_SKIP(tok, "emissions/librispeech-121-121726-0000.wav2vec2.tokens.txt");
+    RD_DATA_OR_SKIP(lex, "lexicon/librispeech-lm-vocab.lst");
+    RD_DATA_OR_SKIP(lm, "lm/librispeech-3gram-pruned.arpa");
+    (void)other;
+    char list[64], text[8192];
+    size_t n = 0;
+    for (int i = 0; i < 12; i++) n += (size_t)snprintf(text + n, sizeof text - n, "s%d/u%d %s\n", i / 4, i, npy);
+    assert_non_null(rd_test_tmpfile(list, sizeof list, text, n));
+    char opts[2048];
+    snprintf(opts, sizeof opts, "--list %s --tokens %s --lexicon %s --lm %s --beam 8 --format json --quiet", list, tok,
+             lex, lm);
+    run_result a, b;
+    run(&a, PROG " %s --threads 1", opts);
+    assert_int_equal(a.status, 0);
+    assert_non_null(strstr(a.out, "\"text\":\"also a popular contrivance"));
+    for (int t = 2; t <= 8; t *= 4) {
+        run(&b, PROG " %s --threads %d", opts, t);
+        assert_string_equal(a.out, b.out);
+    }
+    run(&a, PROG " %s | sort", opts);
+    run(&b, "for k in 1 2 3 4 5; do " PROG " %s --shard $k/5 --threads 2; done | sort", opts);
+    assert_string_equal(a.out, b.out);
+    /* --session-carry: one worker per session, same bytes for any thread count;
+     * the second utterance of a session is scored in context (its LM score differs) */
+    run(&a, PROG " %s --session-carry --threads 1", opts);
+    run(&b, PROG " %s --session-carry --threads 8", opts);
+    assert_int_equal(a.status, 0);
+    assert_string_equal(a.out, b.out);
+    run(&b, PROG " %s --threads 1", opts);
+    assert_string_not_equal(a.out, b.out);
+    unlink(list);
+}
+
+/* Plain-text emissions (by content, any name; '-' = stdin) decode like the .npy. */
+static void test_text_matrix_input(void **state) {
+    (void)state;
+    NEED_PROG();
+    char npy[512], tok[512];
+    RD_DATA_OR_SKIP(npy, W2V);
+    RD_DATA_OR_SKIP(tok, "emissions/librispeech-121-121726-0000.wav2vec2.tokens.txt");
+    rd_npy x;
+    rd_error err;
+    assert_int_equal(rd_npy_read(npy, &x, &err), RD_OK);
+    FILE *f = fopen("/tmp/rd_cli_mat.csv", "w");
+    assert_non_null(f);
+    for (int64_t t = 0; t < x.shape[0]; t++)
+        for (int64_t v = 0; v < x.shape[1]; v++)
+            fprintf(f, "%.9g%s", (double)x.data[t * x.shape[1] + v], v + 1 < x.shape[1] ? (t % 2 ? ", " : "\t") : "\n");
+    fclose(f);
+    rd_npy_free(&x);
+    run_result a, b;
+    run(&a, PROG " --logits %s --beam 8", npy);
+    run(&b, PROG " --logits /tmp/rd_cli_mat.csv --tokens %s --beam 8", tok);
+    assert_int_equal(b.status, 0);
+    assert_string_equal(a.out, b.out);
+    run(&b, "cat /tmp/rd_cli_mat.csv | " PROG " --logits - --tokens %s --beam 8", tok);
+    assert_string_equal(a.out, b.out);
+    run(&b, "printf '1 2 3\\n4 5\\n' | " PROG " --logits - --tokens %s", tok);
+    assert_int_equal(b.status, 1);
+    assert_string_equal(b.err, "rwkv-decode: <stdin>:2: expected 3 values (as on line 1), found 2\n");
+    unlink("/tmp/rd_cli_mat.csv");
+}
+
+/* --stream in chunks of 1, 7, 50 frames ends with the whole decode's line. */
+static void test_stream_equals_whole(void **state) {
+    (void)state;
+    NEED_PROG();
+    char npy[512], lex[512], lm[512], tok[512];
+    RD_DATA_OR_SKIP(npy, W2V);
+    RD_DATA_OR_SKIP(tok, "emissions/librispeech-121-121726-0000.wav2vec2.tokens.txt");
+    RD_DATA_OR_SKIP(lex, "lexicon/librispeech-lm-vocab.lst");
+    RD_DATA_OR_SKIP(lm, "lm/librispeech-3gram-pruned.arpa");
+    run_result w, s;
+    run(&w, PROG " --logits %s --lexicon %s --lm %s --format json --quiet", npy, lex, lm);
+    assert_int_equal(w.status, 0);
+    int chunks[] = {1, 7, 50};
+    for (int i = 0; i < 3; i++) {
+        run(&s, "cat %s | " PROG " --stream --chunk-frames %d --logits - --tokens %s --lexicon %s --lm %s --format json "
+            "--quiet | tail -1 | sed 's/\"utt\":\"-\"/\"utt\":\"librispeech-121-121726-0000.wav2vec2\"/'",
+            npy, chunks[i], tok, lex, lm);
+        assert_string_equal(s.out, w.out);
+    }
+    run(&s, PROG " --stream --logits %s --lexicon %s --lm %s --beam 8 --beam-threshold 10", npy, lex, lm);
+    assert_int_equal(s.status, 0);
+    assert_non_null(strstr(s.out, "\tpartial\talso a popular\n"));
+    /* a .npy stream cut short: an error naming how many frames came */
+    run(&s, "head -c 3000 %s | " PROG " --stream --logits - --tokens %s --stream-timeout 0.1", npy, tok);
+    assert_int_equal(s.status, 1);
+    assert_non_null(strstr(s.err, "-: truncated: the header says 422 frames, 22 arrived"));
+}
+
+/* SIGTERM mid-batch: finished lines written, 143, how far it got; --resume
+ * then completes the output; "| head" ends quietly. */
+static void test_signals_and_resume(void **state) {
+    (void)state;
+    NEED_PROG();
+    char npy[512], tok[512], lex[512], lm[512];
+    RD_DATA_OR_SKIP(npy, W2V);
+    RD_DATA_OR_SKIP(tok, "emissions/librispeech-121-121726-0000.wav2vec2.tokens.txt");
+    RD_DATA_OR_SKIP(lex, "lexicon/librispeech-lm-vocab.lst");
+    RD_DATA_OR_SKIP(lm, "lm/librispeech-3gram-pruned.arpa");
+    FILE *f = fopen("/tmp/rd_cli_sig.tsv", "w");
+    assert_non_null(f);
+    for (int i = 0; i < 4000; i++) fprintf(f, "u%05d\t%s\n", i, npy);
+    fclose(f);
+    char opts[2048];
+    snprintf(opts, sizeof opts, "--list /tmp/rd_cli_sig.tsv --tokens %s --lexicon %s --lm %s --beam 4", tok, lex, lm);
+    run_result r;
+    /* stop it once the first lines are out (the LM loads in about a second) */
+    run(&r, "rm -f /tmp/rd_cli_part.tsv; " PROG " %s > /tmp/rd_cli_part.tsv & p=$!; "
+        "while [ ! -s /tmp/rd_cli_part.tsv ]; do sleep 0.02; done; kill -TERM $p; wait $p; echo status=$?", opts);
+    assert_non_null(strstr(r.out, "status=143"));
+    assert_non_null(strstr(r.err, "rwkv-decode: interrupted by SIGTERM: "));
+    assert_non_null(strstr(r.err, "go on with --resume"));
+    run(&r, PROG " %s --resume /tmp/rd_cli_part.tsv >> /tmp/rd_cli_part.tsv; echo status=$?; cut -f1 "
+        "/tmp/rd_cli_part.tsv | sort | uniq | wc -l; wc -l < /tmp/rd_cli_part.tsv", opts);
+    assert_string_equal(r.out, "status=0\n4000\n4000\n");
+    assert_non_null(strstr(r.err, "utterances already in /tmp/rd_cli_part.tsv"));
+    run(&r, PROG " %s | head -2", opts);
+    assert_int_equal(r.status, 0);
+    assert_int_equal(strlen(r.out), 2 * (strlen("u00000\t") + strlen(REF121) + 1));
+    assert_null(strstr(r.err, "rror")); /* no "Broken pipe" / write error: it just ends */
+    assert_null(strstr(r.err, "decoded"));
+    unlink("/tmp/rd_cli_sig.tsv");
+    unlink("/tmp/rd_cli_part.tsv");
+}
+
 static void test_list_parse_error(void **state) {
     (void)state;
     NEED_PROG();
@@ -223,6 +362,10 @@ int main(void) {
         cmocka_unit_test(test_errors_name_file_and_exit),
         cmocka_unit_test(test_keep_going_counts_failures),
         cmocka_unit_test(test_list_parse_error),
+        cmocka_unit_test(test_determinism_with_lm),
+        cmocka_unit_test(test_text_matrix_input),
+        cmocka_unit_test(test_stream_equals_whole),
+        cmocka_unit_test(test_signals_and_resume),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -181,6 +181,60 @@ static void test_toy_half(void **state) {
     }
 }
 
+/* Per-layer access: lazy initialization flags, copy-on-write set/reset, and
+ * the finite check naming slot, layer and kind. */
+static void test_layer_access(void **state) {
+    (void)state;
+    sc_config g = toy_config(RD_F32);
+    sc_cache *c;
+    rd_error err;
+    assert_int_equal(sc_create(&g, &c, &err), RD_OK);
+    /* a fresh slot: every layer uninitialized, reading the initial values */
+    float v[9];
+    for (int l = 0; l < 2; l++) assert_false(sc_layer_is_initialized(c, 3, l));
+    assert_int_equal(sc_layer_get(c, 3, 1, 2, v, &err), RD_OK);
+    assert_float_equal(v[0], -3.0f, 0);
+    /* an update initializes every layer of the child */
+    int32_t src = 3, sp, dp, child = 4;
+    assert_int_equal(sc_update_begin(c, &src, 1, &sp, &dp, &err), RD_OK);
+    int32_t tok = 5;
+    toy_step(c, 1, &tok, &sp, &dp);
+    sc_update_commit(c, &child, &dp, 1);
+    assert_true(sc_layer_is_initialized(c, 4, 0) && sc_layer_is_initialized(c, 4, 1));
+    float before[9], after[9];
+    assert_int_equal(sc_layer_get(c, 4, 1, 1, before, &err), RD_OK);
+    /* slot 5 shares slot 4's state; resetting its layer 1 leaves slot 4 alone */
+    sc_clone(c, 4, 5);
+    assert_int_equal(sc_phys(c, 4), sc_phys(c, 5));
+    assert_int_equal(sc_layer_reset(c, 5, 1, -1, &err), RD_OK);
+    assert_int_not_equal(sc_phys(c, 4), sc_phys(c, 5));
+    assert_false(sc_layer_is_initialized(c, 5, 1));
+    assert_true(sc_layer_is_initialized(c, 5, 0));
+    assert_int_equal(sc_layer_get(c, 4, 1, 1, after, &err), RD_OK);
+    assert_memory_equal(before, after, sizeof before);
+    assert_int_equal(sc_layer_get(c, 5, 1, 2, v, &err), RD_OK);
+    assert_float_equal(v[1], -3.0f, 0);
+    float l0a[4], l0b[4];
+    assert_int_equal(sc_layer_get(c, 4, 0, 0, l0a, &err), RD_OK);
+    assert_int_equal(sc_layer_get(c, 5, 0, 0, l0b, &err), RD_OK);
+    assert_memory_equal(l0a, l0b, sizeof l0a);
+    /* set one kind of one layer */
+    float nine[9] = {1, 2, 3, 4, 5, 6, 7, 8, 9};
+    assert_int_equal(sc_layer_set(c, 5, 1, 1, nine, &err), RD_OK);
+    assert_true(sc_layer_is_initialized(c, 5, 1));
+    assert_int_equal(sc_layer_get(c, 5, 1, 1, v, &err), RD_OK);
+    assert_memory_equal(v, nine, sizeof nine);
+    assert_int_equal(sc_check_finite(c, &child, 1, &err), RD_OK);
+    nine[4] = NAN;
+    assert_int_equal(sc_layer_set(c, 5, 1, 1, nine, &err), RD_OK);
+    int32_t five = 5;
+    assert_int_equal(sc_check_finite(c, &five, 1, &err), RD_ERR_INTERNAL);
+    assert_string_equal(err.msg, "state cache: slot 5, layer 1, kind matrix, element 4 is NaN after an update");
+    assert_int_equal(sc_layer_get(c, 5, 2, 0, v, &err), RD_ERR_INTERNAL);
+    assert_string_equal(err.msg, "sc_layer_get: layer 2 out of range 0..1");
+    sc_free(c);
+}
+
 static void test_memory_limit_refused(void **state) {
     (void)state;
     sc_config g = toy_config(RD_F32);
@@ -387,7 +441,7 @@ int main(void) {
         cmocka_unit_test(test_memory_limit_refused), cmocka_unit_test(test_slot_index),
         cmocka_unit_test(test_rwkv7_replay),   cmocka_unit_test(test_rwkv4_replay),
         cmocka_unit_test(test_ngram_replay),   cmocka_unit_test(test_rwkv_lm_replay),
-        cmocka_unit_test(test_rwkv_unigrams),
+        cmocka_unit_test(test_rwkv_unigrams), cmocka_unit_test(test_layer_access),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
