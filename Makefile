@@ -54,7 +54,7 @@ TESTS    := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ     := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRC))
 
-.PHONY: all check test check-asan fuzz fuzz-smoke bench bench-cpu bench-rwkv bench-homophones bench-gpu deps clean
+.PHONY: all check test check-asan fuzz fuzz-smoke bench bench-cpu bench-rwkv bench-homophones bench-state bench-soak bench-arpa bench-gpu deps clean
 all: $(PROGS)
 
 $(BUILD)/obj/%.o: %.c
@@ -127,13 +127,19 @@ fuzz-smoke: $(FUZZ)
 	  grep -E '^(Done|stat::number_of_executed_units)' $(BUILD)/fuzz-work/$$n.log; done; \
 	echo "fuzz-smoke: every target ran without a crash"
 
-bench: bench-cpu bench-rwkv bench-homophones
+bench: bench-cpu bench-rwkv bench-homophones bench-state bench-soak bench-arpa
 bench-cpu: $(PROGS)
 	tests/bench/bench_cpu.sh
 bench-rwkv: $(PROGS)
 	tests/bench/bench_rwkv.sh
 bench-homophones: $(PROGS)
 	tests/bench/bench_homophones.sh
+bench-state: $(PROGS)
+	tests/bench/bench_state.sh
+bench-soak: $(PROGS)
+	RWKV_DECODE=$(BIN)/rwkv-decode tests/bench/bench_soak.sh
+bench-arpa: $(PROGS)
+	tests/bench/bench_arpa.sh
 # The GPU step benchmark; prints "no CUDA device: skipped" without a GPU.
 bench-gpu: $(LIB)
 	@mkdir -p $(BUILD)/bench

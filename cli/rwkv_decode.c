@@ -26,6 +26,7 @@
 #include "lexicon/lexicon.h"
 #include "lexicon/units.h"
 #include "lmstate/lm.h"
+#include "lmstate/state_file.h"
 
 #define PROG "rwkv-decode"
 
@@ -70,6 +71,9 @@ static const char usage_text[] =
     "  --no-lookahead           do not rank partial words by their best unigram\n"
     "  --lm-prefix TEXT         words fed to the LM before each utterance, unscored\n"
     "                           (context for domain biasing, e.g. 'the patient was')\n"
+    "  --lm-state FILE          RWKV: start every utterance from this saved state (made by\n"
+    "                           'rwkv-lm state save'; checked against the model), then\n"
+    "                           --lm-prefix if given\n"
     "  --nbest N                hypotheses per utterance in JSON output [1]\n"
     "\n"
     "Streaming and sessions:\n"
@@ -123,7 +127,7 @@ static const char usage_text2[] =
     "  rwkv-decode --list test.tsv --tokens tokens.txt --shard 3/8 --threads 4 > part3.tsv\n";
 
 typedef struct options {
-    const char *logits, *list, *lengths, *tokens, *blank, *delim, *lexicon, *lm, *vocab, *resume;
+    const char *logits, *list, *lengths, *tokens, *blank, *delim, *lexicon, *lm, *vocab, *resume, *lm_state;
     int lm_threads, state_dtype, lookahead_tokens;
     long max_memory_mb;
     int delim_given, json, threads, keep_going, quiet, unk_given, lm_weight_given;
@@ -168,6 +172,7 @@ typedef struct app {
     long n_items;
     rd_npy batch3d;   /* --logits: the array read (3-D: one item a row) */
     lm_model *lm;
+    sf_states start;  /* --lm-state */
     result *res;
     long next;
     int stop;
@@ -180,7 +185,7 @@ typedef struct app {
 
 /* ---------- options ---------- */
 
-enum { OPT_TMIN = 600, OPT_RESUME, OPT_STREAM, OPT_CHUNK, OPT_STIMEOUT, OPT_CARRY };
+enum { OPT_TMIN = 600, OPT_RESUME, OPT_STREAM, OPT_CHUNK, OPT_STIMEOUT, OPT_CARRY, OPT_LMSTATE };
 enum { OPT_PREFIX = 512, OPT_LATOK, OPT_LMTH, OPT_VOCAB, OPT_SDT, OPT_MAXMEM };
 enum { OPT_BLANK = 256, OPT_DELIM, OPT_BEAM, OPT_BST, OPT_BTH, OPT_LMW, OPT_WS, OPT_UNK, OPT_HOM,
        OPT_NOLA, OPT_NBEST, OPT_FORMAT, OPT_THREADS, OPT_SHARD, OPT_KEEP, OPT_QUIET, OPT_INPUT,
@@ -205,7 +210,7 @@ static int parse_options(int argc, char **argv, options *o, int *first_file) {
         {"max-memory", required_argument, 0, OPT_MAXMEM}, {"lookahead-tokens", required_argument, 0, OPT_LATOK},
         {"resume", required_argument, 0, OPT_RESUME}, {"stream", no_argument, 0, OPT_STREAM},
         {"chunk-frames", required_argument, 0, OPT_CHUNK}, {"stream-timeout", required_argument, 0, OPT_STIMEOUT},
-        {"session-carry", no_argument, 0, OPT_CARRY},
+        {"session-carry", no_argument, 0, OPT_CARRY}, {"lm-state", required_argument, 0, OPT_LMSTATE},
         {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
     dec_options_default(&o->dec);
@@ -260,6 +265,7 @@ static int parse_options(int argc, char **argv, options *o, int *first_file) {
         case OPT_CHUNK: if (!cli_parse_int(PROG, "chunk-frames", optarg, 1, 1000000, &v)) return 0; o->chunk_frames = v; break;
         case OPT_STIMEOUT: if (!cli_parse_float(PROG, "stream-timeout", optarg, &o->stream_timeout)) return 0; break;
         case OPT_CARRY: o->session_carry = 1; break;
+        case OPT_LMSTATE: o->lm_state = optarg; break;
         case OPT_QUIET: o->quiet = 1; break;
         case OPT_INPUT: {
             int k = dec_input_parse(optarg);
@@ -560,6 +566,22 @@ static rd_status apply_resume(app *a, rd_error *err) {
 }
 
 /* ---------- models ---------- */
+
+/* --lm-state: one saved state of this very model (fingerprint checked). */
+static rd_status load_start_state(app *a, rd_error *err) {
+    if (!a->lm || !lm_rwkv(a->lm))
+        return rd_fail(err, RD_ERR_USAGE, "--lm-state %s: needs an RWKV --lm (an ARPA model has no recurrent state)",
+                       a->o.lm_state);
+    sf_model_info info;
+    RD_TRY(sf_info_of_model(lm_rwkv(a->lm), &info, err));
+    RD_TRY(sf_load(a->o.lm_state, &info, &a->start, err));
+    if (a->start.n != 1)
+        return rd_fail(err, RD_ERR_INPUT, "%s: holds %d states; --lm-state takes a file of one", a->o.lm_state,
+                       a->start.n);
+    a->o.dec.lm_start_state = a->start.data;
+    a->o.dec.lm_start_pending = a->start.pending[0];
+    return RD_OK;
+}
 
 static int file_exists(const char *p) { return access(p, R_OK) == 0; }
 
@@ -996,6 +1018,7 @@ static void free_app(app *a) {
     }
     free(a->ctx);
     rd_npy_free(&a->batch3d);
+    if (a->start.block) sf_free(&a->start);
     lm_free(a->lm);
 }
 
@@ -1003,6 +1026,13 @@ static int fail(app *a, const rd_error *err) {
     fprintf(stderr, PROG ": %s\n", err->msg);
     free_app(a);
     return rd_exit_code(err->status);
+}
+
+/* A failed utterance on stderr: its id first unless the message has it. */
+static void report_failure(const app *a, long i) {
+    const char *id = a->items[i].id, *msg = a->res[i].err.msg;
+    if (a->single || strstr(msg, id)) fprintf(stderr, PROG ": %s\n", msg);
+    else fprintf(stderr, PROG ": %s: %s\n", id, msg);
 }
 
 /* After SIGINT/SIGTERM: writes every finished utterance from i on (input
@@ -1023,7 +1053,7 @@ static int interrupted(app *a, long i, long ok, long failed, rd_progress *prog) 
             ok++;
         } else {
             failed++;
-            fprintf(stderr, PROG ": %s\n", r->err.msg);
+            report_failure(a, j);
         }
     }
     pthread_mutex_unlock(&a->mu);
@@ -1058,7 +1088,7 @@ static int print_in_order(app *a, double t0) {
         } else {
             failed++;
             if (first_bad == RD_OK) first_bad = r->err.status;
-            fprintf(stderr, PROG ": %s\n", r->err.msg);
+            report_failure(a, i);
             if (!a->o.keep_going) {
                 pthread_mutex_lock(&a->mu);
                 a->stop = 1;
@@ -1125,6 +1155,7 @@ int main(int argc, char **argv) {
                               .lookahead_tokens = a.o.lookahead_tokens};
         if (lm_load(a.o.lm, &lo, &a.lm, &err) != RD_OK) return fail(&a, &err);
     }
+    if (a.o.lm_state && load_start_state(&a, &err) != RD_OK) return fail(&a, &err);
     if (resolve_contexts(&a, &err) != RD_OK) return fail(&a, &err);
     if (a.o.stream) {
         rd_status st = run_stream(&a, &err);

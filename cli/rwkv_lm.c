@@ -2,7 +2,8 @@
  *
  * --lm FILE.arpa scores each stdin line the way KenLM's `query` does and
  * prints the same lines; --model FILE hands over to the RWKV mode
- * (cli/lm_model_cmd.c). All scoring lives in lmstate/arpa.c. */
+ * (cli/lm_model_cmd.c) and `rwkv-lm state ...` to the state files
+ * (cli/state_cmd.c). All scoring lives in lmstate/arpa.c. */
 #include <getopt.h>
 #include <math.h>
 #include <stdio.h>
@@ -10,6 +11,7 @@
 #include <string.h>
 
 #include "cli/lm_model_cmd.h"
+#include "cli/state_cmd.h"
 #include "common/status.h"
 #include "lmstate/arpa.h"
 
@@ -19,6 +21,8 @@
 static const char usage_text[] =
     "usage: rwkv-lm --lm FILE.arpa [--null-context] < sentences.txt\n"
     "       rwkv-lm --model MODEL [options] < text.txt   (RWKV; see rwkv-lm --model x --help)\n"
+    "       rwkv-lm state save|inspect|diff|blend|decay|reset ...   (RWKV state files;\n"
+    "                                                    see rwkv-lm state --help)\n"
     "\n"
     "Scores each line of stdin (words split on whitespace) with an ARPA n-gram model,\n"
     "with KenLM's semantics and KenLM query's output: per line, tab-separated,\n"
@@ -31,12 +35,14 @@ static const char usage_text[] =
     "  --lm FILE          ARPA model (text starting with \\data\\)\n"
     "  -n, --null-context no <s> before each line and no </s> after it (KenLM query -n)\n"
     "  --model FILE       score with an RWKV model instead (its own options follow)\n"
+    "  state ...          save, inspect, compare and edit RWKV states (first argument)\n"
     "  -h, --help         this text\n"
     "\n"
     "examples:\n"
     "  echo 'the cat sat on the mat' | rwkv-lm --lm librispeech-3gram-pruned.arpa\n"
     "  rwkv-lm --lm lm.arpa < test.txt | tail -4          # perplexity only\n"
     "  rwkv-lm --lm lm.arpa -n < phrases.txt              # no sentence boundaries\n"
+    "  rwkv-lm state save --model m.pth --text 'the cat' -o cat.state\n"
     "\n"
     "exit status: 0 ok, 1 bad input or I/O, 2 usage, 3 out of memory\n";
 
@@ -172,6 +178,7 @@ static int wants_model(int argc, char **argv) {
 }
 
 int main(int argc, char **argv) {
+    if (argc >= 2 && strcmp(argv[1], "state") == 0) return state_cmd_main(argc - 1, argv + 1);
     if (wants_model(argc, argv)) return rwkv_lm_model_main(argc, argv);
     static const struct option opts[] = {
         {"lm", required_argument, NULL, 'l'},

@@ -497,7 +497,8 @@ rd_status rd_matrix_parse_text(const void *buf, size_t n, const char *name, rd_n
 }
 
 rd_status rd_matrix_parse(const void *buf, size_t n, const char *name, rd_npy *out, rd_error *err) {
-    if (n >= 6 && memcmp(buf, npy_magic, 6) == 0) return rd_npy_parse(buf, n, name, out, err);
+    /* 0x93 is never text: a .npy, perhaps cut short inside its magic string */
+    if (n >= 1 && ((const unsigned char *)buf)[0] == 0x93) return rd_npy_parse(buf, n, name, out, err);
     return rd_matrix_parse_text(buf, n, name, out, err);
 }
 

@@ -2,8 +2,9 @@
  *
  * The file holds log10 probabilities and backoffs; everything returned here is
  * natural log. Parsing is strict ("lm.arpa:12: expected ..."): the \data\
- * counts are read first and every table is allocated once from them; n-grams
- * live in probing hash tables keyed by a 64-bit hash of their word ids.
+ * counts are read first and the whole model is one allocation sized from
+ * them (arpa_memory_for_counts); n-grams live in probing hash tables keyed by
+ * a 64-bit hash of their word ids, KenLM's "probing" structure.
  * A model without <unk> gets one with log10 p = -100 (as KenLM does). */
 #ifndef RD_ARPA_H
 #define RD_ARPA_H
@@ -24,10 +25,28 @@ typedef struct arpa_state {
     int32_t length;
 } arpa_state;
 
+/* Loads an ARPA file ("-" = stdin). On failure *out is NULL and err names
+ * the file and line. The file is mapped, not copied, and its pages are given
+ * back as they are read, so a load holds about arpa_memory() bytes. */
 rd_status arpa_load(const char *path, arpa_model **out, rd_error *err);
+/* The same, refusing (RD_ERR_NOMEM, "PATH: the model needs N bytes (X MiB)
+ * for its counts, over the limit of L (Y MiB)") before allocating the model
+ * when the \data\ counts say it would take more than max_bytes; 0 = no
+ * limit. */
+rd_status arpa_load_limited(const char *path, size_t max_bytes, arpa_model **out, rd_error *err);
+/* Parses n bytes of ARPA text (need not be NUL-terminated); name is for
+ * messages. */
 rd_status arpa_parse(const char *buf, size_t n, const char *name,
                      arpa_model **out, rd_error *err);
 void arpa_free(arpa_model *m);
+
+/* Bytes a model of that order takes, from its counts (counts[0] 1-grams,
+ * counts[order-1] the highest order) and the bytes of its 1-gram words
+ * (their lengths plus one each): what arpa_load allocates, which
+ * arpa_memory() then reports unless SRILM-style blanks outgrew a table.
+ * SIZE_MAX when order is not 1..ARPA_MAX_ORDER, a count is negative or the
+ * sum overflows. */
+size_t arpa_memory_for_counts(int order, const long *counts, size_t word_bytes);
 
 int arpa_order(const arpa_model *m);
 long arpa_count(const arpa_model *m, int order);  /* n-grams of that order */
@@ -38,7 +57,7 @@ const char *arpa_word_text(const arpa_model *m, int32_t id);
 int32_t arpa_unk(const arpa_model *m);
 int32_t arpa_bos(const arpa_model *m);
 int32_t arpa_eos(const arpa_model *m);
-/* Bytes held by the model (tables, vocabulary). */
+/* Bytes held by the model (tables, vocabulary, word texts). */
 size_t arpa_memory(const arpa_model *m);
 
 /* State after <s> (sentence start); the empty state (no context). */

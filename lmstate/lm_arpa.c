@@ -131,13 +131,8 @@ static const lm_ops arpa_ops = {
 
 rd_status lm_arpa_open(const char *path, const lm_load_options *opt, lm_model *m, rd_error *err) {
     arpa_model *a;
-    RD_TRY(arpa_load(path, &a, err));
-    size_t bytes = arpa_memory(a);
-    if (opt && opt->max_memory && bytes > opt->max_memory) {
-        arpa_free(a);
-        return rd_fail(err, RD_ERR_NOMEM, "%s: the model takes %zu bytes, over the limit of %zu", path, bytes,
-                       opt->max_memory);
-    }
+    /* refused from the \data\ counts, before the model is allocated */
+    RD_TRY(arpa_load_limited(path, opt ? opt->max_memory : 0, &a, err));
     m->ops = &arpa_ops;
     m->impl = a;
     snprintf(m->description, sizeof m->description, "arpa %d-gram, %d words", arpa_order(a), (int)arpa_vocab_size(a));

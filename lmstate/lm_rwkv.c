@@ -315,10 +315,15 @@ static rd_status rwkv_cache_create(void *model, int n_slots, void **out, rd_erro
         cfg.kind[k].name = info[k].name;
         cfg.kind[k].size = info[k].size;
         cfg.kind[k].init = info[k].init;
+        cfg.kind[k].row = strcmp(info[k].name, "wkv") == 0 ? (size_t)rwkv_head_size(l->m) : info[k].size;
     }
+    /* measurement aid (tests/bench/bench_state.sh): states rounded as int8 at rest would be */
+    const char *sim = getenv("RD_STATE_INT8_SIM");
+    cfg.int8_sim = sim && *sim && strcmp(sim, "0") != 0;
     cfg.n_layers = rwkv_n_layer(l->m);
     cfg.n_slots = n_slots;
-    cfg.max_rows = n_slots;
+    /* a multi-token word needs a stem and a row slot at once: small caches get room */
+    cfg.max_rows = n_slots < 64 ? 2 * n_slots + 2 : n_slots;
     cfg.dtype = l->state_dtype;
     cfg.max_bytes = l->max_memory;
     rd_status st = sc_create(&cfg, &c->sc, err);

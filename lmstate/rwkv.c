@@ -436,6 +436,49 @@ int rwkv_n_vocab(const rwkv_model *m) { return m->n_vocab; }
 int rwkv_head_size(const rwkv_model *m) { return m->version == 7 ? m->head_size : 0; }
 size_t rwkv_weight_bytes(const rwkv_model *m) { return m->weight_bytes; }
 
+/* ---------- fingerprint ---------- */
+
+static uint64_t fnv1a(uint64_t h, const void *p, size_t n) {
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 1099511628211ull;
+    return h;
+}
+
+static uint64_t fnv1a_u32(uint64_t h, uint32_t v) {
+    unsigned char b[4] = {(unsigned char)v, (unsigned char)(v >> 8), (unsigned char)(v >> 16),
+                          (unsigned char)(v >> 24)};
+    return fnv1a(h, b, 4);
+}
+
+/* The first and last (up to) 256 bytes of n bytes at p. */
+static uint64_t hash_ends(uint64_t h, const void *p, size_t n) {
+    if (!p) return fnv1a_u32(h, 0);
+    size_t k = n < 256 ? n : 256;
+    h = fnv1a(h, p, k);
+    return fnv1a(h, (const unsigned char *)p + n - k, k);
+}
+
+/* Bytes of a packed matrix: panels padded with zeros (pack_mat clears them). */
+static size_t mat_bytes(const rwkv_mat *w) {
+    size_t padded = (size_t)(w->out + RWKV_PANEL - 1) / RWKV_PANEL * RWKV_PANEL;
+    return padded * (size_t)w->in * rwkv_elem_size(w->dtype);
+}
+
+uint64_t rwkv_fingerprint(const rwkv_model *m) {
+    uint64_t h = 14695981039346656037ull;
+    const int dims[] = {m->version, m->n_layer, m->n_embd, rwkv_head_size(m), m->n_vocab, m->n_ffn,
+                        (int)m->emb_dtype, (int)m->head.dtype};
+    for (size_t i = 0; i < sizeof dims / sizeof *dims; i++) h = fnv1a_u32(h, (uint32_t)dims[i]);
+    size_t C = (size_t)m->n_embd;
+    h = hash_ends(h, m->emb, (size_t)m->n_vocab * C * rwkv_elem_size(m->emb_dtype));
+    h = hash_ends(h, m->head.w, mat_bytes(&m->head));
+    for (int l = 0; l < m->n_layer; l++) {
+        h = hash_ends(h, m->layers[l].ln1_w, C * sizeof(float));
+        h = hash_ends(h, m->layers[l].att_o.w, mat_bytes(&m->layers[l].att_o));
+    }
+    return hash_ends(h, m->ln_out_w, C * sizeof(float));
+}
+
 /* ---------- state ---------- */
 
 int rwkv_state_kinds(const rwkv_model *m, rwkv_kind_info *info) {

@@ -62,6 +62,15 @@ int rwkv_n_embd(const rwkv_model *m);
 int rwkv_n_vocab(const rwkv_model *m);
 int rwkv_head_size(const rwkv_model *m); /* RWKV-7; 0 for RWKV-4 */
 size_t rwkv_weight_bytes(const rwkv_model *m);
+/* A 64-bit fingerprint of the model: FNV-1a over its version, dimensions
+ * (layers, width, head size, vocabulary, FFN width) and a fixed sample of its
+ * weights as stored (the first and last 256 bytes of the embedding and of
+ * the head, of every layer's ln1 weight and attention output matrix, and of
+ * ln_out). Two checkpoints of one shape differ; the same weights loaded
+ * from .pth, safetensors or rwkv.cpp .bin in the same precision agree; the
+ * same checkpoint in fp16 and fp32 differs. State files (state_file.h)
+ * record it to refuse states made by another model. */
+uint64_t rwkv_fingerprint(const rwkv_model *m);
 
 /* Kinds of state (count returned, info[] filled; at most RWKV_MAX_KINDS). */
 int rwkv_state_kinds(const rwkv_model *m, rwkv_kind_info *info);

@@ -29,6 +29,40 @@ size_t sc_state_size(const sc_config *cfg) {
 
 size_t sc_bytes_per_slot(const sc_config *cfg) { return sc_state_size(cfg) * esize(cfg->dtype); }
 
+static size_t row_of(const sc_kind *k) { return k->row && k->row < k->size ? k->row : k->size; }
+
+size_t sc_int8_bytes_per_slot(const sc_config *cfg) {
+    size_t b = 0;
+    for (int k = 0; k < cfg->n_kinds; k++) {
+        const sc_kind *kd = &cfg->kind[k];
+        b += kd->init != 0.0f ? kd->size * 4 : kd->size + kd->size / row_of(kd) * 4;
+    }
+    return b * (size_t)cfg->n_layers;
+}
+
+void sc_int8_round(float *x, size_t n, size_t row) {
+    for (size_t r = 0; r < n; r += row) {
+        size_t m = n - r < row ? n - r : row;
+        float amax = 0;
+        for (size_t e = 0; e < m; e++) amax = fmaxf(amax, fabsf(x[r + e]));
+        if (!(amax > 0) || !isfinite(amax)) continue;
+        float scale = amax / 127.0f;
+        for (size_t e = 0; e < m; e++) x[r + e] = scale * (float)(int8_t)lrintf(x[r + e] / scale);
+    }
+}
+
+/* int8_sim: rounds every row of physical slot p (fp32 storage only). */
+static void int8_sim_phys(sc_cache *c, int32_t p) {
+    const sc_config *g = &c->cfg;
+    if (g->dtype != RD_F32) return;
+    for (int k = 0; k < g->n_kinds; k++) {
+        if (g->kind[k].init != 0.0f) continue;
+        size_t sz = g->kind[k].size;
+        for (int l = 0; l < g->n_layers; l++)
+            sc_int8_round((float *)c->base[k] + ((size_t)l * (size_t)c->n_phys + (size_t)p) * sz, sz, row_of(&g->kind[k]));
+    }
+}
+
 static int n_phys_of(const sc_config *cfg) {
     int rows = cfg->max_rows > 0 ? cfg->max_rows : cfg->n_slots;
     return cfg->n_slots + rows + 1;
@@ -91,6 +125,8 @@ rd_status sc_create(const sc_config *cfg, sc_cache **out, rd_error *err) {
                        cfg->n_kinds, cfg->n_layers, cfg->n_slots);
     if (cfg->dtype != RD_F32 && cfg->dtype != RD_F16 && cfg->dtype != RD_BF16)
         return rd_fail(err, RD_ERR_USAGE, "state cache: storage must be fp32, fp16 or bf16");
+    if (cfg->int8_sim && cfg->dtype != RD_F32)
+        return rd_fail(err, RD_ERR_USAGE, "state cache: the int8 simulation runs over fp32 storage");
     size_t total = sc_total_bytes(cfg);
     if (cfg->max_bytes && total > cfg->max_bytes)
         return rd_fail(err, RD_ERR_NOMEM,
@@ -223,7 +259,10 @@ static void mark_layers(sc_cache *c, int32_t p, uint8_t v) {
 
 void sc_update_commit(sc_cache *c, const int32_t *child, const int32_t *dst_phys, int n) {
     for (int i = 0; i < n; i++) {
-        if (c->ref[dst_phys[i]] == 0) mark_layers(c, dst_phys[i], 1); /* freshly written by the model */
+        if (c->ref[dst_phys[i]] == 0) { /* freshly written by the model */
+            mark_layers(c, dst_phys[i], 1);
+            if (c->cfg.int8_sim) int8_sim_phys(c, dst_phys[i]);
+        }
         c->ref[dst_phys[i]]++;
         decref(c, c->map[child[i]]);
         c->map[child[i]] = dst_phys[i];

@@ -34,6 +34,7 @@ typedef struct sc_kind {
     const char *name;   /* for messages and inspection */
     size_t size;        /* elements per layer per slot */
     float init;         /* initial value of every element (before set_initial) */
+    size_t row;         /* elements per int8 scale row (0 = size): RWKV-7 wkv: head size */
 } sc_kind;
 
 typedef struct sc_config {
@@ -44,6 +45,11 @@ typedef struct sc_config {
     int max_rows;       /* most rows one update may write (default n_slots) */
     rd_dtype dtype;     /* RD_F32, RD_F16 or RD_BF16 storage */
     size_t max_bytes;   /* refuse a cache larger than this; 0 = no limit */
+    int int8_sim;       /* measurement aid: every state an update writes is rounded
+                           to int8 with one fp32 scale per row (max|x|/127), as int8
+                           storage at rest would give back; kinds whose initial value
+                           is not 0 (RWKV-4 pp) stay exact. Storage stays cfg.dtype:
+                           sc_int8_bytes_per_slot says what int8 would take. */
 } sc_config;
 
 typedef struct sc_cache sc_cache;
@@ -60,6 +66,11 @@ static inline void sc_slot_split(int32_t slot, int32_t beam, int32_t H, int32_t 
 
 /* Bytes of one physical slot (all kinds and layers) in the storage dtype. */
 size_t sc_bytes_per_slot(const sc_config *cfg);
+/* Bytes one slot would take stored as int8 with a 4-byte scale a row (kinds
+ * with a nonzero initial value in fp32). */
+size_t sc_int8_bytes_per_slot(const sc_config *cfg);
+/* Rounds n floats, row by row, to int8 with a per-row scale, in place. */
+void sc_int8_round(float *x, size_t n, size_t row);
 /* Bytes the whole cache allocates (physical slots = n_slots + max_rows + 1). */
 size_t sc_total_bytes(const sc_config *cfg);
 

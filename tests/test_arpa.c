@@ -7,7 +7,11 @@
  * the files, quoted next to each check. */
 #include "tests/testutil.h"
 
+#include <fcntl.h>
+#include <limits.h>
 #include <math.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 
 #include "lmstate/arpa.h"
 #include "lmstate/lm.h"
@@ -414,6 +418,199 @@ static void test_load_missing_file(void **st) {
     assert_string_equal(err.msg, "/nonexistent/x.arpa: cannot open: No such file or directory");
 }
 
+/* ---------- memory: counts first, one block ---------- */
+
+/* The bytes of the 1-gram words, as arpa_memory_for_counts takes them: each
+ * word's length plus one, <unk> counted when the file lists it. */
+static size_t word_bytes(const arpa_model *m, int file_has_unk) {
+    size_t bytes = file_has_unk ? 6 : 0;
+    for (int32_t id = 1; id < arpa_vocab_size(m); id++) bytes += strlen(arpa_word_text(m, id)) + 1;
+    return bytes;
+}
+
+static size_t memory_from_counts(const arpa_model *m, size_t words) {
+    long counts[ARPA_MAX_ORDER];
+    for (int n = 1; n <= arpa_order(m); n++) counts[n - 1] = arpa_count(m, n);
+    return arpa_memory_for_counts(arpa_order(m), counts, words);
+}
+
+static void test_memory_for_counts(void **st) {
+    (void)st;
+    LOAD_OR_SKIP(m, "lm/kenlm-test.arpa");
+    /* what the load allocated, from the counts alone */
+    assert_int_equal(arpa_memory(m), memory_from_counts(m, word_bytes(m, 1)));
+    /* 5-gram: tables of count * 1.5 + 4 buckets, 16-byte entries below the
+     * highest order and 12-byte ones at it, each table 16-byte aligned */
+    long c[5] = {37, 46, 27, 8, 4};
+    size_t base = arpa_memory_for_counts(5, c, 0);
+    c[4] = 4000;
+    assert_int_equal(arpa_memory_for_counts(5, c, 0) - base, 6004 * 12 - 128); /* 10 * 12, aligned: 128 */
+    c[3] = 8000;
+    assert_int_equal(arpa_memory_for_counts(5, c, 0) - base, 6004 * 12 - 128 + (12004 - 16) * 16);
+    assert_int_equal(arpa_memory_for_counts(5, c, 96) - arpa_memory_for_counts(5, c, 0), 96);
+    arpa_free(m);
+    LOAD_OR_SKIP(nounk, "lm/kenlm-test-nounk.arpa");
+    assert_int_equal(arpa_memory(nounk), memory_from_counts(nounk, word_bytes(nounk, 0)));
+    arpa_free(nounk);
+    /* nonsense */
+    long bad[2] = {3, -1}, huge[2] = {3, LONG_MAX};
+    assert_int_equal(arpa_memory_for_counts(0, c, 0), SIZE_MAX);
+    assert_int_equal(arpa_memory_for_counts(ARPA_MAX_ORDER + 1, c, 0), SIZE_MAX);
+    assert_int_equal(arpa_memory_for_counts(2, bad, 0), SIZE_MAX);
+    assert_int_equal(arpa_memory_for_counts(2, huge, 0), SIZE_MAX);
+    assert_int_equal(arpa_memory_for_counts(1, c, SIZE_MAX - 2), SIZE_MAX);
+}
+
+/* A file that declares 10^8 2-grams, padded to 1 GB with a hole: the limit
+ * refuses it from the counts, before anything is allocated or read past
+ * the 1-grams (a load would need 1.8 GB and then fail on the hole). */
+static void test_memory_limit_refused(void **st) {
+    (void)st;
+    const char text[] = "\\data\\\nngram 1=3\nngram 2=100000000\n\n\\1-grams:\n-1\t<s>\t-0.5\n-0.5\t</s>\n"
+                        "-0.25\tx\n\n\\2-grams:\n";
+    char path[64];
+    assert_non_null(rd_test_tmpfile(path, sizeof path, text, sizeof text - 1));
+    assert_int_equal(truncate(path, 1000000000), 0);
+    long counts[2] = {3, 100000000};
+    size_t need = arpa_memory_for_counts(2, counts, 4 + 5 + 2);
+    assert_true(need > 100000000u * 3 / 2 * 12);
+    char want[512];
+    snprintf(want, sizeof want, "%s: the model needs %zu bytes (%.1f MiB) for its counts, over the limit of 10485760 (10.0 MiB)",
+             path, need, need / 1048576.0);
+    arpa_model *a = (arpa_model *)&a;
+    rd_error err;
+    assert_int_equal(arpa_load_limited(path, 10 << 20, &a, &err), RD_ERR_NOMEM);
+    assert_null(a);
+    assert_string_equal(err.msg, want);
+    /* the same through lm_load, as rwkv-decode --lm FILE --max-memory 10 */
+    lm_model *m = (lm_model *)&m;
+    lm_load_options lo = {0};
+    lo.max_memory = 10 << 20;
+    assert_int_equal(lm_load(path, &lo, &m, &err), RD_ERR_NOMEM);
+    assert_null(m);
+    assert_string_equal(err.msg, want);
+    unlink(path);
+}
+
+/* 1-grams <s> </s> a b w1..w7, the 2-gram "a b", the 3-grams "a b wI": each
+ * 3-gram's suffix "b wI" is missing and becomes a blank; seven of them
+ * outgrow the 2-gram table sized for one (5 buckets). */
+static const char *blanks_text(char *buf, size_t cap) {
+    int k = snprintf(buf, cap, "\\data\\\nngram 1=11\nngram 2=1\nngram 3=7\n\n\\1-grams:\n-1\t<s>\t-0.5\n"
+                               "-1\t</s>\n-1\ta\t-0.25\n-1\tb\t-0.125\n");
+    for (int i = 1; i <= 7; i++) k += snprintf(buf + k, cap - (size_t)k, "-%d\tw%d\n", i, i);
+    k += snprintf(buf + k, cap - (size_t)k, "\n\\2-grams:\n-0.5\ta b\t-0.75\n\n\\3-grams:\n");
+    for (int i = 1; i <= 7; i++) k += snprintf(buf + k, cap - (size_t)k, "-0.%d\ta b w%d\n", i, i);
+    snprintf(buf + k, cap - (size_t)k, "\n\\end\\\n");
+    return buf;
+}
+
+static void test_blanks_outgrow_table(void **st) {
+    (void)st;
+    char text[1024];
+    arpa_model *m;
+    rd_error err;
+    if (parse(blanks_text(text, sizeof text), &m, &err) != RD_OK) fail_msg("%s", err.msg);
+    size_t declared = memory_from_counts(m, 4 + 5 + 2 + 2 + 7 * 3);
+    assert_true(arpa_memory(m) > declared); /* the grown 2-gram table */
+    arpa_state s, a_b;
+    int len;
+    arpa_null_state(&a_b);
+    arpa_score(m, &a_b, id_of(m, "a"), &a_b, NULL);
+    assert_log10(arpa_score(m, &a_b, id_of(m, "b"), &a_b, &len), -0.5);
+    for (int i = 1; i <= 7; i++) {
+        char w[8];
+        snprintf(w, sizeof w, "w%d", i);
+        assert_log10(arpa_score(m, &a_b, id_of(m, w), &s, &len), -0.1 * i); /* a b wI */
+        assert_int_equal(len, 3);
+        arpa_null_state(&s);
+        arpa_score(m, &s, id_of(m, "b"), &s, NULL);
+        assert_int_equal(s.length, 1); /* b is extended by the blanks */
+        assert_log10(arpa_score(m, &s, id_of(m, w), &s, &len), -i - 0.125); /* blank "b wI": wI plus b's backoff */
+        assert_int_equal(len, 2);
+    }
+    /* a limit the counts fit but the grown table passes */
+    char path[64];
+    assert_non_null(rd_test_tmpfile(path, sizeof path, text, strlen(text)));
+    arpa_model *limited = (arpa_model *)&limited;
+    assert_int_equal(arpa_load_limited(path, declared, &limited, &err), RD_ERR_NOMEM);
+    assert_null(limited);
+    char want[256];
+    snprintf(want, sizeof want, "%s: the model takes %zu bytes, over the limit of %zu", path, arpa_memory(m), declared);
+    assert_string_equal(err.msg, want);
+    assert_int_equal(arpa_load_limited(path, arpa_memory(m), &limited, &err), RD_OK);
+    arpa_free(limited);
+    unlink(path);
+    arpa_free(m);
+}
+
+/* log10 p of the 2-gram "wI wJ" in big_file */
+static double big_prob(int i, int j) { return -((i * 1000 + j) % 9973) / 1000.0; }
+
+/* 1000 words and all their 10^6 2-grams, 19 MB: the loader hands the pages
+ * it has read back as it goes; the last lines must read as the first. */
+static void test_big_file(void **st) {
+    (void)st;
+    char path[64];
+    assert_non_null(rd_test_tmpfile(path, sizeof path, "", 0));
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fprintf(f, "\\data\\\nngram 1=1002\nngram 2=1000000\n\n\\1-grams:\n-1\t<s>\t0\n-1\t</s>\n");
+    for (int i = 0; i < 1000; i++) fprintf(f, "-3\tw%d\t-0.5\n", i);
+    fprintf(f, "\n\\2-grams:\n");
+    for (int i = 0; i < 1000; i++)
+        for (int j = 0; j < 1000; j++) fprintf(f, "%.3f\tw%d w%d\n", big_prob(i, j), i, j);
+    fprintf(f, "\n\\end\\\n");
+    assert_int_equal(fclose(f), 0);
+    arpa_model *m;
+    rd_error err;
+    if (arpa_load(path, &m, &err) != RD_OK) fail_msg("%s", err.msg);
+    unlink(path);
+    assert_int_equal(arpa_vocab_size(m), 1003);
+    assert_int_equal(arpa_memory(m), memory_from_counts(m, word_bytes(m, 0)));
+    static const int pairs[][2] = {{0, 0}, {0, 999}, {500, 123}, {998, 7}, {999, 998}, {999, 999}};
+    for (size_t k = 0; k < sizeof pairs / sizeof pairs[0]; k++) {
+        char a[8], b[8];
+        snprintf(a, sizeof a, "w%d", pairs[k][0]);
+        snprintf(b, sizeof b, "w%d", pairs[k][1]);
+        arpa_state s;
+        int len;
+        arpa_null_state(&s);
+        arpa_score(m, &s, id_of(m, a), &s, NULL);
+        assert_log10(arpa_score(m, &s, id_of(m, b), &s, &len), big_prob(pairs[k][0], pairs[k][1]));
+        assert_int_equal(len, 2);
+    }
+    arpa_free(m);
+}
+
+/* A pipe cannot be mapped: it is read whole instead. */
+static void test_load_fifo(void **st) {
+    (void)st;
+    char path[64];
+    snprintf(path, sizeof path, "/tmp/rd_test_fifo_%ld", (long)getpid());
+    assert_int_equal(mkfifo(path, 0600), 0);
+    pid_t child = fork();
+    assert_true(child >= 0);
+    if (child == 0) {
+        const char text[] = "\\data\\\nngram 1=3\n\n\\1-grams:\n-1\t<s>\n-0.5\t</s>\n-0.25\tx\n\n\\end\\\n";
+        int fd = open(path, O_WRONLY);
+        _exit(fd >= 0 && write(fd, text, sizeof text - 1) == (ssize_t)(sizeof text - 1) ? 0 : 1);
+    }
+    arpa_model *m;
+    rd_error err;
+    rd_status s = arpa_load(path, &m, &err);
+    int status;
+    waitpid(child, &status, 0);
+    unlink(path);
+    if (s != RD_OK) fail_msg("%s", err.msg);
+    assert_int_equal(arpa_order(m), 1);
+    assert_int_equal(arpa_vocab_size(m), 4);
+    arpa_state n;
+    arpa_null_state(&n);
+    assert_log10(arpa_score(m, &n, id_of(m, "x"), &n, NULL), -0.25);
+    arpa_free(m);
+}
+
 /* ---------- lm.h over an ARPA model ---------- */
 
 static lm_model *lm_open(const char *rel) {
@@ -562,7 +759,10 @@ int main(void) {
         cmocka_unit_test(test_toy_models),         cmocka_unit_test(test_bugs_bunny),
         cmocka_unit_test(test_ocr_bigram),         cmocka_unit_test(test_librispeech),
         cmocka_unit_test(test_parse_lenient_forms), cmocka_unit_test(test_parse_errors),
-        cmocka_unit_test(test_load_missing_file),  cmocka_unit_test(test_lm_interface),
+        cmocka_unit_test(test_load_missing_file),  cmocka_unit_test(test_memory_for_counts),
+        cmocka_unit_test(test_memory_limit_refused), cmocka_unit_test(test_blanks_outgrow_table),
+        cmocka_unit_test(test_big_file),           cmocka_unit_test(test_load_fifo),
+        cmocka_unit_test(test_lm_interface),
         cmocka_unit_test(test_lm_argument_errors), cmocka_unit_test(test_lm_load_errors),
         cmocka_unit_test(test_rwkv_lm_query),
     };

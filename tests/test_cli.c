@@ -337,6 +337,56 @@ static void test_signals_and_resume(void **state) {
     unlink("/tmp/rd_cli_part.tsv");
 }
 
+/* --lm-state FILE from 'rwkv-lm state save' decodes exactly as --lm-prefix
+ * with the same text; a corrupt or foreign state file is refused. */
+static void test_lm_state_equals_prefix(void **state) {
+    (void)state;
+    NEED_PROG();
+    char npy[512], model[512], other[512];
+    RD_DATA_OR_SKIP(npy, W2V);
+    RD_DATA_OR_SKIP(model, "rwkv/tiny-rwkv-7v0-834K-FP32.bin");
+    RD_DATA_OR_SKIP(other, "rwkv/tiny-rwkv-4v0-660K-FP32.bin");
+    /* a small lexicon: the transcript's words spelled in the model's letters, plus distractors */
+    char lex[64], text[8192];
+    size_t n = 0;
+    const char *words = "also a popular contrivance whereby love making may be suspended but not stopped during "
+                        "the picnic season pop poplar contrive making",
+               *w = words;
+    while (*w) {
+        size_t k = strcspn(w, " ");
+        n += (size_t)snprintf(text + n, sizeof text - n, "%.*s\t", (int)k, w);
+        for (size_t i = 0; i < k; i++) n += (size_t)snprintf(text + n, sizeof text - n, "%c ", w[i]);
+        text[n - 1] = '\n';
+        w += k + (w[k] == ' ');
+    }
+    assert_non_null(rd_test_tmpfile(lex, sizeof lex, text, n));
+    const char *prefix = "the picnic was about love";
+    run_result a, b;
+    run(&a, "bin/rwkv-lm state save --model %s --text '%s' -o /tmp/rd_cli.state", model, prefix);
+    assert_int_equal(a.status, 0);
+    run(&a, PROG " --logits %s --lexicon %s --lm %s --lm-prefix '%s' --format json", npy, lex, model, prefix);
+    run(&b, PROG " --logits %s --lexicon %s --lm %s --lm-state /tmp/rd_cli.state --format json", npy, lex, model);
+    assert_int_equal(a.status, 0);
+    assert_int_equal(b.status, 0);
+    assert_string_equal(a.out, b.out);
+    assert_non_null(strstr(a.out, REF121));
+    /* a state and a prefix: the prefix continues the state */
+    run(&a, PROG " --logits %s --lexicon %s --lm %s --lm-prefix '%s season' --format json", npy, lex, model, prefix);
+    run(&b, PROG " --logits %s --lexicon %s --lm %s --lm-state /tmp/rd_cli.state --lm-prefix season --format json",
+        npy, lex, model);
+    assert_string_equal(a.out, b.out);
+    /* refused: another model's state, a corrupt file, an ARPA LM */
+    run(&b, PROG " --logits %s --lexicon %s --lm %s --lm-state /tmp/rd_cli.state", npy, lex, other);
+    assert_int_equal(b.status, 1);
+    assert_non_null(strstr(b.err, "/tmp/rd_cli.state: made for another model"));
+    run(&b, "printf 'X' | dd of=/tmp/rd_cli.state bs=1 seek=$(($(stat -c %%s /tmp/rd_cli.state) - 20)) conv=notrunc 2>/dev/null; " PROG
+        " --logits %s --lexicon %s --lm %s --lm-state /tmp/rd_cli.state", npy, lex, model);
+    assert_int_equal(b.status, 1);
+    assert_non_null(strstr(b.err, "/tmp/rd_cli.state: checksum"));
+    unlink("/tmp/rd_cli.state");
+    unlink(lex);
+}
+
 static void test_list_parse_error(void **state) {
     (void)state;
     NEED_PROG();
@@ -366,6 +416,7 @@ int main(void) {
         cmocka_unit_test(test_text_matrix_input),
         cmocka_unit_test(test_stream_equals_whole),
         cmocka_unit_test(test_signals_and_resume),
+        cmocka_unit_test(test_lm_state_equals_prefix),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

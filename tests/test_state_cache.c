@@ -142,9 +142,9 @@ static sc_config toy_config(rd_dtype t) {
     sc_config g;
     memset(&g, 0, sizeof g);
     g.n_kinds = 3;
-    g.kind[0] = (sc_kind){"shift", 4, 0.0f};
-    g.kind[1] = (sc_kind){"matrix", 9, 0.0f};
-    g.kind[2] = (sc_kind){"pp", 2, -3.0f};
+    g.kind[0] = (sc_kind){"shift", 4, 0.0f, 0};
+    g.kind[1] = (sc_kind){"matrix", 9, 0.0f, 0};
+    g.kind[2] = (sc_kind){"pp", 2, -3.0f, 0};
     g.n_layers = 2;
     g.n_slots = NSLOT;
     g.max_rows = 8;
@@ -235,6 +235,44 @@ static void test_layer_access(void **state) {
     sc_free(c);
 }
 
+/* int8 at rest: per-row scale max|x|/127, error at most half a step; the
+ * int8 simulation rounds what an update writes; the size from the dims. */
+static void test_int8_rest(void **state) {
+    (void)state;
+    float x[6] = {1.0f, -0.5f, 0.25f, 100.0f, -3.0f, 0.0f}, y[6];
+    memcpy(y, x, sizeof x);
+    sc_int8_round(y, 6, 3);
+    for (int i = 0; i < 6; i++) {
+        float step = (i < 3 ? 1.0f : 100.0f) / 127.0f;
+        assert_true(fabsf(y[i] - x[i]) <= step / 2 + 1e-6f);
+    }
+    assert_float_equal(y[0], 1.0f, 1e-6);  /* the row maximum is exact */
+    assert_float_equal(y[3], 100.0f, 1e-4);
+    sc_config g = toy_config(RD_F32);
+    g.kind[1].row = 3; /* "matrix" 9 = 3 rows of 3 */
+    /* shift 4 + 4 B scale; matrix 9 + 3 scales; pp (init -3) stays fp32: 2 x 4 */
+    assert_int_equal(sc_int8_bytes_per_slot(&g), 2 * ((4 + 4) + (9 + 12) + 8));
+    g.int8_sim = 1;
+    sc_cache *c;
+    rd_error err;
+    assert_int_equal(sc_create(&g, &c, &err), RD_OK);
+    int32_t src = 0, sp, dp, child = 1, tok = 3;
+    assert_int_equal(sc_update_begin(c, &src, 1, &sp, &dp, &err), RD_OK);
+    toy_step(c, 1, &tok, &sp, &dp);
+    float exact[4];
+    assert_int_equal(sc_layer_get(c, 0, 1, 0, exact, &err), RD_OK); /* the parent's layer 1, kind 0 */
+    sc_update_commit(c, &child, &dp, 1);
+    float got[4], want[4];
+    assert_int_equal(sc_layer_get(c, 1, 1, 0, got, &err), RD_OK);
+    for (int e = 0; e < 4; e++) want[e] = 0.5f * exact[e] + toy_f(tok, (size_t)e + 100);
+    sc_int8_round(want, 4, 4);
+    assert_memory_equal(got, want, sizeof want);
+    sc_free(c);
+    g.dtype = RD_F16; /* the simulation rounds fp32 storage only */
+    assert_int_equal(sc_create(&g, &c, &err), RD_ERR_USAGE);
+    assert_null(c);
+}
+
 static void test_memory_limit_refused(void **state) {
     (void)state;
     sc_config g = toy_config(RD_F32);
@@ -297,7 +335,7 @@ static void rwkv_case(const char *rel) {
     sc_config g;
     memset(&g, 0, sizeof g);
     g.n_kinds = rwkv_state_kinds(x.m, info);
-    for (int k = 0; k < g.n_kinds; k++) g.kind[k] = (sc_kind){info[k].name, info[k].size, info[k].init};
+    for (int k = 0; k < g.n_kinds; k++) g.kind[k] = (sc_kind){info[k].name, info[k].size, info[k].init, 0};
     g.n_layers = rwkv_n_layer(x.m);
     g.n_slots = NSLOT;
     g.max_rows = 8;
@@ -442,6 +480,7 @@ int main(void) {
         cmocka_unit_test(test_rwkv7_replay),   cmocka_unit_test(test_rwkv4_replay),
         cmocka_unit_test(test_ngram_replay),   cmocka_unit_test(test_rwkv_lm_replay),
         cmocka_unit_test(test_rwkv_unigrams), cmocka_unit_test(test_layer_access),
+        cmocka_unit_test(test_int8_rest),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

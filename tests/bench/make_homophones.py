@@ -218,6 +218,8 @@ def main():
         for w in sorted(vocab):
             f.write("%s\t%s\n" % (w, " ".join(pron[w])))
     write_arpa(os.path.join(a.out, "lm.arpa"), train, vocab)
+    with open(os.path.join(a.out, "lm-train.txt"), "w") as f:  # in-domain context (bench_state.sh)
+        f.write("".join(" ".join(s) + "\n" for s in train))
     errs = tot = 0
     hom_positions = 0
     for name, part in (("dev", dev), ("test", test)):
