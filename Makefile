@@ -91,7 +91,10 @@ test: $(PROGS) $(TESTS)
 
 # CI (.ci/run): the unit tests, again under ASan + UBSan, then every fuzz target
 # over its committed corpus (FUZZ_TOTAL seconds in all).
-check: test check-asan fuzz-smoke
+check:
+	$(MAKE) test
+	$(MAKE) check-asan
+	$(MAKE) fuzz-smoke
 	@echo "make check: unit tests, sanitizer run and fuzz smoke passed"
 
 check-asan:
@@ -121,7 +124,7 @@ FUZZ_SECONDS ?= $(shell echo $$(( $(FUZZ_TOTAL) / $(words $(FUZZ_SRC)) )))
 fuzz-smoke: $(FUZZ)
 	@for f in $(FUZZ); do n=$$(basename $$f); mkdir -p $(BUILD)/fuzz-work/$$n; \
 	  echo "== $$n ($(FUZZ_SECONDS)s over tests/fuzz/corpus/$$n)"; \
-	  $$f -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -print_final_stats=1 \
+	  $$f -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix=$(BUILD)/fuzz-work/$$n- \
 	      $(BUILD)/fuzz-work/$$n tests/fuzz/corpus/$$n > $(BUILD)/fuzz-work/$$n.log 2>&1 \
 	    || { tail -40 $(BUILD)/fuzz-work/$$n.log; echo "fuzz-smoke: $$n FAILED"; exit 1; }; \
 	  grep -E '^(Done|stat::number_of_executed_units)' $(BUILD)/fuzz-work/$$n.log; done; \

@@ -332,20 +332,27 @@ static rd_status read_preamble(const unsigned char *b, size_t n, const char *nam
     return RD_OK;
 }
 
+/* Preamble, header dict and their checks: where the data starts (hoff + hlen),
+ * its dtype and shape (a, without data). */
+static rd_status parse_all_headers(const unsigned char *b, size_t n, const char *name, size_t *hoff,
+                                   size_t *hlen, npy_header *h, npy_dtype *dt, rd_npy *a, rd_error *err) {
+    RD_TRY(read_preamble(b, n, name, hoff, hlen, err));
+    memset(h, 0, sizeof *h);
+    hdr_parser p = {(const char *)b + *hoff, *hlen, 0, *hoff, name, err};
+    RD_TRY(hp_dict(&p, h));
+    memset(a, 0, sizeof *a);
+    return check_header(h, name, dt, a, err);
+}
+
 rd_status rd_npy_parse(const void *buf, size_t n, const char *name, rd_npy *out,
                        rd_error *err) {
     memset(out, 0, sizeof *out);
     const unsigned char *b = buf;
     size_t hoff = 0, hlen = 0;
-    RD_TRY(read_preamble(b, n, name, &hoff, &hlen, err));
     npy_header h;
-    memset(&h, 0, sizeof h);
-    hdr_parser p = {(const char *)b + hoff, hlen, 0, hoff, name, err};
-    RD_TRY(hp_dict(&p, &h));
     npy_dtype dt;
     rd_npy a;
-    memset(&a, 0, sizeof a);
-    RD_TRY(check_header(&h, name, &dt, &a, err));
+    RD_TRY(parse_all_headers(b, n, name, &hoff, &hlen, &h, &dt, &a, err));
     size_t avail = n - hoff - hlen;
     uint64_t need = (uint64_t)a.size * (uint64_t)dt.size;
     if (need != avail)
@@ -380,15 +387,10 @@ rd_status rd_npy_header(const void *buf, size_t n, const char *name, rd_npy_hdr 
         out->need = total;
         return RD_OK;
     }
-    RD_TRY(read_preamble(b, n, name, &hoff, &hlen, err));
     npy_header h;
-    memset(&h, 0, sizeof h);
-    hdr_parser p = {(const char *)b + hoff, hlen, 0, hoff, name, err};
-    RD_TRY(hp_dict(&p, &h));
     npy_dtype dt;
     rd_npy a;
-    memset(&a, 0, sizeof a);
-    RD_TRY(check_header(&h, name, &dt, &a, err));
+    RD_TRY(parse_all_headers(b, n, name, &hoff, &hlen, &h, &dt, &a, err));
     if (h.fortran && a.ndim > 1)
         return rd_fail(err, RD_ERR_INPUT, "%s: Fortran order cannot be read frame by frame (expected C order)", name);
     out->ndim = a.ndim;

@@ -8,14 +8,18 @@
  * entries are {key, prob, backoff} (16 bytes) below the highest order and
  * {key, prob} (12 bytes) at it, in tables of 1.5x the count, which is
  * KenLM's probing structure byte for byte. The vocabulary is a probing table
- * of {text hash, id} over the words' texts, which lie in one buffer.
+ * of {text hash, offset of the word's record}; the records (length, id,
+ * text) lie in one buffer, so a lookup reads two places, and the text is
+ * compared (KenLM trusts the hash).
  *
  * Loading: the \data\ counts are read first; a pass over the 1-gram lines
  * adds up the words' bytes; then everything above lives in one zeroed
- * allocation of arpa_memory_for_counts() bytes, carved into its parts, and
- * nothing is allocated per n-gram (a table outgrown by blanks, below, is
- * the one exception). arpa_load maps the file and hands the pages it has
- * read back to the kernel as it goes, so the file does not stay resident.
+ * allocation of arpa_memory_for_counts() bytes (huge pages when big),
+ * carved into its parts, and nothing is allocated per n-gram (a table
+ * outgrown by blanks, below, is the one exception). arpa_load maps the file
+ * and hands the pages it has read back to the kernel as it goes, so the
+ * file does not stay resident. Lines go in batches whose hash-table reads
+ * are prefetched before they are used (parse_section).
  *
  * As in KenLM, an n-gram whose suffixes are missing (SRILM pruning) gets
  * "blank" entries for those suffixes, holding the backed-off probability, so
@@ -44,7 +48,7 @@
 #define UNK_MISSING_LOG10 (-100.0)
 #define FIELDS_MAX (ARPA_MAX_ORDER + 2)
 #define UNK_TEXT_BYTES 6             /* "<unk>" and its NUL, always stored */
-#define RELEASE_EVERY (1u << 20)     /* bytes of a mapped file read between releases */
+#define RELEASE_EVERY (256u << 10)   /* bytes of a mapped file read between releases */
 #define BLOCK_MAP_MIN (4u << 20)     /* models from this size get huge pages (block_alloc) */
 #define RELEASE_LAG (256u << 10)     /* bytes before the current line kept mapped; a power of two */
 

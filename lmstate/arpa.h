@@ -32,7 +32,8 @@ rd_status arpa_load(const char *path, arpa_model **out, rd_error *err);
 /* The same, refusing (RD_ERR_NOMEM, "PATH: the model needs N bytes (X MiB)
  * for its counts, over the limit of L (Y MiB)") before allocating the model
  * when the \data\ counts say it would take more than max_bytes; 0 = no
- * limit. */
+ * limit. A model whose blanks outgrew its tables past the limit is freed
+ * after loading ("PATH: the model takes N bytes, over the limit of L"). */
 rd_status arpa_load_limited(const char *path, size_t max_bytes, arpa_model **out, rd_error *err);
 /* Parses n bytes of ARPA text (need not be NUL-terminated); name is for
  * messages. */

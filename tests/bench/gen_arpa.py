@@ -18,10 +18,11 @@ Zipf-like weights; a sentence starts after <s> and ends with </s> with
 probability 1/12 a word, after 40 words at most), all sentences at once with
 numpy. The model's n-grams are the distinct n-grams of that corpus, so every
 context and suffix is there by construction; every vocabulary word is a
-1-gram, seen or not. The corpus grows until the file would pass the size,
-then the highest order (which no other n-gram needs) loses random n-grams
-to fit. An n-gram of order n is the exact int64 key (row of its first n-1
-words) * vocabulary + last word, so the distinct ones are np.unique of keys.
+1-gram, seen or not. The corpus grows (or, when far past, is cut) until the
+file would pass the size by at most 5%, then the highest order (which no
+other n-gram needs) loses random n-grams to fit. An n-gram of order n is the
+exact int64 key (row of its first n-1 words) * vocabulary + last word, so
+the distinct ones are np.unique of keys.
 
 Text is written without a per-line Python loop: a line is a row of tokens
 (a probability with its tab, words with their separator, a backoff with its
@@ -181,6 +182,10 @@ def generate(args, rng, d, v, room):
         lbytes = [d.line_bytes(r) for r in rows]
         total = sum(int(b.sum()) for b in lbytes)
         log(args, f"{len(m)} sentences: n-grams {[len(g) for g in grams]}, {total} bytes ({time.time() - t0:.1f} s)")
+        if total > 1.05 * room and len(m) > 100:  # far past: fewer sentences, not a gutted highest order
+            m = m[: max(100, int(len(m) * 1.02 * room / total))]
+            sentences = len(m)
+            continue
         if total >= room:
             break
         sentences = int(len(m) * min(4.0, 1.1 * room / max(total, 1))) + 1
