@@ -221,7 +221,7 @@ static rd_status state_after_text(lm_model *m, const char *text, sf_states *s, r
     RD_TRY(lm_cache_create(m, 2, &c, err));
     int32_t slot = 0;
     rd_status st = lm_start(c, &slot, 1, err);
-    if (st == RD_OK) st = sf_feed_text(c, slot, text, err);
+    if (st == RD_OK) st = lm_feed_text(c, slot, text, err);
     if (st == RD_OK) st = sf_alloc(s, &info, 1, text, err);
     if (st == RD_OK) st = lm_state_get(c, slot, s->data, &s->pending[0], err);
     lm_cache_free(c);

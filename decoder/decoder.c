@@ -803,22 +803,6 @@ static rd_status step_frame(dec_decoder *d, const float *lp, rd_error *err) {
 
 /* ---------- utterance API ---------- */
 
-/* Feeds the words of opt.lm_prefix through slot 0, scores discarded. */
-static rd_status feed_prefix(dec_decoder *d, rd_error *err) {
-    const char *p = d->opt.lm_prefix;
-    while (p && *p) {
-        while (*p == ' ' || *p == '\t' || *p == '\n') p++;
-        size_t n = strcspn(p, " \t\n");
-        if (n == 0) break;
-        int32_t s = 0, w = lm_word(d->lm, p, n);
-        float ignored;
-        if (w < 0) return rd_fail(err, RD_ERR_NOMEM, "out of memory adding an --lm-prefix word to the LM");
-        RD_TRY(lm_score_words(d->lm, &s, &w, &s, 1, &ignored, err));
-        p += n;
-    }
-    return RD_OK;
-}
-
 /* Slot 0 takes the start state: the model's, or opt.lm_start_state, then the
  * words of opt.lm_prefix. An RWKV warm start is computed on the first call
  * and copied into slot 0 afterwards (ARPA contexts are cheap to rebuild). */
@@ -828,7 +812,7 @@ static rd_status start_lm(dec_decoder *d, rd_error *err) {
     RD_TRY(lm_start(d->lm, &s, 1, err));
     if (d->opt.lm_start_state)
         RD_TRY(lm_state_set(d->lm, 0, d->opt.lm_start_state, d->opt.lm_start_pending, err));
-    RD_TRY(feed_prefix(d, err));
+    RD_TRY(lm_feed_text(d->lm, 0, d->opt.lm_prefix, err));
     size_t ss = lm_state_size(d->lm_model);
     if (ss > 0 && (d->opt.lm_start_state || (d->opt.lm_prefix && d->opt.lm_prefix[0]))) {
         d->start_state = rd_malloc_array(ss, sizeof(float));

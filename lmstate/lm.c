@@ -135,6 +135,21 @@ rd_status lm_reorder(lm_cache *c, const int32_t *survivors, int n, rd_error *err
     return c->ops->reorder(c->impl, survivors, n, err);
 }
 
+rd_status lm_feed_text(lm_cache *c, int32_t slot, const char *text, rd_error *err) {
+    const char *p = text;
+    while (p && *p) {
+        p += strspn(p, " \t\n");
+        size_t n = strcspn(p, " \t\n");
+        if (n == 0) break;
+        int32_t w = lm_word(c, p, n);
+        float ignored;
+        if (w < 0) return rd_fail(err, RD_ERR_NOMEM, "out of memory adding a word of the text to the LM");
+        RD_TRY(lm_score_words(c, &slot, &w, &slot, 1, &ignored, err));
+        p += n;
+    }
+    return RD_OK;
+}
+
 rd_status lm_copy(lm_cache *c, int32_t src, int32_t dst, rd_error *err) {
     RD_TRY(check_slots(c, "lm_copy", "src", &src, 1, err));
     RD_TRY(check_slots(c, "lm_copy", "dst", &dst, 1, err));

@@ -83,6 +83,10 @@ rd_status lm_finish(lm_cache *c, const int32_t *slot, int n, float *score,
  * undefined. */
 rd_status lm_reorder(lm_cache *c, const int32_t *survivors, int n,
                      rd_error *err);
+/* Feeds text's words (split at spaces, tabs and newlines) into slot, one
+ * lm_score_words(slot -> slot) each; the scores are dropped. This is how
+ * context is given: --lm-prefix, and the text of a saved state. */
+rd_status lm_feed_text(lm_cache *c, int32_t slot, const char *text, rd_error *err);
 /* Slot dst takes slot src's state (RWKV: a remap, no state is copied). */
 rd_status lm_copy(lm_cache *c, int32_t src, int32_t dst, rd_error *err);
 

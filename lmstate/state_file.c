@@ -227,21 +227,6 @@ void sf_free(sf_states *s) {
     memset(s, 0, sizeof *s);
 }
 
-rd_status sf_feed_text(lm_cache *c, int32_t slot, const char *text, rd_error *err) {
-    const char *p = text;
-    while (p && *p) {
-        p += strspn(p, " \t\n");
-        size_t n = strcspn(p, " \t\n");
-        if (n == 0) break;
-        int32_t w = lm_word(c, p, n);
-        float ignored;
-        if (w < 0) return rd_fail(err, RD_ERR_NOMEM, "out of memory adding a word of the text to the LM");
-        RD_TRY(lm_score_words(c, &slot, &w, &slot, 1, &ignored, err));
-        p += n;
-    }
-    return RD_OK;
-}
-
 /* Length of a kind name (1 to 23 of [A-Za-z0-9_] before a NUL within 24
  * bytes), or 0 when p holds none. */
 static size_t kind_name_len(const unsigned char *p) {

@@ -118,11 +118,6 @@ void sf_free(sf_states *s);
 /* Writes the initial state (every element its kind's initial value). */
 void sf_initial(const sf_model_info *info, float *state);
 
-/* Feeds text's words (split at spaces, tabs and newlines) to slot, one
- * lm_score_words(slot -> slot) each, as the decoder's --lm-prefix does;
- * scores are dropped. Then lm_state_get(c, slot, ...) gives the state. */
-rd_status sf_feed_text(lm_cache *c, int32_t slot, const char *text, rd_error *err);
-
 /* ---- files ---- */
 
 /* 64-bit FNV-1a of n bytes (the file checksum). */

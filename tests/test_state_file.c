@@ -260,7 +260,7 @@ static void test_model_state_restored_in_other_slot(void **state) {
     rd_error err;
     int32_t s0 = 0;
     assert_int_equal(lm_start(r.c, &s0, 1, &err), RD_OK);
-    assert_int_equal(sf_feed_text(r.c, s0, "the cat sat on", &err), RD_OK);
+    assert_int_equal(lm_feed_text(r.c, s0, "the cat sat on", &err), RD_OK);
     sf_states s;
     assert_int_equal(sf_alloc(&s, &r.info, 1, "the cat sat on", &err), RD_OK);
     assert_int_equal(lm_state_get(r.c, s0, s.data, &s.pending[0], &err), RD_OK);
@@ -779,7 +779,7 @@ static void test_cli_end_to_end(void **state) {
     rd_error err;
     int32_t s0 = 0;
     assert_int_equal(lm_start(m.c, &s0, 1, &err), RD_OK);
-    assert_int_equal(sf_feed_text(m.c, s0, "the cat sat on", &err), RD_OK);
+    assert_int_equal(lm_feed_text(m.c, s0, "the cat sat on", &err), RD_OK);
     size_t size = sf_state_size(&m.info);
     float *want = malloc(size * sizeof *want);
     int32_t pend;
