@@ -1,5 +1,6 @@
 #include "cli/cli_util.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
@@ -76,4 +77,88 @@ void cli_stem(const char *path, char *out, size_t n) {
     if (len >= n) len = n - 1;
     memcpy(out, b, len);
     out[len] = '\0';
+}
+
+/* Levenshtein distance of a and b (stops counting at 9). */
+static int edit_distance(const char *a, size_t la, const char *b) {
+    size_t lb = strlen(b);
+    if (la > 40 || lb > 40) return 9;
+    int row[41];
+    for (size_t j = 0; j <= lb; j++) row[j] = (int)j;
+    for (size_t i = 1; i <= la; i++) {
+        int diag = row[0];
+        row[0] = (int)i;
+        for (size_t j = 1; j <= lb; j++) {
+            int up = row[j], best = diag + (a[i - 1] != b[j - 1]);
+            if (up + 1 < best) best = up + 1;
+            if (row[j - 1] + 1 < best) best = row[j - 1] + 1;
+            diag = up;
+            row[j] = best;
+        }
+    }
+    return row[lb] < 9 ? row[lb] : 9;
+}
+
+static const struct option *find_long(const struct option *longopts, const char *name, size_t len) {
+    for (const struct option *o = longopts; o->name; o++)
+        if (strlen(o->name) == len && memcmp(o->name, name, len) == 0) return o;
+    return NULL;
+}
+
+/* Names the options a mistyped name may have meant, after "; did you mean ". */
+static void suggest(FILE *out, const struct option *longopts, const char *name, size_t len) {
+    char fixed[128];
+    if (len < sizeof fixed) {
+        for (size_t i = 0; i < len; i++) fixed[i] = name[i] == '_' ? '-' : (char)tolower((unsigned char)name[i]);
+        const struct option *o = find_long(longopts, fixed, len);
+        if (o && memcmp(fixed, name, len) != 0) {
+            fprintf(out, "; did you mean --%s?", o->name);
+            return;
+        }
+    }
+    int n = 0;
+    for (const struct option *o = longopts; o->name; o++)
+        if (strlen(o->name) > len && memcmp(o->name, name, len) == 0)
+            fprintf(out, "%s--%s", n++ ? ", " : " (options are spelled in full); did you mean ", o->name);
+    if (n) {
+        fputc('?', out);
+        return;
+    }
+    int best = 3;
+    const char *pick = NULL;
+    for (const struct option *o = longopts; o->name; o++) {
+        int dist = edit_distance(name, len, o->name);
+        if (dist < best) best = dist, pick = o->name;
+    }
+    if (pick) fprintf(out, "; did you mean --%s?", pick);
+}
+
+int cli_check_long_options(const char *prog, int argc, char *const argv[], const char *shortopts,
+                           const struct option *longopts) {
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--") == 0) return 1;
+        if (a[0] != '-' || a[1] == '\0') continue;
+        if (a[1] != '-') {          /* short options: -x, -xVALUE, -x VALUE, -hx */
+            for (const char *p = a + 1; *p; p++) {
+                const char *s = strchr(shortopts, *p);
+                if (s && s[1] == ':') {
+                    if (!p[1] && s[2] != ':') i++;
+                    break;
+                }
+            }
+            continue;
+        }
+        const char *name = a + 2, *eq = strchr(name, '=');
+        size_t len = eq ? (size_t)(eq - name) : strlen(name);
+        const struct option *o = find_long(longopts, name, len);
+        if (!o) {
+            fprintf(stderr, "%s: unknown option '--%.*s'", prog, (int)len, name);
+            suggest(stderr, longopts, name, len);
+            fprintf(stderr, "\ntry '%s --help'\n", prog);
+            return 0;
+        }
+        if (o->has_arg == required_argument && !eq) i++;
+    }
+    return 1;
 }

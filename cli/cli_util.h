@@ -2,8 +2,12 @@
 #ifndef RD_CLI_UTIL_H
 #define RD_CLI_UTIL_H
 
+#include <getopt.h>
 #include <stdio.h>
 #include <stddef.h>
+
+/* The programs' version, printed by --version. */
+#define RD_VERSION "0.3.0"
 
 /* Writes s as a JSON string literal (with quotes), escaping as RFC 8259 asks. */
 void cli_json_string(FILE *out, const char *s);
@@ -17,6 +21,16 @@ int cli_parse_shard(const char *prog, const char *v, long *k, long *n);
 
 /* A float for JSON output: "-Infinity" is not JSON, so -inf prints as null. */
 void cli_json_float(FILE *out, double v);
+
+/* Run before getopt_long, which would take any unambiguous prefix of a long
+ * option for the option ("--beam-s" for --beam-size-token): every "--name" in
+ * argv[1..] (up to "--"; values of options that take one are skipped) must be
+ * a longopts name spelled in full. Otherwise prints
+ * "PROG: unknown option '--x'; did you mean --y?" (for an underscore
+ * spelling, a prefix, or a near spelling) and "try 'PROG --help'" on stderr
+ * and returns 0. shortopts is getopt's string (to skip short options' values). */
+int cli_check_long_options(const char *prog, int argc, char *const argv[], const char *shortopts,
+                           const struct option *longopts);
 
 /* Base name of a path without its directory and without a final ".npy". */
 void cli_stem(const char *path, char *out, size_t n);

@@ -232,6 +232,7 @@ int rwkv_lm_model_main(int argc, char **argv) {
     long threads = 1;
     int tokens = 1, c;
     optind = 1;
+    if (!cli_check_long_options(PROG, argc, argv, "ho:", opts)) return 2;
     while ((c = getopt_long(argc, argv, "ho:", opts, NULL)) != -1) {
         switch (c) {
         case 'm': model = optarg; break;

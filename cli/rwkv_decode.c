@@ -55,7 +55,7 @@ static const char usage_text[] =
     "  --lm FILE                language model: ARPA (.arpa) or RWKV (.bin/.pth/.safetensors)\n"
     "\n"
     "Search (defaults in brackets):\n"
-    "  --beam N                 hypotheses kept per frame [32]\n"
+    "  --beam N                 hypotheses kept per frame (also --beam-size, --beam-width) [32]\n"
     "  --beam-size-token N      units tried per frame, best first; 0 = all [0]\n"
     "  --beam-threshold F       drop hypotheses this far (natural log) below the best [25]\n"
     "  --token-min-logp F       skip units whose frame log-probability is below F, unless\n"
@@ -65,7 +65,9 @@ static const char usage_text[] =
     "  --word-score F           added per word [0]\n"
     "  --unk-score F            added per word spelled outside the lexicon; with --lexicon\n"
     "                           the default -inf forbids such words, a finite value lets the\n"
-    "                           decoder spell a missing word [-inf with --lexicon, 0 without]\n"
+    "                           decoder spell a missing word. Without --lexicon: added per\n"
+    "                           word the ARPA --lm does not know (pyctcdecode's\n"
+    "                           unk_score_offset, -10 there) [-inf with --lexicon, 0 without]\n"
     "  --homophones H           candidates per hypothesis at a word end, best unigram\n"
     "                           first; 0 = every word sharing the units [0]\n"
     "  --no-lookahead           do not rank partial words by their best unigram\n"
@@ -74,7 +76,8 @@ static const char usage_text[] =
     "  --lm-state FILE          RWKV: start every utterance from this saved state (made by\n"
     "                           'rwkv-lm state save'; checked against the model), then\n"
     "                           --lm-prefix if given\n"
-    "  --nbest N                hypotheses per utterance in JSON output [1]\n"
+    "  --nbest N                hypotheses per utterance [1]; in text output N > 1 prints\n"
+    "                           'id<TAB>rank<TAB>score<TAB>text' lines, best (rank 1) first\n"
     "\n"
     "Streaming and sessions:\n"
     "  --stream                 decode --logits FILE frame by frame as it arrives: a .npy\n"
@@ -112,6 +115,11 @@ static const char usage_text2[] =
     "                           rwkv-decode --list l.tsv --resume out.tsv >> out.tsv\n"
     "  --quiet                  no summary line on stderr\n"
     "  -h, --help               this text\n"
+    "  --version                the version\n"
+    "\n"
+    "Options are spelled in full (no abbreviations). One that does nothing in the given\n"
+    "mode is refused: LM options without --lm, RWKV ones with an ARPA model, --homophones\n"
+    "without --lexicon, --chunk-frames without --stream.\n"
     "\n"
     "Exit status: 0 ok, 1 bad input, 2 usage, 3 resources (memory); 130/143 after SIGINT/\n"
     "SIGTERM (every finished line is written first, stderr says how far it got).\n"
@@ -132,6 +140,8 @@ typedef struct options {
     long max_memory_mb;
     int delim_given, json, threads, keep_going, quiet, unk_given, lm_weight_given;
     int stream, session_carry;
+    unsigned char given[1024];   /* given[OPT_x]: the option was on the command line */
+    const struct option *longopts;
     long chunk_frames;
     float stream_timeout;
     long shard_k, shard_n;
@@ -190,6 +200,51 @@ enum { OPT_PREFIX = 512, OPT_LATOK, OPT_LMTH, OPT_VOCAB, OPT_SDT, OPT_MAXMEM };
 enum { OPT_BLANK = 256, OPT_DELIM, OPT_BEAM, OPT_BST, OPT_BTH, OPT_LMW, OPT_WS, OPT_UNK, OPT_HOM,
        OPT_NOLA, OPT_NBEST, OPT_FORMAT, OPT_THREADS, OPT_SHARD, OPT_KEEP, OPT_QUIET, OPT_INPUT,
        OPT_LENGTHS };
+enum { OPT_VERSION = 700, OPT_LAST = 1024 }; /* option values stay below OPT_LAST */
+
+/* Options that do nothing without another one are refused rather than
+ * silently ignored: one line an option. NEED_RWKV is checked once the LM is
+ * loaded (an ARPA model has no tokenizer, threads or state). */
+enum { NEED_LM = 1, NEED_LEXICON = 2, NEED_LM_OR_LEXICON = 4, NEED_STREAM = 8, NEED_RWKV = 16 };
+static const struct { int opt, needs; } option_needs[] = {
+    {OPT_LMW, NEED_LM},         {OPT_PREFIX, NEED_LM},           {OPT_LMSTATE, NEED_RWKV | NEED_LM},
+    {OPT_LMTH, NEED_RWKV | NEED_LM}, {OPT_LATOK, NEED_RWKV | NEED_LM}, {OPT_VOCAB, NEED_RWKV | NEED_LM},
+    {OPT_SDT, NEED_RWKV | NEED_LM}, {OPT_MAXMEM, NEED_LM},       {OPT_CARRY, NEED_LM},
+    {OPT_HOM, NEED_LEXICON},    {OPT_NOLA, NEED_LEXICON | NEED_LM}, {OPT_UNK, NEED_LM_OR_LEXICON},
+    {OPT_CHUNK, NEED_STREAM},   {OPT_STIMEOUT, NEED_STREAM},
+};
+
+static const char *option_name(const struct option *longopts, int val) {
+    for (const struct option *p = longopts; p->name; p++)
+        if (p->val == val) return p->name;
+    return "?";
+}
+
+/* Refuses given options that need what is missing; rwkv: -1 before the LM is
+ * loaded (NEED_RWKV not checked), else whether it is an RWKV model. */
+static int check_needs(const options *o, const unsigned char *given, const struct option *longopts, int rwkv) {
+    for (size_t i = 0; i < sizeof option_needs / sizeof *option_needs; i++) {
+        int n = option_needs[i].needs;
+        if (!given[option_needs[i].opt]) continue;
+        const char *why = NULL;
+        if ((n & NEED_LM) && !o->lm) why = "without --lm";
+        else if ((n & NEED_LEXICON) && !o->lexicon) why = "without --lexicon";
+        else if ((n & NEED_LM_OR_LEXICON) && !o->lm && !o->lexicon)
+            why = "without --lexicon or --lm (it scores words the lexicon or the LM lacks)";
+        else if ((n & NEED_STREAM) && !o->stream) why = "without --stream";
+        else if ((n & NEED_RWKV) && rwkv == 0) why = "with an ARPA --lm (it is for RWKV models)";
+        if (why) {
+            fprintf(stderr, PROG ": --%s does nothing %s\n", option_name(longopts, option_needs[i].opt), why);
+            return 0;
+        }
+    }
+    if (rwkv == 1 && given[OPT_UNK] && !o->lexicon) {
+        fprintf(stderr, PROG ": --unk-score does nothing with an RWKV --lm and no --lexicon (an RWKV model knows "
+                "every word)\n");
+        return 0;
+    }
+    return 1;
+}
 
 static int parse_options(int argc, char **argv, options *o, int *first_file) {
     static const struct option longopts[] = {
@@ -197,6 +252,7 @@ static int parse_options(int argc, char **argv, options *o, int *first_file) {
         {"tokens", required_argument, 0, 't'}, {"lexicon", required_argument, 0, 'x'},
         {"lm", required_argument, 0, 'm'}, {"blank", required_argument, 0, OPT_BLANK},
         {"word-delimiter", required_argument, 0, OPT_DELIM}, {"beam", required_argument, 0, OPT_BEAM},
+        {"beam-size", required_argument, 0, OPT_BEAM}, {"beam-width", required_argument, 0, OPT_BEAM},
         {"beam-size-token", required_argument, 0, OPT_BST},
         {"beam-threshold", required_argument, 0, OPT_BTH}, {"lm-weight", required_argument, 0, OPT_LMW},
         {"word-score", required_argument, 0, OPT_WS}, {"unk-score", required_argument, 0, OPT_UNK},
@@ -211,7 +267,7 @@ static int parse_options(int argc, char **argv, options *o, int *first_file) {
         {"resume", required_argument, 0, OPT_RESUME}, {"stream", no_argument, 0, OPT_STREAM},
         {"chunk-frames", required_argument, 0, OPT_CHUNK}, {"stream-timeout", required_argument, 0, OPT_STIMEOUT},
         {"session-carry", no_argument, 0, OPT_CARRY}, {"lm-state", required_argument, 0, OPT_LMSTATE},
-        {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+        {"version", no_argument, 0, OPT_VERSION}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
     dec_options_default(&o->dec);
     o->threads = 1;
@@ -219,7 +275,10 @@ static int parse_options(int argc, char **argv, options *o, int *first_file) {
     o->stream_timeout = 10.0f;
     long v;
     int c;
+    unsigned char given[OPT_LAST] = {0};
+    if (!cli_check_long_options(PROG, argc, argv, "h", longopts)) return 0;
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        if (c > 0 && c < OPT_LAST) given[c] = 1;
         switch (c) {
         case 'l': o->logits = optarg; break;
         case 'L': o->list = optarg; break;
@@ -275,6 +334,7 @@ static int parse_options(int argc, char **argv, options *o, int *first_file) {
         }
         case OPT_LENGTHS: o->lengths = optarg; break;
         case 'h': fputs(usage_text, stdout); fputs(usage_text2, stdout); exit(0);
+        case OPT_VERSION: puts(PROG " " RD_VERSION); exit(0);
         default: fprintf(stderr, "try '" PROG " --help'\n"); return 0;
         }
     }
@@ -303,6 +363,9 @@ static int parse_options(int argc, char **argv, options *o, int *first_file) {
         fprintf(stderr, PROG ": --lengths goes with --logits (a 3-D [B,T,V] array)\n");
         return 0;
     }
+    if (!check_needs(o, given, longopts, -1)) return 0;
+    memcpy(o->given, given, sizeof given);
+    o->longopts = longopts;
     if (!o->unk_given) o->dec.unk_score = o->lexicon ? -INFINITY : 0.0f;
     if (!o->lm) o->dec.lm_weight = 0.0f;
     return 1;
@@ -656,6 +719,13 @@ typedef struct worker {
 
 static void format_result(const app *a, const item *it, const dec_decoder *d, int64_t T, FILE *f) {
     int n = dec_nbest_count(d);
+    if (!a->o.json && a->o.dec.nbest > 1) {  /* id<TAB>rank<TAB>score<TAB>text, best first */
+        for (int i = 0; i < n; i++) {
+            const dec_hyp *h = dec_nbest(d, i);
+            fprintf(f, "%s\t%d\t%.6g\t%s\n", it->id, i + 1, (double)h->score, h->text);
+        }
+        return;
+    }
     if (!a->o.json) {
         const dec_hyp *h = dec_nbest(d, 0);
         const char *text = h ? h->text : "";
@@ -683,7 +753,7 @@ static void format_result(const app *a, const item *it, const dec_decoder *d, in
             if (j) fputc(',', f);
             fputs("{\"word\":", f);
             cli_json_string(f, w->text);
-            fprintf(f, ",\"start\":%d,\"end\":%d%s}", w->start, w->end, w->lexicon_id < 0 && h->n_unk ? ",\"oov\":true" : "");
+            fprintf(f, ",\"start\":%d,\"end\":%d%s}", w->start, w->end, w->oov ? ",\"oov\":true" : "");
         }
         fputs("]}", f);
     }
@@ -1154,6 +1224,10 @@ int main(int argc, char **argv) {
                               .state_dtype = a.o.state_dtype,
                               .lookahead_tokens = a.o.lookahead_tokens};
         if (lm_load(a.o.lm, &lo, &a.lm, &err) != RD_OK) return fail(&a, &err);
+        if (!check_needs(&a.o, a.o.given, a.o.longopts, lm_rwkv(a.lm) != NULL)) {
+            free_app(&a);
+            return 2;
+        }
     }
     if (a.o.lm_state && load_start_state(&a, &err) != RD_OK) return fail(&a, &err);
     if (resolve_contexts(&a, &err) != RD_OK) return fail(&a, &err);

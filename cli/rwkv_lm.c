@@ -12,6 +12,7 @@
 
 #include "cli/lm_model_cmd.h"
 #include "cli/state_cmd.h"
+#include "cli/cli_util.h"
 #include "common/status.h"
 #include "lmstate/arpa.h"
 
@@ -37,6 +38,7 @@ static const char usage_text[] =
     "  --model FILE       score with an RWKV model instead (its own options follow)\n"
     "  state ...          save, inspect, compare and edit RWKV states (first argument)\n"
     "  -h, --help         this text\n"
+    "  --version          the version\n"
     "\n"
     "examples:\n"
     "  echo 'the cat sat on the mat' | rwkv-lm --lm librispeech-3gram-pruned.arpa\n"
@@ -183,16 +185,19 @@ int main(int argc, char **argv) {
     static const struct option opts[] = {
         {"lm", required_argument, NULL, 'l'},
         {"null-context", no_argument, NULL, 'n'},
+        {"version", no_argument, NULL, 'V'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *lm = NULL;
     int sentence = 1, c;
+    if (!cli_check_long_options(PROG, argc, argv, "hn", opts)) return 2;
     while ((c = getopt_long(argc, argv, "hn", opts, NULL)) != -1) {
         switch (c) {
         case 'l': lm = optarg; break;
         case 'n': sentence = 0; break;
         case 'h': fputs(usage_text, stdout); return 0;
+        case 'V': puts(PROG " " RD_VERSION); return 0;
         default: fprintf(stderr, "try '" PROG " --help'\n"); return 2;
         }
     }

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cli/wer.h"
+#include "cli/cli_util.h"
 #include "common/status.h"
 
 #define PROG "rwkv-wer"
@@ -39,6 +40,7 @@ static const char usage_text[] =
     "  --remove-punct           delete punctuation before scoring (ASCII except the\n"
     "                           apostrophe, general, CJK and full-width punctuation)\n"
     "  -h, --help               this text\n"
+    "  --version                the version\n"
     "\n"
     "Alignment: Levenshtein distance (unit costs); among equally good alignments the\n"
     "one preferring substitutions, then deletions, then insertions, from the end, is\n"
@@ -65,9 +67,10 @@ static int parse_options(int argc, char **argv, options *o, int *first) {
     static const struct option longopts[] = {
         {"details", no_argument, 0, OPT_DETAILS}, {"format", required_argument, 0, OPT_FORMAT},
         {"case-insensitive", no_argument, 0, 'i'}, {"remove-punct", no_argument, 0, OPT_PUNCT},
-        {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+        {"version", no_argument, 0, 'V'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
     int c;
+    if (!cli_check_long_options(PROG, argc, argv, "hi", longopts)) return 0;
     while ((c = getopt_long(argc, argv, "hi", longopts, NULL)) != -1) {
         switch (c) {
         case OPT_DETAILS: o->details = 1; break;
@@ -79,6 +82,7 @@ static int parse_options(int argc, char **argv, options *o, int *first) {
         case 'i': o->wer.case_insensitive = 1; break;
         case OPT_PUNCT: o->wer.remove_punct = 1; break;
         case 'h': fputs(usage_text, stdout); exit(0);
+        case 'V': puts(PROG " " RD_VERSION); exit(0);
         default: fprintf(stderr, "try '" PROG " --help'\n"); return 0;
         }
     }

@@ -261,6 +261,7 @@ static int cmd_save(int argc, char **argv) {
     save_args a = {0};
     a.threads = 1;
     int c;
+    if (!cli_check_long_options(PROG " state", argc, argv, "ho:", opts)) return 2;
     while ((c = getopt_long(argc, argv, "ho:", opts, NULL)) != -1) {
         switch (c) {
         case 'm': a.model = optarg; break;
@@ -354,6 +355,7 @@ static int cmd_inspect(int argc, char **argv) {
                                          {NULL, 0, NULL, 0}};
     const char *model = NULL, *vocab = NULL;
     int c;
+    if (!cli_check_long_options(PROG " state", argc, argv, "h", opts)) return 2;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
         case 'm': model = optarg; break;
@@ -404,6 +406,7 @@ static void print_distance_row(const sf_model_info *in, const float *x, const fl
 static int cmd_diff(int argc, char **argv) {
     static const struct option opts[] = {{"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
     int c;
+    if (!cli_check_long_options(PROG " state", argc, argv, "h", opts)) return 2;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         if (c == 'h') {
             fputs(usage_diff, stdout);
@@ -457,6 +460,7 @@ static int cmd_blend(int argc, char **argv) {
     out_opts o = {0};
     const char *weights = NULL;
     int c;
+    if (!cli_check_long_options(PROG " state", argc, argv, "hw:o:", opts)) return 2;
     while ((c = getopt_long(argc, argv, "hw:o:", opts, NULL)) != -1) {
         switch (c) {
         case 'w': weights = optarg; break;
@@ -511,6 +515,7 @@ static int cmd_decay(int argc, char **argv) {
     out_opts o = {0};
     float factor = NAN;
     int c;
+    if (!cli_check_long_options(PROG " state", argc, argv, "hf:o:", opts)) return 2;
     while ((c = getopt_long(argc, argv, "hf:o:", opts, NULL)) != -1) {
         switch (c) {
         case 'f':
@@ -620,6 +625,7 @@ static int cmd_reset(int argc, char **argv) {
     out_opts o = {0};
     const char *layer_list = NULL, *kind_list = NULL;
     int c;
+    if (!cli_check_long_options(PROG " state", argc, argv, "ho:", opts)) return 2;
     while ((c = getopt_long(argc, argv, "ho:", opts, NULL)) != -1) {
         switch (c) {
         case 'l': layer_list = optarg; break;

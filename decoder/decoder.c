@@ -453,7 +453,6 @@ static void add_completion(dec_decoder *d, const hyp *h, int unit, int32_t word,
         c->last_unit = unit >= 0 ? unit : h->last_unit;
         c->spell_len = 0;
         c->n_words++;
-        if (word == DEC_WORD_SPELLED && d->lex) c->n_unk++;
         if (d->lm) {
             if (word >= 0) {
                 c->lm_word = d->word_lm[word];
@@ -462,6 +461,8 @@ static void add_completion(dec_decoder *d, const hyp *h, int unit, int32_t word,
                 c->lm_word = lm_word(d->lm, d->spell, len);
             }
         }
+        /* unknown: outside the lexicon, or (lexicon-free) unknown to the LM */
+        if (word == DEC_WORD_SPELLED && (d->lex || (d->lm && !lm_word_known(d->lm, c->lm_word)))) c->n_unk++;
     }
     take_start(d, c, h, a);
     c->pnb = log_add(c->pnb, a);
@@ -948,6 +949,7 @@ static void fill_result(dec_decoder *d, const hyp *c, dec_hyp *r, size_t *wpos, 
         const char *s = node_word_text(d, (int32_t)(intptr_t)w[j].text, &len);
         memcpy(q, s, len);
         q[len] = '\0';
+        w[j].oov = w[j].lexicon_id < 0 && (d->lex || (d->lm && !lm_word_known(d->lm, lm_word(d->lm, s, len))));
         w[j].text = q;
         q += len + 1;
     }

@@ -32,7 +32,8 @@ typedef struct dec_options {
     float word_score;       /* added per word (default 0) */
     float unk_score;        /* added per word spelled outside the lexicon; -INFINITY
                                forbids them in lexicon mode (default -INFINITY with a
-                               lexicon, 0 without) */
+                               lexicon, 0 without). Lexicon-free: added per word the
+                               LM does not know (pyctcdecode's unk_score_offset) */
     int homophones;         /* candidates per hypothesis at a word end, best unigram
                                first; 0 = the whole group (default 0) */
     int nbest;              /* hypotheses returned (default 1) */
@@ -62,6 +63,8 @@ typedef struct dec_decoder dec_decoder;
 typedef struct dec_word {
     const char *text;   /* the word (valid until the next dec_begin/free) */
     int32_t lexicon_id; /* id in the lexicon, -1 for a spelled word */
+    int oov;            /* counted in n_unk: spelled outside the lexicon, or
+                           (lexicon-free) a word the LM does not know */
     int start, end;     /* frames: first unit's first frame, last unit's last frame,
                            along the likeliest CTC path into the word (merged
                            prefixes keep the timing of their best contribution) */
@@ -72,7 +75,8 @@ typedef struct dec_hyp {
     float acoustic;     /* CTC log-probability of the prefix (natural log) */
     float lm;           /* LM log-probability including </s> (unweighted) */
     int n_words;
-    int n_unk;          /* words spelled outside the lexicon */
+    int n_unk;          /* words spelled outside the lexicon (lexicon-free: words
+                           the LM does not know) */
     const dec_word *words;
     const char *text;   /* words joined by single spaces */
 } dec_hyp;

@@ -6,6 +6,7 @@
 
 #include <sys/wait.h>
 
+#include "cli/cli_util.h"
 #include "common/npy.h"
 
 #define PROG "bin/rwkv-decode"
@@ -34,11 +35,17 @@ static void run(run_result *r, const char *fmt, ...) {
     va_start(ap, fmt);
     vsnprintf(cmd, sizeof cmd, fmt, ap);
     va_end(ap);
-    snprintf(full, sizeof full, "( %s ) >/tmp/rd_cli_out 2>/tmp/rd_cli_err </dev/null", cmd);
+    /* per-process capture files: two test runs side by side must not mix */
+    char out[64], errf[64];
+    snprintf(out, sizeof out, "/tmp/rd_cli_out.%d", (int)getpid());
+    snprintf(errf, sizeof errf, "/tmp/rd_cli_err.%d", (int)getpid());
+    snprintf(full, sizeof full, "( %s ) >%s 2>%s </dev/null", cmd, out, errf);
     int st = system(full);
     r->status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-    slurp("/tmp/rd_cli_out", r->out, sizeof r->out);
-    slurp("/tmp/rd_cli_err", r->err, sizeof r->err);
+    slurp(out, r->out, sizeof r->out);
+    slurp(errf, r->err, sizeof r->err);
+    unlink(out);
+    unlink(errf);
 }
 
 static int have_prog(void) { return access(PROG, X_OK) == 0; }
@@ -402,8 +409,138 @@ static void test_list_parse_error(void **state) {
     unlink(list);
 }
 
+/* Options as users type them: no silent abbreviation, aliases, "did you
+ * mean", --version, options that would do nothing refused (exit 2). */
+static void test_options_as_typed(void **state) {
+    (void)state;
+    NEED_PROG();
+    struct { const char *args, *err; } bad[] = {
+        {"--beam-s 3", "rwkv-decode: unknown option '--beam-s' (options are spelled in full); did you mean "
+                       "--beam-size, --beam-size-token?\ntry 'rwkv-decode --help'\n"},
+        {"--beam_size 3", "rwkv-decode: unknown option '--beam_size'; did you mean --beam-size?\n"
+                          "try 'rwkv-decode --help'\n"},
+        {"--lm_weight=1", "rwkv-decode: unknown option '--lm_weight'; did you mean --lm-weight?\n"
+                          "try 'rwkv-decode --help'\n"},
+        {"--lm-wieght 1", "rwkv-decode: unknown option '--lm-wieght'; did you mean --lm-weight?\n"
+                          "try 'rwkv-decode --help'\n"},
+        {"--frobnicate", "rwkv-decode: unknown option '--frobnicate'\ntry 'rwkv-decode --help'\n"},
+        {"--lm-weight 1", "rwkv-decode: --lm-weight does nothing without --lm\n"},
+        {"--lm-prefix 'the'", "rwkv-decode: --lm-prefix does nothing without --lm\n"},
+        {"--lm-threads 2", "rwkv-decode: --lm-threads does nothing without --lm\n"},
+        {"--session-carry", "rwkv-decode: --session-carry does nothing without --lm\n"},
+        {"--homophones 2", "rwkv-decode: --homophones does nothing without --lexicon\n"},
+        {"--chunk-frames 4", "rwkv-decode: --chunk-frames does nothing without --stream\n"},
+        {"--stream-timeout 1", "rwkv-decode: --stream-timeout does nothing without --stream\n"},
+        {"--unk-score -5", "rwkv-decode: --unk-score does nothing without --lexicon or --lm (it scores words the "
+                           "lexicon or the LM lacks)\n"},
+    };
+    run_result r;
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        run(&r, PROG " %s --logits x.npy", bad[i].args);
+        assert_int_equal(r.status, 2);
+        assert_string_equal(r.err, bad[i].err);
+    }
+    /* an option's value that looks like an option is a value, not a typo */
+    run(&r, PROG " --lm-prefix --beam-s --logits /nonexistent.npy --tokens /dev/null");
+    assert_int_equal(r.status, 2);
+    assert_string_equal(r.err, "rwkv-decode: --lm-prefix does nothing without --lm\n");
+    run(&r, PROG " --version");
+    assert_int_equal(r.status, 0);
+    assert_string_equal(r.out, "rwkv-decode " RD_VERSION "\n");
+    run(&r, "bin/rwkv-lm --version && bin/rwkv-wer --version");
+    assert_string_equal(r.out, "rwkv-lm " RD_VERSION "\nrwkv-wer " RD_VERSION "\n");
+    run(&r, "bin/rwkv-wer --case_insensitive a b");
+    assert_int_equal(r.status, 2);
+    assert_string_equal(r.err, "rwkv-wer: unknown option '--case_insensitive'; did you mean --case-insensitive?\n"
+                               "try 'rwkv-wer --help'\n");
+    run(&r, "bin/rwkv-lm state save --mod x");
+    assert_int_equal(r.status, 2);
+    assert_string_equal(r.err, "rwkv-lm state: unknown option '--mod' (options are spelled in full); did you mean "
+                               "--model?\ntry 'rwkv-lm state --help'\n");
+    run(&r, "bin/rwkv-lm --model x --thread 2");
+    assert_int_equal(r.status, 2);
+    assert_non_null(strstr(r.err, "unknown option '--thread' (options are spelled in full); did you mean --threads?"));
+    /* --beam-size and --beam-width are --beam (not --beam-size-token) */
+    char npy[512], lm[512], model[512];
+    RD_DATA_OR_SKIP(npy, W2V);
+    run_result a, b;
+    run(&a, PROG " --logits %s --beam 1 --format json", npy);
+    assert_int_equal(a.status, 0);
+    run(&b, PROG " --logits %s --beam-size 1 --format json", npy);
+    assert_string_equal(a.out, b.out);
+    run(&b, PROG " --logits %s --beam-width 1 --format json", npy);
+    assert_string_equal(a.out, b.out);
+    run(&b, PROG " --logits %s --beam-size-token 1 --format json", npy);
+    assert_int_equal(b.status, 0);
+    assert_string_not_equal(a.out, b.out);
+    RD_DATA_OR_SKIP(lm, "lm/librispeech-3gram-pruned.arpa");
+    run(&r, PROG " --logits %s --lm %s --lm-threads 2", npy, lm);
+    assert_int_equal(r.status, 2);
+    assert_string_equal(r.err, "rwkv-decode: --lm-threads does nothing with an ARPA --lm (it is for RWKV models)\n");
+    RD_DATA_OR_SKIP(model, "rwkv/tiny-rwkv-7v0-834K-FP32.bin");
+    run(&r, PROG " --logits %s --lm %s --unk-score -5", npy, model);
+    assert_int_equal(r.status, 2);
+    assert_string_equal(r.err, "rwkv-decode: --unk-score does nothing with an RWKV --lm and no --lexicon (an RWKV "
+                               "model knows every word)\n");
+}
+
+/* --unk-score without a lexicon: added per word the ARPA LM does not know
+ * (pyctcdecode's unk_score_offset); JSON marks those words "oov". It used to
+ * be ignored there (the same text whatever the value). */
+static void test_unk_score_lexicon_free(void **state) {
+    (void)state;
+    NEED_PROG();
+    char npy[512], lm[512];
+    RD_DATA_OR_SKIP(npy, "emissions/ocr-handwriting-line.npy");
+    RD_DATA_OR_SKIP(lm, "lm/ocr-bigram.arpa");
+    run_result a, b;
+    run(&a, PROG " --logits %s --lm %s --format json --quiet", npy, lm);
+    assert_int_equal(a.status, 0);
+    assert_non_null(strstr(a.out, "\"text\":\"the fake friend of the fomcly hae tC\""));
+    assert_non_null(strstr(a.out, "\"unk\":3,"));
+    assert_non_null(strstr(a.out, "{\"word\":\"fomcly\",\"start\":"));
+    assert_non_null(strstr(a.out, ",\"oov\":true}"));
+    assert_null(strstr(a.out, "\"word\":\"fake\",\"start\":22,\"end\":30,\"oov\""));
+    /* a penalty per unknown word: fewer of them (one run-together word) */
+    run(&b, PROG " --logits %s --lm %s --unk-score -5 --format json --quiet", npy, lm);
+    assert_int_equal(b.status, 0);
+    assert_non_null(strstr(b.out, "\"text\":\"the fake friend of the fomclyhaetC\""));
+    assert_non_null(strstr(b.out, "\"unk\":1,"));
+}
+
+/* --nbest N in text output: 'id<TAB>rank<TAB>score<TAB>text', best first. */
+static void test_nbest_text(void **state) {
+    (void)state;
+    NEED_PROG();
+    char npy[512];
+    RD_DATA_OR_SKIP(npy, W2V);
+    run_result r, j;
+    run(&r, PROG " %s --nbest 3 --beam 8 --quiet", npy);
+    assert_int_equal(r.status, 0);
+    run(&j, PROG " %s --nbest 3 --beam 8 --quiet --format json", npy);
+    const char *p = r.out;
+    for (int rank = 1; rank <= 3; rank++) {
+        char want[64];
+        snprintf(want, sizeof want, "librispeech-121-121726-0000.wav2vec2\t%d\t", rank);
+        assert_memory_equal(p, want, strlen(want));
+        const char *score = p + strlen(want), *tab = strchr(score, '\t'), *nl = strchr(score, '\n');
+        assert_non_null(tab);
+        assert_non_null(nl);
+        /* the same score and text as the JSON n-best's entry */
+        char js[1024];
+        snprintf(js, sizeof js, "\"text\":\"%.*s\",\"score\":%.*s,", (int)(nl - tab - 1), tab + 1,
+                 (int)(tab - score), score);
+        assert_non_null(strstr(j.out, js));
+        p = nl + 1;
+    }
+    assert_string_equal(p, "");
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_options_as_typed),
+        cmocka_unit_test(test_unk_score_lexicon_free),
+        cmocka_unit_test(test_nbest_text),
         cmocka_unit_test(test_librispeech_with_3gram),
         cmocka_unit_test(test_missing_word),
         cmocka_unit_test(test_ocr_line_real_words),
