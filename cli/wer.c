@@ -133,10 +133,6 @@ static rd_status parse_lines(wer_file *f, size_t size, rd_error *err) {
     const char *line;
     size_t len;
     while (rd_line_next(&it, &line, &len)) {
-        if (it.lineno == 1 && len >= 3 && memcmp(line, "\xEF\xBB\xBF", 3) == 0) {
-            line += 3;
-            len -= 3;
-        }
         if (memchr(line, '\0', len))
             return rd_fail(err, RD_ERR_INPUT, "%s:%ld: unexpected NUL byte", f->name, it.lineno);
         if (!rd_utf8_valid(line, len))

@@ -68,6 +68,7 @@ void rd_text_free(rd_text *t) {
 }
 
 void rd_line_iter_init(rd_line_iter *it, const char *buf, size_t n) {
+    if (n >= 3 && memcmp(buf, "\xEF\xBB\xBF", 3) == 0) buf += 3, n -= 3; /* a UTF-8 BOM is not text */
     it->p = buf;
     it->end = buf + n;
     it->lineno = 0;

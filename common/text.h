@@ -25,6 +25,8 @@ typedef struct rd_line_iter {
     long lineno;        /* 1-based number of the line last returned */
 } rd_line_iter;
 
+/* A UTF-8 byte order mark at buf is skipped: every line reader (units,
+ * lexicon, lists, ARPA, references) takes BOM files as editors write them. */
 void rd_line_iter_init(rd_line_iter *it, const char *buf, size_t n);
 
 /* Returns 1 and sets *line and *len to the next line (no '\n', no trailing '\r'),

@@ -12,7 +12,13 @@ struct lex_units {
     int blank, delimiter;
 };
 
-static const char *const units_auto_blank[] = {"<blank>", "<pad>", "<s>", "_"};
+static const char *const units_auto_blank[] = {"<blank>", "<pad>", "<blk>", "<s>", "_"};
+/* fairseq's Dictionary puts these four before the file's units (ids 0-3);
+ * its CTC models take <s> as the blank */
+static const char *const units_fairseq_special[] = {"<s>", "<pad>", "</s>", "<unk>"};
+#define FAIRSEQ_SPECIAL 4
+
+enum { FORM_PLAIN, FORM_IDS, FORM_COUNTS };
 static const char *const units_auto_delimiter[] = {"|", "<space>", "\xe2\x96\x81"};
 
 /* A unit name: valid UTF-8 without NUL bytes. */
@@ -20,12 +26,38 @@ static int units_name_ok(const char *s, size_t n) {
     return memchr(s, '\0', n) == NULL && rd_utf8_valid(s, n);
 }
 
-/* Icefall form "unit id": decided by the first line, then required of all. */
-static int units_line_has_id(const char *line, size_t len) {
+/* The number after the unit on a "unit NUMBER" line, or -1. */
+static long units_line_number(const char *line, size_t len) {
     const char *f[3];
     size_t fl[3];
     long id;
-    return rd_split_ws(line, len, f, fl, 3) == 2 && rd_parse_long(f[1], fl[1], &id);
+    int k = rd_split_ws(line, len, f, fl, 3);
+    if (k == 3 && !(fl[2] == 18 && memcmp(f[2], "#fairseq:overwrite", 18) == 0)) return -1;
+    return k >= 2 && rd_parse_long(f[1], fl[1], &id) && id >= 0 ? id : -1;
+}
+
+/* The form of a line file, decided by the first line: one name a line;
+ * "unit id" (k2/icefall tokens.txt: ids 0..V-1, the first line's id 0 or the
+ * ids a permutation); else "unit count" (fairseq dict.ltr.txt). */
+static int units_line_form(const char *buf, size_t n, long lines) {
+    rd_line_iter it;
+    rd_line_iter_init(&it, buf, n);
+    const char *line;
+    size_t len;
+    rd_line_next(&it, &line, &len);
+    long first = units_line_number(line, len);
+    if (first < 0) return FORM_PLAIN;
+    if (first == 0) return FORM_IDS;
+    unsigned char *seen = calloc((size_t)lines, 1);
+    int perm = seen != NULL;
+    rd_line_iter_init(&it, buf, n);
+    while (perm && it.lineno < lines && rd_line_next(&it, &line, &len)) {
+        long v = units_line_number(line, len);
+        if (v < 0 || v >= lines || seen[v]) perm = 0;
+        else seen[v] = 1;
+    }
+    free(seen);
+    return perm ? FORM_IDS : FORM_COUNTS;
 }
 
 /* Number of lines up to the last non-blank one (later blank lines are ignored). */
@@ -42,7 +74,7 @@ static long units_last_line(const char *buf, size_t n) {
 
 typedef struct units_parse {
     const char *name;   /* file name for messages */
-    int with_ids;       /* icefall "unit id" lines */
+    int form;           /* FORM_PLAIN, FORM_IDS (icefall), FORM_COUNTS (fairseq) */
     long count;         /* lines = units */
     const char **unit;  /* unit[id]: the name's bytes in the buffer, NULL until seen */
     size_t *unit_len;
@@ -59,7 +91,18 @@ static rd_status units_parse_line(units_parse *p, long lineno, const char *line,
         return rd_fail(err, RD_ERR_INPUT, "%s:%ld: expected a unit name, found an empty line",
                        p->name, lineno);
     *id = lineno - 1;
-    if (p->with_ids) {
+    if (p->form == FORM_COUNTS) {
+        long count;
+        if ((k != 2 && !(k == 3 && units_line_number(line, len) >= 0)) || !rd_parse_long(f[1], fl[1], &count) ||
+            count < 0)
+            return rd_fail(err, RD_ERR_INPUT, "%s:%ld: expected a unit and its count (fairseq dict), as on line 1",
+                           p->name, lineno);
+        for (int i = 0; i < FAIRSEQ_SPECIAL; i++)
+            if (fl[0] == strlen(units_fairseq_special[i]) && memcmp(f[0], units_fairseq_special[i], fl[0]) == 0)
+                return rd_fail(err, RD_ERR_INPUT, "%s:%ld: '%s' is one of the units fairseq adds itself "
+                               "(<s> <pad> </s> <unk>, ids 0-3)", p->name, lineno, units_fairseq_special[i]);
+        *id = lineno - 1 + FAIRSEQ_SPECIAL;
+    } else if (p->form == FORM_IDS) {
         if (k != 2 || !rd_parse_long(f[1], fl[1], id))
             return rd_fail(err, RD_ERR_INPUT, "%s:%ld: expected a unit and its id, as on line 1",
                            p->name, lineno);
@@ -87,8 +130,8 @@ static rd_status units_collect(units_parse *p, const char *buf, size_t n, rd_err
     rd_line_iter_init(&it, buf, n);
     const char *line;
     size_t len;
-    long id;
-    while (it.lineno < p->count && rd_line_next(&it, &line, &len))
+    long id, lines = p->count - (p->form == FORM_COUNTS ? FAIRSEQ_SPECIAL : 0);
+    while (it.lineno < lines && rd_line_next(&it, &line, &len))
         RD_TRY(units_parse_line(p, it.lineno, line, len, &id, err));
     return RD_OK;
 }
@@ -122,31 +165,173 @@ static rd_status units_pick(lex_units *u, const char *name, const char *want,
     for (int i = 0; i < n_auto && *out < 0; i++) *out = lex_units_find(u, autos[i], strlen(autos[i]));
     if (*out < 0 && required)
         return rd_fail(err, RD_ERR_INPUT,
-                       "%s: no blank unit: expected one of <blank>, <pad>, <s>, _ or a given name",
+                       "%s: no blank unit: expected one of <blank>, <pad>, <blk>, <s>, _ or a given name",
                        name);
     return RD_OK;
 }
 
-static rd_status units_build(lex_units *u, const char *buf, size_t n, const char *name,
-                             rd_error *err) {
-    units_parse p = {name, 0, units_last_line(buf, n), NULL, NULL, NULL};
-    if (p.count == 0)
-        return rd_fail(err, RD_ERR_INPUT, "%s: expected at least one unit, found none", name);
-    if (p.count >= INT32_MAX) return rd_fail(err, RD_ERR_INPUT, "%s: too many units", name);
-    rd_line_iter it;
-    rd_line_iter_init(&it, buf, n);
-    const char *line;
-    size_t len;
-    rd_line_next(&it, &line, &len);
-    p.with_ids = units_line_has_id(line, len);
-    p.unit = rd_calloc_array((size_t)p.count, sizeof *p.unit);
-    p.unit_len = rd_malloc_array((size_t)p.count, sizeof *p.unit_len);
-    p.line_of_id = rd_malloc_array((size_t)p.count, sizeof *p.line_of_id);
+/* ---------- Hugging Face vocab.json: {"unit": id, ...} ---------- */
+
+static long json_line(const char *buf, const char *at) {
+    long line = 1;
+    for (const char *q = buf; q < at; q++) line += *q == '\n';
+    return line;
+}
+
+static const char *json_ws(const char *q, const char *end) {
+    while (q < end && (*q == ' ' || *q == '\t' || *q == '\n' || *q == '\r')) q++;
+    return q;
+}
+
+static int json_hex4(const char *q, const char *end, unsigned *v) {
+    if (end - q < 4) return 0;
+    *v = 0;
+    for (int i = 0; i < 4; i++) {
+        char c = q[i];
+        int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+        if (d < 0) return 0;
+        *v = *v * 16 + (unsigned)d;
+    }
+    return 1;
+}
+
+/* Decodes the string at *q (after its opening quote) into out; returns its
+ * length, or -1 when malformed. *q ends after the closing quote. */
+static long json_string(const char **q, const char *end, char *out) {
+    const char *s = *q;
+    long k = 0;
+    while (s < end && *s != '"') {
+        unsigned c = (unsigned char)*s++;
+        if (c < 0x20) return -1;
+        if (c == '\\') {
+            if (s >= end) return -1;
+            char e = *s++;
+            const char *simple = strchr("\"\\/bfnrt", e);
+            if (e && simple) {
+                out[k++] = "\"\\/\b\f\n\r\t"[simple - "\"\\/bfnrt"];
+                continue;
+            }
+            if (e != 'u' || !json_hex4(s, end, &c)) return -1;
+            s += 4;
+            if (c >= 0xD800 && c < 0xDC00) {  /* a surrogate pair */
+                unsigned lo;
+                if (end - s < 6 || s[0] != '\\' || s[1] != 'u' || !json_hex4(s + 2, end, &lo) || lo < 0xDC00 ||
+                    lo > 0xDFFF)
+                    return -1;
+                s += 6;
+                c = 0x10000 + ((c - 0xD800) << 10) + (lo - 0xDC00);
+            } else if (c >= 0xDC00 && c < 0xE000) {
+                return -1;
+            }
+            if (c < 0x80) out[k++] = (char)c;
+            else if (c < 0x800) out[k++] = (char)(0xC0 | c >> 6), out[k++] = (char)(0x80 | (c & 0x3F));
+            else if (c < 0x10000)
+                out[k++] = (char)(0xE0 | c >> 12), out[k++] = (char)(0x80 | ((c >> 6) & 0x3F)),
+                out[k++] = (char)(0x80 | (c & 0x3F));
+            else
+                out[k++] = (char)(0xF0 | c >> 18), out[k++] = (char)(0x80 | ((c >> 12) & 0x3F)),
+                out[k++] = (char)(0x80 | ((c >> 6) & 0x3F)), out[k++] = (char)(0x80 | (c & 0x3F));
+            continue;
+        }
+        out[k++] = (char)c;
+    }
+    if (s >= end) return -1;
+    *q = s + 1;
+    return k;
+}
+
+/* Counts the object's members (an upper bound: quoted colons are counted too). */
+static long json_members(const char *buf, size_t n) {
+    long k = 0;
+    for (size_t i = 0; i < n; i++) k += buf[i] == ':';
+    return k;
+}
+
+/* Parses {"unit": id, ...}; the ids must be 0..V-1, each once. Names are
+ * decoded into names (n bytes at least). */
+static rd_status units_collect_json(units_parse *p, const char *buf, size_t n, char *names, rd_error *err) {
+    const char *q = json_ws(buf, buf + n), *end = buf + n;
+    q++; /* '{' */
+    long count = 0;
+    struct { long id, line; const char *name; long len; } *m = rd_malloc_array((size_t)(p->count + 1), sizeof *m);
+    if (!m) return rd_fail(err, RD_ERR_NOMEM, "%s: out of memory", p->name);
     rd_status st = RD_OK;
-    if (!p.unit || !p.unit_len || !p.line_of_id)
+    q = json_ws(q, end);
+    if (q < end && *q == '}') q++;
+    else for (;;) {
+        const char *at = q;
+        long len = q < end && *q == '"' ? (q++, json_string(&q, end, names)) : -1;
+        q = json_ws(q, end);
+        char *stop = NULL;
+        long id = -1;
+        if (len >= 0 && q < end && *q == ':') {
+            q = json_ws(q + 1, end);
+            if (q < end && *q >= '0' && *q <= '9') id = strtol(q, &stop, 10);
+        }
+        if (len < 0 || !stop) {
+            st = rd_fail(err, RD_ERR_INPUT, "%s:%ld: expected \"unit\": id (a vocab.json object)", p->name,
+                         json_line(buf, at));
+            break;
+        }
+        m[count].id = id;
+        m[count].line = json_line(buf, at);
+        m[count].name = names;
+        m[count].len = len;
+        count++;
+        names += len;
+        q = json_ws(stop, end);
+        if (q < end && *q == ',') { q = json_ws(q + 1, end); continue; }
+        if (q < end && *q == '}') { q++; break; }
+        st = rd_fail(err, RD_ERR_INPUT, "%s:%ld: expected ',' or '}' after a unit's id", p->name, json_line(buf, q));
+        break;
+    }
+    if (st == RD_OK && (q = json_ws(q, end)) != end)
+        st = rd_fail(err, RD_ERR_INPUT, "%s:%ld: unexpected text after the vocab.json object", p->name,
+                     json_line(buf, q));
+    if (st == RD_OK && count == 0) st = rd_fail(err, RD_ERR_INPUT, "%s: expected at least one unit, found none", p->name);
+    p->count = count;
+    for (long i = 0; st == RD_OK && i < count; i++) {
+        long id = m[i].id;
+        if (id >= count)
+            st = rd_fail(err, RD_ERR_INPUT, "%s:%ld: expected an id from 0 to %ld, found %ld", p->name, m[i].line,
+                         count - 1, id);
+        else if (!units_name_ok(m[i].name, (size_t)m[i].len))
+            st = rd_fail(err, RD_ERR_INPUT, "%s:%ld: expected a unit name in utf-8", p->name, m[i].line);
+        else if (p->unit[id])
+            st = rd_fail(err, RD_ERR_INPUT, "%s:%ld: id %ld already given on line %ld", p->name, m[i].line, id,
+                         p->line_of_id[id]);
+        else
+            p->unit[id] = m[i].name, p->unit_len[id] = (size_t)m[i].len, p->line_of_id[id] = m[i].line;
+    }
+    free(m);
+    return st;
+}
+
+static rd_status units_build(lex_units *u, const char *buf, size_t n, const char *name, int *fairseq,
+                             rd_error *err) {
+    if (n >= 3 && memcmp(buf, "\xEF\xBB\xBF", 3) == 0) buf += 3, n -= 3; /* a UTF-8 BOM */
+    const char *first = json_ws(buf, buf + n);
+    int json = first < buf + n && *first == '{';
+    units_parse p = {name, FORM_PLAIN, json ? json_members(buf, n) : units_last_line(buf, n), NULL, NULL, NULL};
+    if (p.count == 0 && !json)
+        return rd_fail(err, RD_ERR_INPUT, "%s: expected at least one unit, found none", name);
+    if (p.count >= INT32_MAX - FAIRSEQ_SPECIAL) return rd_fail(err, RD_ERR_INPUT, "%s: too many units", name);
+    if (!json) p.form = units_line_form(buf, n, p.count);
+    if (p.form == FORM_COUNTS) p.count += FAIRSEQ_SPECIAL;
+    p.unit = rd_calloc_array((size_t)p.count + 1, sizeof *p.unit);
+    p.unit_len = rd_malloc_array((size_t)p.count + 1, sizeof *p.unit_len);
+    p.line_of_id = rd_malloc_array((size_t)p.count + 1, sizeof *p.line_of_id);
+    char *names = json ? malloc(n + 1) : NULL;
+    rd_status st = RD_OK;
+    if (!p.unit || !p.unit_len || !p.line_of_id || (json && !names))
         st = rd_fail(err, RD_ERR_NOMEM, "%s: out of memory", name);
-    if (st == RD_OK) st = units_collect(&p, buf, n, err);
+    if (st == RD_OK && p.form == FORM_COUNTS)
+        for (int i = 0; i < FAIRSEQ_SPECIAL; i++)
+            p.unit[i] = units_fairseq_special[i], p.unit_len[i] = strlen(units_fairseq_special[i]), p.line_of_id[i] = 0;
+    if (st == RD_OK) st = json ? units_collect_json(&p, buf, n, names, err) : units_collect(&p, buf, n, err);
     if (st == RD_OK) st = units_intern_all(&p, u, err);
+    *fairseq = p.form == FORM_COUNTS;
+    free(names);
     free(p.unit);
     free(p.unit_len);
     free(p.line_of_id);
@@ -159,9 +344,11 @@ rd_status lex_units_parse(const char *buf, size_t n, const char *name, const cha
     lex_units *u = calloc(1, sizeof *u);
     if (!u) return rd_fail(err, RD_ERR_NOMEM, "%s: out of memory", name);
     lex_strtab_init(&u->names);
-    rd_status st = units_build(u, buf, n, name, err);
+    int fairseq = 0;
+    rd_status st = units_build(u, buf, n, name, &fairseq, err);
+    if (st == RD_OK && !blank && fairseq) blank = "<s>";
     if (st == RD_OK)
-        st = units_pick(u, name, blank, units_auto_blank, 4, "blank", 1, &u->blank, err);
+        st = units_pick(u, name, blank, units_auto_blank, 5, "blank", 1, &u->blank, err);
     if (st == RD_OK)
         st = units_pick(u, name, delimiter, units_auto_delimiter, 3, "word delimiter", 0,
                         &u->delimiter, err);

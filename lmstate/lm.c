@@ -16,7 +16,7 @@ static rd_status looks_like_arpa(const char *path, int *arpa, rd_error *err) {
     char buf[4096];
     size_t n = fread(buf, 1, sizeof buf, f);
     fclose(f);
-    size_t i = 0;
+    size_t i = n >= 3 && memcmp(buf, "\xEF\xBB\xBF", 3) == 0 ? 3 : 0; /* a UTF-8 BOM */
     while (i < n && (buf[i] == ' ' || (buf[i] >= '\t' && buf[i] <= '\r'))) i++;
     *arpa = n - i >= 6 && memcmp(buf + i, "\\data\\", 6) == 0;
     return RD_OK;

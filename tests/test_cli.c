@@ -536,11 +536,54 @@ static void test_nbest_text(void **state) {
     assert_string_equal(p, "");
 }
 
+/* The wav2vec2 tokens as published elsewhere decode exactly as tokens.txt:
+ * with a BOM and CRLF (the BOM used to make <pad> the blank: exit 0, garbage),
+ * as a Hugging Face vocab.json, a fairseq dict.ltr.txt and a k2 tokens.txt;
+ * a list and an ARPA file with a BOM too. */
+static void test_token_files_as_published(void **state) {
+    (void)state;
+    NEED_PROG();
+    char npy[512], tok[512], lm[512];
+    RD_DATA_OR_SKIP(npy, W2V);
+    RD_DATA_OR_SKIP(tok, "emissions/librispeech-121-121726-0000.wav2vec2.tokens.txt");
+    RD_DATA_OR_SKIP(lm, "lm/librispeech-3gram-pruned.arpa");
+    char dir[] = "/tmp/rd_cli_tokXXXXXX";
+    assert_non_null(mkdtemp(dir));
+    run_result want, r;
+    run(&want, PROG " --logits %s --tokens %s --beam 8", npy, tok);
+    assert_int_equal(want.status, 0);
+    assert_string_equal(want.out, "also a popular contrivance whereby love making may be suspended but not stopped "
+                                  "during the picnic season\n");
+    run(&r, "{ printf '\\357\\273\\277'; sed 's/$/\\r/' %s; echo; } > %s/bom.txt && "
+        "awk 'BEGIN{printf \"{\"} {printf \"%%s\\\"%%s\\\": %%d\", (NR>1?\", \":\"\"), $1, NR-1} "
+        "END{print \"}\"}' %s > %s/vocab.json && awk 'NR>4{print $1, 1000-NR}' %s > %s/dict.ltr.txt && "
+        "awk '{print $1, NR-1}' %s > %s/k2.txt", tok, dir, tok, dir, tok, dir, tok, dir);
+    assert_int_equal(r.status, 0);
+    const char *files[] = {"bom.txt", "vocab.json", "dict.ltr.txt", "k2.txt"};
+    for (int i = 0; i < 4; i++) {
+        run(&r, PROG " --logits %s --tokens %s/%s --beam 8", npy, dir, files[i]);
+        assert_int_equal(r.status, 0);
+        assert_string_equal(r.out, want.out);
+    }
+    /* a list and an ARPA model with a BOM */
+    run(&want, PROG " --logits %s --lm %s --beam 8 --format json", npy, lm);
+    char list[600], bomlm[600];
+    snprintf(list, sizeof list, "%s/list", dir);
+    snprintf(bomlm, sizeof bomlm, "%s/lm.arpa", dir);
+    run(&r, "printf '\\357\\273\\277u1\\t%s\\r\\n' > %s && { printf '\\357\\273\\277'; cat %s; } > %s && " PROG
+        " --list %s --tokens %s --lm %s --beam 8 --format json --quiet", npy, list, lm, bomlm, list, tok, bomlm);
+    assert_int_equal(r.status, 0);
+    assert_memory_equal(r.out, "{\"utt\":\"u1\",", 11);
+    assert_string_equal(strchr(r.out, ','), strchr(want.out, ','));
+    run(&r, "rm -r %s", dir);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_options_as_typed),
         cmocka_unit_test(test_unk_score_lexicon_free),
         cmocka_unit_test(test_nbest_text),
+        cmocka_unit_test(test_token_files_as_published),
         cmocka_unit_test(test_librispeech_with_3gram),
         cmocka_unit_test(test_missing_word),
         cmocka_unit_test(test_ocr_line_real_words),

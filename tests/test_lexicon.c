@@ -147,6 +147,84 @@ static void test_units_icefall(void **state) {
     lex_units_free(u);
 }
 
+/* Token files as published: a UTF-8 BOM (it used to hide <blank>, so <pad>
+ * became the blank), CRLF, trailing blank lines; Hugging Face vocab.json,
+ * fairseq dict.ltr.txt ("unit count", four implicit units first), k2
+ * tokens.txt ("unit id", <blk>). */
+static void test_units_as_published(void **state) {
+    lex_units *u = units_ok("\xEF\xBB\xBF<blank>\r\n<pad>\r\n|\r\na\r\n\r\n", NULL, NULL);
+    assert_int_equal(lex_units_count(u), 4);
+    assert_int_equal(lex_units_blank(u), 0);
+    assert_int_equal(lex_units_delimiter(u), 2);
+    assert_string_equal(lex_units_name(u, 0), "<blank>");
+    lex_units_free(u);
+    u = units_ok("\xEF\xBB\xBF{\"<pad>\": 0, \"<s>\": 1, \"</s>\": 2, \"<unk>\": 3, \"|\": 4,\r\n \"E\": 5,"
+                 " \"\\u00e9\": 6, \"\\ud83d\\ude00\": 7, \"\\\"\\\\\": 8, \"'\": 9}\n", NULL, NULL);
+    assert_int_equal(lex_units_count(u), 10);
+    assert_int_equal(lex_units_blank(u), 0);
+    assert_int_equal(lex_units_delimiter(u), 4);
+    assert_int_equal(lex_units_find(u, "E", 1), 5);
+    assert_int_equal(lex_units_find(u, "\xc3\xa9", 2), 6);
+    assert_int_equal(lex_units_find(u, "\xf0\x9f\x98\x80", 4), 7);
+    assert_int_equal(lex_units_find(u, "\"\\", 2), 8);
+    assert_int_equal(lex_units_find(u, "'", 1), 9);
+    lex_units_free(u);
+    u = units_ok("{\"b\": 2, \"<pad>\": 0, \"a\": 1}", NULL, NULL);
+    assert_string_equal(lex_units_name(u, 1), "a");
+    assert_string_equal(lex_units_name(u, 2), "b");
+    lex_units_free(u);
+    /* fairseq: <s> <pad> </s> <unk> are ids 0-3, <s> the CTC blank */
+    u = units_ok("| 94802\nE 51860\nT 38431 #fairseq:overwrite\n\n", NULL, NULL);
+    assert_int_equal(lex_units_count(u), 7);
+    assert_int_equal(lex_units_blank(u), 0);
+    assert_string_equal(lex_units_name(u, 0), "<s>");
+    assert_string_equal(lex_units_name(u, 3), "<unk>");
+    assert_int_equal(lex_units_delimiter(u), 4);
+    assert_string_equal(lex_units_name(u, 5), "E");
+    assert_string_equal(lex_units_name(u, 6), "T");
+    lex_units_free(u);
+    u = units_ok("| 5\nE 3\n", "<pad>", NULL);
+    assert_int_equal(lex_units_blank(u), 1);
+    lex_units_free(u);
+    /* k2/icefall BPE tokens: <blk> is found as the blank */
+    u = units_ok("<blk> 0\n<sos/eos> 1\n\xe2\x96\x81THE 2\n", NULL, "");
+    assert_int_equal(lex_units_count(u), 3);
+    assert_int_equal(lex_units_blank(u), 0);
+    assert_string_equal(lex_units_name(u, 2), "\xe2\x96\x81THE");
+    lex_units_free(u);
+    static const struct { const char *text, *msg; } bad[] = {
+        {"{\"a\": 0,\n \"b\": 0}", "tokens.txt:2: id 0 already given on line 1"},
+        {"{\"a\": 0, \"b\": 5}", "tokens.txt:1: expected an id from 0 to 1, found 5"},
+        {"{\"a\": 0 \"b\": 1}", "tokens.txt:1: expected ',' or '}' after a unit's id"},
+        {"{\"a\": -1}", "tokens.txt:1: expected \"unit\": id (a vocab.json object)"},
+        {"{\"a\": 0,\n\"\\ud800\": 1}", "tokens.txt:2: expected \"unit\": id (a vocab.json object)"},
+        {"{\"a\": 0}\nx", "tokens.txt:2: unexpected text after the vocab.json object"},
+        {"{ }", "tokens.txt: expected at least one unit, found none"},
+        {"{\"<pad>\": 0, \"\\u00ff\\u0000\": 1}", "tokens.txt:1: expected a unit name in utf-8"},
+        {"E 5\n<unk> 3\n", "tokens.txt:2: '<unk>' is one of the units fairseq adds itself (<s> <pad> </s> <unk>, ids 0-3)"},
+        {"E 5\nT\n", "tokens.txt:2: expected a unit and its count (fairseq dict), as on line 1"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        rd_error err;
+        u = (lex_units *)1;
+        assert_int_equal(lex_units_parse(bad[i].text, strlen(bad[i].text), "tokens.txt", NULL, NULL, &u, &err),
+                         RD_ERR_INPUT);
+        assert_null(u);
+        assert_string_equal(err.msg, bad[i].msg);
+    }
+}
+
+/* The lexicon reader's sibling of the BOM bug: the first word kept its BOM. */
+static void test_lexicon_bom(void **state) {
+    lex_units *u = units_ok("<blank>\n|\na\nb\n", NULL, NULL);
+    lex_load_stats st;
+    lex_lexicon *l = lexicon_ok("\xEF\xBB\xBF" "ab a b\r\nba b a\r\n\r\n", u, &st);
+    assert_int_equal(lex_word_count(l), 2);
+    assert_string_equal(lex_word(l, 0), "ab");
+    lex_lexicon_free(l);
+    lex_units_free(u);
+}
+
 typedef struct err_case {
     const char *text, *blank, *delim, *msg;
 } err_case;
@@ -157,7 +235,7 @@ static void test_units_errors(void **state) {
         {"<blank>\na\nb\na\n", NULL, NULL, "tokens.txt:4: unit 'a' already on line 2"},
         {"<blank>\na b\n", NULL, NULL, "tokens.txt:2: expected one unit name, found 2 fields"},
         {"a\nb\n", NULL, NULL,
-         "tokens.txt: no blank unit: expected one of <blank>, <pad>, <s>, _ or a given name"},
+         "tokens.txt: no blank unit: expected one of <blank>, <pad>, <blk>, <s>, _ or a given name"},
         {"a\nb\n", "<b>", NULL, "tokens.txt: blank unit '<b>' not found"},
         {"<blank>\nb\n", NULL, "<sp>", "tokens.txt: word delimiter unit '<sp>' not found"},
         {"<blank>\nb\n", NULL, "<blank>",
@@ -612,6 +690,8 @@ int main(void) {
         cmocka_unit_test(test_units_auto_order),
         cmocka_unit_test(test_units_explicit_and_lines),
         cmocka_unit_test(test_units_icefall),
+        cmocka_unit_test(test_units_as_published),
+        cmocka_unit_test(test_lexicon_bom),
         cmocka_unit_test(test_units_errors),
         cmocka_unit_test(test_lexicon_plain),
         cmocka_unit_test(test_lexicon_flashlight),
