@@ -80,7 +80,8 @@ static const char usage_text[] =
     "                           --lm-prefix if given\n"
     "  --nbest N                hypotheses per utterance [1]; in text output N > 1 prints\n"
     "                           'id<TAB>rank<TAB>score<TAB>text' lines, best (rank 1) first\n"
-    "\n"
+    "\n";
+static const char usage_text_stream[] =
     "Streaming and sessions:\n"
     "  --stream                 decode --logits FILE frame by frame as it arrives: a .npy\n"
     "                           still being written (the header's T frames are awaited),\n"
@@ -335,7 +336,7 @@ static int parse_options(int argc, char **argv, options *o, int *first_file) {
             break;
         }
         case OPT_LENGTHS: o->lengths = optarg; break;
-        case 'h': fputs(usage_text, stdout); fputs(usage_text2, stdout); exit(0);
+        case 'h': fputs(usage_text, stdout); fputs(usage_text_stream, stdout); fputs(usage_text2, stdout); exit(0);
         case OPT_VERSION: puts(PROG " " RD_VERSION); exit(0);
         default: fprintf(stderr, "try '" PROG " --help'\n"); return 0;
         }
