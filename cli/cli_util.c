@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/text.h"
+
 void cli_json_string(FILE *out, const char *s) {
     fputc('"', out);
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
@@ -18,8 +20,22 @@ void cli_json_string(FILE *out, const char *s) {
         case '\b': fputs("\\b", out); break;
         case '\f': fputs("\\f", out); break;
         default:
-            if (*p < 0x20) fprintf(out, "\\u%04x", *p);
-            else fputc(*p, out);
+            if (*p < 0x20) {
+                fprintf(out, "\\u%04x", *p);
+            } else if (*p < 0x80) {
+                fputc(*p, out);
+            } else {
+                /* a whole UTF-8 character as is; a byte that is not one as \\udcXX
+                 * (Python's surrogateescape), so the JSON stays valid */
+                size_t n = *p >= 0xF0 ? 4 : *p >= 0xE0 ? 3 : 2, k = 1;
+                while (k < n && p[k]) k++;
+                if (k == n && rd_utf8_valid((const char *)p, n)) {
+                    fwrite(p, 1, n, out);
+                    p += n - 1;
+                } else {
+                    fprintf(out, "\\udc%02x", *p);
+                }
+            }
         }
     }
     fputc('"', out);

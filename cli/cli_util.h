@@ -9,7 +9,9 @@
 /* The programs' version, printed by --version. */
 #define RD_VERSION "0.3.0"
 
-/* Writes s as a JSON string literal (with quotes), escaping as RFC 8259 asks. */
+/* Writes s as a JSON string literal (with quotes), escaping as RFC 8259 asks;
+ * a byte that is not part of valid UTF-8 is written as \udcXX (XX = the byte,
+ * Python's surrogateescape), so the output stays valid JSON whatever s is. */
 void cli_json_string(FILE *out, const char *s);
 
 /* Strict option values; on failure print "PROG: --NAME: expected ..., got 'V'"

@@ -4,6 +4,7 @@
  * prints one line per utterance, in input order, whatever the thread count.
  * All decoding logic lives in decoder/; this file parses options, lists and
  * files, runs the worker threads and formats the output. */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -112,7 +113,8 @@ static const char usage_text2[] =
     "  --threads N              utterances decoded in parallel; output order is kept [1]\n"
     "  --shard K/N              decode only lines K, K+N, K+2N, ... (1 <= K <= N)\n"
     "  --keep-going             report a bad utterance on stderr and go on; the exit\n"
-    "                           status is then 1 if any failed\n"
+    "                           status is then 1 if any failed; JSON output gets a line\n"
+    "                           {\"utt\":...,\"error\":...} for it (--resume redoes it)\n"
     "  --resume OUT             skip utterances whose id already has a complete line in\n"
     "                           OUT, an earlier (interrupted) output of the same command:\n"
     "                           rwkv-decode --list l.tsv --resume out.tsv >> out.tsv\n"
@@ -542,6 +544,11 @@ static int json_string(const char *s, const char *end, char *out, size_t cap) {
                 c = (unsigned)strtoul(hex, &stop, 16);
                 if (*stop) return 0;
                 s += 4;
+                if (c >= 0xDC80 && c <= 0xDCFF) {  /* cli_json_string's escape of a byte that is not UTF-8 */
+                    if (k + 1 >= cap) return 0;
+                    out[k++] = (char)(c & 0xFF);
+                    continue;
+                }
                 if (c >= 0x80) {   /* cli_json_string escapes only controls; keep it simple */
                     if (k + 2 >= cap) return 0;
                     out[k++] = (char)(0xC0 | (c >> 6));
@@ -588,6 +595,10 @@ static rd_status apply_resume(app *a, rd_error *err) {
             static const char key[] = "{\"utt\":\"";
             ok = (size_t)(nl - p) > sizeof key - 1 && memcmp(p, key, sizeof key - 1) == 0 &&
                  json_string(p + sizeof key - 1, nl, id, sizeof id);
+            if (ok && memmem(p, (size_t)(nl - p), "\",\"error\":", 10)) { /* --keep-going's failure: redo it */
+                p = nl + 1;
+                continue;
+            }
         } else {
             const char *tab = memchr(p, '\t', (size_t)(nl - p));
             ok = tab && tab > p && (size_t)(tab - p) < sizeof id;
@@ -688,13 +699,17 @@ static rd_status load_ctx(app *a, const char *tokens, int *idx, rd_error *err) {
         lex_load_stats stats;
         memset(&stats, 0, sizeof stats);
         RD_TRY(lex_lexicon_load(a->o.lexicon, c->units, &c->lex, &stats, err));
+        long total = stats.entries + stats.skipped;
+        if (stats.skipped && stats.entries * 10 < total) /* under 10% usable: the wrong lexicon */
+            return rd_fail(err, RD_ERR_INPUT, "%s: only %ld of %ld pronunciations use units in %s (first unusable: "
+                           "line %ld, unit '%s'): is it the lexicon for this model?", a->o.lexicon, stats.entries,
+                           total, tokens, stats.first_skipped_line, stats.first_skipped_unit);
         if (stats.skipped)
-            fprintf(stderr, PROG ": warning: %s: %ld pronunciations use units that %s lacks and were "
-                    "skipped (first: line %ld, unit '%s')\n", a->o.lexicon, stats.skipped, tokens,
+            fprintf(stderr, PROG ": warning: %s: %ld of %ld pronunciations skipped: they use units that %s lacks "
+                    "(first: line %ld, unit '%s')\n", a->o.lexicon, stats.skipped, total, tokens,
                     stats.first_skipped_line, stats.first_skipped_unit);
         if (lex_word_count(c->lex) == 0)
-            return rd_fail(err, RD_ERR_INPUT, "%s: no usable word (every pronunciation uses units missing from %s)",
-                           a->o.lexicon, tokens);
+            return rd_fail(err, RD_ERR_INPUT, "%s: no usable word", a->o.lexicon);
     }
     *idx = a->n_ctx - 1;
     return RD_OK;
@@ -711,6 +726,45 @@ static rd_status resolve_contexts(app *a, rd_error *err) {
         RD_TRY(load_ctx(a, tok, &a->items[i].ctx, err));
     }
     return RD_OK;
+}
+
+/* Share of the lexicon's words an ARPA LM knows, as is (case 0), upper-cased
+ * (1) or lower-cased (2, ASCII letters); -1 on error. */
+static double lm_known_share(lm_cache *c, const lex_lexicon *lex, int fold) {
+    int n = lex_word_count(lex);
+    long known = 0;
+    char buf[256];
+    for (int w = 0; w < n; w++) {
+        const char *t = lex_word(lex, w);
+        size_t len = strlen(t);
+        if (fold && len < sizeof buf) {
+            for (size_t i = 0; i < len; i++) buf[i] = (char)(fold == 1 ? toupper((unsigned char)t[i]) : tolower((unsigned char)t[i]));
+            t = buf;
+        }
+        int32_t id = lm_word(c, t, len);
+        if (id < 0) return -1;
+        known += lm_word_known(c, id);
+    }
+    return n ? (double)known / n : 1.0;
+}
+
+/* Warns when most lexicon words are unknown to the ARPA LM (scored as <unk>):
+ * usually a case mismatch (LibriSpeech ARPAs are upper case). */
+static void warn_lexicon_lm(app *a) {
+    if (!a->lm || lm_rwkv(a->lm) || !a->n_ctx || !a->ctx[0].lex) return;
+    lm_cache *c = NULL;
+    rd_error e;
+    if (lm_cache_create(a->lm, 1, &c, &e) != RD_OK) return;
+    double share = lm_known_share(c, a->ctx[0].lex, 0);
+    if (share >= 0 && share < 0.5) {
+        double up = lm_known_share(c, a->ctx[0].lex, 1), low = lm_known_share(c, a->ctx[0].lex, 2);
+        const char *hint = up > 2 * share && up >= low ? "upper-cased" : low > 2 * share ? "lower-cased" : NULL;
+        fprintf(stderr, PROG ": warning: only %.1f%% of the %d words of %s are in the vocabulary of %s (the others "
+                "are scored as <unk>)", 100 * share, lex_word_count(a->ctx[0].lex), a->o.lexicon, a->o.lm);
+        if (hint) fprintf(stderr, "; %.1f%% are when %s: a case mismatch?", 100 * (up >= low ? up : low), hint);
+        fputc('\n', stderr);
+    }
+    lm_cache_free(c);
 }
 
 /* ---------- decoding one utterance ---------- */
@@ -811,6 +865,8 @@ static rd_status decode_item(worker *w, long i, int carry, FILE *out, int64_t *f
     const item *it = &a->items[i];
     if (it->ctx < 0) {
         char tok[4096];
+        if (access(it->path, F_OK) != 0) /* the file itself is missing: say so, not "no tokens" */
+            return rd_fail(err, RD_ERR_IO, "%s: cannot open: %s", it->path, strerror(errno));
         tokens_for(a, it->path, tok, sizeof tok);
         return rd_fail(err, RD_ERR_INPUT, "%s: no tokens file: give --tokens (looked for %s)", it->path, tok);
     }
@@ -971,6 +1027,8 @@ static rd_status run_stream(app *a, rd_error *err) {
     const item *it = &a->items[0];
     if (it->ctx < 0) {
         char tok[4096];
+        if (strcmp(it->path, "-") != 0 && access(it->path, F_OK) != 0)
+            return rd_fail(err, RD_ERR_IO, "%s: cannot open: %s", it->path, strerror(errno));
         tokens_for(a, it->path, tok, sizeof tok);
         return rd_fail(err, RD_ERR_USAGE, "%s: no tokens file: give --tokens (looked for %s)", it->path, tok);
     }
@@ -1162,6 +1220,13 @@ static int print_in_order(app *a, double t0) {
             failed++;
             if (first_bad == RD_OK) first_bad = r->err.status;
             report_failure(a, i);
+            if (a->o.keep_going && a->o.json) { /* a line per utterance, failed ones too */
+                fputs("{\"utt\":", stdout);
+                cli_json_string(stdout, a->items[i].id);
+                fputs(",\"error\":", stdout);
+                cli_json_string(stdout, r->err.msg);
+                fputs("}\n", stdout);
+            }
             if (!a->o.keep_going) {
                 pthread_mutex_lock(&a->mu);
                 a->stop = 1;
@@ -1234,6 +1299,7 @@ int main(int argc, char **argv) {
     }
     if (a.o.lm_state && load_start_state(&a, &err) != RD_OK) return fail(&a, &err);
     if (resolve_contexts(&a, &err) != RD_OK) return fail(&a, &err);
+    warn_lexicon_lm(&a);
     if (a.o.stream) {
         rd_status st = run_stream(&a, &err);
         if (st != RD_OK) return fail(&a, &err);

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 rd_status rd_text_read(const char *path, rd_text *out, rd_error *err) {
     out->data = NULL;
@@ -12,6 +13,11 @@ rd_status rd_text_read(const char *path, rd_text *out, rd_error *err) {
     int is_stdin = strcmp(path, "-") == 0;
     FILE *f = is_stdin ? stdin : fopen(path, "rb");
     if (!f) return rd_fail(err, RD_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    struct stat sb;
+    if (fstat(fileno(f), &sb) == 0 && S_ISDIR(sb.st_mode)) { /* fopen opens one; reading it fails oddly */
+        if (!is_stdin) fclose(f);
+        return rd_fail(err, RD_ERR_IO, "%s: is a directory, not a file", path);
+    }
     size_t cap = 1 << 16, n = 0;
     char *buf = malloc(cap + 1);
     if (!buf) {

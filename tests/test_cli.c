@@ -578,12 +578,91 @@ static void test_token_files_as_published(void **state) {
     run(&r, "rm -r %s", dir);
 }
 
+/* Errors that tell the truth, each with its exit status. */
+static void test_errors_tell_the_truth(void **state) {
+    (void)state;
+    NEED_PROG();
+    char npy[512], tok[512], lex[512], lm[512];
+    RD_DATA_OR_SKIP(npy, W2V);
+    RD_DATA_OR_SKIP(tok, "emissions/librispeech-121-121726-0000.wav2vec2.tokens.txt");
+    RD_DATA_OR_SKIP(lex, "lexicon/librispeech-words.lst");
+    RD_DATA_OR_SKIP(lm, "lm/librispeech-3gram-pruned.arpa");
+    char dir[] = "/tmp/rd_cli_errXXXXXX", want[2048];
+    assert_non_null(mkdtemp(dir));
+    run_result r;
+    /* a directory given as a file: it said "out of memory reading 9223372036854775807 bytes", exit 3 */
+    const char *as_dir[] = {"--logits %s", "--logits %s --tokens %s", "--logits %s --lexicon %s",
+                            "--logits %s --lm %s", "--list %s --tokens %s"};
+    for (int i = 0; i < 5; i++) {
+        char cmd[1024];
+        snprintf(cmd, sizeof cmd, as_dir[i], i == 0 || i == 4 ? dir : npy, dir);
+        run(&r, PROG " %s", cmd);
+        assert_int_equal(r.status, 1);
+        snprintf(want, sizeof want, "rwkv-decode: %s: is a directory, not a file\n", dir);
+        assert_string_equal(r.err, want);
+    }
+    run(&r, "bin/rwkv-wer %s %s", dir, dir);
+    assert_int_equal(r.status, 1);
+    snprintf(want, sizeof want, "rwkv-wer: %s: is a directory, not a file\n", dir);
+    assert_string_equal(r.err, want);
+    run(&r, "bin/rwkv-lm --lm %s", dir);
+    assert_int_equal(r.status, 1);
+    snprintf(want, sizeof want, "rwkv-lm: %s: is a directory, not a file\n", dir);
+    assert_string_equal(r.err, want);
+    /* a missing .npy is missing (it said "no tokens file") */
+    run(&r, PROG " /nonexistent/a.npy --quiet");
+    assert_int_equal(r.status, 1);
+    assert_string_equal(r.err, "rwkv-decode: /nonexistent/a.npy: cannot open: No such file or directory\n");
+    /* a lexicon spelled in units the model lacks: an error with counts */
+    run(&r, "tr a-z A-Z < %s > %s/up.lst && " PROG " --logits %s --lexicon %s/up.lst", lex, dir, npy, dir);
+    assert_int_equal(r.status, 1);
+    snprintf(want, sizeof want, "rwkv-decode: %s/up.lst: only 1 of 26709 pronunciations use units in %s (first "
+             "unusable: line 1, unit 'I'): is it the lexicon for this model?\n", dir, tok);
+    assert_string_equal(r.err, want);
+    /* mostly usable: a warning with counts, and it decodes */
+    run(&r, "{ head -3 %s; echo 'zz3 z z 3'; } > %s/part.lst && " PROG " --logits %s --lexicon %s/part.lst --beam 4",
+        lex, dir, npy, dir);
+    assert_int_equal(r.status, 0);
+    snprintf(want, sizeof want, "rwkv-decode: warning: %s/part.lst: 1 of 4 pronunciations skipped: they use units "
+             "that %s lacks (first: line 4, unit '3')\n", dir, tok);
+    assert_string_equal(r.err, want);
+    /* words the LM lacks (upper case against a lower-case ARPA): a warning with the share */
+    run(&r, "awk '{ $1 = toupper($1); print }' %s > %s/upw.lst && " PROG " --logits %s --lexicon %s/upw.lst --lm %s "
+        "--beam 4 --quiet", lex, dir, npy, dir, lm);
+    assert_int_equal(r.status, 0);
+    snprintf(want, sizeof want, "rwkv-decode: warning: only 0.0%% of the 26709 words of %s/upw.lst are in the "
+             "vocabulary of %s (the others are scored as <unk>); 87.4%% are when lower-cased: a case mismatch?\n",
+             dir, lm);
+    assert_string_equal(r.err, want);
+    /* --keep-going JSON: a line for the failed utterance too; --resume redoes it */
+    run(&r, "printf 'good\\t%s\\nbad\\t/nonexistent.npy\\n' > %s/l && " PROG " --list %s/l --tokens %s --beam 4 "
+        "--format json --keep-going --quiet > %s/out; echo $?; grep -c frames %s/out; grep error %s/out",
+        npy, dir, dir, tok, dir, dir, dir);
+    assert_string_equal(r.out, "1\n1\n{\"utt\":\"bad\",\"error\":\"/nonexistent.npy: cannot open: No such file or "
+                               "directory\"}\n");
+    run(&r, PROG " --list %s/l --tokens %s --beam 4 --format json --keep-going --resume %s/out", dir, tok, dir);
+    assert_int_equal(r.status, 1);
+    snprintf(want, sizeof want, "--resume: 1 utterance already in %s/out, 1 to decode", dir);
+    assert_non_null(strstr(r.err, want));
+    /* an id that is not UTF-8: escaped (\udcXX), the JSON stays valid, --resume reads it back */
+    run(&r, "printf 'ok\\377\\t%s\\nid\\303\\251\\t%s\\n' > %s/l8 && " PROG
+        " --list %s/l8 --tokens %s --beam 4 --format json --quiet > %s/o8; cut -d, -f1 %s/o8", npy, npy, dir, dir, tok,
+        dir, dir);
+    assert_string_equal(r.out, "{\"utt\":\"ok\\udcff\"\n{\"utt\":\"id\xc3\xa9\"\n");
+    run(&r, PROG " --list %s/l8 --tokens %s --beam 4 --format json --resume %s/o8", dir, tok, dir);
+    assert_int_equal(r.status, 0);
+    snprintf(want, sizeof want, "--resume: 2 utterances already in %s/o8, 0 to decode", dir);
+    assert_non_null(strstr(r.err, want));
+    run(&r, "rm -r %s", dir);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_options_as_typed),
         cmocka_unit_test(test_unk_score_lexicon_free),
         cmocka_unit_test(test_nbest_text),
         cmocka_unit_test(test_token_files_as_published),
+        cmocka_unit_test(test_errors_tell_the_truth),
         cmocka_unit_test(test_librispeech_with_3gram),
         cmocka_unit_test(test_missing_word),
         cmocka_unit_test(test_ocr_line_real_words),
