@@ -15,7 +15,7 @@ SAN      ?=
 WFLAGS   := -std=c11 -Wall -Wextra -Wpedantic -Werror -Wshadow -Wno-unused-parameter -Wno-format-truncation
 CPPFLAGS += -I. -D_GNU_SOURCE
 CFLAGS   += $(OPT) $(WFLAGS) $(SAN) -pthread -MMD -MP
-LDLIBS   += -lm -pthread
+LDLIBS   += -lm -pthread -lz -llzma -lbz2
 LDFLAGS  += $(SAN)
 
 # CUDA: on when nvcc is found (on PATH, else $(CUDA_HOME)/bin/nvcc), unless
@@ -114,7 +114,7 @@ $(BUILD)/fuzz/librd-fuzz.a: $(FUZZ_OBJ)
 	ar rcs $@ $^
 $(BUILD)/fuzz/%: tests/fuzz/%.c $(BUILD)/fuzz/librd-fuzz.a
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer,address,undefined $< $(BUILD)/fuzz/librd-fuzz.a -o $@ -lm -pthread
+	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer,address,undefined $< $(BUILD)/fuzz/librd-fuzz.a -o $@ -lm -pthread -lz -llzma -lbz2
 fuzz: $(FUZZ)
 
 # Runs each fuzz target over its committed corpus, then mutates: FUZZ_TOTAL
@@ -151,7 +151,7 @@ bench-gpu: $(LIB)
 
 deps:
 	@if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
-	$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq build-essential libcmocka-dev clang python3 python3-numpy fortunes
+	$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq build-essential libcmocka-dev zlib1g-dev liblzma-dev libbz2-dev clang python3 python3-numpy fortunes
 
 clean:
 	rm -rf build build-asan bin

@@ -42,6 +42,7 @@
 #include <unistd.h>
 
 #include "common/arena.h"
+#include "common/compress.h"
 #include "common/text.h"
 
 #define ARPA_LN10 2.30258509299404568402
@@ -977,6 +978,22 @@ rd_status arpa_load_limited(const char *path, size_t max_bytes, arpa_model **out
         return load_read(path, max_bytes, out, err);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) return rd_fail(err, RD_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    unsigned char magic[8];
+    ssize_t got = pread(fd, magic, sizeof magic, 0);
+    if (got == (ssize_t)sizeof magic && memcmp(magic, "mmap lm ", 8) == 0) {
+        close(fd);
+        return rd_fail(err, RD_ERR_INPUT, "%s: KenLM binary: give the ARPA file (build_binary's output cannot be "
+                       "read; .arpa, .arpa.gz, .arpa.xz and .arpa.bz2 can)", path);
+    }
+    rd_compression comp = got > 0 ? rd_compression_of(magic, (size_t)got) : RD_PLAIN;
+    if (comp != RD_PLAIN) { /* .arpa.gz, .arpa.xz, .arpa.bz2: decompressed whole, then parsed */
+        close(fd);
+        rd_text t;
+        RD_TRY(rd_decompress_file(path, comp, 0, &t, err)); /* text, not the model: not counted */
+        rd_status st = parse_model(t.data, t.size, path, max_bytes, 0, out, err);
+        rd_text_free(&t);
+        return st;
+    }
     size_t size = (size_t)sb.st_size;
     void *map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
     close(fd);

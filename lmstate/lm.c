@@ -5,27 +5,73 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
+#include "common/compress.h"
+#include "common/text.h"
 #include "lmstate/lm_impl.h"
 #include "lmstate/rwkv.h"
 
-/* 1 when the file starts, after optional whitespace, with "\data\". */
-static rd_status looks_like_arpa(const char *path, int *arpa, rd_error *err) {
+enum { LM_ARPA, LM_RWKV };
+
+/* Describes the start of a file that is no model we read, for the message. */
+static void describe_start(const unsigned char *b, size_t n, char *out, size_t cap) {
+    if (n == 0) {
+        snprintf(out, cap, "an empty file");
+        return;
+    }
+    if (n >= 6 && memcmp(b, "\x93NUMPY", 6) == 0) {
+        snprintf(out, cap, "a NumPy .npy array (emissions?)");
+        return;
+    }
+    size_t line = 0;
+    while (line < n && line < 60 && b[line] != '\n' && b[line] != '\r') line++;
+    int text = rd_utf8_valid((const char *)b, line) && !memchr(b, '\0', line);
+    for (size_t i = 0; text && i < line; i++) text = b[i] >= 0x20 || b[i] == '\t';
+    if (text) snprintf(out, cap, "text starting '%.*s'", (int)line, (const char *)b);
+    else snprintf(out, cap, "binary data starting %02x %02x %02x %02x", b[0], n > 1 ? b[1] : 0, n > 2 ? b[2] : 0,
+                  n > 3 ? b[3] : 0);
+}
+
+/* Decides the kind of model by the file's first bytes: ARPA text ("\data\"
+ * after an optional BOM and whitespace, or gzip/xz/bzip2 data), an RWKV
+ * tensor file (rwkv.cpp .bin, PyTorch zip, safetensors); anything else is
+ * refused, saying what the file looks like. */
+static rd_status lm_kind(const char *path, int *kind, rd_error *err) {
     FILE *f = fopen(path, "rb");
     if (!f) return rd_fail(err, RD_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    char buf[4096];
+    struct stat sb;
+    if (fstat(fileno(f), &sb) == 0 && S_ISDIR(sb.st_mode)) {
+        fclose(f);
+        return rd_fail(err, RD_ERR_IO, "%s: is a directory, not a file", path);
+    }
+    unsigned char buf[4096];
     size_t n = fread(buf, 1, sizeof buf, f);
     fclose(f);
     size_t i = n >= 3 && memcmp(buf, "\xEF\xBB\xBF", 3) == 0 ? 3 : 0; /* a UTF-8 BOM */
     while (i < n && (buf[i] == ' ' || (buf[i] >= '\t' && buf[i] <= '\r'))) i++;
-    *arpa = n - i >= 6 && memcmp(buf + i, "\\data\\", 6) == 0;
-    return RD_OK;
+    if ((n - i >= 6 && memcmp(buf + i, "\\data\\", 6) == 0) || rd_compression_of(buf, n) != RD_PLAIN ||
+        (n >= 8 && memcmp(buf, "mmap lm ", 8) == 0)) { /* the ARPA loader refuses KenLM binaries by name */
+        *kind = LM_ARPA;
+        return RD_OK;
+    }
+    static const unsigned char ggmf[4] = {0x66, 0x6d, 0x67, 0x67}; /* rwkv.cpp, little-endian "ggmf" */
+    if ((n >= 4 && memcmp(buf, ggmf, 4) == 0) || (n >= 2 && buf[0] == 'P' && buf[1] == 'K') ||
+        (n >= 9 && buf[8] == '{') || (n >= 2 && buf[0] == 0x80)) {
+        *kind = LM_RWKV;
+        return RD_OK;
+    }
+    char what[160];
+    describe_start(buf, n, what, sizeof what);
+    return rd_fail(err, RD_ERR_INPUT, "%s: not a language model: expected an ARPA file (\\data\\ first; also "
+                   ".gz/.xz/.bz2) or an RWKV model (rwkv.cpp .bin, .pth, .safetensors); found %s", path, what);
 }
 
 rd_status lm_load(const char *path, const lm_load_options *opt, lm_model **out, rd_error *err) {
     *out = NULL;
-    int arpa;
-    RD_TRY(looks_like_arpa(path, &arpa, err));
+    int kind;
+    RD_TRY(lm_kind(path, &kind, err));
+    int arpa = kind == LM_ARPA;
     lm_model *m = calloc(1, sizeof *m);
     if (!m) return rd_fail(err, RD_ERR_NOMEM, "%s: out of memory", path);
     rd_status st = arpa ? lm_arpa_open(path, opt, m, err) : lm_rwkv_open(path, opt, m, err);

@@ -7,6 +7,10 @@
  * the files, quoted next to each check. */
 #include "tests/testutil.h"
 
+#include <bzlib.h>
+#include <lzma.h>
+#include <zlib.h>
+
 #include <fcntl.h>
 #include <limits.h>
 #include <math.h>
@@ -418,6 +422,86 @@ static void test_load_missing_file(void **st) {
     assert_string_equal(err.msg, "/nonexistent/x.arpa: cannot open: No such file or directory");
 }
 
+/* ---------- LM files as published: .gz/.xz/.bz2, BOM, KenLM binary ---------- */
+
+static const char small_arpa[] = "\\data\\\nngram 1=3\nngram 2=1\n\n\\1-grams:\n-1.0\t<s>\t-0.5\n-0.5\t</s>\n"
+                                 "-0.3\ta\t-0.2\n\n\\2-grams:\n-0.1\t<s> a\n\n\\end\\\n";
+
+static void write_file(const char *path, const void *b, size_t n) {
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(b, 1, n, f), n);
+    assert_int_equal(fclose(f), 0);
+}
+
+/* Loads path and checks p(a | <s>) = 10^-0.1 and p(</s> | a). */
+static void check_small(const char *path) {
+    arpa_model *m = NULL;
+    rd_error err;
+    if (arpa_load(path, &m, &err) != RD_OK) fail_msg("%s: %s", path, err.msg);
+    arpa_state s;
+    arpa_begin_state(m, &s);
+    int len;
+    assert_log10(arpa_score(m, &s, id_of(m, "a"), &s, &len), -0.1);
+    assert_log10(arpa_score(m, &s, arpa_eos(m), &s, &len), -0.2 - 0.5);
+    arpa_free(m);
+}
+
+static void test_compressed_and_bom(void **st) {
+    (void)st;
+    char dir[] = "/tmp/rd_arpa_zXXXXXX", path[128];
+    assert_non_null(mkdtemp(dir));
+    size_t n = strlen(small_arpa);
+    snprintf(path, sizeof path, "%s/lm.arpa.gz", dir);
+    gzFile g = gzopen(path, "wb");
+    assert_non_null(g);
+    assert_int_equal(gzwrite(g, small_arpa, (unsigned)n), (int)n);
+    assert_int_equal(gzclose(g), Z_OK);
+    check_small(path);
+    /* cut off: an error naming the file, not a model of what arrived */
+    char cut[128];
+    snprintf(cut, sizeof cut, "%s/cut.gz", dir);
+    unsigned char buf[4096];
+    FILE *f = fopen(path, "rb");
+    size_t got = fread(buf, 1, sizeof buf, f);
+    fclose(f);
+    write_file(cut, buf, got - 12);
+    arpa_model *m = NULL;
+    rd_error err;
+    assert_int_equal(arpa_load(cut, &m, &err), RD_ERR_INPUT);
+    char want[256];
+    snprintf(want, sizeof want, "%s: gzip data cut off or corrupt", cut);
+    assert_string_equal(err.msg, want);
+    size_t out = 0;
+    assert_int_equal(lzma_easy_buffer_encode(6, LZMA_CHECK_CRC64, NULL, (const uint8_t *)small_arpa, n, buf, &out,
+                                             sizeof buf), LZMA_OK);
+    snprintf(path, sizeof path, "%s/lm.arpa.xz", dir);
+    write_file(path, buf, out);
+    check_small(path);
+    unsigned bz = sizeof buf;
+    assert_int_equal(BZ2_bzBuffToBuffCompress((char *)buf, &bz, (char *)small_arpa, (unsigned)n, 9, 0, 0), BZ_OK);
+    snprintf(path, sizeof path, "%s/lm.arpa.bz2", dir);
+    write_file(path, buf, bz);
+    check_small(path);
+    /* a BOM (editors on Windows write one) */
+    snprintf(path, sizeof path, "%s/bom.arpa", dir);
+    memcpy(buf, "\xEF\xBB\xBF", 3);
+    memcpy(buf + 3, small_arpa, n);
+    write_file(path, buf, n + 3);
+    check_small(path);
+    /* a KenLM binary is named as one */
+    snprintf(path, sizeof path, "%s/lm.binary", dir);
+    static const char kenlm[] = "mmap lm http://kheafield.com/code format version 5\n\0\0\0\0";
+    write_file(path, kenlm, sizeof kenlm);
+    assert_int_equal(arpa_load(path, &m, &err), RD_ERR_INPUT);
+    snprintf(want, sizeof want, "%s: KenLM binary: give the ARPA file (build_binary's output cannot be read; .arpa, "
+             ".arpa.gz, .arpa.xz and .arpa.bz2 can)", path);
+    assert_string_equal(err.msg, want);
+    char rm[160];
+    snprintf(rm, sizeof rm, "rm -r %s", dir);
+    assert_int_equal(system(rm), 0);
+}
+
 /* ---------- memory: counts first, one block ---------- */
 
 /* The bytes of the 1-gram words, as arpa_memory_for_counts takes them: each
@@ -759,7 +843,8 @@ int main(void) {
         cmocka_unit_test(test_toy_models),         cmocka_unit_test(test_bugs_bunny),
         cmocka_unit_test(test_ocr_bigram),         cmocka_unit_test(test_librispeech),
         cmocka_unit_test(test_parse_lenient_forms), cmocka_unit_test(test_parse_errors),
-        cmocka_unit_test(test_load_missing_file),  cmocka_unit_test(test_memory_for_counts),
+        cmocka_unit_test(test_load_missing_file),
+        cmocka_unit_test(test_compressed_and_bom),  cmocka_unit_test(test_memory_for_counts),
         cmocka_unit_test(test_memory_limit_refused), cmocka_unit_test(test_blanks_outgrow_table),
         cmocka_unit_test(test_big_file),           cmocka_unit_test(test_load_fifo),
         cmocka_unit_test(test_lm_interface),

@@ -656,6 +656,45 @@ static void test_errors_tell_the_truth(void **state) {
     run(&r, "rm -r %s", dir);
 }
 
+/* LM files as published: .arpa.gz decodes as the .arpa; a file that is no
+ * model says what it looks like (it said "unknown tensor file format"). */
+static void test_lm_files_as_published(void **state) {
+    (void)state;
+    NEED_PROG();
+    char npy[512], lex[512], lm[512];
+    RD_DATA_OR_SKIP(npy, W2V);
+    RD_DATA_OR_SKIP(lex, "lexicon/librispeech-words.lst");
+    RD_DATA_OR_SKIP(lm, "lm/librispeech-3gram-pruned.arpa");
+    char dir[] = "/tmp/rd_cli_lmXXXXXX", want[2048];
+    assert_non_null(mkdtemp(dir));
+    run_result a, b;
+    run(&a, PROG " --logits %s --lexicon %s --lm %s --beam 8 --format json --quiet", npy, lex, lm);
+    assert_int_equal(a.status, 0);
+    run(&b, "gzip -c %s > %s/lm.arpa.gz && " PROG " --logits %s --lexicon %s --lm %s/lm.arpa.gz --beam 8 --format json "
+        "--quiet", lm, dir, npy, lex, dir);
+    assert_int_equal(b.status, 0);
+    assert_string_equal(a.out, b.out);
+    run(&b, "printf 'hello world\\n' > %s/t.txt && " PROG " --logits %s --lm %s/t.txt", dir, npy, dir);
+    assert_int_equal(b.status, 1);
+    snprintf(want, sizeof want, "rwkv-decode: %s/t.txt: not a language model: expected an ARPA file (\\data\\ first; "
+             "also .gz/.xz/.bz2) or an RWKV model (rwkv.cpp .bin, .pth, .safetensors); found text starting 'hello "
+             "world'\n", dir);
+    assert_string_equal(b.err, want);
+    run(&b, PROG " --logits %s --lm %s", npy, npy);
+    assert_int_equal(b.status, 1);
+    snprintf(want, sizeof want, "rwkv-decode: %s: not a language model: expected an ARPA file (\\data\\ first; also "
+             ".gz/.xz/.bz2) or an RWKV model (rwkv.cpp .bin, .pth, .safetensors); found a NumPy .npy array "
+             "(emissions?)\n", npy);
+    assert_string_equal(b.err, want);
+    run(&b, "printf 'mmap lm http://kheafield.com/code format version 5\\n' > %s/k.bin && " PROG
+        " --logits %s --lm %s/k.bin", dir, npy, dir);
+    assert_int_equal(b.status, 1);
+    snprintf(want, sizeof want, "rwkv-decode: %s/k.bin: KenLM binary: give the ARPA file (build_binary's output "
+             "cannot be read; .arpa, .arpa.gz, .arpa.xz and .arpa.bz2 can)\n", dir);
+    assert_string_equal(b.err, want);
+    run(&b, "rm -r %s", dir);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_options_as_typed),
@@ -663,6 +702,7 @@ int main(void) {
         cmocka_unit_test(test_nbest_text),
         cmocka_unit_test(test_token_files_as_published),
         cmocka_unit_test(test_errors_tell_the_truth),
+        cmocka_unit_test(test_lm_files_as_published),
         cmocka_unit_test(test_librispeech_with_3gram),
         cmocka_unit_test(test_missing_word),
         cmocka_unit_test(test_ocr_line_real_words),
