@@ -262,11 +262,11 @@ static rd_status units_collect_json(units_parse *p, const char *buf, size_t n, c
         const char *at = q;
         long len = q < end && *q == '"' ? (q++, json_string(&q, end, names)) : -1;
         q = json_ws(q, end);
-        char *stop = NULL;
+        const char *stop = NULL;
         long id = -1;
         if (len >= 0 && q < end && *q == ':') {
             q = json_ws(q + 1, end);
-            if (q < end && *q >= '0' && *q <= '9') id = strtol(q, &stop, 10);
+            for (id = 0; q < end && *q >= '0' && *q <= '9' && id < INT32_MAX; q++) id = id * 10 + (*q - '0'), stop = q + 1;
         }
         if (len < 0 || !stop) {
             st = rd_fail(err, RD_ERR_INPUT, "%s:%ld: expected \"unit\": id (a vocab.json object)", p->name,
