@@ -109,8 +109,15 @@ static const char usage_text2[] =
     "  --max-memory MB          refuse a model or state cache larger than this [no limit]\n"
     "\n"
     "Output and batches:\n"
-    "  --format text|json       'id<TAB>text' lines, or one JSON object a line with the\n"
-    "                           n-best (total/acoustic/lm scores) and word frames [text]\n"
+    "  --format text|json|ctm   'id<TAB>text' lines, one JSON object a line with the\n"
+    "                           n-best (total/acoustic/lm scores) and word frames, or CTM\n"
+    "                           ('id 1 start duration word [conf]', needs --frame-shift) [text]\n"
+    "  --frame-shift S          seconds per frame (0.02 for wav2vec2): JSON words get\n"
+    "                           start_time (first frame's start) and end_time (last frame's end)\n"
+    "  --token-times            JSON: the best hypothesis' units with their frames\n"
+    "  --confidence             a word confidence (JSON \"conf\", CTM's last column): the\n"
+    "                           posterior over the final n-best (16 at least) of the\n"
+    "                           hypotheses with the same word at overlapping frames\n"
     "  --threads N              utterances decoded in parallel; output order is kept [1]\n"
     "  --shard K/N              decode only lines K, K+N, K+2N, ... (1 <= K <= N)\n"
     "  --keep-going             report a bad utterance on stderr and go on; the exit\n"
@@ -146,6 +153,8 @@ typedef struct options {
     long max_memory_mb;
     int delim_given, json, threads, keep_going, quiet, unk_given, lm_weight_given;
     int stream, session_carry;
+    int ctm, token_times, confidence, nbest_out; /* --format ctm; hypotheses printed */
+    float frame_shift;           /* seconds per frame, 0 = not given */
     unsigned char given[1024];   /* given[OPT_x]: the option was on the command line */
     const struct option *longopts;
     long chunk_frames;
@@ -206,18 +215,21 @@ enum { OPT_PREFIX = 512, OPT_LATOK, OPT_LMTH, OPT_VOCAB, OPT_SDT, OPT_MAXMEM };
 enum { OPT_BLANK = 256, OPT_DELIM, OPT_BEAM, OPT_BST, OPT_BTH, OPT_LMW, OPT_WS, OPT_UNK, OPT_HOM,
        OPT_NOLA, OPT_NBEST, OPT_FORMAT, OPT_THREADS, OPT_SHARD, OPT_KEEP, OPT_QUIET, OPT_INPUT,
        OPT_LENGTHS };
-enum { OPT_VERSION = 700, OPT_LAST = 1024 }; /* option values stay below OPT_LAST */
+#define CONF_NBEST 16 /* hypotheses the word confidence is computed over, at least */
+enum { OPT_VERSION = 700, OPT_FSHIFT, OPT_TOKTIMES, OPT_CONF, OPT_LAST = 1024 }; /* option values stay below OPT_LAST */
 
 /* Options that do nothing without another one are refused rather than
  * silently ignored: one line an option. NEED_RWKV is checked once the LM is
  * loaded (an ARPA model has no tokenizer, threads or state). */
-enum { NEED_LM = 1, NEED_LEXICON = 2, NEED_LM_OR_LEXICON = 4, NEED_STREAM = 8, NEED_RWKV = 16 };
+enum { NEED_LM = 1, NEED_LEXICON = 2, NEED_LM_OR_LEXICON = 4, NEED_STREAM = 8, NEED_RWKV = 16, NEED_JSON = 32,
+       NEED_JSON_OR_CTM = 64 };
 static const struct { int opt, needs; } option_needs[] = {
     {OPT_LMW, NEED_LM},         {OPT_PREFIX, NEED_LM},           {OPT_LMSTATE, NEED_RWKV | NEED_LM},
     {OPT_LMTH, NEED_RWKV | NEED_LM}, {OPT_LATOK, NEED_RWKV | NEED_LM}, {OPT_VOCAB, NEED_RWKV | NEED_LM},
     {OPT_SDT, NEED_RWKV | NEED_LM}, {OPT_MAXMEM, NEED_LM},       {OPT_CARRY, NEED_LM},
     {OPT_HOM, NEED_LEXICON},    {OPT_NOLA, NEED_LEXICON | NEED_LM}, {OPT_UNK, NEED_LM_OR_LEXICON},
     {OPT_CHUNK, NEED_STREAM},   {OPT_STIMEOUT, NEED_STREAM},
+    {OPT_FSHIFT, NEED_JSON_OR_CTM}, {OPT_TOKTIMES, NEED_JSON}, {OPT_CONF, NEED_JSON_OR_CTM},
 };
 
 static const char *option_name(const struct option *longopts, int val) {
@@ -239,6 +251,8 @@ static int check_needs(const options *o, const unsigned char *given, const struc
             why = "without --lexicon or --lm (it scores words the lexicon or the LM lacks)";
         else if ((n & NEED_STREAM) && !o->stream) why = "without --stream";
         else if ((n & NEED_RWKV) && rwkv == 0) why = "with an ARPA --lm (it is for RWKV models)";
+        else if ((n & NEED_JSON) && !o->json) why = "without --format json";
+        else if ((n & NEED_JSON_OR_CTM) && !o->json && !o->ctm) why = "without --format json or ctm";
         if (why) {
             fprintf(stderr, PROG ": --%s does nothing %s\n", option_name(longopts, option_needs[i].opt), why);
             return 0;
@@ -273,7 +287,8 @@ static int parse_options(int argc, char **argv, options *o, int *first_file) {
         {"resume", required_argument, 0, OPT_RESUME}, {"stream", no_argument, 0, OPT_STREAM},
         {"chunk-frames", required_argument, 0, OPT_CHUNK}, {"stream-timeout", required_argument, 0, OPT_STIMEOUT},
         {"session-carry", no_argument, 0, OPT_CARRY}, {"lm-state", required_argument, 0, OPT_LMSTATE},
-        {"version", no_argument, 0, OPT_VERSION}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+        {"frame-shift", required_argument, 0, OPT_FSHIFT}, {"token-times", no_argument, 0, OPT_TOKTIMES},
+        {"confidence", no_argument, 0, OPT_CONF}, {"version", no_argument, 0, OPT_VERSION}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
     dec_options_default(&o->dec);
     o->threads = 1;
@@ -320,7 +335,8 @@ static int parse_options(int argc, char **argv, options *o, int *first_file) {
         case OPT_FORMAT:
             if (strcmp(optarg, "json") == 0) o->json = 1;
             else if (strcmp(optarg, "text") == 0) o->json = 0;
-            else { fprintf(stderr, PROG ": --format: expected text or json, got '%s'\n", optarg); return 0; }
+            else if (strcmp(optarg, "ctm") == 0) o->json = 0, o->ctm = 1;
+            else { fprintf(stderr, PROG ": --format: expected text, json or ctm, got '%s'\n", optarg); return 0; }
             break;
         case OPT_THREADS: if (!cli_parse_int(PROG, "threads", optarg, 1, 1024, &v)) return 0; o->threads = (int)v; break;
         case OPT_SHARD: if (!cli_parse_shard(PROG, optarg, &o->shard_k, &o->shard_n)) return 0; break;
@@ -341,6 +357,15 @@ static int parse_options(int argc, char **argv, options *o, int *first_file) {
         case OPT_LENGTHS: o->lengths = optarg; break;
         case 'h': fputs(usage_text, stdout); fputs(usage_text_stream, stdout); fputs(usage_text2, stdout); exit(0);
         case OPT_VERSION: puts(PROG " " RD_VERSION); exit(0);
+        case OPT_FSHIFT:
+            if (!cli_parse_float(PROG, "frame-shift", optarg, &o->frame_shift)) return 0;
+            if (!(o->frame_shift > 0 && o->frame_shift < 3600)) {
+                fprintf(stderr, PROG ": --frame-shift: expected seconds per frame above 0 (e.g. 0.02), got '%s'\n", optarg);
+                return 0;
+            }
+            break;
+        case OPT_TOKTIMES: o->token_times = 1; break;
+        case OPT_CONF: o->confidence = 1; break;
         default: fprintf(stderr, "try '" PROG " --help'\n"); return 0;
         }
     }
@@ -370,6 +395,12 @@ static int parse_options(int argc, char **argv, options *o, int *first_file) {
         return 0;
     }
     if (!check_needs(o, given, longopts, -1)) return 0;
+    if (o->ctm && !o->frame_shift) {
+        fprintf(stderr, PROG ": --format ctm needs --frame-shift SECONDS (seconds per frame, e.g. 0.02 for wav2vec2)\n");
+        return 0;
+    }
+    o->nbest_out = o->dec.nbest;
+    if (o->confidence && o->dec.nbest < CONF_NBEST) o->dec.nbest = CONF_NBEST; /* the posterior's n-best */
     memcpy(o->given, given, sizeof given);
     o->longopts = longopts;
     if (!o->unk_given) o->dec.unk_score = o->lexicon ? -INFINITY : 0.0f;
@@ -775,9 +806,45 @@ typedef struct worker {
     dec_decoder **dec;   /* one per model context, created on first use */
 } worker;
 
+/* Confidence of word j of hypothesis 0: the posterior, over the final
+ * n-best (softmax of the total scores), of the hypotheses that have the same
+ * word at overlapping frames. */
+static double word_confidence(const dec_decoder *d, int j) {
+    const dec_word *w = &dec_nbest(d, 0)->words[j];
+    double best = dec_nbest(d, 0)->score, all = 0, with = 0;
+    for (int i = 0; i < dec_nbest_count(d); i++) {
+        const dec_hyp *h = dec_nbest(d, i);
+        double p = exp((double)h->score - best);
+        all += p;
+        for (int k = 0; k < h->n_words; k++)
+            if (h->words[k].start <= w->end && h->words[k].end >= w->start && strcmp(h->words[k].text, w->text) == 0) {
+                with += p;
+                break;
+            }
+    }
+    return all > 0 ? with / all : 1.0;
+}
+
+/* --format ctm: 'id 1 start duration word [confidence]' a word, seconds. */
+static void format_ctm(const app *a, const item *it, const dec_decoder *d, FILE *f) {
+    const dec_hyp *h = dec_nbest_count(d) ? dec_nbest(d, 0) : NULL;
+    double fs = a->o.frame_shift;
+    for (int j = 0; h && j < h->n_words; j++) {
+        const dec_word *w = &h->words[j];
+        fprintf(f, "%s 1 %.3f %.3f %s", it->id, w->start * fs, (w->end - w->start + 1) * fs, w->text);
+        if (a->o.confidence) fprintf(f, " %.4f", word_confidence(d, j));
+        fputc('\n', f);
+    }
+}
+
 static void format_result(const app *a, const item *it, const dec_decoder *d, int64_t T, FILE *f) {
     int n = dec_nbest_count(d);
-    if (!a->o.json && a->o.dec.nbest > 1) {  /* id<TAB>rank<TAB>score<TAB>text, best first */
+    if (n > a->o.nbest_out) n = a->o.nbest_out;
+    if (a->o.ctm) {
+        format_ctm(a, it, d, f);
+        return;
+    }
+    if (!a->o.json && a->o.nbest_out > 1) {  /* id<TAB>rank<TAB>score<TAB>text, best first */
         for (int i = 0; i < n; i++) {
             const dec_hyp *h = dec_nbest(d, i);
             fprintf(f, "%s\t%d\t%.6g\t%s\n", it->id, i + 1, (double)h->score, h->text);
@@ -811,9 +878,30 @@ static void format_result(const app *a, const item *it, const dec_decoder *d, in
             if (j) fputc(',', f);
             fputs("{\"word\":", f);
             cli_json_string(f, w->text);
-            fprintf(f, ",\"start\":%d,\"end\":%d%s}", w->start, w->end, w->oov ? ",\"oov\":true" : "");
+            fprintf(f, ",\"start\":%d,\"end\":%d%s", w->start, w->end, w->oov ? ",\"oov\":true" : "");
+            if (a->o.frame_shift) /* seconds: the first frame's start, the last frame's end */
+                fprintf(f, ",\"start_time\":%.3f,\"end_time\":%.3f", w->start * (double)a->o.frame_shift,
+                        (w->end + 1) * (double)a->o.frame_shift);
+            if (a->o.confidence && i == 0) fprintf(f, ",\"conf\":%.4f", word_confidence(d, j));
+            fputc('}', f);
         }
-        fputs("]}", f);
+        fputc(']', f);
+        if (a->o.token_times) {
+            const lex_units *units = a->ctx[it->ctx].units;
+            fputs(",\"tokens\":[", f);
+            for (int k = 0; k < h->n_tokens; k++) {
+                const dec_token *t = &h->tokens[k];
+                fputs(k ? ",{\"token\":" : "{\"token\":", f);
+                cli_json_string(f, lex_units_name(units, t->unit));
+                fprintf(f, ",\"start\":%d,\"end\":%d", t->start, t->end);
+                if (a->o.frame_shift)
+                    fprintf(f, ",\"start_time\":%.3f,\"end_time\":%.3f", t->start * (double)a->o.frame_shift,
+                            (t->end + 1) * (double)a->o.frame_shift);
+                fputc('}', f);
+            }
+            fputc(']', f);
+        }
+        fputc('}', f);
     }
     fputs("]}\n", f);
 }

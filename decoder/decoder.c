@@ -31,6 +31,9 @@ typedef struct hyp {
     int32_t last_unit;   /* last unit of the prefix (CTC repeat rule) */
     int32_t spell_len;   /* units of the word in progress outside the lexicon */
     int32_t word_start;  /* first frame of the word in progress */
+    int32_t unit_end;    /* last frame at which the prefix's likeliest path was in
+                            its last unit (not a blank after it) */
+    int32_t unit_start;  /* frame at which that path entered its last unit */
     int32_t slot;        /* LM slot holding this prefix's LM state */
     int32_t lm_word;     /* completion awaiting its LM score: handle, else -1 */
     int32_t n_words, n_unk;
@@ -79,6 +82,8 @@ struct dec_decoder {
     /* results */
     dec_hyp *nbest;
     dec_word *words;
+    dec_token *tokens;
+    size_t tokens_cap;
     char *text;
     size_t text_cap, words_cap;
     int n_nbest;
@@ -357,6 +362,7 @@ void dec_free(dec_decoder *d) {
     free(d->lm_score);
     free(d->nbest);
     free(d->words);
+    free(d->tokens);
     free(d->text);
     dec_store_free(&d->store);
     free(d);
@@ -423,7 +429,10 @@ static int cand_get(dec_decoder *d, int32_t p, int32_t u, int32_t w,
 /* Word timing follows the likeliest path: the contribution a from h sets
  * the candidate's word start when it beats everything merged so far. */
 static void take_start(const dec_decoder *d, hyp *c, const hyp *h, float a) {
-    if (a > c->pb && a > c->pnb) c->word_start = at_boundary(d, h) ? d->frame : h->word_start;
+    if (a > c->pb && a > c->pnb) {
+        c->word_start = at_boundary(d, h) ? d->frame : h->word_start;
+        c->unit_start = d->frame; /* the unit is emitted here */
+    }
 }
 
 static void add_extension(dec_decoder *d, const hyp *h, int unit, int32_t trie,
@@ -709,6 +718,8 @@ static int prune(dec_decoder *d, int limit, rd_error *err, rd_status *st) {
         hyp *c = &d->cand[d->order[i]];
         if (c->node >= 0) {
             if (c->word != DEC_WORD_NONE) d->store.node[c->node].start = c->word_start;
+            d->store.node[c->node].end = c->unit_end;
+            d->store.node[c->node].unit_start = c->unit_start;
             continue;
         }
         c->node = dec_store_add(&d->store, c->parent, c->unit, c->word, c->word_start, d->frame);
@@ -716,6 +727,8 @@ static int prune(dec_decoder *d, int limit, rd_error *err, rd_status *st) {
             *st = rd_fail(err, RD_ERR_NOMEM, "out of memory storing hypotheses at frame %d", d->frame);
             return 0;
         }
+        d->store.node[c->node].end = c->unit_end;
+        d->store.node[c->node].unit_start = c->unit_start;
     }
     *st = RD_OK;
     return k;
@@ -793,6 +806,8 @@ static rd_status step_frame(dec_decoder *d, const float *lp, rd_error *err) {
         }
     }
     RD_TRY(score_completions(d, err));
+    for (int i = 0; i < d->n_cand; i++) /* the likeliest path is still in the last unit */
+        if (d->cand[i].pnb > d->cand[i].pb) d->cand[i].unit_end = d->frame;
     rd_status st;
     int k = prune(d, d->opt.beam, err, &st);
     if (st != RD_OK) return st;
@@ -836,6 +851,8 @@ rd_status dec_begin_ex(dec_decoder *d, int carry, rd_error *err) {
     h->trie = d->lex ? 0 : TRIE_SPELL;
     h->last_unit = d->delim >= 0 ? d->delim : -1;
     h->word_start = 0;
+    h->unit_end = -1;
+    h->unit_start = -1;
     h->slot = 0;
     h->lm_word = -1;
     h->pb = 0.0f;
@@ -939,7 +956,12 @@ static void fill_result(dec_decoder *d, const hyp *c, dec_hyp *r, size_t *wpos, 
         dec_word *o = &w[--m];
         o->lexicon_id = nd->word >= 0 ? nd->word : -1;
         o->start = nd->start;
-        o->end = nd->unit == d->delim || nd->unit == DEC_UNIT_END ? nd->frame - 1 : nd->frame;
+        /* the end: the last frame of the word's last unit, which is this node's
+         * unit (no delimiter) or its parent's (a delimiter or the utterance end
+         * completed it); kept before the next word's start below */
+        int by_unit = nd->unit != d->delim && nd->unit != DEC_UNIT_END;
+        o->end = (by_unit ? nd : &d->store.node[nd->parent])->end;
+        if (m + 1 < nw && o->end >= w[m + 1].start) o->end = w[m + 1].start - 1;
         if (o->end < o->start) o->end = o->start;
         o->text = (const char *)(intptr_t)x; /* node id until the text is placed */
     }
@@ -972,12 +994,39 @@ static void fill_result(dec_decoder *d, const hyp *c, dec_hyp *r, size_t *wpos, 
     *tpos = (size_t)(q - d->text);
 }
 
+/* The units of the path to node (blank and delimiter left out), with the
+ * frames of the likeliest path: the first frame of each, and its last
+ * before the next one starts. */
+static void fill_tokens(dec_decoder *d, int32_t node, dec_hyp *r, size_t *kpos) {
+    int n = 0;
+    for (int32_t x = node; x > 0; x = d->store.node[x].parent) {
+        int u = d->store.node[x].unit;
+        n += u >= 0 && u != d->delim;
+    }
+    dec_token *t = d->tokens + *kpos;
+    int m = n;
+    for (int32_t x = node; x > 0; x = d->store.node[x].parent) {
+        const dec_node *nd = &d->store.node[x];
+        if (nd->unit < 0 || nd->unit == d->delim) continue;
+        dec_token *o = &t[--m];
+        o->unit = nd->unit;
+        o->start = nd->unit_start;
+        o->end = nd->end;
+        if (m + 1 < n && o->end >= t[m + 1].start) o->end = t[m + 1].start - 1;
+        if (o->end < o->start) o->end = o->start;
+    }
+    r->tokens = t;
+    r->n_tokens = n;
+    *kpos += (size_t)n;
+}
+
 /* Fills the n-best results from the candidates d->order[0..k). */
 static rd_status build_results(dec_decoder *d, int k, rd_error *err) {
-    size_t words = 1, text = 1;
+    size_t words = 1, text = 1, tokens = 1;
     for (int i = 0; i < k; i++) {
         int32_t node = d->cand[d->order[i]].node;
         for (int32_t x = node; x > 0; x = d->store.node[x].parent) {
+            tokens++;
             if (d->store.node[x].word == DEC_WORD_NONE) continue;
             size_t len;
             node_word_text(d, x, &len);
@@ -987,8 +1036,17 @@ static rd_status build_results(dec_decoder *d, int k, rd_error *err) {
         text += 1;
     }
     RD_TRY(reserve_output(d, words, text, err));
-    size_t wpos = 0, tpos = 0;
-    for (int i = 0; i < k; i++) fill_result(d, &d->cand[d->order[i]], &d->nbest[i], &wpos, &tpos);
+    if (tokens > d->tokens_cap) {
+        dec_token *t = rd_realloc_array(d->tokens, tokens, sizeof *t);
+        if (!t) return rd_fail(err, RD_ERR_NOMEM, "out of memory for %zu output tokens", tokens);
+        d->tokens = t;
+        d->tokens_cap = tokens;
+    }
+    size_t wpos = 0, tpos = 0, kpos = 0;
+    for (int i = 0; i < k; i++) {
+        fill_result(d, &d->cand[d->order[i]], &d->nbest[i], &wpos, &tpos);
+        fill_tokens(d, d->cand[d->order[i]].node, &d->nbest[i], &kpos);
+    }
     d->n_nbest = k;
     return RD_OK;
 }

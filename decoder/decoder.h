@@ -70,6 +70,12 @@ typedef struct dec_word {
                            prefixes keep the timing of their best contribution) */
 } dec_word;
 
+typedef struct dec_token {
+    int unit;           /* unit id (never the blank or the delimiter) */
+    int start, end;     /* frames: the first, and the last before the next unit,
+                           along the likeliest CTC path (trailing blanks excluded) */
+} dec_token;
+
 typedef struct dec_hyp {
     float score;        /* total, as above */
     float acoustic;     /* CTC log-probability of the prefix (natural log) */
@@ -79,6 +85,8 @@ typedef struct dec_hyp {
                            the LM does not know) */
     const dec_word *words;
     const char *text;   /* words joined by single spaces */
+    int n_tokens;
+    const dec_token *tokens; /* the units of the prefix, in order */
 } dec_hyp;
 
 /* lexicon may be NULL (lexicon-free); lm may be NULL (no LM). units, lexicon

@@ -43,5 +43,7 @@ int32_t dec_store_add(dec_store *s, int32_t parent, int32_t unit, int32_t word,
     d->word = word;
     d->start = start;
     d->frame = frame;
+    d->end = frame;
+    d->unit_start = frame;
     return s->n++;
 }

@@ -22,6 +22,9 @@ typedef struct dec_node {
     int32_t word;     /* lexicon word id, or DEC_WORD_* */
     int32_t start;    /* completions: first frame of the word */
     int32_t frame;    /* frame at which the node was created */
+    int32_t end;      /* last frame at which the prefix's likeliest path was in
+                         its last unit (set by the decoder) */
+    int32_t unit_start; /* frame at which that path entered its last unit */
 } dec_node;
 
 typedef struct dec_store {

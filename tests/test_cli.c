@@ -169,7 +169,7 @@ static void test_errors_name_file_and_exit(void **state) {
     assert_string_equal(r.err, "rwkv-decode: --beam: expected a whole number from 1 to 100000, got '0'\n");
     run(&r, PROG " --format xml --logits x.npy");
     assert_int_equal(r.status, 2);
-    assert_string_equal(r.err, "rwkv-decode: --format: expected text or json, got 'xml'\n");
+    assert_string_equal(r.err, "rwkv-decode: --format: expected text, json or ctm, got 'xml'\n");
     run(&r, PROG " --shard 4/3 --logits x.npy");
     assert_int_equal(r.status, 2);
     run(&r, PROG " --help");
@@ -695,6 +695,44 @@ static void test_lm_files_as_published(void **state) {
     run(&b, "rm -r %s", dir);
 }
 
+/* Timestamps: seconds with --frame-shift, token times, word confidence,
+ * CTM; and the options refused where they would do nothing. */
+static void test_timestamps(void **state) {
+    (void)state;
+    NEED_PROG();
+    char npy[512];
+    RD_DATA_OR_SKIP(npy, W2V);
+    run_result r;
+    run(&r, PROG " --logits %s --beam 8 --format json --frame-shift 0.02 --token-times --confidence", npy);
+    assert_int_equal(r.status, 0);
+    /* also: frames 17-33 -> 0.34 s to 0.68 s (the end of frame 33) */
+    assert_non_null(strstr(r.out, "{\"word\":\"also\",\"start\":17,\"end\":33,\"start_time\":0.340,"
+                                  "\"end_time\":0.680,\"conf\":1.0000}"));
+    assert_non_null(strstr(r.out, "\"tokens\":[{\"token\":\"a\",\"start\":17,\"end\":17,\"start_time\":0.340,"
+                                  "\"end_time\":0.360},{\"token\":\"l\",\"start\":18,\"end\":19,"));
+    /* one hypothesis printed, however many the confidence used */
+    assert_null(strstr(r.out, "}]},{\"text\""));
+    run(&r, PROG " --logits %s --beam 8 --format ctm --frame-shift 0.02 | head -2", npy);
+    assert_int_equal(r.status, 0);
+    assert_string_equal(r.out, "librispeech-121-121726-0000.wav2vec2 1 0.340 0.340 also\n"
+                               "librispeech-121-121726-0000.wav2vec2 1 0.960 0.020 a\n");
+    struct { const char *args, *err; } bad[] = {
+        {"--format ctm", "rwkv-decode: --format ctm needs --frame-shift SECONDS (seconds per frame, e.g. 0.02 for "
+                         "wav2vec2)\n"},
+        {"--frame-shift 0.02", "rwkv-decode: --frame-shift does nothing without --format json or ctm\n"},
+        {"--token-times --format ctm --frame-shift 0.02", "rwkv-decode: --token-times does nothing without --format "
+                                                          "json\n"},
+        {"--confidence", "rwkv-decode: --confidence does nothing without --format json or ctm\n"},
+        {"--frame-shift 0 --format json", "rwkv-decode: --frame-shift: expected seconds per frame above 0 (e.g. "
+                                          "0.02), got '0'\n"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        run(&r, PROG " --logits %s %s", npy, bad[i].args);
+        assert_int_equal(r.status, 2);
+        assert_string_equal(r.err, bad[i].err);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_options_as_typed),
@@ -703,6 +741,7 @@ int main(void) {
         cmocka_unit_test(test_token_files_as_published),
         cmocka_unit_test(test_errors_tell_the_truth),
         cmocka_unit_test(test_lm_files_as_published),
+        cmocka_unit_test(test_timestamps),
         cmocka_unit_test(test_librispeech_with_3gram),
         cmocka_unit_test(test_missing_word),
         cmocka_unit_test(test_ocr_line_real_words),

@@ -350,6 +350,84 @@ static void test_homophone_choice_follows_lm(void **state) {
     lex_units_free(u);
 }
 
+/* Decodes a peaky path (one unit a frame at 0.97) and returns the best. */
+static const dec_hyp *decode_path(dec_decoder **d, const lex_units *u, const lex_lexicon *l, lm_model *lm,
+                                  const int *path, int T) {
+    int V = lex_units_count(u);
+    float lp[64 * 8];
+    for (int t = 0; t < T; t++)
+        for (int v = 0; v < V; v++) lp[t * V + v] = v == path[t] ? logf(0.97f) : logf(0.03f / (float)(V - 1));
+    dec_options o;
+    dec_options_default(&o);
+    o.lm_weight = lm ? 1.0f : 0.0f;
+    rd_error err;
+    assert_int_equal(dec_create(&o, u, l, lm, d, &err), RD_OK);
+    assert_int_equal(dec_decode(*d, lp, T, &err), RD_OK);
+    return dec_nbest(*d, 0);
+}
+
+/* A word's end is the last frame of its last unit, in every mode: without a
+ * delimiter the word completes when its last unit starts, and the frames
+ * that repeat that unit used to be left out (CMUdict "there" 15-19 instead
+ * of 15-21); with a delimiter, blanks before it used to count. */
+static void test_word_ends(void **state) {
+    (void)state;
+    lm_model lm = {.ops = &tlm_ops, .description = "table"};
+    lex_units *u = make_units(tok_leaf);
+    lex_lexicon *l = make_lexicon(lex_delim, u);
+    /* a a b b b _ _ b b a a a _ : ab [0,4], ba [7,11] */
+    int leaf[] = {1, 1, 2, 2, 2, 0, 0, 2, 2, 1, 1, 1, 0};
+    for (int with_lm = 0; with_lm < 2; with_lm++) {
+        dec_decoder *d;
+        const dec_hyp *h = decode_path(&d, u, l, with_lm ? &lm : NULL, leaf, 13);
+        assert_int_equal(h->n_words, 2);
+        assert_string_equal(h->words[1].text, "ba");
+        assert_int_equal(h->words[0].start, 0);
+        assert_int_equal(h->words[0].end, 4);
+        assert_int_equal(h->words[1].start, 7);
+        assert_int_equal(h->words[1].end, 11);
+        /* the units: a [0,1] b [2,4] b [7,8] a [9,11] */
+        static const int tok[4][3] = {{1, 0, 1}, {2, 2, 4}, {2, 7, 8}, {1, 9, 11}};
+        assert_int_equal(h->n_tokens, 4);
+        for (int k = 0; k < 4; k++) {
+            assert_int_equal(h->tokens[k].unit, tok[k][0]);
+            assert_int_equal(h->tokens[k].start, tok[k][1]);
+            assert_int_equal(h->tokens[k].end, tok[k][2]);
+        }
+        dec_free(d);
+    }
+    /* lexicon-free without a delimiter: every unit a word; a a _ b b b -> a [0,1], b [3,5] */
+    int chars[] = {1, 1, 0, 2, 2, 2};
+    dec_decoder *d;
+    const dec_hyp *h = decode_path(&d, u, NULL, NULL, chars, 6);
+    assert_string_equal(h->text, "a b");
+    assert_int_equal(h->words[0].end, 1);
+    assert_int_equal(h->words[1].start, 3);
+    assert_int_equal(h->words[1].end, 5);
+    dec_free(d);
+    lex_lexicon_free(l);
+    lex_units_free(u);
+    /* with a delimiter: a b b _ _ | b a a _ -> ab [0,2], ba [6,8] */
+    u = make_units(tok_delim);
+    l = make_lexicon(lex_delim, u);
+    int delim[] = {2, 3, 3, 0, 0, 1, 3, 2, 2, 0};
+    for (int with_lm = 0; with_lm < 2; with_lm++) {
+        h = decode_path(&d, u, l, with_lm ? &lm : NULL, delim, 10);
+        assert_int_equal(h->n_words, 2);
+        assert_int_equal(h->words[0].start, 0);
+        assert_int_equal(h->words[0].end, 2);
+        assert_int_equal(h->words[1].start, 6);
+        assert_int_equal(h->words[1].end, 8);
+        assert_int_equal(h->n_tokens, 4); /* the delimiter is no token */
+        assert_int_equal(h->tokens[1].start, 1);
+        assert_int_equal(h->tokens[1].end, 2);
+        assert_int_equal(h->tokens[2].start, 6);
+        dec_free(d);
+    }
+    lex_lexicon_free(l);
+    lex_units_free(u);
+}
+
 /* Lexicon-free: words are spelled from units and split at the delimiter. */
 static void test_lexicon_free_spells_words(void **state) {
     (void)state;
@@ -582,6 +660,7 @@ int main(void) {
         cmocka_unit_test(test_exhaustive_leaf_mode),
         cmocka_unit_test(test_homophone_choice_follows_lm),
         cmocka_unit_test(test_lexicon_free_spells_words),
+        cmocka_unit_test(test_word_ends),
         cmocka_unit_test(test_chunks_equal_whole),
         cmocka_unit_test(test_emissions_detection),
         cmocka_unit_test(test_bad_options), cmocka_unit_test(test_lm_prefix),
