@@ -91,6 +91,9 @@ static const char usage_text_stream[] =
     "                           values, V = units in --tokens). Each time more words become\n"
     "                           final, prints 'id<TAB>partial<TAB>words' (JSON: \"stable\");\n"
     "                           the last line is the usual result, equal to a whole decode\n"
+    "  --partial best|stable    partials: the words every hypothesis shares (final, only\n"
+    "                           grows) or the current best hypothesis' text each time it\n"
+    "                           changes (may be revised; JSON \"partial\") [stable]\n"
     "  --chunk-frames N         frames fed to the decoder at a time [1]\n"
     "  --stream-timeout S       give up on a growing file after S seconds without data [10]\n"
     "  --session-carry          with ids 'session/utt': consecutive utterances of a session\n"
@@ -154,6 +157,7 @@ typedef struct options {
     int delim_given, json, threads, keep_going, quiet, unk_given, lm_weight_given;
     int stream, session_carry;
     int ctm, token_times, confidence, nbest_out; /* --format ctm; hypotheses printed */
+    int partial_best;            /* --partial best: the current best, not the stable words */
     float frame_shift;           /* seconds per frame, 0 = not given */
     unsigned char given[1024];   /* given[OPT_x]: the option was on the command line */
     const struct option *longopts;
@@ -216,7 +220,7 @@ enum { OPT_BLANK = 256, OPT_DELIM, OPT_BEAM, OPT_BST, OPT_BTH, OPT_LMW, OPT_WS, 
        OPT_NOLA, OPT_NBEST, OPT_FORMAT, OPT_THREADS, OPT_SHARD, OPT_KEEP, OPT_QUIET, OPT_INPUT,
        OPT_LENGTHS };
 #define CONF_NBEST 16 /* hypotheses the word confidence is computed over, at least */
-enum { OPT_VERSION = 700, OPT_FSHIFT, OPT_TOKTIMES, OPT_CONF, OPT_LAST = 1024 }; /* option values stay below OPT_LAST */
+enum { OPT_VERSION = 700, OPT_FSHIFT, OPT_TOKTIMES, OPT_CONF, OPT_PARTIAL, OPT_LAST = 1024 }; /* option values stay below OPT_LAST */
 
 /* Options that do nothing without another one are refused rather than
  * silently ignored: one line an option. NEED_RWKV is checked once the LM is
@@ -228,7 +232,7 @@ static const struct { int opt, needs; } option_needs[] = {
     {OPT_LMTH, NEED_RWKV | NEED_LM}, {OPT_LATOK, NEED_RWKV | NEED_LM}, {OPT_VOCAB, NEED_RWKV | NEED_LM},
     {OPT_SDT, NEED_RWKV | NEED_LM}, {OPT_MAXMEM, NEED_LM},       {OPT_CARRY, NEED_LM},
     {OPT_HOM, NEED_LEXICON},    {OPT_NOLA, NEED_LEXICON | NEED_LM}, {OPT_UNK, NEED_LM_OR_LEXICON},
-    {OPT_CHUNK, NEED_STREAM},   {OPT_STIMEOUT, NEED_STREAM},
+    {OPT_CHUNK, NEED_STREAM},   {OPT_STIMEOUT, NEED_STREAM}, {OPT_PARTIAL, NEED_STREAM},
     {OPT_FSHIFT, NEED_JSON_OR_CTM}, {OPT_TOKTIMES, NEED_JSON}, {OPT_CONF, NEED_JSON_OR_CTM},
 };
 
@@ -288,7 +292,7 @@ static int parse_options(int argc, char **argv, options *o, int *first_file) {
         {"chunk-frames", required_argument, 0, OPT_CHUNK}, {"stream-timeout", required_argument, 0, OPT_STIMEOUT},
         {"session-carry", no_argument, 0, OPT_CARRY}, {"lm-state", required_argument, 0, OPT_LMSTATE},
         {"frame-shift", required_argument, 0, OPT_FSHIFT}, {"token-times", no_argument, 0, OPT_TOKTIMES},
-        {"confidence", no_argument, 0, OPT_CONF}, {"version", no_argument, 0, OPT_VERSION}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+        {"confidence", no_argument, 0, OPT_CONF}, {"partial", required_argument, 0, OPT_PARTIAL}, {"version", no_argument, 0, OPT_VERSION}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
     dec_options_default(&o->dec);
     o->threads = 1;
@@ -366,6 +370,11 @@ static int parse_options(int argc, char **argv, options *o, int *first_file) {
             break;
         case OPT_TOKTIMES: o->token_times = 1; break;
         case OPT_CONF: o->confidence = 1; break;
+        case OPT_PARTIAL:
+            if (strcmp(optarg, "best") == 0) o->partial_best = 1;
+            else if (strcmp(optarg, "stable") == 0) o->partial_best = 0;
+            else { fprintf(stderr, PROG ": --partial: expected best or stable, got '%s'\n", optarg); return 0; }
+            break;
         default: fprintf(stderr, "try '" PROG " --help'\n"); return 0;
         }
     }
@@ -1102,7 +1111,7 @@ static void print_partial(const app *a, const item *it, const char *text, int64_
     if (a->o.json) {
         fputs("{\"utt\":", stdout);
         cli_json_string(stdout, it->id);
-        fprintf(stdout, ",\"frame\":%lld,\"stable\":", (long long)frame);
+        fprintf(stdout, ",\"frame\":%lld,\"%s\":", (long long)frame, a->o.partial_best ? "partial" : "stable");
         cli_json_string(stdout, text);
         fputs("}\n", stdout);
     } else {
@@ -1163,6 +1172,8 @@ static rd_status run_stream(app *a, rd_error *err) {
     if (st == RD_OK) st = dec_begin(d, err);
     dec_input kind = a->o.input;
     int shown = 0;
+    char *last_best = strdup("");
+    if (!last_best) st = rd_fail(err, RD_ERR_NOMEM, "out of memory");
     double t0 = rd_now();
     while (st == RD_OK && (total < 0 || t < total)) {
         int64_t want = total < 0 || total - t > chunk ? chunk : total - t;
@@ -1194,6 +1205,16 @@ static rd_status run_stream(app *a, rd_error *err) {
         kind = used; /* decided on the first chunk, kept for the rest */
         st = dec_step(d, x, (int)n, err);
         t += n;
+        if (st == RD_OK && a->o.partial_best) { /* the current best, each time it changes */
+            const char *best = dec_partial(d);
+            if (strcmp(best, last_best) != 0) {
+                print_partial(a, it, best, t);
+                free(last_best);
+                last_best = strdup(best);
+                if (!last_best) st = rd_fail(err, RD_ERR_NOMEM, "out of memory");
+            }
+            continue;
+        }
         int nw;
         const char *stable = st == RD_OK ? dec_stable(d, &nw) : "";
         if (st == RD_OK && nw > shown) {
@@ -1215,6 +1236,7 @@ static rd_status run_stream(app *a, rd_error *err) {
         rd_error_prefix(err, s.name);
     }
     if (s.fd > 0) close(s.fd);
+    free(last_best);
     free(s.buf);
     free(x);
     dec_free(d);

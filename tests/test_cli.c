@@ -733,6 +733,43 @@ static void test_timestamps(void **state) {
     }
 }
 
+/* --partial best: the current best each time it changes (the stable words
+ * gave one partial for this 422-frame utterance with the 3-gram); JSON key
+ * "partial"; the last line is still the whole decode's. */
+static void test_partial_best(void **state) {
+    (void)state;
+    NEED_PROG();
+    char npy[512], lex[512], lm[512];
+    RD_DATA_OR_SKIP(npy, W2V);
+    RD_DATA_OR_SKIP(lex, "lexicon/librispeech-lm-vocab.lst");
+    RD_DATA_OR_SKIP(lm, "lm/librispeech-3gram-pruned.arpa");
+    run_result r, w;
+    const char *opts = "--beam 8 --chunk-frames 25 --quiet";
+    run(&r, PROG " --stream --logits %s --lexicon %s --lm %s %s | grep -c partial", npy, lex, lm, opts);
+    int stable = atoi(r.out);
+    run(&r, PROG " --stream --logits %s --lexicon %s --lm %s %s --partial best", npy, lex, lm, opts);
+    assert_int_equal(r.status, 0);
+    int best = 0;
+    for (const char *p = r.out; (p = strstr(p, "\tpartial\t")); p++) best++;
+    assert_true(best >= 8);
+    assert_true(best > stable);
+    assert_non_null(strstr(r.out, "\tpartial\talso a popular contrivance\n"));
+    char want[512];
+    snprintf(want, sizeof want, "librispeech-121-121726-0000.wav2vec2\t%s\n", REF121);
+    assert_string_equal(r.out + strlen(r.out) - strlen(want), want);
+    run(&r, PROG " --stream --logits %s --lexicon %s --lm %s %s --partial best --format json | head -1", npy, lex, lm,
+        opts);
+    const char *head = "{\"utt\":\"librispeech-121-121726-0000.wav2vec2\",\"frame\":";
+    assert_memory_equal(r.out, head, strlen(head));
+    assert_non_null(strstr(r.out, ",\"partial\":\""));
+    run(&w, PROG " --logits %s --partial best", npy);
+    assert_int_equal(w.status, 2);
+    assert_string_equal(w.err, "rwkv-decode: --partial does nothing without --stream\n");
+    run(&w, PROG " --stream --logits %s --partial all", npy);
+    assert_int_equal(w.status, 2);
+    assert_string_equal(w.err, "rwkv-decode: --partial: expected best or stable, got 'all'\n");
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_options_as_typed),
@@ -742,6 +779,7 @@ int main(void) {
         cmocka_unit_test(test_errors_tell_the_truth),
         cmocka_unit_test(test_lm_files_as_published),
         cmocka_unit_test(test_timestamps),
+        cmocka_unit_test(test_partial_best),
         cmocka_unit_test(test_librispeech_with_3gram),
         cmocka_unit_test(test_missing_word),
         cmocka_unit_test(test_ocr_line_real_words),
