@@ -23,10 +23,12 @@ static const char usage_text[] =
     "An utterance missing from HYP counts as all deletions (named on stderr); one\n"
     "only in HYP is named on stderr and ignored. '-' reads one of the files from stdin.\n"
     "\n"
-    "Output (Kaldi compute-wer style):\n"
-    "  WER 12.34% [ 56 / 454, 3 ins, 10 del, 43 sub ]\n"
-    "  CER 5.67% [ 120 / 2116, 30 ins, 40 del, 50 sub ]\n"
-    "  Scored 20 utterances, 0 missing from hyp, 0 extra in hyp (ignored)\n"
+    "Output (as Kaldi's compute-wer, which scripts such as utils/best_wer.sh read;\n"
+    "%SER: utterances with a word error):\n"
+    "  %WER 12.34 [ 56 / 454, 3 ins, 10 del, 43 sub ]\n"
+    "  %CER 5.67 [ 120 / 2116, 30 ins, 40 del, 50 sub ]\n"
+    "  %SER 45.00 [ 9 / 20 ]\n"
+    "  Scored 20 sentences, 0 not present in hyp.\n"
     "A rate with an empty reference and some insertions is undefined: 'n/a' (JSON null).\n"
     "\n"
     "Options:\n"
@@ -37,6 +39,8 @@ static const char usage_text[] =
     "                           (0.25 = 25%), word and char counts, utterance counts, and\n"
     "                           with --details a 'details' list (alignment per utterance) [text]\n"
     "  -i, --case-insensitive   fold case of ASCII, Latin-1, Greek and Cyrillic letters\n"
+    "  --cer-spaces             count the space between two words as a character in the\n"
+    "                           CER (runs of spaces are one; none at the ends)\n"
     "  --remove-punct           delete punctuation before scoring (ASCII except the\n"
     "                           apostrophe, general, CJK and full-width punctuation)\n"
     "  -h, --help               this text\n"
@@ -60,13 +64,14 @@ typedef struct options {
     wer_options wer;
 } options;
 
-enum { OPT_DETAILS = 256, OPT_FORMAT, OPT_PUNCT };
+enum { OPT_DETAILS = 256, OPT_FORMAT, OPT_PUNCT, OPT_CER_SPACES };
 
 /* Returns 1 and sets *first to the index of REF in argv, or 0 on a usage error. */
 static int parse_options(int argc, char **argv, options *o, int *first) {
     static const struct option longopts[] = {
         {"details", no_argument, 0, OPT_DETAILS}, {"format", required_argument, 0, OPT_FORMAT},
         {"case-insensitive", no_argument, 0, 'i'}, {"remove-punct", no_argument, 0, OPT_PUNCT},
+        {"cer-spaces", no_argument, 0, OPT_CER_SPACES},
         {"version", no_argument, 0, 'V'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
     int c;
@@ -81,6 +86,7 @@ static int parse_options(int argc, char **argv, options *o, int *first) {
             break;
         case 'i': o->wer.case_insensitive = 1; break;
         case OPT_PUNCT: o->wer.remove_punct = 1; break;
+        case OPT_CER_SPACES: o->wer.count_spaces = 1; break;
         case 'h': fputs(usage_text, stdout); exit(0);
         case 'V': puts(PROG " " RD_VERSION); exit(0);
         default: fprintf(stderr, "try '" PROG " --help'\n"); return 0;

@@ -247,13 +247,25 @@ static size_t normalize(const wer_options *o, const char *text, size_t n, char *
     return k;
 }
 
-static void tokenize_chars(wer_side *sd, size_t len) {
+/* Code points; spaces are left out, or with count_spaces each run of them
+ * between two words is one ' ' token. */
+static void tokenize_chars(wer_side *sd, size_t len, int count_spaces) {
     const unsigned char *s = (const unsigned char *)sd->norm;
     sd->n_chars = 0;
+    size_t space = 0; /* 1 + offset of the pending space run's first byte, 0 if none */
     for (size_t i = 0; i < len;) {
         uint32_t cp;
         int k = utf8_decode(s + i, len - i, &cp);
-        if (!is_space(s[i])) {
+        if (is_space(s[i])) {
+            if (count_spaces && sd->n_chars && !space) space = i + 1;
+        } else {
+            if (space) {
+                wer_token *t = &sd->chars[sd->n_chars++];
+                t->s = " ";
+                t->len = 1;
+                t->hash = hash_bytes(" ", 1);
+                space = 0;
+            }
             wer_token *t = &sd->chars[sd->n_chars++];
             t->s = sd->norm + i;
             t->len = (uint32_t)k;
@@ -295,7 +307,7 @@ static rd_status prepare_side(const wer_options *o, wer_side *sd, const char *te
         return rd_fail(err, RD_ERR_NOMEM, "out of memory for a text of %zu bytes", n);
     size_t len = normalize(o, text, n, sd->norm);
     sd->norm[len] = '\0';
-    tokenize_chars(sd, len);
+    tokenize_chars(sd, len, o->count_spaces);
     tokenize_words(sd, len);
     return RD_OK;
 }
@@ -462,6 +474,7 @@ rd_status wer_score_files(wer_scorer *s, const wer_file *ref, const wer_file *hy
         counts_add(&out->words, &res.words);
         counts_add(&out->chars, &res.chars);
         out->scored++;
+        out->sent_err += res.words.ins + res.words.del + res.words.sub > 0;
         if (!res.hyp) out->missing++;
         if (fn) RD_TRY(fn(ctx, &res, err));
     }
@@ -501,14 +514,21 @@ int wer_format_note(char *buf, size_t n, const wer_utt_result *r, const wer_file
     return 0;
 }
 
+/* Kaldi compute-wer's "%WER 12.34 [ 56 / 454, 3 ins, 10 del, 43 sub ]". */
+static void print_kaldi_counts(FILE *out, const char *label, const wer_counts *c) {
+    double r = wer_rate_percent(c);
+    if (isnan(r)) fprintf(out, "%%%s n/a", label);
+    else fprintf(out, "%%%s %.2f", label, r);
+    fprintf(out, " [ %ld / %ld, %ld ins, %ld del, %ld sub ]\n", c->ins + c->del + c->sub, c->ref, c->ins, c->del,
+            c->sub);
+}
+
 void wer_print_summary_text(FILE *out, const wer_summary *s) {
-    char line[256];
-    wer_format_counts(line, sizeof line, "WER", &s->words);
-    fprintf(out, "%s\n", line);
-    wer_format_counts(line, sizeof line, "CER", &s->chars);
-    fprintf(out, "%s\n", line);
-    fprintf(out, "Scored %ld utterance%s, %ld missing from hyp, %ld extra in hyp (ignored)\n",
-            s->scored, s->scored == 1 ? "" : "s", s->missing, s->extra);
+    print_kaldi_counts(out, "WER", &s->words);
+    print_kaldi_counts(out, "CER", &s->chars);
+    fprintf(out, "%%SER %.2f [ %ld / %ld ]\n", s->scored ? 100.0 * (double)s->sent_err / (double)s->scored : 0.0,
+            s->sent_err, s->scored);
+    fprintf(out, "Scored %ld sentences, %ld not present in hyp.\n", s->scored, s->missing);
 }
 
 /* Terminal columns of a UTF-8 string: East Asian wide characters take two,
@@ -630,8 +650,8 @@ void wer_print_utt_json(FILE *out, const wer_utt_result *r) {
 void wer_print_summary_json(FILE *out, const wer_summary *s, const char *details_json) {
     fputc('{', out);
     json_rates(out, &s->words, &s->chars);
-    fprintf(out, ",\"utterances\":{\"scored\":%ld,\"missing\":%ld,\"extra\":%ld}", s->scored,
-            s->missing, s->extra);
+    fprintf(out, ",\"utterances\":{\"scored\":%ld,\"missing\":%ld,\"extra\":%ld,\"with_errors\":%ld}", s->scored,
+            s->missing, s->extra, s->sent_err);
     if (details_json) fprintf(out, ",\"details\":[%s]", details_json);
     fputs("}\n", out);
 }

@@ -68,6 +68,7 @@ typedef struct wer_options {
     int remove_punct;     /* delete punctuation (ASCII except the apostrophe, general
                              punctuation U+2010..U+2027 except U+2019, CJK and
                              full-width punctuation, ¡ ¿ « ») before scoring */
+    int count_spaces;     /* CER: a run of spaces between words is one character */
 } wer_options;
 
 typedef struct wer_counts {
@@ -127,6 +128,7 @@ typedef struct wer_summary {
     long scored;    /* utterances of the ref file (missing ones included) */
     long missing;   /* of those, absent from the hyp file: all deletions */
     long extra;     /* utterances only in the hyp file: ignored */
+    long sent_err;  /* scored utterances with a word error (Kaldi's %SER) */
 } wer_summary;
 
 /* Called once per utterance: every ref utterance in file order (hyp NULL when

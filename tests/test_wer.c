@@ -9,7 +9,7 @@
 /* ---------- helpers ---------- */
 
 static wer_scorer *new_scorer(int case_insensitive, int remove_punct) {
-    wer_options o = {case_insensitive, remove_punct};
+    wer_options o = {case_insensitive, remove_punct, 0};
     wer_scorer *s = NULL;
     rd_error err;
     assert_int_equal(wer_scorer_create(&o, &s, &err), RD_OK);
@@ -400,10 +400,30 @@ static void test_missing_and_extra(void **state) {
     char *txt;
     CAPTURE(txt, wer_print_summary_text(out, &sum));
     assert_string_equal(txt,
-                        "WER 55.56% [ 5 / 9, 0 ins, 4 del, 1 sub ]\n"
-                        "CER 80.00% [ 16 / 20, 0 ins, 15 del, 1 sub ]\n"
-                        "Scored 3 utterances, 1 missing from hyp, 1 extra in hyp (ignored)\n");
+                        "%WER 55.56 [ 5 / 9, 0 ins, 4 del, 1 sub ]\n"
+                        "%CER 80.00 [ 16 / 20, 0 ins, 15 del, 1 sub ]\n"
+                        "%SER 66.67 [ 2 / 3 ]\n"
+                        "Scored 3 sentences, 1 not present in hyp.\n");
     free(txt);
+}
+
+/* --cer-spaces: the space between two words is a character (jiwer's cer
+ * counts them too); runs of spaces are one, none at the ends. */
+static void test_cer_spaces(void **state) {
+    (void)state;
+    wer_options o = {0, 0, 1};
+    wer_scorer *s = NULL;
+    rd_error err;
+    assert_int_equal(wer_scorer_create(&o, &s, &err), RD_OK);
+    wer_utt_result r;
+    const char *ref = "  a b   c ", *hyp = "a b d e";
+    assert_int_equal(wer_score_text(s, ref, strlen(ref), hyp, strlen(hyp), &r, &err), RD_OK);
+    assert_counts(&r.chars, 5, 7, 2, 0, 1); /* a_b_c vs a_b_d_e: c->d, +_e */
+    wer_scorer_free(s);
+    s = new_scorer(0, 0);
+    assert_int_equal(wer_score_text(s, ref, strlen(ref), hyp, strlen(hyp), &r, &err), RD_OK);
+    assert_counts(&r.chars, 3, 4, 1, 0, 1);
+    wer_scorer_free(s);
 }
 
 static void test_one_deletion_note_and_long_error(void **state) {
@@ -494,7 +514,7 @@ static void test_json_output(void **state) {
         "{\"wer\":1,\"cer\":0.857143,"
         "\"words\":{\"ref\":3,\"hyp\":3,\"errors\":3,\"ins\":1,\"del\":1,\"sub\":1},"
         "\"chars\":{\"ref\":7,\"hyp\":5,\"errors\":6,\"ins\":0,\"del\":2,\"sub\":4},"
-        "\"utterances\":{\"scored\":2,\"missing\":1,\"extra\":0},"
+        "\"utterances\":{\"scored\":2,\"missing\":1,\"extra\":0,\"with_errors\":2},"
         "\"details\":["
         "{\"id\":\"u1\",\"ref\":\"A \\\"cat\\\"\",\"hyp\":\"a dog x\",\"wer\":1,\"cer\":0.833333,"
         "\"words\":{\"ref\":2,\"hyp\":3,\"errors\":2,\"ins\":1,\"del\":0,\"sub\":1},"
@@ -509,13 +529,13 @@ static void test_json_output(void **state) {
     free(txt);
     free(details);
     /* without details, and an undefined rate */
-    wer_summary empty = {{0, 2, 2, 0, 0}, {0, 0, 0, 0, 0}, 1, 0, 0};
+    wer_summary empty = {{0, 2, 2, 0, 0}, {0, 0, 0, 0, 0}, 1, 0, 0, 1};
     CAPTURE(txt, wer_print_summary_json(out, &empty, NULL));
     assert_string_equal(txt,
         "{\"wer\":null,\"cer\":0,"
         "\"words\":{\"ref\":0,\"hyp\":2,\"errors\":2,\"ins\":2,\"del\":0,\"sub\":0},"
         "\"chars\":{\"ref\":0,\"hyp\":0,\"errors\":0,\"ins\":0,\"del\":0,\"sub\":0},"
-        "\"utterances\":{\"scored\":1,\"missing\":0,\"extra\":0}}\n");
+        "\"utterances\":{\"scored\":1,\"missing\":0,\"extra\":0,\"with_errors\":1}}\n");
     free(txt);
     wer_scorer_free(s);
     wer_file_free(&ref);
@@ -551,9 +571,10 @@ static void test_binary(void **state) {
     snprintf(want, sizeof want,
              "rwkv-wer: %s: missing utterance u2 (counted as 2 deletions)\n"
              "rwkv-wer: %s:2: utterance u3 is not in %s (ignored)\n"
-             "WER 60.00%% [ 3 / 5, 0 ins, 2 del, 1 sub ]\n"
-             "CER 52.94%% [ 9 / 17, 0 ins, 8 del, 1 sub ]\n"
-             "Scored 2 utterances, 1 missing from hyp, 1 extra in hyp (ignored)\n",
+             "%%WER 60.00 [ 3 / 5, 0 ins, 2 del, 1 sub ]\n"
+             "%%CER 52.94 [ 9 / 17, 0 ins, 8 del, 1 sub ]\n"
+             "%%SER 100.00 [ 2 / 2 ]\n"
+             "Scored 2 sentences, 1 not present in hyp.\n",
              hyp, hyp, ref);
     assert_string_equal(out, want);
     snprintf(cmd, sizeof cmd, "bin/rwkv-wer %s %s 2>&1", ref, bad);
@@ -586,6 +607,7 @@ int main(void) {
         cmocka_unit_test(test_file_read),
         cmocka_unit_test(test_missing_and_extra),
         cmocka_unit_test(test_one_deletion_note_and_long_error),
+        cmocka_unit_test(test_cer_spaces),
         cmocka_unit_test(test_details_text),
         cmocka_unit_test(test_json_output),
         cmocka_unit_test(test_binary),
