@@ -4,6 +4,7 @@
  * root; golden cases skip when ../shared/data is absent. */
 #include "tests/testutil.h"
 
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include "cli/cli_util.h"
@@ -260,7 +261,9 @@ static void test_text_matrix_input(void **state) {
     rd_npy x;
     rd_error err;
     assert_int_equal(rd_npy_read(npy, &x, &err), RD_OK);
-    FILE *f = fopen("/tmp/rd_cli_mat.csv", "w");
+    char mat[64];
+    snprintf(mat, sizeof mat, "/tmp/rd_cli_mat.%d.csv", (int)getpid());
+    FILE *f = fopen(mat, "w");
     assert_non_null(f);
     for (int64_t t = 0; t < x.shape[0]; t++)
         for (int64_t v = 0; v < x.shape[1]; v++)
@@ -269,15 +272,15 @@ static void test_text_matrix_input(void **state) {
     rd_npy_free(&x);
     run_result a, b;
     run(&a, PROG " --logits %s --beam 8", npy);
-    run(&b, PROG " --logits /tmp/rd_cli_mat.csv --tokens %s --beam 8", tok);
+    run(&b, PROG " --logits %s --tokens %s --beam 8", mat, tok);
     assert_int_equal(b.status, 0);
     assert_string_equal(a.out, b.out);
-    run(&b, "cat /tmp/rd_cli_mat.csv | " PROG " --logits - --tokens %s --beam 8", tok);
+    run(&b, "cat %s | " PROG " --logits - --tokens %s --beam 8", mat, tok);
     assert_string_equal(a.out, b.out);
     run(&b, "printf '1 2 3\\n4 5\\n' | " PROG " --logits - --tokens %s", tok);
     assert_int_equal(b.status, 1);
     assert_string_equal(b.err, "rwkv-decode: <stdin>:2: expected 3 values (as on line 1), found 2\n");
-    unlink("/tmp/rd_cli_mat.csv");
+    unlink(mat);
 }
 
 /* --stream in chunks of 1, 7, 50 frames ends with the whole decode's line. */
@@ -309,7 +312,11 @@ static void test_stream_equals_whole(void **state) {
 }
 
 /* SIGTERM mid-batch: finished lines written, 143, how far it got; --resume
- * then completes the output; "| head" ends quietly. */
+ * then completes the output; "| head" ends quietly. No timing: the 11th
+ * utterance of the list is a FIFO, and the test's own open of it for writing
+ * returns only once the decoder (one thread, in order) has finished the first
+ * ten and opened it; the signal comes then. (It used to poll for a non-empty
+ * output and expect "utterances": a loaded machine could have written one.) */
 static void test_signals_and_resume(void **state) {
     (void)state;
     NEED_PROG();
@@ -318,30 +325,46 @@ static void test_signals_and_resume(void **state) {
     RD_DATA_OR_SKIP(tok, "emissions/librispeech-121-121726-0000.wav2vec2.tokens.txt");
     RD_DATA_OR_SKIP(lex, "lexicon/librispeech-lm-vocab.lst");
     RD_DATA_OR_SKIP(lm, "lm/librispeech-3gram-pruned.arpa");
-    FILE *f = fopen("/tmp/rd_cli_sig.tsv", "w");
+    char dir[] = "/tmp/rd_cli_sigXXXXXX", path[600];
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/fifo.npy", dir);
+    assert_int_equal(mkfifo(path, 0600), 0);
+    /* list: 30 utterances, u00010 the FIFO; list2: the same ids, all real */
+    for (int k = 0; k < 2; k++) {
+        char name[600];
+        snprintf(name, sizeof name, "%s/list%d", dir, k);
+        FILE *f = fopen(name, "w");
+        assert_non_null(f);
+        for (int i = 0; i < 30; i++) fprintf(f, "u%05d\t%s\n", i, i == 10 && k == 0 ? path : npy);
+        fclose(f);
+    }
+    char opts[2048];
+    snprintf(opts, sizeof opts, "--tokens %s --lexicon %s --lm %s --beam 4 --threads 1", tok, lex, lm);
+    run_result r;
+    run(&r, PROG " --list %s/list0 %s > %s/part.tsv & p=$!; exec 3> %s; kill -TERM $p; wait $p; echo status=$?; "
+        "exec 3>&-; wc -l < %s/part.tsv", dir, opts, dir, path, dir);
+    assert_string_equal(r.out, "status=143\n10\n");
+    assert_non_null(strstr(r.err, "rwkv-decode: interrupted by SIGTERM: 10 of 30 utterances written, 0 failed, 20 not "
+                                  "finished (first: u00010); go on with --resume\n"));
+    run(&r, PROG " --list %s/list1 %s --resume %s/part.tsv >> %s/part.tsv; echo status=$?; cut -f1 %s/part.tsv | sort "
+        "| uniq | wc -l; wc -l < %s/part.tsv", dir, opts, dir, dir, dir, dir);
+    assert_string_equal(r.out, "status=0\n30\n30\n");
+    char want[700];
+    snprintf(want, sizeof want, "rwkv-decode: --resume: 10 utterances already in %s/part.tsv, 20 to decode\n", dir);
+    assert_non_null(strstr(r.err, want));
+    /* | head: the output (4000 lines) is larger than a pipe holds, so the
+     * decoder is still writing when head exits, whatever the machine's speed */
+    snprintf(want, sizeof want, "%s/big", dir);
+    FILE *f = fopen(want, "w");
     assert_non_null(f);
     for (int i = 0; i < 4000; i++) fprintf(f, "u%05d\t%s\n", i, npy);
     fclose(f);
-    char opts[2048];
-    snprintf(opts, sizeof opts, "--list /tmp/rd_cli_sig.tsv --tokens %s --lexicon %s --lm %s --beam 4", tok, lex, lm);
-    run_result r;
-    /* stop it once the first lines are out (the LM loads in about a second) */
-    run(&r, "rm -f /tmp/rd_cli_part.tsv; " PROG " %s > /tmp/rd_cli_part.tsv & p=$!; "
-        "while [ ! -s /tmp/rd_cli_part.tsv ]; do sleep 0.02; done; kill -TERM $p; wait $p; echo status=$?", opts);
-    assert_non_null(strstr(r.out, "status=143"));
-    assert_non_null(strstr(r.err, "rwkv-decode: interrupted by SIGTERM: "));
-    assert_non_null(strstr(r.err, "go on with --resume"));
-    run(&r, PROG " %s --resume /tmp/rd_cli_part.tsv >> /tmp/rd_cli_part.tsv; echo status=$?; cut -f1 "
-        "/tmp/rd_cli_part.tsv | sort | uniq | wc -l; wc -l < /tmp/rd_cli_part.tsv", opts);
-    assert_string_equal(r.out, "status=0\n4000\n4000\n");
-    assert_non_null(strstr(r.err, "utterances already in /tmp/rd_cli_part.tsv"));
-    run(&r, PROG " %s | head -2", opts);
+    run(&r, PROG " --list %s %s | head -2", want, opts);
     assert_int_equal(r.status, 0);
     assert_int_equal(strlen(r.out), 2 * (strlen("u00000\t") + strlen(REF121) + 1));
     assert_null(strstr(r.err, "rror")); /* no "Broken pipe" / write error: it just ends */
     assert_null(strstr(r.err, "decoded"));
-    unlink("/tmp/rd_cli_sig.tsv");
-    unlink("/tmp/rd_cli_part.tsv");
+    run(&r, "rm -r %s", dir);
 }
 
 /* --lm-state FILE from 'rwkv-lm state save' decodes exactly as --lm-prefix
@@ -369,28 +392,30 @@ static void test_lm_state_equals_prefix(void **state) {
     assert_non_null(rd_test_tmpfile(lex, sizeof lex, text, n));
     const char *prefix = "the picnic was about love";
     run_result a, b;
-    run(&a, "bin/rwkv-lm state save --model %s --text '%s' -o /tmp/rd_cli.state", model, prefix);
+    char stf[64];
+    snprintf(stf, sizeof stf, "/tmp/rd_cli.%d.state", (int)getpid());
+    run(&a, "bin/rwkv-lm state save --model %s --text '%s' -o %s", model, prefix, stf);
     assert_int_equal(a.status, 0);
     run(&a, PROG " --logits %s --lexicon %s --lm %s --lm-prefix '%s' --format json", npy, lex, model, prefix);
-    run(&b, PROG " --logits %s --lexicon %s --lm %s --lm-state /tmp/rd_cli.state --format json", npy, lex, model);
+    run(&b, PROG " --logits %s --lexicon %s --lm %s --lm-state %s --format json", npy, lex, model, stf);
     assert_int_equal(a.status, 0);
     assert_int_equal(b.status, 0);
     assert_string_equal(a.out, b.out);
     assert_non_null(strstr(a.out, REF121));
     /* a state and a prefix: the prefix continues the state */
     run(&a, PROG " --logits %s --lexicon %s --lm %s --lm-prefix '%s season' --format json", npy, lex, model, prefix);
-    run(&b, PROG " --logits %s --lexicon %s --lm %s --lm-state /tmp/rd_cli.state --lm-prefix season --format json",
-        npy, lex, model);
+    run(&b, PROG " --logits %s --lexicon %s --lm %s --lm-state %s --lm-prefix season --format json",
+        npy, lex, model, stf);
     assert_string_equal(a.out, b.out);
     /* refused: another model's state, a corrupt file, an ARPA LM */
-    run(&b, PROG " --logits %s --lexicon %s --lm %s --lm-state /tmp/rd_cli.state", npy, lex, other);
+    run(&b, PROG " --logits %s --lexicon %s --lm %s --lm-state %s", npy, lex, other, stf);
     assert_int_equal(b.status, 1);
-    assert_non_null(strstr(b.err, "/tmp/rd_cli.state: made for another model"));
-    run(&b, "printf 'X' | dd of=/tmp/rd_cli.state bs=1 seek=$(($(stat -c %%s /tmp/rd_cli.state) - 20)) conv=notrunc 2>/dev/null; " PROG
-        " --logits %s --lexicon %s --lm %s --lm-state /tmp/rd_cli.state", npy, lex, model);
+    assert_non_null(strstr(b.err, ".state: made for another model"));
+    run(&b, "printf 'X' | dd of=%s bs=1 seek=$(($(stat -c %%s %s) - 20)) conv=notrunc 2>/dev/null; " PROG
+        " --logits %s --lexicon %s --lm %s --lm-state %s", stf, stf, npy, lex, model, stf);
     assert_int_equal(b.status, 1);
-    assert_non_null(strstr(b.err, "/tmp/rd_cli.state: checksum"));
-    unlink("/tmp/rd_cli.state");
+    assert_non_null(strstr(b.err, ".state: checksum"));
+    unlink(stf);
     unlink(lex);
 }
 

@@ -715,13 +715,36 @@ static void slurp_fd(int fd, char *buf, size_t cap) {
     close(fd);
 }
 
+/* The files of these tests are named "/tmp/rd_sf_NAME" in the source; on
+ * disk they are "/tmp/rd_sf_PID_NAME", so that two runs side by side (two
+ * checkouts, a loaded CI machine) never share one. P() maps a name; cli()
+ * maps its arguments and maps the output back. */
+#define SF_NAME "/tmp/rd_sf_"
+static char sf_real[64];
+
+static const char *P(const char *path) {
+    static char buf[4][512];
+    static int k;
+    if (strncmp(path, SF_NAME, strlen(SF_NAME)) != 0) return path;
+    if (!sf_real[0]) snprintf(sf_real, sizeof sf_real, SF_NAME "%d_", (int)getpid());
+    char *b = buf[k++ % 4];
+    snprintf(b, sizeof buf[0], "%s%s", sf_real, path + strlen(SF_NAME));
+    return b;
+}
+
+/* Replaces every sf_real in s by SF_NAME, in place. */
+static void unmap(char *s) {
+    size_t n = strlen(sf_real);
+    for (char *p; n && (p = strstr(s, sf_real));) memmove(p + strlen(SF_NAME), p + n, strlen(p + n) + 1), memcpy(p, SF_NAME, strlen(SF_NAME));
+}
+
 /* Runs state_cmd_main on the NULL-terminated arguments after "state",
  * capturing stdout and stderr. */
 static void cli(cli_run *r, const char *const *args) {
     char *argv[32], copy[32][512];
     int argc = 0;
     argv[argc++] = strcpy(copy[0], "state");
-    for (; args[argc - 1]; argc++) argv[argc] = strcpy(copy[argc], args[argc - 1]);
+    for (; args[argc - 1]; argc++) argv[argc] = strcpy(copy[argc], P(args[argc - 1]));
     argv[argc] = NULL;
     char po[] = "/tmp/rd_sf_out_XXXXXX", pe[] = "/tmp/rd_sf_err_XXXXXX";
     int fo = mkstemp(po), fe = mkstemp(pe);
@@ -742,6 +765,8 @@ static void cli(cli_run *r, const char *const *args) {
     close(se);
     slurp_fd(fo, r->out, sizeof r->out);
     slurp_fd(fe, r->err, sizeof r->err);
+    unmap(r->out);
+    unmap(r->err);
 }
 
 #define CLI(r, ...) cli((r), (const char *const[]){__VA_ARGS__, NULL})
@@ -785,11 +810,11 @@ static void test_cli_end_to_end(void **state) {
     int32_t pend;
     assert_int_equal(lm_state_get(m.c, s0, want, &pend, &err), RD_OK);
     sf_states a, b;
-    assert_int_equal(sf_load("/tmp/rd_sf_a.state", &m.info, &a, &err), RD_OK);
+    assert_int_equal(sf_load(P("/tmp/rd_sf_a.state"), &m.info, &a, &err), RD_OK);
     assert_memory_equal(a.data, want, size * sizeof *want);
     assert_int_equal(a.pending[0], pend);
     assert_string_equal(a.text, "the cat sat on");
-    assert_int_equal(sf_load("/tmp/rd_sf_b.state", &m.info, &b, &err), RD_OK);
+    assert_int_equal(sf_load(P("/tmp/rd_sf_b.state"), &m.info, &b, &err), RD_OK);
     assert_int_equal(b.dtype, SF_BF16);
 
     char line[512], exp[512];
@@ -821,7 +846,7 @@ static void test_cli_end_to_end(void **state) {
     assert_string_equal(r->err, "rwkv-lm state blend: note: state 0: pending tokens differ (110, 100); keeping "
                                 "/tmp/rd_sf_a.state's\n");
     sf_states c;
-    assert_int_equal(sf_load("/tmp/rd_sf_c.state", &m.info, &c, &err), RD_OK);
+    assert_int_equal(sf_load(P("/tmp/rd_sf_c.state"), &m.info, &c, &err), RD_OK);
     assert_int_equal(c.dtype, SF_F32);
     assert_null(c.text);
     float w[3] = {0.25f, 1, 0};
@@ -832,14 +857,14 @@ static void test_cli_end_to_end(void **state) {
     CLI(r, "decay", "/tmp/rd_sf_a.state", "-f", "0.5", "--dtype", "int8", "-o", "/tmp/rd_sf_c.state");
     assert_int_equal(r->rc, 0);
     assert_string_equal(r->out, "wrote /tmp/rd_sf_c.state: 1 state, int8\n");
-    assert_int_equal(sf_load("/tmp/rd_sf_c.state", &m.info, &c, &err), RD_OK);
+    assert_int_equal(sf_load(P("/tmp/rd_sf_c.state"), &m.info, &c, &err), RD_OK);
     assert_int_equal(c.dtype, SF_I8);
     for (size_t e = 0; e < size; e++) assert_float_equal(c.data[e], a.data[e] * 0.5f, 0.05);
     sf_free(&c);
 
     CLI(r, "reset", "/tmp/rd_sf_a.state", "--layers", "1", "--kinds", "wkv,att_shift", "-o", "/tmp/rd_sf_c.state");
     assert_int_equal(r->rc, 0);
-    assert_int_equal(sf_load("/tmp/rd_sf_c.state", &m.info, &c, &err), RD_OK);
+    assert_int_equal(sf_load(P("/tmp/rd_sf_c.state"), &m.info, &c, &err), RD_OK);
     memcpy(want, a.data, size * sizeof *want);
     unsigned char layers[2] = {0, 1};
     sf_reset(&m.info, want, layers, 1u << 0 | 1u << 1);
@@ -852,9 +877,9 @@ static void test_cli_end_to_end(void **state) {
     free(want);
     real_close(&m);
     free(r);
-    unlink("/tmp/rd_sf_a.state");
-    unlink("/tmp/rd_sf_b.state");
-    unlink("/tmp/rd_sf_c.state");
+    unlink(P("/tmp/rd_sf_a.state"));
+    unlink(P("/tmp/rd_sf_b.state"));
+    unlink(P("/tmp/rd_sf_c.state"));
 }
 
 /* What a user gets wrong: exit status 2 for usage, 1 for bad input, and the message. */
@@ -866,12 +891,12 @@ static void test_cli_errors(void **state) {
     sf_states s;
     toy_states(&s, &in, 1, NULL);
     rd_error err;
-    assert_int_equal(sf_save("/tmp/rd_sf_toy.state", &s, SF_F32, &err), RD_OK);
+    assert_int_equal(sf_save(P("/tmp/rd_sf_toy.state"), &s, SF_F32, &err), RD_OK);
     sf_model_info in4;
     toy_info4(&in4);
     sf_free(&s);
     toy_states(&s, &in4, 1, NULL);
-    assert_int_equal(sf_save("/tmp/rd_sf_toy4.state", &s, SF_F32, &err), RD_OK);
+    assert_int_equal(sf_save(P("/tmp/rd_sf_toy4.state"), &s, SF_F32, &err), RD_OK);
     sf_free(&s);
     static const struct {
         const char *args[10];
@@ -930,8 +955,8 @@ static void test_cli_errors(void **state) {
     assert_int_equal(r->rc, 0);
     assert_non_null(strstr(r->out, "rwkv-lm state save --model"));
     free(r);
-    unlink("/tmp/rd_sf_toy.state");
-    unlink("/tmp/rd_sf_toy4.state");
+    unlink(P("/tmp/rd_sf_toy.state"));
+    unlink(P("/tmp/rd_sf_toy4.state"));
 }
 
 int main(void) {
