@@ -54,7 +54,7 @@ TESTS    := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ     := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRC))
 
-.PHONY: all check test check-asan fuzz fuzz-smoke bench bench-cpu bench-rwkv bench-homophones bench-state bench-soak bench-arpa bench-gpu deps clean
+.PHONY: all check test check-asan fuzz fuzz-smoke bench bench-cpu bench-rwkv bench-homophones bench-state bench-soak bench-arpa bench-scaleout bench-gpu deps clean
 all: $(PROGS)
 
 $(BUILD)/obj/%.o: %.c
@@ -130,7 +130,9 @@ fuzz-smoke: $(FUZZ)
 	  grep -E '^(Done|stat::number_of_executed_units)' $(BUILD)/fuzz-work/$$n.log; done; \
 	echo "fuzz-smoke: every target ran without a crash"
 
-bench: bench-cpu bench-rwkv bench-homophones bench-state bench-soak bench-arpa
+bench: bench-cpu bench-rwkv bench-homophones bench-state bench-soak bench-arpa bench-scaleout
+bench-scaleout: $(PROGS)
+	tests/bench/bench_scaleout.sh
 bench-cpu: $(PROGS)
 	tests/bench/bench_cpu.sh
 bench-rwkv: $(PROGS)
