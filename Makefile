@@ -51,6 +51,19 @@ LIB      := $(BUILD)/librd.a
 PROGS    := $(BIN)/rwkv-decode $(BIN)/rwkv-lm $(BIN)/rwkv-wer
 TEST_SRC := $(wildcard tests/test_*.c)
 TESTS    := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
+# The .cu kernels compiled for the CPU (kernels/cuda_cpu.h, a C++ compiler, no
+# nvcc): build/tests/test_kernels_cpu runs tests/test_kernels.c against them in
+# every build, so the kernel parity tests run in CI without a GPU. Not under
+# the sanitizers (its threads are fibers that switch stacks).
+CXX      ?= g++
+CPU_CU_OBJ := $(patsubst %.cu,$(BUILD)/obj-cpu/%.o,$(wildcard kernels/*.cu))
+CPU_CXXFLAGS := -std=c++17 -O2 -g -DRD_CUDA_CPU -DRD_HAVE_CUDA -I. -D_GNU_SOURCE -Wall -Wextra -Werror \
+  -Wno-unused-parameter -Wno-unknown-pragmas -fno-strict-aliasing -U_FORTIFY_SOURCE -MMD -MP
+ifeq ($(SAN),)
+ifneq ($(CPU_CU_OBJ),)
+TESTS    += $(BUILD)/tests/test_kernels_cpu
+endif
+endif
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ     := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRC))
 
@@ -82,6 +95,14 @@ $(BIN)/rwkv-wer: $(BUILD)/obj/cli/rwkv_wer.o $(LIB)
 $(BUILD)/tests/%: tests/%.c $(LIB) tests/testutil.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $< $(LIB) -o $@ -lcmocka $(LDLIBS) $(LDFLAGS)
+
+$(BUILD)/obj-cpu/%.o: %.cu
+	@mkdir -p $(dir $@)
+	$(CXX) $(CPU_CXXFLAGS) -x c++ -c $< -o $@
+
+$(BUILD)/tests/test_kernels_cpu: tests/test_kernels.c $(CPU_CU_OBJ) $(LIB) tests/testutil.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) -DRD_HAVE_CUDA -DRD_CUDA_CPU $(CFLAGS) $< $(CPU_CU_OBJ) $(LIB) -o $@ -lcmocka $(LDLIBS) -lstdc++ $(LDFLAGS)
 
 # Runs every test binary from the project root (golden tests read ../shared/data,
 # CLI tests run bin/*); prints each cmocka summary and fails if any test failed.

@@ -327,7 +327,7 @@ extern "C" rd_status rd_cuda_state_reset(kern_state *s, int first, int count, rd
     const kern_rwkv *m = s->m;
     for (int k = 0; k < m->n_kinds; k++) {
         size_t sz = m->kind_size[k];
-        fill_slots<<<1024, 256>>>(s->base[k], s->dtype, sz * (size_t)s->n_slots, (size_t)first, (size_t)count,
+        KERN_LAUNCH(1024, 256, fill_slots)(s->base[k], s->dtype, sz * (size_t)s->n_slots, (size_t)first, (size_t)count,
                                   m->kind_init[k], m->n_layer, sz);
         KERN_LAUNCHED(fill_slots);
     }
@@ -352,7 +352,7 @@ static rd_status slot_io(const kern_state *s, int slot, int dir, const char *fn,
     float *at = s->scratch;
     for (int k = 0; k < m->n_kinds; k++) {
         size_t sz = m->kind_size[k];
-        slot_to_scratch<<<256, 256>>>(s->base[k], s->dtype, sz * (size_t)s->n_slots, (size_t)slot * sz, sz,
+        KERN_LAUNCH(256, 256, slot_to_scratch)(s->base[k], s->dtype, sz * (size_t)s->n_slots, (size_t)slot * sz, sz,
                                       m->n_layer, at, dir);
         KERN_LAUNCHED(slot_to_scratch);
         at += sz * (size_t)m->n_layer;
@@ -463,7 +463,7 @@ extern "C" rd_status rd_cuda_state_copy(kern_workspace *ws, const kern_state *sr
     for (int k = 0; k < m->n_kinds; k++) {
         size_t sz = m->kind_size[k];
         dim3 grid((unsigned)((sz + 1023) / 1024 < 64 ? (sz + 1023) / 1024 : 64), (unsigned)n, (unsigned)m->n_layer);
-        copy_slots<<<grid, 256>>>(src->base[k], src->dtype, sz * (size_t)src->n_slots, ws->d_src, dst->base[k],
+        KERN_LAUNCH(grid, 256, copy_slots)(src->base[k], src->dtype, sz * (size_t)src->n_slots, ws->d_src, dst->base[k],
                                   dst->dtype, sz * (size_t)dst->n_slots, ws->d_dst, sz);
         KERN_LAUNCHED(copy_slots);
     }

@@ -3,9 +3,16 @@
 #ifndef RD_KERN_INTERNAL_CUH
 #define RD_KERN_INTERNAL_CUH
 
+#ifdef RD_CUDA_CPU
+#include "kernels/cuda_cpu.h" /* the CPU emulation CI runs the kernels with */
+#else
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
+/* KERN_LAUNCH(grid, block, kernel)(args...) is kernel<<<grid, block>>>(args...);
+ * written so because kernels/cuda_cpu.h can define it for a C++ compiler. */
+#define KERN_LAUNCH(g, b, ...) __VA_ARGS__<<<g, b>>>
+#endif
 
 extern "C" {
 #include "common/status.h" /* a C header: rd_fail etc. keep C linkage */
@@ -25,8 +32,13 @@ rd_status kern_alloc(void **p, size_t bytes, const char *what, rd_error *err);
         if (kern_e_ != cudaSuccess) return kern_cuda_fail(err, kern_e_, #call); \
     } while (0)
 
-/* After a launch: the launch error, named by the kernel. */
-#define KERN_LAUNCHED(name) KERN_CK(cudaGetLastError() /* name */)
+/* After a launch: the launch error, named by the kernel
+ * ("cuda: launch of wkv7: invalid configuration argument"). */
+#define KERN_LAUNCHED(name)                                                     \
+    do {                                                                        \
+        cudaError_t kern_e_ = cudaGetLastError();                               \
+        if (kern_e_ != cudaSuccess) return kern_cuda_fail(err, kern_e_, "launch of " #name); \
+    } while (0)
 
 #define KERN_MAX_KINDS 5
 #define KERN_MAX_LAYERS 64

@@ -100,8 +100,8 @@ __global__ void __launch_bounds__(256) gemm_nt(const WT *__restrict__ W, int out
 template <typename WT>
 static void gemm_launch(const WT *W, int out, int in, const float *X, int n, float *Y, int epi, const float *aux) {
     unsigned gx = (unsigned)((out + GEMM_BN - 1) / GEMM_BN);
-    if (n <= 64) gemm_nt<WT, 16><<<dim3(gx, (unsigned)((n + 15) / 16)), 256>>>(W, out, in, X, n, Y, epi, aux);
-    else gemm_nt<WT, 64><<<dim3(gx, (unsigned)((n + 63) / 64)), 256>>>(W, out, in, X, n, Y, epi, aux);
+    if (n <= 64) KERN_LAUNCH(dim3(gx, (unsigned)((n + 15) / 16)), 256, gemm_nt<WT, 16>)(W, out, in, X, n, Y, epi, aux);
+    else KERN_LAUNCH(dim3(gx, (unsigned)((n + 63) / 64)), 256, gemm_nt<WT, 64>)(W, out, in, X, n, Y, epi, aux);
 }
 
 /* Y = epi(X W^T) for a device matrix in the model's weight type. */
@@ -356,10 +356,10 @@ static rd_status shift(const step *s, int l, int kind, int ln, shift_args a, rd_
     a.src = (const char *)s->src->base[kind] + kern_state_off(s->src, kind, l, 0) * kern_dtype_size(s->src->dtype);
     a.dst = (char *)s->dst->base[kind] + kern_state_off(s->dst, kind, l, 0) * kern_dtype_size(s->dst->dtype);
     if (s->src->dtype == KERN_F32)
-        shift_mix<float><<<s->n, ROW_THREADS>>>(ws->x, m->n_embd, ws->d_src, ws->d_dst, a);
+        KERN_LAUNCH(s->n, ROW_THREADS, shift_mix<float>)(ws->x, m->n_embd, ws->d_src, ws->d_dst, a);
     else if (s->src->dtype == KERN_F16)
-        shift_mix<__half><<<s->n, ROW_THREADS>>>(ws->x, m->n_embd, ws->d_src, ws->d_dst, a);
-    else shift_mix<__nv_bfloat16><<<s->n, ROW_THREADS>>>(ws->x, m->n_embd, ws->d_src, ws->d_dst, a);
+        KERN_LAUNCH(s->n, ROW_THREADS, shift_mix<__half>)(ws->x, m->n_embd, ws->d_src, ws->d_dst, a);
+    else KERN_LAUNCH(s->n, ROW_THREADS, shift_mix<__nv_bfloat16>)(ws->x, m->n_embd, ws->d_src, ws->d_dst, a);
     KERN_LAUNCHED(shift_mix);
     return RD_OK;
 }
@@ -369,9 +369,9 @@ static void wkv7_launch(const step *s, const wkv7_args &A, const ST *src, ST *ds
     dim3 grid((unsigned)s->m->n_head, (unsigned)s->n);
     int32_t *a = s->ws->d_src, *b = s->ws->d_dst;
     switch (s->m->head_size) {
-    case 32: wkv7<ST, 32><<<grid, WKV_THREADS>>>(A, src, dst, a, b); break;
-    case 64: wkv7<ST, 64><<<grid, WKV_THREADS>>>(A, src, dst, a, b); break;
-    default: wkv7<ST, 128><<<grid, WKV_THREADS>>>(A, src, dst, a, b); break;
+    case 32: KERN_LAUNCH(grid, WKV_THREADS, wkv7<ST, 32>)(A, src, dst, a, b); break;
+    case 64: KERN_LAUNCH(grid, WKV_THREADS, wkv7<ST, 64>)(A, src, dst, a, b); break;
+    default: KERN_LAUNCH(grid, WKV_THREADS, wkv7<ST, 128>)(A, src, dst, a, b); break;
     }
 }
 
@@ -436,9 +436,9 @@ static rd_status att4_wkv(const step *s, int l, rd_error *err) {
     }
     unsigned blocks = (unsigned)(((size_t)s->n * m->n_embd + 255) / 256);
     if (blocks > 65535) blocks = 65535;
-    if (s->src->dtype == KERN_F32) wkv4<float><<<blocks, 256>>>(A, ws->d_src, ws->d_dst);
-    else if (s->src->dtype == KERN_F16) wkv4<__half><<<blocks, 256>>>(A, ws->d_src, ws->d_dst);
-    else wkv4<__nv_bfloat16><<<blocks, 256>>>(A, ws->d_src, ws->d_dst);
+    if (s->src->dtype == KERN_F32) KERN_LAUNCH(blocks, 256, wkv4<float>)(A, ws->d_src, ws->d_dst);
+    else if (s->src->dtype == KERN_F16) KERN_LAUNCH(blocks, 256, wkv4<__half>)(A, ws->d_src, ws->d_dst);
+    else KERN_LAUNCH(blocks, 256, wkv4<__nv_bfloat16>)(A, ws->d_src, ws->d_dst);
     KERN_LAUNCHED(wkv4);
     return RD_OK;
 }
@@ -473,10 +473,10 @@ static rd_status layer4(const step *s, int l, rd_error *err) {
 static rd_status embed(const kern_rwkv *m, kern_workspace *ws, int n, rd_error *err) {
     int C = m->n_embd;
     if (m->wtype == KERN_F32)
-        emb_ln<<<n, ROW_THREADS>>>((const float *)m->emb, ws->d_token, C, m->ln0_w, m->ln0_b, ws->x);
+        KERN_LAUNCH(n, ROW_THREADS, emb_ln<float>)((const float *)m->emb, ws->d_token, C, m->ln0_w, m->ln0_b, ws->x);
     else if (m->wtype == KERN_F16)
-        emb_ln<<<n, ROW_THREADS>>>((const __half *)m->emb, ws->d_token, C, m->ln0_w, m->ln0_b, ws->x);
-    else emb_ln<<<n, ROW_THREADS>>>((const __nv_bfloat16 *)m->emb, ws->d_token, C, m->ln0_w, m->ln0_b, ws->x);
+        KERN_LAUNCH(n, ROW_THREADS, emb_ln<__half>)((const __half *)m->emb, ws->d_token, C, m->ln0_w, m->ln0_b, ws->x);
+    else KERN_LAUNCH(n, ROW_THREADS, emb_ln<__nv_bfloat16>)((const __nv_bfloat16 *)m->emb, ws->d_token, C, m->ln0_w, m->ln0_b, ws->x);
     KERN_LAUNCHED(emb_ln);
     return RD_OK;
 }
@@ -490,7 +490,7 @@ rd_status kern_rwkv_step(const kern_rwkv *m, kern_workspace *ws, int n, const ke
     o.ln_w = m->ln_out_w;
     o.ln_b = m->ln_out_b;
     o.out[0] = ws->xn;
-    shift_mix<float><<<n, ROW_THREADS>>>(ws->x, m->n_embd, ws->d_src, ws->d_dst, o);
+    KERN_LAUNCH(n, ROW_THREADS, shift_mix<float>)(ws->x, m->n_embd, ws->d_src, ws->d_dst, o);
     KERN_LAUNCHED(shift_mix);
     return gemm(m, &m->head, ws->xn, n, ws->logits, EPI_STORE, NULL, err);
 }

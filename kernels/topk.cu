@@ -113,11 +113,11 @@ __global__ void __launch_bounds__(TOPK_THREADS) topk_rows(const float *x, int co
 rd_status kern_topk_rows(const float *x, int rows, int cols, const int32_t *count, int k, int softmax, float *val,
                          int32_t *idx, float *lse, rd_error *err) {
     unsigned g = (unsigned)rows;
-    if (k <= 4) topk_rows<4><<<g, TOPK_THREADS>>>(x, cols, count, k, softmax, val, idx, lse);
-    else if (k <= 8) topk_rows<8><<<g, TOPK_THREADS>>>(x, cols, count, k, softmax, val, idx, lse);
-    else if (k <= 16) topk_rows<16><<<g, TOPK_THREADS>>>(x, cols, count, k, softmax, val, idx, lse);
-    else if (k <= 32) topk_rows<32><<<g, TOPK_THREADS>>>(x, cols, count, k, softmax, val, idx, lse);
-    else topk_rows<64><<<g, TOPK_THREADS>>>(x, cols, count, k, softmax, val, idx, lse);
+    if (k <= 4) KERN_LAUNCH(g, TOPK_THREADS, topk_rows<4>)(x, cols, count, k, softmax, val, idx, lse);
+    else if (k <= 8) KERN_LAUNCH(g, TOPK_THREADS, topk_rows<8>)(x, cols, count, k, softmax, val, idx, lse);
+    else if (k <= 16) KERN_LAUNCH(g, TOPK_THREADS, topk_rows<16>)(x, cols, count, k, softmax, val, idx, lse);
+    else if (k <= 32) KERN_LAUNCH(g, TOPK_THREADS, topk_rows<32>)(x, cols, count, k, softmax, val, idx, lse);
+    else KERN_LAUNCH(g, TOPK_THREADS, topk_rows<64>)(x, cols, count, k, softmax, val, idx, lse);
     KERN_LAUNCHED(topk_rows);
     return RD_OK;
 }

@@ -417,6 +417,11 @@ static void test_no_device_messages(void **s) {
     assert_int_equal(rd_cuda_topk_create(1, 1, &t, &why), RD_ERR_DEVICE);
     assert_null(t);
     assert_string_equal(why.msg, "this build has no CUDA support (rebuild with nvcc on PATH)");
+#elif defined RD_CUDA_CPU
+    assert_int_equal(ok, 1); /* the CPU emulation is always there */
+    kern_device_info info;
+    assert_int_equal(rd_cuda_device_info(&info, &why), RD_OK);
+    assert_string_equal(info.name, "cpu emulation (kernels/cuda_cpu.h)");
 #else
     if (ok) skip(); /* a device is present: nothing to check here */
     assert_int_equal(why.status, RD_ERR_DEVICE);
