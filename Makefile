@@ -20,7 +20,8 @@ LDFLAGS  += $(SAN)
 
 # CUDA: on when nvcc is found (on PATH, else $(CUDA_HOME)/bin/nvcc), unless
 # CUDA=0 (the stub kernels/kernels_stub.c then answers every kernels.h call).
-# CUDA=1 needs nvcc but no GPU. cudart is linked statically, so binaries run
+# Machine code for sm_80 (A100) and sm_90 (H100/H200) plus sm_90 PTX for newer
+# chips (NVARCH). CUDA=1 needs nvcc but no GPU. cudart is linked statically, so binaries run
 # where libcudart.so is absent and, without a GPU, report "no cuda device".
 CUDA_HOME ?= /usr/local/cuda
 NVCC ?= $(shell command -v nvcc 2>/dev/null || ls $(CUDA_HOME)/bin/nvcc 2>/dev/null)
@@ -37,7 +38,8 @@ endif
 ifneq ($(CU_SRC),)
 CUDA_LIB  ?= $(patsubst %/bin/nvcc,%,$(NVCC))/lib64
 CPPFLAGS  += -DRD_HAVE_CUDA
-NVFLAGS   ?= -O3 -std=c++17 -arch=sm_90 -Xcompiler -fPIC -I. -MMD -MP
+NVARCH    ?= -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90 -gencode arch=compute_90,code=compute_90
+NVFLAGS   ?= -O3 -std=c++17 $(NVARCH) -Xcompiler -fPIC -I. -MMD -MP
 LDLIBS    += -L$(CUDA_LIB) -lcudart_static -ldl -lrt -lstdc++
 CU_OBJ    := $(patsubst %.cu,$(BUILD)/obj/%.cu.o,$(CU_SRC))
 endif

@@ -67,8 +67,7 @@ inline __half2 __floats2half2_rn(float a, float b) { return {__float2half_rn(a),
 inline float2 __bfloat1622float2(__nv_bfloat162 h) { return {__bfloat162float(h.x), __bfloat162float(h.y)}; }
 inline __nv_bfloat162 __floats2bfloat162_rn(float a, float b) { return {__float2bfloat16_rn(a), __float2bfloat16_rn(b)}; }
 
-inline thread_local uint3 threadIdx, blockIdx;
-inline thread_local dim3 blockDim, gridDim;
+inline thread_local uint3 threadIdx, blockIdx, blockDim, gridDim; /* trivial types: cheap TLS */
 
 /* ---------- runtime API ---------- */
 
@@ -282,7 +281,7 @@ inline void launch(const char *kernel, dim3 g, dim3 b, void (*call)(void *), voi
     }
     sched *s = S;
     s->n = (int)nt, s->call = call, s->ctx = ctx, s->kernel = kernel;
-    gridDim = g, blockDim = b;
+    gridDim = {g.x, g.y, g.z}, blockDim = {b.x, b.y, b.z};
     for (unsigned z = 0; z < g.z; z++)
         for (unsigned y = 0; y < g.y; y++)
             for (unsigned x = 0; x < g.x; x++) {

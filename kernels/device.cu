@@ -75,6 +75,13 @@ extern "C" rd_status rd_cuda_sync(rd_error *err) {
 
 static size_t align256(size_t n) { return (n + 255) & ~(size_t)255; }
 
+/* Blocks of 256 threads for a grid-stride loop over total elements: enough
+ * to cover it, at most cap (no block without work). */
+static unsigned blocks_for(size_t total, unsigned cap) {
+    size_t b = (total + 255) / 256;
+    return b < 1 ? 1 : b > cap ? cap : (unsigned)b;
+}
+
 /* Walks every tensor of the description: with dev NULL it only counts
  * bytes; otherwise it converts and copies each into dev, setting m's
  * pointers. stage is a host buffer of the largest matrix in wtype. */
@@ -150,11 +157,46 @@ static rd_status put_all(upload *u, const kern_rwkv_desc *d) {
     return RD_OK;
 }
 
-static rd_status check_mat(const kern_mat_desc *d, int out, int in, const char *name, int l, rd_error *err) {
+static const char *const vec_name[KERN_N_VEC] = {
+    "ln1.weight", "ln1.bias", "ln2.weight", "ln2.bias", "att.x_r", "att.x_w", "att.x_k", "att.x_v", "att.x_a",
+    "att.x_g", "att.w0", "att.a0", "att.v0", "att.k_k", "att.k_a", "att.r_k", "att.ln_x.weight", "att.ln_x.bias",
+    "ffn.x_k", "att.time_decay", "att.time_first", "att.time_mix_k", "att.time_mix_v", "att.time_mix_r",
+    "ffn.time_mix_k", "ffn.time_mix_r"};
+static const char *const mat_name[KERN_N_MAT] = {"att.receptance", "att.key", "att.value", "att.output",
+                                                 "ffn.key", "ffn.value", "ffn.receptance", "att.w1", "att.w2",
+                                                 "att.a1", "att.a2", "att.v1", "att.v2", "att.g1", "att.g2"};
+
+/* A NaN or infinity in a tensor: RD_ERR_INPUT naming it and the element. */
+static rd_status check_finite(const float *p, size_t n, int l, const char *name, rd_error *err) {
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(p[i])) {
+            if (l < 0)
+                return rd_fail(err, RD_ERR_INPUT, "rd_cuda_rwkv_upload: %s: element %zu is %g, expected a finite value",
+                               name, i, (double)p[i]);
+            return rd_fail(err, RD_ERR_INPUT, "rd_cuda_rwkv_upload: layer %d: %s: element %zu is %g, expected a finite value",
+                           l, name, i, (double)p[i]);
+        }
+    return RD_OK;
+}
+
+static rd_status check_mat(const kern_mat_desc *d, int out, int in, int k, int l, rd_error *err) {
+    const char *name = mat_name[k];
     if (!d->w) return rd_fail(err, RD_ERR_INPUT, "rd_cuda_rwkv_upload: layer %d: matrix %s missing", l, name);
-    if ((out > 0 && d->out != out) || (in > 0 && d->in != in))
+    if ((out > 0 && d->out != out) || (in > 0 && d->in != in) || d->out < 1 || d->in < 1)
         return rd_fail(err, RD_ERR_INPUT, "rd_cuda_rwkv_upload: layer %d: matrix %s is [%d][%d], expected [%d][%d]",
                        l, name, d->out, d->in, out, in);
+    return check_finite(d->w, (size_t)d->out * (size_t)d->in, l, name, err);
+}
+
+/* The vectors a layer of this version reads: present and finite. */
+static rd_status check_vecs(const kern_rwkv_desc *d, int l, rd_error *err) {
+    for (int v = 0; v < KERN_N_VEC; v++) {
+        int used = v <= KV_LN2_B || (d->version == 7 ? v <= KV_FFN_X_K && !(v == KV_V0 && l == 0) : v >= KV_TIME_DECAY);
+        const float *p = d->layers[l].vec[v];
+        if (!used) continue;
+        if (!p) return rd_fail(err, RD_ERR_INPUT, "rd_cuda_rwkv_upload: layer %d: vector %s missing", l, vec_name[v]);
+        RD_TRY(check_finite(p, (size_t)d->n_embd, l, vec_name[v], err));
+    }
     return RD_OK;
 }
 
@@ -172,23 +214,34 @@ static rd_status check_desc(const kern_rwkv_desc *d, rd_error *err) {
         return rd_fail(err, RD_ERR_INPUT, "rd_cuda_rwkv_upload: head size %d, expected 32, 64 or 128 dividing %d",
                        N, d->n_embd);
     int C = d->n_embd, F = d->n_ffn;
+    const float *glob[4] = {d->ln0_w, d->ln0_b, d->ln_out_w, d->ln_out_b};
+    static const char *const gname[4] = {"ln0.weight", "ln0.bias", "ln_out.weight", "ln_out.bias"};
+    for (int q = 0; q < 4; q++) {
+        if (!glob[q]) return rd_fail(err, RD_ERR_INPUT, "rd_cuda_rwkv_upload: vector %s missing", gname[q]);
+        RD_TRY(check_finite(glob[q], (size_t)C, -1, gname[q], err));
+    }
+    RD_TRY(check_finite(d->emb, (size_t)d->n_vocab * (size_t)C, -1, "emb.weight", err));
+    if (d->head.out != d->n_vocab || d->head.in != C)
+        return rd_fail(err, RD_ERR_INPUT, "rd_cuda_rwkv_upload: head is [%d][%d], expected [%d][%d]", d->head.out,
+                       d->head.in, d->n_vocab, C);
+    RD_TRY(check_finite(d->head.w, (size_t)d->n_vocab * (size_t)C, -1, "head.weight", err));
     for (int l = 0; l < d->n_layer; l++) {
         const kern_mat_desc *M = d->layers[l].mat;
-        RD_TRY(check_mat(&M[KM_ATT_R], C, C, "att_r", l, err));
-        RD_TRY(check_mat(&M[KM_ATT_K], C, C, "att_k", l, err));
-        RD_TRY(check_mat(&M[KM_ATT_V], C, C, "att_v", l, err));
-        RD_TRY(check_mat(&M[KM_ATT_O], C, C, "att_o", l, err));
-        RD_TRY(check_mat(&M[KM_FFN_K], F, C, "ffn_k", l, err));
-        RD_TRY(check_mat(&M[KM_FFN_V], C, F, "ffn_v", l, err));
+        RD_TRY(check_vecs(d, l, err));
+        RD_TRY(check_mat(&M[KM_ATT_R], C, C, KM_ATT_R, l, err));
+        RD_TRY(check_mat(&M[KM_ATT_K], C, C, KM_ATT_K, l, err));
+        RD_TRY(check_mat(&M[KM_ATT_V], C, C, KM_ATT_V, l, err));
+        RD_TRY(check_mat(&M[KM_ATT_O], C, C, KM_ATT_O, l, err));
+        RD_TRY(check_mat(&M[KM_FFN_K], F, C, KM_FFN_K, l, err));
+        RD_TRY(check_mat(&M[KM_FFN_V], C, F, KM_FFN_V, l, err));
         if (d->version == 4) {
-            RD_TRY(check_mat(&M[KM_FFN_R], C, C, "ffn_r", l, err));
+            RD_TRY(check_mat(&M[KM_FFN_R], C, C, KM_FFN_R, l, err));
             continue;
         }
-        static const char *const lname[] = {"w1", "w2", "a1", "a2", "v1", "v2", "g1", "g2"};
         for (int q = 0; q < 8; q += 2) {
             if (q == 4 && l == 0) continue;
-            RD_TRY(check_mat(&M[KM_W1 + q], 0, C, lname[q], l, err));
-            RD_TRY(check_mat(&M[KM_W1 + q + 1], C, M[KM_W1 + q].out, lname[q + 1], l, err));
+            RD_TRY(check_mat(&M[KM_W1 + q], 0, C, KM_W1 + q, l, err));
+            RD_TRY(check_mat(&M[KM_W1 + q + 1], C, M[KM_W1 + q].out, KM_W1 + q + 1, l, err));
         }
     }
     return RD_OK;
@@ -327,7 +380,7 @@ extern "C" rd_status rd_cuda_state_reset(kern_state *s, int first, int count, rd
     const kern_rwkv *m = s->m;
     for (int k = 0; k < m->n_kinds; k++) {
         size_t sz = m->kind_size[k];
-        KERN_LAUNCH(1024, 256, fill_slots)(s->base[k], s->dtype, sz * (size_t)s->n_slots, (size_t)first, (size_t)count,
+        KERN_LAUNCH(blocks_for(sz * (size_t)count * (size_t)m->n_layer, 1024), 256, fill_slots)(s->base[k], s->dtype, sz * (size_t)s->n_slots, (size_t)first, (size_t)count,
                                   m->kind_init[k], m->n_layer, sz);
         KERN_LAUNCHED(fill_slots);
     }
@@ -352,7 +405,7 @@ static rd_status slot_io(const kern_state *s, int slot, int dir, const char *fn,
     float *at = s->scratch;
     for (int k = 0; k < m->n_kinds; k++) {
         size_t sz = m->kind_size[k];
-        KERN_LAUNCH(256, 256, slot_to_scratch)(s->base[k], s->dtype, sz * (size_t)s->n_slots, (size_t)slot * sz, sz,
+        KERN_LAUNCH(blocks_for(sz * (size_t)m->n_layer, 256), 256, slot_to_scratch)(s->base[k], s->dtype, sz * (size_t)s->n_slots, (size_t)slot * sz, sz,
                                       m->n_layer, at, dir);
         KERN_LAUNCHED(slot_to_scratch);
         at += sz * (size_t)m->n_layer;
@@ -378,8 +431,9 @@ extern "C" rd_status rd_cuda_state_read(const kern_state *s, int slot, float *st
 extern "C" rd_status rd_cuda_workspace_create(const kern_rwkv *m, int max_rows, kern_workspace **out,
                                               rd_error *err) {
     *out = NULL;
-    if (max_rows < 1)
-        return rd_fail(err, RD_ERR_USAGE, "rd_cuda_workspace_create: max_rows must be at least 1, got %d", max_rows);
+    if (max_rows < 1 || max_rows > KERN_MAX_ROWS)
+        return rd_fail(err, RD_ERR_USAGE, "rd_cuda_workspace_create: %d rows, expected 1..%d (a launch's grid limit)",
+                       max_rows, KERN_MAX_ROWS);
     kern_workspace *ws = (kern_workspace *)calloc(1, sizeof *ws);
     if (!ws) return rd_fail(err, RD_ERR_NOMEM, "out of memory for a device workspace");
     ws->m = m;

@@ -35,6 +35,7 @@ extern "C" {
 typedef enum kern_dtype { KERN_F32 = 0, KERN_F16 = 1, KERN_BF16 = 2 } kern_dtype;
 
 #define KERN_MAX_TOPK 64   /* largest k of the top-k functions */
+#define KERN_MAX_ROWS 65535 /* rows of one step: a launch's grid y limit (one block per row and head) */
 
 /* ---------- device ---------- */
 
@@ -101,7 +102,11 @@ typedef struct kern_rwkv_desc {
 
 typedef struct kern_rwkv kern_rwkv;
 
-/* Copies the weights to the device: matrices and the embedding in wtype
+/* Checks the description first (shapes; every tensor the version reads
+ * present; every value finite), refusing a bad one with RD_ERR_INPUT that
+ * names the layer, tensor and element ("rd_cuda_rwkv_upload: layer 1:
+ * att.key: element 5 is nan, expected a finite value") before any device
+ * memory is taken. Then copies the weights: matrices and the embedding in wtype
  * (fp32, fp16 or bf16, rounded to nearest even), vectors in fp32. The
  * description's memory is not kept. Arithmetic is fp32 whatever wtype. */
 rd_status rd_cuda_rwkv_upload(const kern_rwkv_desc *d, kern_dtype wtype, kern_rwkv **out,
@@ -135,7 +140,8 @@ rd_status rd_cuda_state_read(const kern_state *s, int slot, float *state, rd_err
 
 typedef struct kern_workspace kern_workspace;
 
-/* Device scratch for batches of up to max_rows rows (activations, logits
+/* Device scratch for batches of up to max_rows rows (1..KERN_MAX_ROWS; more
+ * is refused before anything is allocated) (activations, logits
  * [max_rows][n_vocab] fp32, index buffers, top-k outputs). */
 rd_status rd_cuda_workspace_create(const kern_rwkv *m, int max_rows, kern_workspace **out,
                                    rd_error *err);
