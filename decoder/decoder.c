@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "common/arena.h"
+#include "decoder/boost.h"
 #include "decoder/hyp_store.h"
 
 #define NEG_INF (-INFINITY)
@@ -37,6 +38,8 @@ typedef struct hyp {
     int32_t slot;        /* LM slot holding this prefix's LM state */
     int32_t lm_word;     /* completion awaiting its LM score: handle, else -1 */
     int32_t n_words, n_unk;
+    int32_t boost_state; /* hotword automaton state (boost.h), 0 = root */
+    float boost;         /* hotword bonus so far, partial credit included */
     float pb, pnb;       /* acoustic log-probs ending in blank / non-blank */
     float lm;            /* committed LM log-probability (unweighted) */
     float score;         /* ranking score */
@@ -59,6 +62,9 @@ struct dec_decoder {
     float *lookahead;    /* per trie node: best unigram below, minus the root's */
     int32_t *groups;     /* per trie node: homophones, best unigram first */
     int32_t *group_off;  /* node_count + 1 offsets into groups */
+    float *group_uni;    /* per word: the unigram that orders groups (NULL: none) */
+    const boost_graph *boost; /* hotwords, NULL = none */
+    int32_t *word_boost; /* lexicon word -> hotword token, -1 none */
 
     hyp *beam;           /* live hypotheses; beam[i]'s LM state is in slot i */
     int n_beam;
@@ -154,19 +160,24 @@ static int max_group(const dec_decoder *d) {
     return g > 0 ? g : 1;
 }
 
-typedef struct group_entry { int32_t word; float score; int idx; } group_entry;
+typedef struct group_entry { int32_t word; float score; int idx; int boosted; } group_entry;
 
 static int cmp_group_entry(const void *a, const void *b) {
     const group_entry *x = a, *y = b;
+    if (x->boosted != y->boosted) return y->boosted - x->boosted;
     if (x->score != y->score) return x->score > y->score ? -1 : 1;
     return x->idx - y->idx;
 }
 
-/* Orders each homophone group best first (unigram + pronunciation logp,
- * lexicon order on ties) and keeps the first `homophones`. */
+/* Orders each homophone group best first (hotwords first, then unigram +
+ * pronunciation logp, lexicon order on ties) and keeps the first
+ * `homophones`, so a cap never cuts a hotword. Replaces existing groups. */
 static rd_status build_groups(dec_decoder *d, const float *uni, rd_error *err) {
     int32_t nodes = lex_trie_node_count(d->lex);
     int gmax = lex_trie_max_group(d->lex);
+    free(d->group_off);
+    free(d->groups);
+    d->groups = NULL;
     d->group_off = rd_malloc_array((size_t)nodes + 1, sizeof *d->group_off);
     group_entry *tmp = rd_malloc_array((size_t)(gmax > 0 ? gmax : 1), sizeof *tmp);
     if (!d->group_off || !tmp) {
@@ -197,6 +208,7 @@ static rd_status build_groups(dec_decoder *d, const float *uni, rd_error *err) {
             tmp[i].word = w[i];
             tmp[i].score = (uni ? uni[w[i]] : 0.0f) + lp[i];
             tmp[i].idx = i;
+            tmp[i].boosted = d->word_boost && d->word_boost[w[i]] >= 0;
         }
         qsort(tmp, (size_t)g, sizeof *tmp, cmp_group_entry);
         int keep = d->group_off[n + 1] - d->group_off[n];
@@ -254,6 +266,11 @@ static rd_status bind_lexicon(dec_decoder *d, rd_error *err) {
     }
     rd_status st = d->lm ? group_unigrams(d, uni, err) : RD_OK;
     if (st == RD_OK) st = build_groups(d, uni, err);
+    if (st == RD_OK && uni) {
+        d->group_uni = rd_malloc_array((size_t)nw, sizeof *d->group_uni);
+        if (!d->group_uni) st = rd_fail(err, RD_ERR_NOMEM, "out of memory for the homophone groups");
+        else memcpy(d->group_uni, uni, (size_t)nw * sizeof *uni);
+    }
     if (st == RD_OK && d->lm && d->opt.lookahead) st = lm_lookahead(d->lm, d->word_lm, nw, uni, err);
     if (st == RD_OK && d->lm && d->opt.lookahead) {
         int32_t nodes = lex_trie_node_count(d->lex);
@@ -348,6 +365,8 @@ void dec_free(dec_decoder *d) {
     free(d->lookahead);
     free(d->groups);
     free(d->group_off);
+    free(d->group_uni);
+    free(d->word_boost);
     free(d->beam);
     free(d->cand);
     free(d->table);
@@ -462,13 +481,11 @@ static void add_completion(dec_decoder *d, const hyp *h, int unit, int32_t word,
         c->last_unit = unit >= 0 ? unit : h->last_unit;
         c->spell_len = 0;
         c->n_words++;
-        if (d->lm) {
-            if (word >= 0) {
-                c->lm_word = d->word_lm[word];
-            } else {
-                size_t len = spell_word(d, h->node, unit);
-                c->lm_word = lm_word(d->lm, d->spell, len);
-            }
+        size_t len = word < 0 && (d->lm || d->boost) ? spell_word(d, h->node, unit) : 0;
+        if (d->lm) c->lm_word = word >= 0 ? d->word_lm[word] : lm_word(d->lm, d->spell, len);
+        if (d->boost) {
+            int32_t tok = word >= 0 ? d->word_boost[word] : boost_token(d->boost, d->spell, len);
+            c->boost += boost_step(d->boost, h->boost_state, tok, &c->boost_state);
         }
         /* unknown: outside the lexicon, or (lexicon-free) unknown to the LM */
         if (word == DEC_WORD_SPELLED && (d->lex || (d->lm && !lm_word_known(d->lm, c->lm_word)))) c->n_unk++;
@@ -588,6 +605,7 @@ static void expand_unit(dec_decoder *d, int i, const hyp *h, float tot, const fl
 static float rank_score(const dec_decoder *d, const hyp *c) {
     float s = log_add(c->pb, c->pnb) + d->opt.lm_weight * c->lm + d->opt.word_score * (float)c->n_words;
     if (c->n_unk) s += d->opt.unk_score * (float)c->n_unk;
+    s += c->boost;
     if (d->lookahead && c->trie > 0) s += d->opt.lm_weight * d->lookahead[c->trie];
     return s;
 }
@@ -879,8 +897,20 @@ rd_status dec_step(dec_decoder *d, const float *logprobs, int n_frames, rd_error
     return RD_OK;
 }
 
+/* The utterance ends: every candidate gives back the partial credit of a
+ * hotword phrase it is inside, so a half phrase earns nothing. */
+static void revoke_partial_boost(dec_decoder *d) {
+    if (!d->boost) return;
+    for (int i = 0; i < d->n_cand; i++) {
+        hyp *c = &d->cand[i];
+        c->boost -= boost_partial(d->boost, c->boost_state);
+        c->boost_state = 0;
+    }
+}
+
 /* Closes every live hypothesis: words in progress end (all homophones), a
- * partial non-word is dropped, then </s> is scored. */
+ * partial non-word is dropped, hotword partial credit is revoked, then </s>
+ * is scored. */
 static rd_status finish_hyps(dec_decoder *d, rd_error *err) {
     seed_candidates(d);
     for (int i = 0; i < d->n_beam; i++) {
@@ -894,6 +924,7 @@ static rd_status finish_hyps(dec_decoder *d, rd_error *err) {
         if (!d->leaf_mode) complete_at(d, h, DEC_UNIT_END, tot);
     }
     RD_TRY(score_completions(d, err));
+    revoke_partial_boost(d);
     if (!d->lm) return RD_OK;
     int n = 0;
     for (int i = 0; i < d->n_cand; i++) {
@@ -989,6 +1020,7 @@ static void fill_result(dec_decoder *d, const hyp *c, dec_hyp *r, size_t *wpos, 
     r->score = c->score;
     r->acoustic = log_add(c->pb, c->pnb);
     r->lm = c->lm;
+    r->boost = c->boost;
     r->n_unk = c->n_unk;
     *wpos += (size_t)nw;
     *tpos = (size_t)(q - d->text);
@@ -1065,6 +1097,7 @@ rd_status dec_end(dec_decoder *d, rd_error *err) {
             d->cand[i].pb = d->beam[i].pb;
             d->cand[i].pnb = d->beam[i].pnb;
         }
+        revoke_partial_boost(d);
         k = prune(d, d->opt.nbest, err, &st);
         if (st != RD_OK) return st;
     }
@@ -1137,4 +1170,30 @@ const char *dec_stable(dec_decoder *d, int *n_words) {
     h.node = a;
     if (n_words) *n_words = count_words(d, a);
     return path_text(d, &h);
+}
+
+rd_status dec_set_boost(dec_decoder *d, const boost_graph *g, rd_error *err) {
+    if (d->begun) return rd_fail(err, RD_ERR_INTERNAL, "dec_set_boost called inside an utterance");
+    if (g == d->boost) return RD_OK;
+    if (d->lex && g) {
+        for (int32_t t = 0; t < boost_word_count(g); t++) {
+            const char *w = boost_word(g, t);
+            if (lex_word_find(d->lex, w, strlen(w)) < 0 && !d->allow_spell)
+                return rd_fail(err, RD_ERR_INPUT,
+                               "%s:%ld: hotword '%s' is not in the lexicon (give its units as %s{u n i t s})",
+                               boost_name(g), boost_word_line(g, t), w, w);
+        }
+    }
+    d->boost = g;
+    if (!d->lex) return RD_OK;
+    int nw = lex_word_count(d->lex);
+    if (!d->word_boost) {
+        d->word_boost = rd_malloc_array((size_t)nw, sizeof *d->word_boost);
+        if (!d->word_boost) return rd_fail(err, RD_ERR_NOMEM, "out of memory binding %d words to the hotwords", nw);
+    }
+    for (int w = 0; w < nw; w++) {
+        const char *t = lex_word(d->lex, w);
+        d->word_boost[w] = g ? boost_token(g, t, strlen(t)) : -1;
+    }
+    return build_groups(d, d->group_uni, err);
 }

@@ -13,13 +13,17 @@
  *
  * Every frame's word candidates go to the LM in ONE lm_score_words call.
  * Scores: total = acoustic + lm_weight * lm + word_score * words
- *                 + unk_score * out-of-lexicon words; all natural log. */
+ *                 + unk_score * out-of-lexicon words + hotword bonus;
+ * all natural log. Hotwords (boost.h): each word completion steps the
+ * hypothesis' automaton state next to the LM; the state is a function of the
+ * word sequence, hence of the prefix, so merged candidates always share it. */
 #ifndef RD_DECODER_H
 #define RD_DECODER_H
 
 #include <stdint.h>
 
 #include "common/status.h"
+#include "decoder/boost.h"
 #include "lexicon/lexicon.h"
 #include "lexicon/units.h"
 #include "lmstate/lm.h"
@@ -80,6 +84,7 @@ typedef struct dec_hyp {
     float score;        /* total, as above */
     float acoustic;     /* CTC log-probability of the prefix (natural log) */
     float lm;           /* LM log-probability including </s> (unweighted) */
+    float boost;        /* hotword bonus (complete phrases only; in the score) */
     int n_words;
     int n_unk;          /* words spelled outside the lexicon (lexicon-free: words
                            the LM does not know) */
@@ -95,6 +100,13 @@ rd_status dec_create(const dec_options *opt, const lex_units *units,
                      const lex_lexicon *lexicon, lm_model *lm,
                      dec_decoder **out, rd_error *err);
 void dec_free(dec_decoder *d);
+
+/* Sets the hotwords for the next utterances (NULL: none); g must outlive
+ * their decoding. In lexicon mode every hotword must be a lexicon word
+ * (unless spelled words are allowed): else an error naming the hotword file
+ * and line. Homophone groups are reordered so that hotwords come first (a
+ * --homophones cap never cuts one). Call between utterances. */
+rd_status dec_set_boost(dec_decoder *d, const boost_graph *g, rd_error *err);
 
 rd_status dec_begin(dec_decoder *d, rd_error *err);
 /* dec_begin; with carry = 1 the LM context continues from the best result

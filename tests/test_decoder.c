@@ -653,6 +653,115 @@ static void test_bad_options(void **state) {
     lex_units_free(u);
 }
 
+/* Hotwords (boost.h) in the search: a boosted homophone wins its group, even
+ * when a --homophones cap would cut it; a phrase left half done at the end
+ * earns nothing; a complete one earns weight per word. */
+static void test_hotwords(void **state) {
+    (void)state;
+    lex_units *u = make_units(tok_delim);
+    lex_lexicon *l = make_lexicon(lex_delim, u);
+    int path[] = {2, 0, 3, 1, 3, 2, 0};
+    int T = 7, V = 4;
+    float lp[7 * 4];
+    for (int t = 0; t < T; t++)
+        for (int v = 0; v < V; v++) lp[t * V + v] = v == path[t] ? logf(0.97f) : logf(0.01f);
+    lm_model lm = {.ops = &tlm_ops, .description = "table"};
+    rd_error err;
+    for (int with_lm = 0; with_lm < 2; with_lm++) {
+        dec_options o;
+        dec_options_default(&o);
+        o.lm_weight = 1.0f;
+        o.homophones = 1; /* without hotwords: ab (lexicon order) or AB (the LM's choice) only */
+        dec_decoder *d;
+        assert_int_equal(dec_create(&o, u, l, with_lm ? &lm : NULL, &d, &err), RD_OK);
+        assert_int_equal(dec_decode(d, lp, T, &err), RD_OK);
+        float plain = dec_nbest(d, 0)->score;
+        assert_string_equal(dec_nbest(d, 0)->text, "ab ba");
+        const char *other = "AB";
+        boost_graph *g;
+        /* ab is the group's best unigram, so the cap of 1 keeps it; AB must
+         * come first once boosted */
+        assert_int_equal(boost_from_phrases(&other, NULL, 1, 6.0f, &g, &err), RD_OK);
+        assert_int_equal(dec_set_boost(d, g, &err), RD_OK);
+        assert_int_equal(dec_decode(d, lp, T, &err), RD_OK);
+        assert_string_equal(dec_nbest(d, 0)->text, "AB ba");
+        assert_float_equal(dec_nbest(d, 0)->boost, 6.0, 1e-6);
+        boost_free(g);
+        /* half a phrase: "ba ab" stops after ba, "ab ba bab" after ab ba */
+        const char *half[] = {"ba ab", "ab ba bab"};
+        assert_int_equal(boost_from_phrases(half, NULL, 2, 3.0f, &g, &err), RD_OK);
+        assert_int_equal(dec_set_boost(d, g, &err), RD_OK);
+        assert_int_equal(dec_decode(d, lp, T, &err), RD_OK);
+        assert_string_equal(dec_nbest(d, 0)->text, "ab ba");
+        assert_float_equal(dec_nbest(d, 0)->boost, 0.0, 1e-6);
+        assert_float_equal(dec_nbest(d, 0)->score, plain, 1e-5);
+        boost_free(g);
+        const char *full[] = {"ab ba"};
+        assert_int_equal(boost_from_phrases(full, NULL, 1, 2.5f, &g, &err), RD_OK);
+        assert_int_equal(dec_set_boost(d, g, &err), RD_OK);
+        assert_int_equal(dec_decode(d, lp, T, &err), RD_OK);
+        assert_string_equal(dec_nbest(d, 0)->text, "ab ba");
+        assert_float_equal(dec_nbest(d, 0)->boost, 5.0, 1e-6);
+        assert_float_equal(dec_nbest(d, 0)->score, plain + 5.0f, 1e-5);
+        /* a hotword the lexicon lacks is refused with its line */
+        assert_int_equal(dec_set_boost(d, NULL, &err), RD_OK);
+        boost_free(g);
+        const char *bad = "ab\nab zz :2\n";
+        assert_int_equal(boost_parse(bad, strlen(bad), "hot.txt", 1.0f, &g, &err), RD_OK);
+        assert_int_equal(dec_set_boost(d, g, &err), RD_ERR_INPUT);
+        assert_string_equal(err.msg, "hot.txt:2: hotword 'zz' is not in the lexicon (give its units as zz{u n i t s})");
+        boost_free(g);
+        dec_free(d);
+    }
+    lex_lexicon_free(l);
+    lex_units_free(u);
+}
+
+/* Streaming with hotwords: chunks give the whole decode's result. */
+static void test_hotwords_chunks_equal_whole(void **state) {
+    (void)state;
+    for (int lexicon = 0; lexicon < 2; lexicon++) {
+        lex_units *u = make_units(tok_delim);
+        lex_lexicon *l = lexicon ? make_lexicon(lex_delim, u) : NULL;
+        int T = 48, V = 4;
+        float lp[48 * 4];
+        random_logprobs(lp, T, V, 77);
+        lm_model lm = {.ops = &tlm_ops, .description = "table"};
+        const char *ph[] = {"ab ba", "ba", "a b a", "bab AB"};
+        boost_graph *g;
+        rd_error err;
+        assert_int_equal(boost_from_phrases(ph, NULL, 4, 2.0f, &g, &err), RD_OK);
+        dec_options o;
+        dec_options_default(&o);
+        o.beam = 8;
+        o.unk_score = lexicon ? -INFINITY : 0.0f;
+        dec_decoder *d;
+        assert_int_equal(dec_create(&o, u, l, &lm, &d, &err), RD_OK);
+        assert_int_equal(dec_set_boost(d, g, &err), RD_OK);
+        assert_int_equal(dec_decode(d, lp, T, &err), RD_OK);
+        char whole[256];
+        snprintf(whole, sizeof whole, "%s", dec_nbest(d, 0)->text);
+        float ws = dec_nbest(d, 0)->score, wb = dec_nbest(d, 0)->boost;
+        int chunks[] = {1, 5, 13};
+        for (int c = 0; c < 3; c++) {
+            assert_int_equal(dec_begin(d, &err), RD_OK);
+            for (int t = 0; t < T; t += chunks[c]) {
+                int n = T - t < chunks[c] ? T - t : chunks[c];
+                assert_int_equal(dec_step(d, lp + t * V, n, &err), RD_OK);
+                (void)dec_partial(d);
+            }
+            assert_int_equal(dec_end(d, &err), RD_OK);
+            assert_string_equal(dec_nbest(d, 0)->text, whole);
+            assert_float_equal(dec_nbest(d, 0)->score, ws, 1e-6);
+            assert_float_equal(dec_nbest(d, 0)->boost, wb, 1e-6);
+        }
+        dec_free(d);
+        boost_free(g);
+        lex_lexicon_free(l);
+        lex_units_free(u);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_exhaustive_delimiter_lm),
@@ -664,6 +773,7 @@ int main(void) {
         cmocka_unit_test(test_chunks_equal_whole),
         cmocka_unit_test(test_emissions_detection),
         cmocka_unit_test(test_bad_options), cmocka_unit_test(test_lm_prefix),
+        cmocka_unit_test(test_hotwords), cmocka_unit_test(test_hotwords_chunks_equal_whole),
         cmocka_unit_test(test_token_min_logp), cmocka_unit_test(test_session_carry),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
