@@ -30,6 +30,7 @@
 #include "lmstate/state_file.h"
 
 #define PROG "rwkv-decode"
+#define HOTWORD_WEIGHT 3.0f /* --hotword-weight default: natural log, per word */
 
 static const char usage_text[] =
     "usage: rwkv-decode [options] [FILE.npy ...]\n"
@@ -75,6 +76,11 @@ static const char usage_text[] =
     "  --homophones H           candidates per hypothesis at a word end, best unigram\n"
     "                           first; 0 = every word sharing the units [0]\n"
     "  --no-lookahead           do not rank partial words by their best unigram\n"
+    "  --hotwords FILE          phrases to boost, one a line: words, optional ':W' weight\n"
+    "                           last, '#' comments; 'word{u n i t s}' adds a word the\n"
+    "                           lexicon lacks (a missing word without units is an error).\n"
+    "                           A complete phrase earns W per word; half a phrase, nothing\n"
+    "  --hotword-weight W       weight of phrases without ':W' (natural log, per word) [3]\n"
     "  --lm-prefix TEXT         words fed to the LM before each utterance, unscored\n"
     "                           (context for domain biasing, e.g. 'the patient was')\n"
     "  --lm-state FILE          RWKV: start every utterance from this saved state (made by\n"
@@ -152,6 +158,8 @@ static const char usage_text2[] =
 
 typedef struct options {
     const char *logits, *list, *lengths, *tokens, *blank, *delim, *lexicon, *lm, *vocab, *resume, *lm_state;
+    const char *hotwords;        /* --hotwords FILE */
+    float hotword_weight;        /* --hotword-weight: per word of a phrase without ":W" */
     int lm_threads, state_dtype, lookahead_tokens;
     long max_memory_mb;
     int delim_given, json, threads, keep_going, quiet, unk_given, lm_weight_given;
@@ -201,6 +209,9 @@ typedef struct app {
     long n_items;
     rd_npy batch3d;   /* --logits: the array read (3-D: one item a row) */
     lm_model *lm;
+    boost_graph *boost; /* --hotwords */
+    lex_extra *extra;   /* their word{units}, added to the lexicon */
+    int n_extra;
     sf_states start;  /* --lm-state */
     result *res;
     long next;
@@ -220,20 +231,21 @@ enum { OPT_BLANK = 256, OPT_DELIM, OPT_BEAM, OPT_BST, OPT_BTH, OPT_LMW, OPT_WS, 
        OPT_NOLA, OPT_NBEST, OPT_FORMAT, OPT_THREADS, OPT_SHARD, OPT_KEEP, OPT_QUIET, OPT_INPUT,
        OPT_LENGTHS };
 #define CONF_NBEST 16 /* hypotheses the word confidence is computed over, at least */
-enum { OPT_VERSION = 700, OPT_FSHIFT, OPT_TOKTIMES, OPT_CONF, OPT_PARTIAL, OPT_LAST = 1024 }; /* option values stay below OPT_LAST */
+enum { OPT_VERSION = 700, OPT_FSHIFT, OPT_TOKTIMES, OPT_CONF, OPT_PARTIAL, OPT_LAST = 1024 };
+enum { OPT_HOTWORDS = 800, OPT_HOTWEIGHT }; /* option values stay below OPT_LAST */
 
 /* Options that do nothing without another one are refused rather than
  * silently ignored: one line an option. NEED_RWKV is checked once the LM is
  * loaded (an ARPA model has no tokenizer, threads or state). */
 enum { NEED_LM = 1, NEED_LEXICON = 2, NEED_LM_OR_LEXICON = 4, NEED_STREAM = 8, NEED_RWKV = 16, NEED_JSON = 32,
-       NEED_JSON_OR_CTM = 64 };
+       NEED_JSON_OR_CTM = 64, NEED_HOTWORDS = 128 };
 static const struct { int opt, needs; } option_needs[] = {
     {OPT_LMW, NEED_LM},         {OPT_PREFIX, NEED_LM},           {OPT_LMSTATE, NEED_RWKV | NEED_LM},
     {OPT_LMTH, NEED_RWKV | NEED_LM}, {OPT_LATOK, NEED_RWKV | NEED_LM}, {OPT_VOCAB, NEED_RWKV | NEED_LM},
     {OPT_SDT, NEED_RWKV | NEED_LM}, {OPT_MAXMEM, NEED_LM},       {OPT_CARRY, NEED_LM},
     {OPT_HOM, NEED_LEXICON},    {OPT_NOLA, NEED_LEXICON | NEED_LM}, {OPT_UNK, NEED_LM_OR_LEXICON},
     {OPT_CHUNK, NEED_STREAM},   {OPT_STIMEOUT, NEED_STREAM}, {OPT_PARTIAL, NEED_STREAM},
-    {OPT_FSHIFT, NEED_JSON_OR_CTM}, {OPT_TOKTIMES, NEED_JSON}, {OPT_CONF, NEED_JSON_OR_CTM},
+    {OPT_HOTWEIGHT, NEED_HOTWORDS}, {OPT_FSHIFT, NEED_JSON_OR_CTM}, {OPT_TOKTIMES, NEED_JSON}, {OPT_CONF, NEED_JSON_OR_CTM},
 };
 
 static const char *option_name(const struct option *longopts, int val) {
@@ -251,6 +263,7 @@ static int check_needs(const options *o, const unsigned char *given, const struc
         const char *why = NULL;
         if ((n & NEED_LM) && !o->lm) why = "without --lm";
         else if ((n & NEED_LEXICON) && !o->lexicon) why = "without --lexicon";
+        else if ((n & NEED_HOTWORDS) && !o->hotwords) why = "without --hotwords";
         else if ((n & NEED_LM_OR_LEXICON) && !o->lm && !o->lexicon)
             why = "without --lexicon or --lm (it scores words the lexicon or the LM lacks)";
         else if ((n & NEED_STREAM) && !o->stream) why = "without --stream";
@@ -292,12 +305,14 @@ static int parse_options(int argc, char **argv, options *o, int *first_file) {
         {"chunk-frames", required_argument, 0, OPT_CHUNK}, {"stream-timeout", required_argument, 0, OPT_STIMEOUT},
         {"session-carry", no_argument, 0, OPT_CARRY}, {"lm-state", required_argument, 0, OPT_LMSTATE},
         {"frame-shift", required_argument, 0, OPT_FSHIFT}, {"token-times", no_argument, 0, OPT_TOKTIMES},
-        {"confidence", no_argument, 0, OPT_CONF}, {"partial", required_argument, 0, OPT_PARTIAL}, {"version", no_argument, 0, OPT_VERSION}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+        {"confidence", no_argument, 0, OPT_CONF}, {"partial", required_argument, 0, OPT_PARTIAL},
+        {"hotwords", required_argument, 0, OPT_HOTWORDS}, {"hotword-weight", required_argument, 0, OPT_HOTWEIGHT}, {"version", no_argument, 0, OPT_VERSION}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
     dec_options_default(&o->dec);
     o->threads = 1;
     o->chunk_frames = 1;
     o->stream_timeout = 10.0f;
+    o->hotword_weight = HOTWORD_WEIGHT;
     long v;
     int c;
     unsigned char given[OPT_LAST] = {0};
@@ -324,6 +339,8 @@ static int parse_options(int argc, char **argv, options *o, int *first_file) {
         case OPT_TMIN: if (!cli_parse_float(PROG, "token-min-logp", optarg, &o->dec.token_min_logp)) return 0; break;
         case OPT_LMTH: if (!cli_parse_int(PROG, "lm-threads", optarg, 1, 256, &v)) return 0; o->lm_threads = (int)v; break;
         case OPT_VOCAB: o->vocab = optarg; break;
+        case OPT_HOTWORDS: o->hotwords = optarg; break;
+        case OPT_HOTWEIGHT: if (!cli_parse_float(PROG, "hotword-weight", optarg, &o->hotword_weight)) return 0; break;
         case OPT_LATOK: if (!cli_parse_int(PROG, "lookahead-tokens", optarg, 0, 64, &v)) return 0; o->lookahead_tokens = v ? (int)v : -1; break;
         case OPT_MAXMEM: if (!cli_parse_int(PROG, "max-memory", optarg, 1, 1L << 30, &v)) return 0; o->max_memory_mb = v; break;
         case OPT_SDT:
@@ -720,6 +737,21 @@ static int tokens_for(const app *a, const char *npy, char *out, size_t n) {
     return file_exists(out);
 }
 
+/* --hotwords: the phrase graph, and its word{units} as lexicon extras. */
+static rd_status load_hotwords(app *a, rd_error *err) {
+    RD_TRY(boost_load(a->o.hotwords, a->o.hotword_weight, &a->boost, err));
+    int n = boost_pron_count(a->boost);
+    if (n == 0) return RD_OK;
+    a->extra = calloc((size_t)n, sizeof *a->extra);
+    if (!a->extra) return rd_fail(err, RD_ERR_NOMEM, "out of memory");
+    for (int i = 0; i < n; i++) {
+        boost_pron(a->boost, i, &a->extra[i].word, &a->extra[i].units, &a->extra[i].line);
+        a->extra[i].file = a->o.hotwords;
+    }
+    a->n_extra = n;
+    return RD_OK;
+}
+
 static rd_status load_ctx(app *a, const char *tokens, int *idx, rd_error *err) {
     for (int i = 0; i < a->n_ctx; i++)
         if (strcmp(a->ctx[i].tokens_path, tokens) == 0) {
@@ -739,7 +771,7 @@ static rd_status load_ctx(app *a, const char *tokens, int *idx, rd_error *err) {
     if (a->o.lexicon) {
         lex_load_stats stats;
         memset(&stats, 0, sizeof stats);
-        RD_TRY(lex_lexicon_load(a->o.lexicon, c->units, &c->lex, &stats, err));
+        RD_TRY(lex_lexicon_load_ex(a->o.lexicon, c->units, a->extra, a->n_extra, &c->lex, &stats, err));
         long total = stats.entries + stats.skipped;
         if (stats.skipped && stats.entries * 10 < total) /* under 10% usable: the wrong lexicon */
             return rd_fail(err, RD_ERR_INPUT, "%s: only %ld of %ld pronunciations use units in %s (first unusable: "
@@ -751,6 +783,7 @@ static rd_status load_ctx(app *a, const char *tokens, int *idx, rd_error *err) {
                     stats.first_skipped_line, stats.first_skipped_unit);
         if (lex_word_count(c->lex) == 0)
             return rd_fail(err, RD_ERR_INPUT, "%s: no usable word", a->o.lexicon);
+        if (a->boost && !isfinite(a->o.dec.unk_score)) RD_TRY(dec_boost_check(c->lex, a->boost, err));
     }
     *idx = a->n_ctx - 1;
     return RD_OK;
@@ -989,6 +1022,7 @@ static rd_status decode_item(worker *w, long i, int carry, FILE *out, int64_t *f
     if (st == RD_OK) st = dec_emissions_to_logprobs(data, T, V, a->o.input, it->path, NULL, err);
     if (st == RD_OK && !w->dec[it->ctx]) {
         st = dec_create(&a->o.dec, c->units, c->lex, a->lm, &w->dec[it->ctx], err);
+        if (st == RD_OK) st = dec_set_boost(w->dec[it->ctx], a->boost, err);
         if (st == RD_OK) report_lm(a, w->dec[it->ctx]);
     }
     if (st == RD_OK) st = dec_decode_ex(w->dec[it->ctx], data, (int)T, carry, err);
@@ -1140,6 +1174,7 @@ static rd_status run_stream(app *a, rd_error *err) {
     dec_decoder *d = NULL;
     float *x = NULL;
     rd_status st = dec_create(&a->o.dec, c->units, c->lex, a->lm, &d, err);
+    if (st == RD_OK) st = dec_set_boost(d, a->boost, err);
     rd_npy_hdr h = {0};
     int64_t total = -1; /* frames announced by a .npy header */
     if (st == RD_OK && !stream_fill(&s, 6)) st = rd_fail(err, RD_ERR_IO, "%s: read error: %s", s.name, strerror(errno));
@@ -1253,6 +1288,8 @@ static void free_app(app *a) {
     }
     free(a->items);
     free(a->res);
+    boost_free(a->boost);
+    free(a->extra);
     for (int i = 0; i < a->n_ctx; i++) {
         lex_lexicon_free(a->ctx[i].lex);
         lex_units_free(a->ctx[i].units);
@@ -1409,6 +1446,7 @@ int main(int argc, char **argv) {
         }
     }
     if (a.o.lm_state && load_start_state(&a, &err) != RD_OK) return fail(&a, &err);
+    if (a.o.hotwords && load_hotwords(&a, &err) != RD_OK) return fail(&a, &err);
     if (resolve_contexts(&a, &err) != RD_OK) return fail(&a, &err);
     warn_lexicon_lm(&a);
     if (a.o.stream) {

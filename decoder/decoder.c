@@ -1172,18 +1172,21 @@ const char *dec_stable(dec_decoder *d, int *n_words) {
     return path_text(d, &h);
 }
 
+rd_status dec_boost_check(const lex_lexicon *lex, const boost_graph *g, rd_error *err) {
+    for (int32_t t = 0; t < boost_word_count(g); t++) {
+        const char *w = boost_word(g, t);
+        if (lex_word_find(lex, w, strlen(w)) < 0)
+            return rd_fail(err, RD_ERR_INPUT,
+                           "%s:%ld: hotword '%s' is not in the lexicon (give its units as %s{u n i t s})",
+                           boost_name(g), boost_word_line(g, t), w, w);
+    }
+    return RD_OK;
+}
+
 rd_status dec_set_boost(dec_decoder *d, const boost_graph *g, rd_error *err) {
     if (d->begun) return rd_fail(err, RD_ERR_INTERNAL, "dec_set_boost called inside an utterance");
     if (g == d->boost) return RD_OK;
-    if (d->lex && g) {
-        for (int32_t t = 0; t < boost_word_count(g); t++) {
-            const char *w = boost_word(g, t);
-            if (lex_word_find(d->lex, w, strlen(w)) < 0 && !d->allow_spell)
-                return rd_fail(err, RD_ERR_INPUT,
-                               "%s:%ld: hotword '%s' is not in the lexicon (give its units as %s{u n i t s})",
-                               boost_name(g), boost_word_line(g, t), w, w);
-        }
-    }
+    if (d->lex && g && !d->allow_spell) RD_TRY(dec_boost_check(d->lex, g, err));
     d->boost = g;
     if (!d->lex) return RD_OK;
     int nw = lex_word_count(d->lex);

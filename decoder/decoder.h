@@ -107,6 +107,8 @@ void dec_free(dec_decoder *d);
  * and line. Homophone groups are reordered so that hotwords come first (a
  * --homophones cap never cuts one). Call between utterances. */
 rd_status dec_set_boost(dec_decoder *d, const boost_graph *g, rd_error *err);
+/* The check dec_set_boost makes: every hotword is a word of lex. */
+rd_status dec_boost_check(const lex_lexicon *lex, const boost_graph *g, rd_error *err);
 
 rd_status dec_begin(dec_decoder *d, rd_error *err);
 /* dec_begin; with carry = 1 the LM context continues from the best result

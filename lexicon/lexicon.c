@@ -30,6 +30,8 @@ typedef struct lex_parser {
     lex_field *field; /* the current line's unit fields */
     size_t field_cap;
     lex_load_stats stats;
+    const lex_extra *extra;
+    int n_extra;
 } lex_parser;
 
 /* ---------- format detection ---------- */
@@ -281,10 +283,29 @@ static rd_status lex_parse_lines(lex_parser *p, const char *buf, size_t n, long 
 
 /* ---------- public ---------- */
 
+/* Pronunciations from elsewhere (e.g. a hotword file): every unit must be
+ * in the table; messages name the extra's own file and line. */
+static rd_status lex_add_extra(lex_parser *p, const lex_extra *x, rd_error *err) {
+    const char *name = p->name;
+    p->name = x->file;
+    p->lineno = x->line;
+    long k = lex_split(p, x->units, strlen(x->units));
+    rd_status st = k < 0 ? lex_nomem(p, err) : RD_OK;
+    for (long i = 0; i < k && st == RD_OK; i++)
+        if (lex_units_find(p->u, p->field[i].s, p->field[i].n) < 0)
+            st = rd_fail(err, RD_ERR_INPUT, "%s:%ld: unit '%.*s' of '%s' is not in the tokens", x->file, x->line,
+                         (int)p->field[i].n, p->field[i].s, x->word);
+    if (st == RD_OK && k == 0) st = lex_bad(p, err, "at least one unit");
+    if (st == RD_OK) st = lex_add(p, x->word, strlen(x->word), k, p->format == LEX_RIME ? 1.0f : 0.0f, err);
+    p->name = name;
+    return st;
+}
+
 static rd_status lex_build(lex_parser *p, const char *buf, size_t n, rd_error *err) {
     long skip;
     RD_TRY(lex_detect(buf, n, p->name, &p->format, &skip, err));
     RD_TRY(lex_parse_lines(p, buf, n, skip, err));
+    for (int i = 0; i < p->n_extra; i++) RD_TRY(lex_add_extra(p, &p->extra[i], err));
     for (size_t i = 0; i < p->n_ent; i++) p->ent[i].units = p->pool + p->ent[i].unit_off;
     return lex_trie_build(p->l, p->ent, p->n_ent, p->format == LEX_RIME, &p->stats.entries,
                           p->name, err);
@@ -292,9 +313,17 @@ static rd_status lex_build(lex_parser *p, const char *buf, size_t n, rd_error *e
 
 rd_status lex_lexicon_parse(const char *buf, size_t n, const char *name, const lex_units *u,
                             lex_lexicon **out, lex_load_stats *stats, rd_error *err) {
+    return lex_lexicon_parse_ex(buf, n, name, u, NULL, 0, out, stats, err);
+}
+
+rd_status lex_lexicon_parse_ex(const char *buf, size_t n, const char *name, const lex_units *u,
+                               const lex_extra *extra, int n_extra, lex_lexicon **out,
+                               lex_load_stats *stats, rd_error *err) {
     *out = NULL;
     lex_parser p;
     memset(&p, 0, sizeof p);
+    p.extra = extra;
+    p.n_extra = n_extra;
     p.name = name;
     p.u = u;
     p.l = calloc(1, sizeof *p.l);
@@ -316,11 +345,16 @@ rd_status lex_lexicon_parse(const char *buf, size_t n, const char *name, const l
 
 rd_status lex_lexicon_load(const char *path, const lex_units *u, lex_lexicon **out,
                            lex_load_stats *stats, rd_error *err) {
+    return lex_lexicon_load_ex(path, u, NULL, 0, out, stats, err);
+}
+
+rd_status lex_lexicon_load_ex(const char *path, const lex_units *u, const lex_extra *extra, int n_extra,
+                              lex_lexicon **out, lex_load_stats *stats, rd_error *err) {
     rd_text t;
     *out = NULL;
     if (stats) memset(stats, 0, sizeof *stats);
     RD_TRY(rd_text_read(path, &t, err));
-    rd_status st = lex_lexicon_parse(t.data, t.size, path, u, out, stats, err);
+    rd_status st = lex_lexicon_parse_ex(t.data, t.size, path, u, extra, n_extra, out, stats, err);
     rd_text_free(&t);
     return st;
 }

@@ -48,6 +48,19 @@ rd_status lex_lexicon_load(const char *path, const lex_units *u,
 rd_status lex_lexicon_parse(const char *buf, size_t n, const char *name,
                             const lex_units *u, lex_lexicon **out,
                             lex_load_stats *stats, rd_error *err);
+/* The same, with extra pronunciations added after the file's (a hotword
+ * file's word{units}): each unit must be in the table, else an error naming
+ * the extra's file and line. Value: 0 (Rime: weight 1). */
+typedef struct lex_extra {
+    const char *word, *units; /* units: names separated by spaces */
+    const char *file;
+    long line;
+} lex_extra;
+rd_status lex_lexicon_load_ex(const char *path, const lex_units *u, const lex_extra *extra, int n_extra,
+                              lex_lexicon **out, lex_load_stats *stats, rd_error *err);
+rd_status lex_lexicon_parse_ex(const char *buf, size_t n, const char *name, const lex_units *u,
+                               const lex_extra *extra, int n_extra, lex_lexicon **out,
+                               lex_load_stats *stats, rd_error *err);
 void lex_lexicon_free(lex_lexicon *l);
 
 /* Words: ids 0..count-1, in order of first appearance. */

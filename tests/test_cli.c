@@ -100,6 +100,45 @@ static void test_missing_word(void **state) {
     assert_non_null(strstr(r.out, "\"oov\":true"));
 }
 
+/* --hotwords: a word the lexicon lacks, added with its units, is decoded;
+ * without units, or with a unit the model lacks, it is refused with the
+ * hotword file's line. */
+static void test_hotwords(void **state) {
+    (void)state;
+    NEED_PROG();
+    char npy[512], lex[512], lm[512], hot[64];
+    RD_DATA_OR_SKIP(npy, W2V);
+    RD_DATA_OR_SKIP(lex, "lexicon/librispeech-words.lst");
+    RD_DATA_OR_SKIP(lm, "lm/librispeech-3gram-pruned.arpa");
+    const char ok[] = "# units for a word the lexicon lacks\ncontrivance{c o n t r i v a n c e} :2\n";
+    assert_non_null(rd_test_tmpfile(hot, sizeof hot, ok, strlen(ok)));
+    run_result r;
+    run(&r, PROG " --logits %s --lexicon %s --lm %s --hotwords %s", npy, lex, lm, hot);
+    unlink(hot);
+    assert_int_equal(r.status, 0);
+    char want[512];
+    snprintf(want, sizeof want, "%s\n", REF121);
+    assert_string_equal(r.out, want);
+    const char nounits[] = "picnic\n\ncontrivance :2\n";
+    assert_non_null(rd_test_tmpfile(hot, sizeof hot, nounits, strlen(nounits)));
+    run(&r, PROG " --logits %s --lexicon %s --hotwords %s", npy, lex, hot);
+    assert_int_equal(r.status, 1);
+    char msg[512];
+    snprintf(msg, sizeof msg, "rwkv-decode: %s:3: hotword 'contrivance' is not in the lexicon (give its units as "
+             "contrivance{u n i t s})\n", hot);
+    assert_non_null(strstr(r.err, msg));
+    unlink(hot);
+    const char badunit[] = "contrivance{c o n Q}\n";
+    assert_non_null(rd_test_tmpfile(hot, sizeof hot, badunit, strlen(badunit)));
+    run(&r, PROG " --logits %s --lexicon %s --hotwords %s", npy, lex, hot);
+    unlink(hot);
+    assert_int_equal(r.status, 1);
+    assert_non_null(strstr(r.err, ":1: unit 'Q' of 'contrivance' is not in the tokens"));
+    run(&r, PROG " --logits %s --hotword-weight 2", npy);
+    assert_int_equal(r.status, 2);
+    assert_non_null(strstr(r.err, "--hotword-weight does nothing without --hotwords"));
+}
+
 static void test_ocr_line_real_words(void **state) {
     (void)state;
     NEED_PROG();
@@ -806,7 +845,7 @@ int main(void) {
         cmocka_unit_test(test_timestamps),
         cmocka_unit_test(test_partial_best),
         cmocka_unit_test(test_librispeech_with_3gram),
-        cmocka_unit_test(test_missing_word),
+        cmocka_unit_test(test_missing_word), cmocka_unit_test(test_hotwords),
         cmocka_unit_test(test_ocr_line_real_words),
         cmocka_unit_test(test_all_emissions_one_command),
         cmocka_unit_test(test_threads_and_shards_identical),
