@@ -81,6 +81,8 @@ static const char usage_text[] =
     "                           lexicon lacks (a missing word without units is an error).\n"
     "                           A complete phrase earns W per word; half a phrase, nothing\n"
     "  --hotword-weight W       weight of phrases without ':W' (natural log, per word) [3]\n"
+    "                           A --list line's third column names that utterance's own\n"
+    "                           hotword file (added to --hotwords for it)\n"
     "  --lm-prefix TEXT         words fed to the LM before each utterance, unscored\n"
     "                           (context for domain biasing, e.g. 'the patient was')\n"
     "  --lm-state FILE          RWKV: start every utterance from this saved state (made by\n"
@@ -188,6 +190,7 @@ typedef struct item {
     int ctx;
     int row;          /* row of a 3-D array, -1 for a 2-D file */
     int64_t length;   /* frames of that row, -1 for all */
+    int hot;          /* the list's hotword file for it: index into app.hot, -1 none */
 } item;
 
 #define ROW_FILE (-1)     /* item.row: read the item's own file */
@@ -210,6 +213,8 @@ typedef struct app {
     rd_npy batch3d;   /* --logits: the array read (3-D: one item a row) */
     lm_model *lm;
     boost_graph *boost; /* --hotwords */
+    struct { char *path; boost_graph *g; } *hot; /* a list's third column: each file with --hotwords */
+    int n_hot;
     lex_extra *extra;   /* their word{units}, added to the lexicon */
     int n_extra;
     sf_states start;  /* --lm-state */
@@ -263,7 +268,7 @@ static int check_needs(const options *o, const unsigned char *given, const struc
         const char *why = NULL;
         if ((n & NEED_LM) && !o->lm) why = "without --lm";
         else if ((n & NEED_LEXICON) && !o->lexicon) why = "without --lexicon";
-        else if ((n & NEED_HOTWORDS) && !o->hotwords) why = "without --hotwords";
+        else if ((n & NEED_HOTWORDS) && !o->hotwords && !o->list) why = "without --hotwords or --list";
         else if ((n & NEED_LM_OR_LEXICON) && !o->lm && !o->lexicon)
             why = "without --lexicon or --lm (it scores words the lexicon or the LM lacks)";
         else if ((n & NEED_STREAM) && !o->stream) why = "without --stream";
@@ -458,9 +463,27 @@ static rd_status add_item(app *a, long *cap, const char *id, size_t id_len, cons
     it->path = xstrdup(path, path_len);
     if (!it->id || !it->path) return rd_fail(err, RD_ERR_NOMEM, "out of memory reading the list");
     it->row = row;
+    it->hot = -1;
     it->length = length;
     it->ctx = -1;
     a->n_items++;
+    return RD_OK;
+}
+
+/* The list's hotword file path[0..n): its index in a->hot (added once). */
+static rd_status add_list_hotwords(app *a, const char *path, size_t n, int *idx, rd_error *err) {
+    for (int i = 0; i < a->n_hot; i++)
+        if (strlen(a->hot[i].path) == n && memcmp(a->hot[i].path, path, n) == 0) {
+            *idx = i;
+            return RD_OK;
+        }
+    void *nh = realloc(a->hot, (size_t)(a->n_hot + 1) * sizeof *a->hot);
+    if (!nh) return rd_fail(err, RD_ERR_NOMEM, "out of memory");
+    a->hot = nh;
+    a->hot[a->n_hot].g = NULL;
+    a->hot[a->n_hot].path = xstrdup(path, n);
+    if (!a->hot[a->n_hot].path) return rd_fail(err, RD_ERR_NOMEM, "out of memory");
+    *idx = a->n_hot++;
     return RD_OK;
 }
 
@@ -485,7 +508,13 @@ static rd_status read_list(app *a, const char *path, long *cap, rd_error *err) {
             fl[1] = len - fl[0] - 1;
             while (fl[1] && (f[1][fl[1] - 1] == ' ')) fl[1]--;
             n = fl[1] ? 2 : 1;
-            if (memchr(f[1], '\t', fl[1])) n = 3;
+            const char *tab2 = memchr(f[1], '\t', fl[1]);
+            if (tab2) { /* a third column: the utterance's hotword file */
+                f[2] = tab2 + 1;
+                fl[2] = (size_t)(f[1] + fl[1] - f[2]);
+                fl[1] = (size_t)(tab2 - f[1]);
+                n = memchr(f[2], '\t', fl[2]) || fl[2] == 0 ? 4 : 3;
+            }
         } else {
             n = rd_split_ws(line, len, f, fl, 3);
         }
@@ -499,8 +528,12 @@ static rd_status read_list(app *a, const char *path, long *cap, rd_error *err) {
             st = add_item(a, cap, stem, strlen(stem), f[0], fl[0], -1, -1, err);
         } else if (n == 2 && fl[0] > 0) {
             st = add_item(a, cap, f[0], fl[0], f[1], fl[1], -1, -1, err);
+        } else if (n == 3 && fl[0] > 0 && fl[1] > 0) {
+            st = add_item(a, cap, f[0], fl[0], f[1], fl[1], -1, -1, err);
+            if (st == RD_OK) st = add_list_hotwords(a, f[2], fl[2], &a->items[a->n_items - 1].hot, err);
         } else {
-            st = rd_fail(err, RD_ERR_INPUT, "%s:%ld: expected utt_id<TAB>path.npy", name, it.lineno);
+            st = rd_fail(err, RD_ERR_INPUT, "%s:%ld: expected utt_id<TAB>path.npy[<TAB>hotwords.txt]", name,
+                         it.lineno);
         }
     }
     rd_text_free(&t);
@@ -737,18 +770,31 @@ static int tokens_for(const app *a, const char *npy, char *out, size_t n) {
     return file_exists(out);
 }
 
-/* --hotwords: the phrase graph, and its word{units} as lexicon extras. */
-static rd_status load_hotwords(app *a, rd_error *err) {
-    RD_TRY(boost_load(a->o.hotwords, a->o.hotword_weight, &a->boost, err));
-    int n = boost_pron_count(a->boost);
+/* Collects graph g's word{units} as lexicon extras. */
+static rd_status add_extras(app *a, const boost_graph *g, rd_error *err) {
+    int n = boost_pron_count(g);
     if (n == 0) return RD_OK;
-    a->extra = calloc((size_t)n, sizeof *a->extra);
-    if (!a->extra) return rd_fail(err, RD_ERR_NOMEM, "out of memory");
-    for (int i = 0; i < n; i++) {
-        boost_pron(a->boost, i, &a->extra[i].word, &a->extra[i].units, &a->extra[i].line);
-        a->extra[i].file = a->o.hotwords;
+    lex_extra *ne = realloc(a->extra, (size_t)(a->n_extra + n) * sizeof *ne);
+    if (!ne) return rd_fail(err, RD_ERR_NOMEM, "out of memory");
+    a->extra = ne;
+    for (int i = 0; i < n; i++, a->n_extra++)
+        boost_pron(g, i, &ne[a->n_extra].word, &ne[a->n_extra].units, &ne[a->n_extra].file, &ne[a->n_extra].line);
+    return RD_OK;
+}
+
+/* --hotwords and the list's hotword files (each with --hotwords): the phrase
+ * graphs, and their word{units} as lexicon extras (for every utterance). */
+static rd_status load_hotwords(app *a, rd_error *err) {
+    if (a->o.hotwords) {
+        RD_TRY(boost_load(a->o.hotwords, a->o.hotword_weight, &a->boost, err));
+        RD_TRY(add_extras(a, a->boost, err));
     }
-    a->n_extra = n;
+    for (int i = 0; i < a->n_hot; i++) {
+        const char *paths[2] = {a->o.hotwords, a->hot[i].path};
+        int first = a->o.hotwords ? 0 : 1;
+        RD_TRY(boost_load_files(paths + first, 2 - first, a->o.hotword_weight, &a->hot[i].g, err));
+        RD_TRY(add_extras(a, a->hot[i].g, err));
+    }
     return RD_OK;
 }
 
@@ -784,6 +830,8 @@ static rd_status load_ctx(app *a, const char *tokens, int *idx, rd_error *err) {
         if (lex_word_count(c->lex) == 0)
             return rd_fail(err, RD_ERR_INPUT, "%s: no usable word", a->o.lexicon);
         if (a->boost && !isfinite(a->o.dec.unk_score)) RD_TRY(dec_boost_check(c->lex, a->boost, err));
+        for (int i = 0; i < a->n_hot && !isfinite(a->o.dec.unk_score); i++)
+            RD_TRY(dec_boost_check(c->lex, a->hot[i].g, err));
     }
     *idx = a->n_ctx - 1;
     return RD_OK;
@@ -1022,9 +1070,9 @@ static rd_status decode_item(worker *w, long i, int carry, FILE *out, int64_t *f
     if (st == RD_OK) st = dec_emissions_to_logprobs(data, T, V, a->o.input, it->path, NULL, err);
     if (st == RD_OK && !w->dec[it->ctx]) {
         st = dec_create(&a->o.dec, c->units, c->lex, a->lm, &w->dec[it->ctx], err);
-        if (st == RD_OK) st = dec_set_boost(w->dec[it->ctx], a->boost, err);
         if (st == RD_OK) report_lm(a, w->dec[it->ctx]);
     }
+    if (st == RD_OK) st = dec_set_boost(w->dec[it->ctx], it->hot >= 0 ? a->hot[it->hot].g : a->boost, err);
     if (st == RD_OK) st = dec_decode_ex(w->dec[it->ctx], data, (int)T, carry, err);
     if (st == RD_OK) {
         format_result(a, it, w->dec[it->ctx], T, out);
@@ -1290,6 +1338,11 @@ static void free_app(app *a) {
     free(a->res);
     boost_free(a->boost);
     free(a->extra);
+    for (int i = 0; i < a->n_hot; i++) {
+        boost_free(a->hot[i].g);
+        free(a->hot[i].path);
+    }
+    free(a->hot);
     for (int i = 0; i < a->n_ctx; i++) {
         lex_lexicon_free(a->ctx[i].lex);
         lex_units_free(a->ctx[i].units);
@@ -1446,7 +1499,7 @@ int main(int argc, char **argv) {
         }
     }
     if (a.o.lm_state && load_start_state(&a, &err) != RD_OK) return fail(&a, &err);
-    if (a.o.hotwords && load_hotwords(&a, &err) != RD_OK) return fail(&a, &err);
+    if (load_hotwords(&a, &err) != RD_OK) return fail(&a, &err);
     if (resolve_contexts(&a, &err) != RD_OK) return fail(&a, &err);
     warn_lexicon_lm(&a);
     if (a.o.stream) {

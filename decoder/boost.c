@@ -23,13 +23,16 @@
 
 typedef struct boost_pron_rec {
     int32_t word;
+    int file;         /* index into names */
     size_t units_off; /* into pron_text */
     long line;
 } boost_pron_rec;
 
 struct boost_graph {
-    char *name;
+    char **names;    /* the files read, in order */
+    int n_names, cur; /* cur: the file being parsed */
     lex_strtab words;
+    int *word_file;  /* index into names, parallel to word_line */
     long *word_line;
     int32_t word_line_cap;
     boost_pron_rec *prons;
@@ -213,12 +216,22 @@ static rd_status finalize(boost_graph *g, rd_error *err) {
     return RD_OK;
 }
 
+/* Makes name the file being parsed. */
+static int graph_add_name(boost_graph *g, const char *name) {
+    char **nn = rd_realloc_array(g->names, (size_t)g->n_names + 1, sizeof *nn);
+    if (!nn) return 0;
+    g->names = nn;
+    g->names[g->n_names] = strdup(name ? name : "");
+    if (!g->names[g->n_names]) return 0;
+    g->cur = g->n_names++;
+    return 1;
+}
+
 static boost_graph *graph_new(const char *name) {
     boost_graph *g = calloc(1, sizeof *g);
     if (!g) return NULL;
     lex_strtab_init(&g->words);
-    g->name = strdup(name ? name : "");
-    if (!g->name || new_node(g, -1, 0.0f) != 0) {
+    if (!graph_add_name(g, name) || new_node(g, -1, 0.0f) != 0) {
         boost_free(g);
         return NULL;
     }
@@ -231,12 +244,18 @@ static int32_t intern_word(boost_graph *g, const char *s, size_t len, long line)
     if (id < 0) return -1;
     if (added) {
         size_t cap = (size_t)g->word_line_cap;
-        if (!grow((void **)&g->word_line, &cap, (size_t)id + 1, sizeof *g->word_line)) return -1;
+        size_t cap2 = cap;
+        if (!grow((void **)&g->word_line, &cap, (size_t)id + 1, sizeof *g->word_line) ||
+            !grow((void **)&g->word_file, &cap2, (size_t)id + 1, sizeof *g->word_file) || cap != cap2)
+            return -1;
         g->word_line_cap = (int32_t)cap;
         g->word_line[id] = line;
+        g->word_file[id] = g->cur;
     }
     return id;
 }
+
+static int is_space(char c) { return c == ' ' || c == '\t'; }
 
 static int add_pron(boost_graph *g, int32_t word, const char *u, size_t n, long line) {
     size_t cap = (size_t)g->prons_cap;
@@ -245,24 +264,21 @@ static int add_pron(boost_graph *g, int32_t word, const char *u, size_t n, long 
     if (!grow((void **)&g->pron_text, &g->pron_cap, g->pron_used + n + 1, 1)) return 0;
     boost_pron_rec *p = &g->prons[g->n_prons++];
     p->word = word;
+    p->file = g->cur;
     p->units_off = g->pron_used;
     p->line = line;
     /* units separated by single spaces */
-    const char *f[256];
-    size_t fl[256];
-    int k = rd_split_ws(u, n, f, fl, 256);
     char *q = g->pron_text + g->pron_used;
-    for (int i = 0; i < k; i++) {
-        if (i) *q++ = ' ';
-        memcpy(q, f[i], fl[i]);
-        q += fl[i];
+    for (size_t i = 0; i < n;) {
+        while (i < n && is_space(u[i])) i++;
+        if (i == n) break;
+        if (q > g->pron_text + g->pron_used) *q++ = ' ';
+        while (i < n && !is_space(u[i])) *q++ = u[i++];
     }
     *q++ = '\0';
     g->pron_used = (size_t)(q - g->pron_text);
     return 1;
 }
-
-static int is_space(char c) { return c == ' ' || c == '\t'; }
 
 typedef struct phrase_buf {
     int32_t *tok;
@@ -272,7 +288,7 @@ typedef struct phrase_buf {
 /* One line: words (some with {units}), then an optional ":W". */
 static rd_status parse_line(boost_graph *g, phrase_buf *pb, const char *s, size_t n, long line,
                             float default_weight, rd_error *err) {
-    const char *name = g->name;
+    const char *name = g->names[g->cur];
     size_t i = 0;
     float w = default_weight;
     int have_weight = 0;
@@ -307,7 +323,11 @@ static rd_status parse_line(boost_graph *g, phrase_buf *pb, const char *s, size_
                                (int)(i - b), s + b);
             const char *f[1];
             size_t fl[1];
-            if (rd_split_ws(s + i + 1, (size_t)(close - s - i - 1), f, fl, 1) == 0)
+            size_t un = (size_t)(close - s - i - 1);
+            if (memchr(s + i + 1, '\0', un) || !rd_utf8_valid(s + i + 1, un))
+                return rd_fail(err, RD_ERR_INPUT, "%s:%ld: expected units in utf-8 after '%.*s'", name, line,
+                               (int)(i - b), s + b);
+            if (rd_split_ws(s + i + 1, un, f, fl, 1) == 0)
                 return rd_fail(err, RD_ERR_INPUT, "%s:%ld: expected at least one unit in '{}' after '%.*s'", name,
                                line, (int)(i - b), s + b);
             if (!add_pron(g, id, s + i + 1, (size_t)(close - s - i - 1), line)) return nomem(err);
@@ -329,12 +349,7 @@ static rd_status check_weight(float w, rd_error *err) {
     return RD_OK;
 }
 
-rd_status boost_parse(const char *buf, size_t n, const char *name, float default_weight,
-                      boost_graph **out, rd_error *err) {
-    *out = NULL;
-    RD_TRY(check_weight(default_weight, err));
-    boost_graph *g = graph_new(name);
-    if (!g) return nomem(err);
+static rd_status parse_buffer(boost_graph *g, const char *buf, size_t n, float default_weight, rd_error *err) {
     phrase_buf pb = {0};
     rd_line_iter it;
     rd_line_iter_init(&it, buf, n);
@@ -348,6 +363,40 @@ rd_status boost_parse(const char *buf, size_t n, const char *name, float default
         st = parse_line(g, &pb, line, len, it.lineno, default_weight, err);
     }
     free(pb.tok);
+    return st;
+}
+
+rd_status boost_parse(const char *buf, size_t n, const char *name, float default_weight,
+                      boost_graph **out, rd_error *err) {
+    *out = NULL;
+    RD_TRY(check_weight(default_weight, err));
+    boost_graph *g = graph_new(name);
+    if (!g) return nomem(err);
+    rd_status st = parse_buffer(g, buf, n, default_weight, err);
+    if (st == RD_OK) st = finalize(g, err);
+    if (st != RD_OK) {
+        boost_free(g);
+        return st;
+    }
+    *out = g;
+    return RD_OK;
+}
+
+rd_status boost_load_files(const char *const *paths, int n, float default_weight, boost_graph **out,
+                           rd_error *err) {
+    *out = NULL;
+    RD_TRY(check_weight(default_weight, err));
+    boost_graph *g = graph_new(n > 0 ? paths[0] : "");
+    if (!g) return nomem(err);
+    rd_status st = RD_OK;
+    for (int i = 0; i < n && st == RD_OK; i++) {
+        rd_text t;
+        if (i > 0 && !graph_add_name(g, paths[i])) st = nomem(err);
+        if (st == RD_OK) st = rd_text_read(paths[i], &t, err);
+        if (st != RD_OK) break;
+        st = parse_buffer(g, t.data, t.size, default_weight, err);
+        rd_text_free(&t);
+    }
     if (st == RD_OK) st = finalize(g, err);
     if (st != RD_OK) {
         boost_free(g);
@@ -358,12 +407,7 @@ rd_status boost_parse(const char *buf, size_t n, const char *name, float default
 }
 
 rd_status boost_load(const char *path, float default_weight, boost_graph **out, rd_error *err) {
-    rd_text t;
-    *out = NULL;
-    RD_TRY(rd_text_read(path, &t, err));
-    rd_status st = boost_parse(t.data, t.size, path, default_weight, out, err);
-    rd_text_free(&t);
-    return st;
+    return boost_load_files(&path, 1, default_weight, out, err);
 }
 
 rd_status boost_from_phrases(const char *const *phrases, const float *weights, int n,
@@ -403,9 +447,11 @@ rd_status boost_from_phrases(const char *const *phrases, const float *weights, i
 
 void boost_free(boost_graph *g) {
     if (!g) return;
-    free(g->name);
+    for (int i = 0; i < g->n_names; i++) free(g->names[i]);
+    free(g->names);
     lex_strtab_free(&g->words);
     free(g->word_line);
+    free(g->word_file);
     free(g->prons);
     free(g->pron_text);
     free(g->parent);
@@ -423,7 +469,8 @@ void boost_free(boost_graph *g) {
 }
 
 int boost_phrase_count(const boost_graph *g) { return g->n_phrases; }
-const char *boost_name(const boost_graph *g) { return g->name; }
+const char *boost_name(const boost_graph *g) { return g->names[0]; }
+const char *boost_word_file(const boost_graph *g, int32_t id) { return g->names[g->word_file[id]]; }
 int boost_word_count(const boost_graph *g) { return (int)g->words.count; }
 const char *boost_word(const boost_graph *g, int32_t id) { return lex_strtab_get(&g->words, id); }
 long boost_word_line(const boost_graph *g, int32_t id) { return g->word_line[id]; }
@@ -435,8 +482,10 @@ int32_t boost_token(const boost_graph *g, const char *s, size_t len) {
 
 int boost_pron_count(const boost_graph *g) { return g->n_prons; }
 
-void boost_pron(const boost_graph *g, int i, const char **word, const char **units, long *line) {
+void boost_pron(const boost_graph *g, int i, const char **word, const char **units, const char **file,
+                long *line) {
     const boost_pron_rec *p = &g->prons[i];
+    *file = g->names[p->file];
     *word = lex_strtab_get(&g->words, p->word);
     *units = g->pron_text + p->units_off;
     *line = p->line;

@@ -34,6 +34,10 @@ rd_status boost_parse(const char *buf, size_t n, const char *name, float default
                       boost_graph **out, rd_error *err);
 /* Reads and parses path ("-" = stdin). */
 rd_status boost_load(const char *path, float default_weight, boost_graph **out, rd_error *err);
+/* One graph of the phrases of every file (e.g. --hotwords and an
+ * utterance's own list); messages name the file of each line. */
+rd_status boost_load_files(const char *const *paths, int n, float default_weight, boost_graph **out,
+                           rd_error *err);
 /* Builds a graph from phrases given as strings of space-separated words
  * (weights[i], or default_weight when weights is NULL); for tests and APIs. */
 rd_status boost_from_phrases(const char *const *phrases, const float *weights, int n,
@@ -41,21 +45,24 @@ rd_status boost_from_phrases(const char *const *phrases, const float *weights, i
 void boost_free(boost_graph *g);
 
 int boost_phrase_count(const boost_graph *g);
-/* The file name given to boost_parse ("" for boost_from_phrases). */
+/* The (first) file name given to boost_parse / boost_load_files ("" for
+ * boost_from_phrases). */
 const char *boost_name(const boost_graph *g);
 
 /* Words of the phrases: ids 0..boost_word_count-1. */
 int boost_word_count(const boost_graph *g);
 const char *boost_word(const boost_graph *g, int32_t id);
-/* Line of the word's first use in the file. */
+/* File and line of the word's first use. */
+const char *boost_word_file(const boost_graph *g, int32_t id);
 long boost_word_line(const boost_graph *g, int32_t id);
 /* Id of the word s[0..len), -1 when no phrase uses it. */
 int32_t boost_token(const boost_graph *g, const char *s, size_t len);
 
 /* Pronunciations given in the file as word{units}: count, then each one's
- * word, units text (unit names separated by single spaces) and line. */
+ * word, units text (unit names separated by single spaces), file and line. */
 int boost_pron_count(const boost_graph *g);
-void boost_pron(const boost_graph *g, int i, const char **word, const char **units, long *line);
+void boost_pron(const boost_graph *g, int i, const char **word, const char **units, const char **file,
+                long *line);
 
 /* Steps state by word token (-1: a word no phrase uses); *next receives the
  * new state. Returns the change of the hypothesis' boost (may be negative:

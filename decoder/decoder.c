@@ -1178,7 +1178,7 @@ rd_status dec_boost_check(const lex_lexicon *lex, const boost_graph *g, rd_error
         if (lex_word_find(lex, w, strlen(w)) < 0)
             return rd_fail(err, RD_ERR_INPUT,
                            "%s:%ld: hotword '%s' is not in the lexicon (give its units as %s{u n i t s})",
-                           boost_name(g), boost_word_line(g, t), w, w);
+                           boost_word_file(g, t), boost_word_line(g, t), w, w);
     }
     return RD_OK;
 }

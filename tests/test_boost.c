@@ -150,7 +150,9 @@ static void test_parser(void **state) {
     assert_int_equal(boost_pron_count(g), 1);
     const char *w, *u;
     long line;
-    boost_pron(g, 0, &w, &u, &line);
+    const char *file;
+    boost_pron(g, 0, &w, &u, &file, &line);
+    assert_string_equal(file, "hot.txt");
     assert_string_equal(w, "gnocchi");
     assert_string_equal(u, "n y o k i");
     assert_int_equal(line, 4);
@@ -171,6 +173,10 @@ static void test_parser(void **state) {
     expect_error("x{a}y\n", "hot.txt:1: expected a space after '}'");
     expect_error("a :inf\n", "hot.txt:1: expected a weight after ':' (a finite number), found ':inf'");
     expect_error("\xff\n", "hot.txt:1: expected words in utf-8");
+    /* fuzz: units with a NUL byte were cut short */
+    boost_graph *nul = NULL;
+    assert_int_equal(boost_parse("x{a\0b}\n", 7, "hot.txt", 1.0f, &nul, &err), RD_ERR_INPUT);
+    assert_string_equal(err.msg, "hot.txt:1: expected units in utf-8 after 'x'");
 }
 
 int main(void) {

@@ -134,9 +134,26 @@ static void test_hotwords(void **state) {
     unlink(hot);
     assert_int_equal(r.status, 1);
     assert_non_null(strstr(r.err, ":1: unit 'Q' of 'contrivance' is not in the tokens"));
+    /* a list's third column: that utterance's own hotwords (here a negative
+     * weight that bans "stopped"), the other utterance decodes as without */
+    const char neg[] = "stopped :-30\n";
+    char list[600];
+    assert_non_null(rd_test_tmpfile(hot, sizeof hot, neg, strlen(neg)));
+    int ln = snprintf(list, sizeof list, "u1\t%s\t%s\nu2\t%s\n", npy, hot, npy);
+    char listpath[64];
+    assert_non_null(rd_test_tmpfile(listpath, sizeof listpath, list, (size_t)ln));
+    run(&r, PROG " --list %s --lexicon %s --lm %s", listpath, lex, lm);
+    unlink(hot);
+    unlink(listpath);
+    assert_int_equal(r.status, 0);
+    const char *u2 = strstr(r.out, "u2\t");
+    assert_non_null(u2);
+    assert_null(strstr(r.out, "u1\talso a popular whereby love making may be suspended but not stopped"));
+    assert_non_null(strstr(r.out, "u1\talso a popular"));
+    assert_non_null(strstr(u2, " but not stopped during the picnic season"));
     run(&r, PROG " --logits %s --hotword-weight 2", npy);
     assert_int_equal(r.status, 2);
-    assert_non_null(strstr(r.err, "--hotword-weight does nothing without --hotwords"));
+    assert_non_null(strstr(r.err, "--hotword-weight does nothing without --hotwords or --list"));
 }
 
 static void test_ocr_line_real_words(void **state) {
