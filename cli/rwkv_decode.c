@@ -28,6 +28,7 @@
 #include "lexicon/units.h"
 #include "lmstate/lm.h"
 #include "lmstate/state_file.h"
+#include "kernels/kernels.h"
 
 #define PROG "rwkv-decode"
 #define HOTWORD_WEIGHT 3.0f /* --hotword-weight default: natural log, per word */
@@ -131,6 +132,12 @@ static const char usage_text2[] =
     "                           hypotheses with the same word at overlapping frames\n"
     "  --threads N              utterances decoded in parallel; output order is kept [1]\n"
     "  --shard K/N              decode only lines K, K+N, K+2N, ... (1 <= K <= N)\n"
+    "  --device auto|cpu|cuda   where to decode: cpu; cuda needs a CUDA build and device\n"
+    "                           and exits 3 saying what is missing; auto = cuda when a\n"
+    "                           device is found, else cpu. This version decodes on the\n"
+    "                           CPU only: cuda exits 3, auto decodes on the CPU [cpu]\n"
+    "  --batch B                utterances decoded together on the GPU (with --device\n"
+    "                           cuda or auto; unused on the CPU) [64]\n"
     "  --keep-going             report a bad utterance on stderr and go on; the exit\n"
     "                           status is then 1 if any failed; JSON output gets a line\n"
     "                           {\"utt\":...,\"error\":...} for it (--resume redoes it)\n"
@@ -166,6 +173,7 @@ typedef struct options {
     long max_memory_mb;
     int delim_given, json, threads, keep_going, quiet, unk_given, lm_weight_given;
     int stream, session_carry;
+    int device, batch;           /* --device (DEV_*), --batch */
     int ctm, token_times, confidence, nbest_out; /* --format ctm; hypotheses printed */
     int partial_best;            /* --partial best: the current best, not the stable words */
     float frame_shift;           /* seconds per frame, 0 = not given */
@@ -238,6 +246,8 @@ enum { OPT_BLANK = 256, OPT_DELIM, OPT_BEAM, OPT_BST, OPT_BTH, OPT_LMW, OPT_WS, 
 #define CONF_NBEST 16 /* hypotheses the word confidence is computed over, at least */
 enum { OPT_VERSION = 700, OPT_FSHIFT, OPT_TOKTIMES, OPT_CONF, OPT_PARTIAL, OPT_LAST = 1024 };
 enum { OPT_HOTWORDS = 800, OPT_HOTWEIGHT }; /* option values stay below OPT_LAST */
+enum { OPT_DEVICE = 850, OPT_BATCH };
+enum { DEV_CPU, DEV_AUTO, DEV_CUDA };
 
 /* Options that do nothing without another one are refused rather than
  * silently ignored: one line an option. NEED_RWKV is checked once the LM is
@@ -310,6 +320,7 @@ static int parse_options(int argc, char **argv, options *o, int *first_file) {
         {"chunk-frames", required_argument, 0, OPT_CHUNK}, {"stream-timeout", required_argument, 0, OPT_STIMEOUT},
         {"session-carry", no_argument, 0, OPT_CARRY}, {"lm-state", required_argument, 0, OPT_LMSTATE},
         {"frame-shift", required_argument, 0, OPT_FSHIFT}, {"token-times", no_argument, 0, OPT_TOKTIMES},
+        {"device", required_argument, 0, OPT_DEVICE}, {"batch", required_argument, 0, OPT_BATCH},
         {"confidence", no_argument, 0, OPT_CONF}, {"partial", required_argument, 0, OPT_PARTIAL},
         {"hotwords", required_argument, 0, OPT_HOTWORDS}, {"hotword-weight", required_argument, 0, OPT_HOTWEIGHT}, {"version", no_argument, 0, OPT_VERSION}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
@@ -365,6 +376,13 @@ static int parse_options(int argc, char **argv, options *o, int *first_file) {
             else { fprintf(stderr, PROG ": --format: expected text, json or ctm, got '%s'\n", optarg); return 0; }
             break;
         case OPT_THREADS: if (!cli_parse_int(PROG, "threads", optarg, 1, 1024, &v)) return 0; o->threads = (int)v; break;
+        case OPT_DEVICE:
+            if (strcmp(optarg, "cpu") == 0) o->device = DEV_CPU;
+            else if (strcmp(optarg, "auto") == 0) o->device = DEV_AUTO;
+            else if (strcmp(optarg, "cuda") == 0) o->device = DEV_CUDA;
+            else { fprintf(stderr, PROG ": --device: expected auto, cpu or cuda, got '%s'\n", optarg); return 0; }
+            break;
+        case OPT_BATCH: if (!cli_parse_int(PROG, "batch", optarg, 1, KERN_MAX_ROWS, &v)) return 0; o->batch = (int)v; break;
         case OPT_SHARD: if (!cli_parse_shard(PROG, optarg, &o->shard_k, &o->shard_n)) return 0; break;
         case OPT_KEEP: o->keep_going = 1; break;
         case OPT_RESUME: o->resume = optarg; break;
@@ -421,6 +439,10 @@ static int parse_options(int argc, char **argv, options *o, int *first_file) {
         fprintf(stderr, PROG ": --resume goes with batches (--list, files or a 3-D --logits), not one utterance\n");
         return 0;
     }
+    if (given[OPT_BATCH] && o->device == DEV_CPU) {
+        fprintf(stderr, PROG ": --batch does nothing with --device cpu (it sizes GPU batches)\n");
+        return 0;
+    }
     if (o->lengths && !o->logits) {
         fprintf(stderr, PROG ": --lengths goes with --logits (a 3-D [B,T,V] array)\n");
         return 0;
@@ -437,6 +459,24 @@ static int parse_options(int argc, char **argv, options *o, int *first_file) {
     if (!o->unk_given) o->dec.unk_score = o->lexicon ? -INFINITY : 0.0f;
     if (!o->lm) o->dec.lm_weight = 0.0f;
     return 1;
+}
+
+/* --device: 0 to decode on the CPU, else 3 with the reason on stderr. The
+ * GPU decode path is not wired yet (kernels/ and lmstate/rwkv_cuda.c are):
+ * cuda always exits 3, naming what is missing; auto decodes on the CPU. */
+static int resolve_device(const options *o) {
+    if (o->device == DEV_CPU) return 0;
+    rd_error why;
+    int have = rd_cuda_available(&why);
+    if (o->device == DEV_CUDA) {
+        if (!have) fprintf(stderr, PROG ": --device cuda: %s\n", why.msg);
+        else fprintf(stderr, PROG ": --device cuda: a CUDA device was found, but this version decodes on the CPU "
+                     "only (the GPU decode path is not wired yet); use --device cpu\n");
+        return 3;
+    }
+    if (have && !o->quiet)
+        fprintf(stderr, PROG ": --device auto: a CUDA device was found, but this version decodes on the CPU only\n");
+    return 0;
 }
 
 /* ---------- inputs ---------- */
@@ -1473,6 +1513,8 @@ int main(int argc, char **argv) {
     memset(&a, 0, sizeof a);
     int first;
     if (!parse_options(argc, argv, &a.o, &first)) return 2;
+    int dev = resolve_device(&a.o);
+    if (dev) return dev;
     rd_error err;
     rd_error_clear(&err);
     if (a.o.stream) {

@@ -9,6 +9,7 @@
 
 #include "cli/cli_util.h"
 #include "common/npy.h"
+#include "kernels/kernels.h"
 
 #define PROG "bin/rwkv-decode"
 
@@ -492,6 +493,44 @@ static void test_list_parse_error(void **state) {
 
 /* Options as users type them: no silent abbreviation, aliases, "did you
  * mean", --version, options that would do nothing refused (exit 2). */
+/* --device: cpu is the default; auto decodes on the CPU here (no GPU, or a
+ * build without CUDA) with the same output; cuda exits 3 saying what is
+ * missing; --batch is refused with --device cpu. */
+static void test_device_option(void **state) {
+    (void)state;
+    NEED_PROG();
+    char npy[512], lex[512];
+    RD_DATA_OR_SKIP(npy, W2V);
+    RD_DATA_OR_SKIP(lex, "lexicon/librispeech-lm-vocab.lst");
+    run_result base, r;
+    run(&base, PROG " --logits %s --lexicon %s --quiet", npy, lex);
+    assert_int_equal(base.status, 0);
+    run(&r, PROG " --device cpu --logits %s --lexicon %s --quiet", npy, lex);
+    assert_int_equal(r.status, 0);
+    assert_string_equal(r.out, base.out);
+    rd_error why;
+    int gpu = rd_cuda_available(&why);
+    run(&r, PROG " --device auto --batch 16 --logits %s --lexicon %s --quiet", npy, lex);
+    assert_int_equal(r.status, 0);
+    assert_string_equal(r.out, base.out);
+    assert_string_equal(r.err, "");
+    run(&r, PROG " --device cuda --logits %s --lexicon %s", npy, lex);
+    assert_int_equal(r.status, 3);
+    assert_string_equal(r.out, "");
+    char want[1024];
+    if (gpu)
+        snprintf(want, sizeof want, "rwkv-decode: --device cuda: a CUDA device was found, but this version decodes "
+                 "on the CPU only (the GPU decode path is not wired yet); use --device cpu\n");
+    else snprintf(want, sizeof want, "rwkv-decode: --device cuda: %s\n", why.msg);
+    assert_string_equal(r.err, want);
+    run(&r, PROG " --device gpu --logits %s", npy);
+    assert_int_equal(r.status, 2);
+    assert_string_equal(r.err, "rwkv-decode: --device: expected auto, cpu or cuda, got 'gpu'\n");
+    run(&r, PROG " --batch 8 --logits %s", npy);
+    assert_int_equal(r.status, 2);
+    assert_string_equal(r.err, "rwkv-decode: --batch does nothing with --device cpu (it sizes GPU batches)\n");
+}
+
 static void test_options_as_typed(void **state) {
     (void)state;
     NEED_PROG();
@@ -854,6 +893,7 @@ static void test_partial_best(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_options_as_typed),
+        cmocka_unit_test(test_device_option),
         cmocka_unit_test(test_unk_score_lexicon_free),
         cmocka_unit_test(test_nbest_text),
         cmocka_unit_test(test_token_files_as_published),
