@@ -442,7 +442,7 @@ extern "C" rd_status rd_cuda_workspace_create(const kern_rwkv *m, int max_rows, 
     size_t rc = align256(R * C * 4), lo = align256(R * (size_t)m->lora_max * 4);
     size_t hid = align256(R * (size_t)m->n_ffn * 4), lg = align256(R * (size_t)m->n_vocab * 4);
     size_t ix = align256(R * 4), tk = align256(R * KERN_MAX_TOPK * 4);
-    size_t total = rc * 17 + lo + hid + lg + 3 * ix + 2 * tk + ix;
+    size_t total = rc * 17 + lo + hid + lg + 3 * ix + 3 * tk + ix;
     char what[96];
     snprintf(what, sizeof what, "workspace of %d rows", max_rows);
     rd_status st = kern_alloc(&ws->mem, total, what, err);
@@ -462,6 +462,7 @@ extern "C" rd_status rd_cuda_workspace_create(const kern_rwkv *m, int max_rows, 
     ws->d_dst = (int32_t *)p, p += ix;
     ws->d_val = (float *)p, p += tk;
     ws->d_idx = (int32_t *)p, p += tk;
+    ws->d_qrow = (int32_t *)p, p += tk;
     ws->d_lse = (float *)p;
     *out = ws;
     return RD_OK;
@@ -570,6 +571,32 @@ extern "C" rd_status rd_cuda_rwkv_topk(kern_workspace *ws, int n, int k, float *
     if (n == 0) return RD_OK;
     RD_TRY(kern_topk_rows(ws->logits, n, ws->m->n_vocab, NULL, k, 1, ws->d_val, ws->d_idx, ws->d_lse, err));
     return copy_topk(n, k, ws->d_val, ws->d_idx, ws->d_lse, logp, idx, lse, err);
+}
+
+extern "C" rd_status rd_cuda_rwkv_logp(kern_workspace *ws, int n, int nq, const int32_t *row, const int32_t *tok,
+                                       float *logp, float *lse, rd_error *err) {
+    static const char fn[] = "rd_cuda_rwkv_logp";
+    if (n < 0 || n > ws->last_rows)
+        return rd_fail(err, RD_ERR_USAGE, "%s: %d rows, the last forward made %d", fn, n, ws->last_rows);
+    size_t most = (size_t)ws->max_rows * KERN_MAX_TOPK;
+    if (nq < 0 || (size_t)nq > most)
+        return rd_fail(err, RD_ERR_USAGE, "%s: %d queries, the workspace holds %zu", fn, nq, most);
+    for (int q = 0; q < nq; q++) {
+        if (row[q] < 0 || row[q] >= n)
+            return rd_fail(err, RD_ERR_USAGE, "%s: query %d: row %d outside 0..%d", fn, q, row[q], n - 1);
+        if (tok[q] < 0 || tok[q] >= ws->m->n_vocab)
+            return rd_fail(err, RD_ERR_INPUT, "%s: query %d: token %d out of range 0..%d", fn, q, tok[q],
+                           ws->m->n_vocab - 1);
+    }
+    if (n == 0) return RD_OK;
+    if (nq > 0) {
+        RD_TRY(put_index(ws->d_qrow, row, nq, err));
+        RD_TRY(put_index(ws->d_idx, tok, nq, err));
+    }
+    RD_TRY(kern_logp_rows(ws->logits, n, ws->m->n_vocab, ws->d_qrow, ws->d_idx, nq, ws->d_val, ws->d_lse, err));
+    if (nq > 0) KERN_CK(cudaMemcpy(logp, ws->d_val, (size_t)nq * sizeof(float), cudaMemcpyDeviceToHost));
+    if (lse) KERN_CK(cudaMemcpy(lse, ws->d_lse, (size_t)n * sizeof(float), cudaMemcpyDeviceToHost));
+    return RD_OK;
 }
 
 /* ---------- top-k on host data ---------- */

@@ -77,6 +77,7 @@ struct kern_workspace {
     int32_t *d_token, *d_src, *d_dst;
     float *d_val;                   /* [max_rows][KERN_MAX_TOPK] */
     int32_t *d_idx;
+    int32_t *d_qrow;                /* [max_rows][KERN_MAX_TOPK]: rows of rd_cuda_rwkv_logp */
     float *d_lse;
 };
 
@@ -109,6 +110,9 @@ static inline size_t kern_state_off(const kern_state *s, int k, int l, int slot)
 /* Launchers shared between files (all on the default stream). */
 rd_status kern_rwkv_step(const kern_rwkv *m, kern_workspace *ws, int n, const kern_state *src,
                          kern_state *dst, rd_error *err);
+/* lse[i] = log sum exp of row i (i < rows), then out[q] = x[row[q]][tok[q]] - lse[row[q]] (q < nq). */
+rd_status kern_logp_rows(const float *x, int rows, int cols, const int32_t *row, const int32_t *tok, int nq, float *out,
+                         float *lse, rd_error *err);
 rd_status kern_topk_rows(const float *x, int rows, int cols, const int32_t *count, int k, int softmax,
                          float *val, int32_t *idx, float *lse, rd_error *err);
 

@@ -173,6 +173,16 @@ rd_status rd_cuda_rwkv_forward(const kern_rwkv *m, kern_workspace *ws, int n, co
 rd_status rd_cuda_rwkv_topk(kern_workspace *ws, int n, int k, float *logp, int32_t *idx, float *lse,
                             rd_error *err);
 
+/* log P(token) for the decoder, which needs chosen tokens' scores, not the
+ * top k: of the last forward's first n rows, lse[i] (may be NULL) = log sum
+ * exp of row i, and logp[q] = logit[row[q]][tok[q]] - lse[row[q]] for each
+ * query q < nq (nq <= max_rows * KERN_MAX_TOPK; a row may be asked for many
+ * tokens). Only the nq scores and n sums cross to the host. Queries are
+ * checked first: RD_ERR_USAGE "rd_cuda_rwkv_logp: query 2: row 9 outside
+ * 0..3", RD_ERR_INPUT for a token out of range. */
+rd_status rd_cuda_rwkv_logp(kern_workspace *ws, int n, int nq, const int32_t *row, const int32_t *tok, float *logp,
+                            float *lse, rd_error *err);
+
 /* ---------- top-k on host data ---------- */
 
 typedef struct kern_topk kern_topk;

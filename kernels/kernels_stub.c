@@ -57,6 +57,11 @@ rd_status rd_cuda_rwkv_topk(kern_workspace *ws, int n, int k, float *logp, int32
     return no_cuda(err);
 }
 
+rd_status rd_cuda_rwkv_logp(kern_workspace *ws, int n, int nq, const int32_t *row, const int32_t *tok, float *logp,
+                            float *lse, rd_error *err) {
+    return no_cuda(err);
+}
+
 rd_status rd_cuda_topk_create(int max_rows, int max_cols, kern_topk **out, rd_error *err) {
     *out = NULL;
     return no_cuda(err);

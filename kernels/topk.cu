@@ -121,3 +121,27 @@ rd_status kern_topk_rows(const float *x, int rows, int cols, const int32_t *coun
     KERN_LAUNCHED(topk_rows);
     return RD_OK;
 }
+
+/* ---------- log P(token) of chosen (row, token) pairs ---------- */
+
+__global__ void __launch_bounds__(TOPK_THREADS) lse_rows(const float *x, int cols, float *lse) {
+    __shared__ float red[32];
+    float l = row_lse(x + (size_t)blockIdx.x * cols, cols, red);
+    if (threadIdx.x == 0) lse[blockIdx.x] = l;
+}
+
+__global__ void gather_logp(const float *x, int cols, const float *lse, const int32_t *row, const int32_t *tok, int nq,
+                            float *out) {
+    int q = (int)(blockIdx.x * blockDim.x + threadIdx.x);
+    if (q < nq) out[q] = x[(size_t)row[q] * cols + tok[q]] - lse[row[q]];
+}
+
+rd_status kern_logp_rows(const float *x, int rows, int cols, const int32_t *row, const int32_t *tok, int nq, float *out,
+                         float *lse, rd_error *err) {
+    KERN_LAUNCH((unsigned)rows, TOPK_THREADS, lse_rows)(x, cols, lse);
+    KERN_LAUNCHED(lse_rows);
+    if (nq == 0) return RD_OK;
+    KERN_LAUNCH((unsigned)((nq + 255) / 256), 256, gather_logp)(x, cols, lse, row, tok, nq, out);
+    KERN_LAUNCHED(gather_logp);
+    return RD_OK;
+}

@@ -472,6 +472,43 @@ static void test_logsoftmax_topk(void **s) {
     free(x);
 }
 
+/* The decoder's gather: log P(token) of chosen (row, token) pairs, a row
+ * asked for several tokens, and every row's log-sum-exp. */
+static void test_logp_gather(void **s) {
+    (void)s;
+    gpu_or_skip();
+    rwkv_model *m = load_or_skip(V7);
+    pair p;
+    kern_rwkv *gm;
+    pair_make(&p, m, KERN_F32, ROWS, &gm);
+    twin a;
+    twin_make(m, gm, ROWS, RD_F32, &a);
+    int32_t tok[ROWS], id[ROWS];
+    for (int i = 0; i < ROWS; i++) tok[i] = (int32_t)((i * 13 + 3) % m->n_vocab), id[i] = i;
+    step_both(&p, ROWS, tok, &a, id, &a, id, NMSE_FP32);
+    enum { NQ = 3 * ROWS + 5 };
+    int32_t qr[NQ], qt[NQ];
+    float lp[NQ], lse[ROWS];
+    for (int q = 0; q < NQ; q++) qr[q] = (q * 7) % ROWS, qt[q] = (int32_t)((q * 101 + 17) % m->n_vocab);
+    rd_error err;
+    for (int q = 0; q < NQ; q++) lp[q] = NAN;
+    assert_int_equal(rd_cuda_rwkv_logp(p.gws, ROWS, NQ, qr, qt, lp, lse, &err), RD_OK);
+    for (int i = 0; i < ROWS; i++) assert_float_equal(lse[i], lse_ref(p.want + (size_t)i * m->n_vocab, m->n_vocab), 1e-4);
+    for (int q = 0; q < NQ; q++) {
+        const float *row = p.want + (size_t)qr[q] * m->n_vocab;
+        assert_float_equal(lp[q], row[qt[q]] - lse_ref(row, m->n_vocab), 1e-4);
+    }
+    qr[2] = ROWS;
+    assert_int_equal(rd_cuda_rwkv_logp(p.gws, ROWS, NQ, qr, qt, lp, lse, &err), RD_ERR_USAGE);
+    assert_string_equal(err.msg, "rd_cuda_rwkv_logp: query 2: row 17 outside 0..16");
+    qr[2] = 0, qt[4] = m->n_vocab;
+    assert_int_equal(rd_cuda_rwkv_logp(p.gws, ROWS, NQ, qr, qt, lp, NULL, &err), RD_ERR_INPUT);
+    assert_string_equal(err.msg, "rd_cuda_rwkv_logp: query 4: token 256 out of range 0..255");
+    twin_free(&a);
+    pair_free(&p, gm);
+    rwkv_free(m);
+}
+
 static void test_beam_topk(void **s) {
     (void)s;
     gpu_or_skip();
@@ -578,7 +615,7 @@ int main(void) {
         cmocka_unit_test(test_no_device_messages), cmocka_unit_test(test_parity_v7),
         cmocka_unit_test(test_parity_v4),          cmocka_unit_test(test_parity_random),
         cmocka_unit_test(test_half_precision),     cmocka_unit_test(test_parity_shapes),     cmocka_unit_test(test_logsoftmax_topk),
-        cmocka_unit_test(test_beam_topk),          cmocka_unit_test(test_bad_calls),
+        cmocka_unit_test(test_beam_topk),          cmocka_unit_test(test_logp_gather),          cmocka_unit_test(test_bad_calls),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
