@@ -71,6 +71,51 @@ extern "C" rd_status rd_cuda_sync(rd_error *err) {
     return RD_OK;
 }
 
+static int cmp_float(const void *a, const void *b) {
+    float x = *(const float *)a, y = *(const float *)b;
+    return (x > y) - (x < y);
+}
+
+extern "C" rd_status rd_cuda_copy_bandwidth(size_t bytes, int reps, double *bytes_per_s, rd_error *err) {
+    *bytes_per_s = 0;
+    if (reps < 1 || reps > 100 || bytes < 1024)
+        return rd_fail(err, RD_ERR_USAGE, "rd_cuda_copy_bandwidth: %zu bytes %d times, expected >= 1024 bytes, 1..100 times",
+                       bytes, reps);
+    void *a = NULL, *b = NULL;
+    cudaEvent_t e0 = NULL, e1 = NULL;
+    float ms[100];
+    rd_status st = kern_alloc(&a, bytes, "copy bandwidth source", err);
+    if (st == RD_OK) st = kern_alloc(&b, bytes, "copy bandwidth destination", err);
+    cudaError_t e = cudaSuccess;
+    const char *call = "";
+#define BW_CK(x) (e == cudaSuccess && (e = (x)) != cudaSuccess ? (call = #x, 0) : 0)
+    if (st == RD_OK) {
+        BW_CK(cudaMemset(a, 0x3c, bytes)); /* not zeros: a copy of zeros can run faster */
+        BW_CK(cudaEventCreate(&e0));
+        BW_CK(cudaEventCreate(&e1));
+        BW_CK(cudaMemcpy(b, a, bytes, cudaMemcpyDeviceToDevice));
+        for (int i = 0; i < reps && e == cudaSuccess; i++) {
+            BW_CK(cudaEventRecord(e0, 0));
+            BW_CK(cudaMemcpy(i % 2 ? a : b, i % 2 ? b : a, bytes, cudaMemcpyDeviceToDevice));
+            BW_CK(cudaEventRecord(e1, 0));
+            BW_CK(cudaEventSynchronize(e1));
+            BW_CK(cudaEventElapsedTime(&ms[i], e0, e1));
+        }
+        if (e != cudaSuccess) st = kern_cuda_fail(err, e, call);
+    }
+#undef BW_CK
+    if (st == RD_OK) {
+        qsort(ms, (size_t)reps, sizeof *ms, cmp_float);
+        double t = ms[reps / 2] * 1e-3;
+        *bytes_per_s = t > 0 ? 2.0 * (double)bytes / t : 0;
+    }
+    if (e0) (void)cudaEventDestroy(e0);
+    if (e1) (void)cudaEventDestroy(e1);
+    (void)cudaFree(a);
+    (void)cudaFree(b);
+    return st;
+}
+
 /* ---------- model upload ---------- */
 
 static size_t align256(size_t n) { return (n + 255) & ~(size_t)255; }

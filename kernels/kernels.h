@@ -52,6 +52,11 @@ typedef struct kern_device_info {
 } kern_device_info;
 
 rd_status rd_cuda_device_info(kern_device_info *out, rd_error *err);
+/* The device-to-device copy bandwidth (bytes read + bytes written per
+ * second): a copy of bytes between two fresh buffers, reps times after one
+ * warm-up, timed with device events; the median. The ceiling bench_gpu
+ * compares a step's bytes against. */
+rd_status rd_cuda_copy_bandwidth(size_t bytes, int reps, double *bytes_per_s, rd_error *err);
 /* Waits for the device; reports any error of earlier asynchronous work. */
 rd_status rd_cuda_sync(rd_error *err);
 

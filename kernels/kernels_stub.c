@@ -15,6 +15,7 @@ int rd_cuda_available(rd_error *why) {
 
 rd_status rd_cuda_device_info(kern_device_info *out, rd_error *err) { return no_cuda(err); }
 rd_status rd_cuda_sync(rd_error *err) { return no_cuda(err); }
+rd_status rd_cuda_copy_bandwidth(size_t bytes, int reps, double *bytes_per_s, rd_error *err) { return no_cuda(err); }
 
 rd_status rd_cuda_rwkv_upload(const kern_rwkv_desc *d, kern_dtype wtype, kern_rwkv **out, rd_error *err) {
     *out = NULL;

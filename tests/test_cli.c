@@ -915,5 +915,6 @@ int main(void) {
         cmocka_unit_test(test_signals_and_resume),
         cmocka_unit_test(test_lm_state_equals_prefix),
     };
+    if (getenv("RD_TEST_FILTER")) cmocka_set_test_filter(getenv("RD_TEST_FILTER")); /* tests/gpu/run.sh */
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

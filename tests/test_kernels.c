@@ -617,5 +617,6 @@ int main(void) {
         cmocka_unit_test(test_half_precision),     cmocka_unit_test(test_parity_shapes),     cmocka_unit_test(test_logsoftmax_topk),
         cmocka_unit_test(test_beam_topk),          cmocka_unit_test(test_logp_gather),          cmocka_unit_test(test_bad_calls),
     };
+    if (getenv("RD_TEST_FILTER")) cmocka_set_test_filter(getenv("RD_TEST_FILTER")); /* tests/gpu/run.sh */
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
