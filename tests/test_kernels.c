@@ -602,6 +602,11 @@ static void test_bad_calls(void **s) {
     assert_int_equal(rwkv_cuda_upload(m, KERN_F32, &bad_m, &err), RD_ERR_INPUT);
     assert_string_equal(err.msg, "rd_cuda_rwkv_upload: layer 0: vector att.k_k missing");
     m->layers[0].k_k = kk;
+    double bw = -1;
+    assert_int_equal(rd_cuda_copy_bandwidth(10, 1, &bw, &err), RD_ERR_USAGE);
+    assert_string_equal(err.msg, "rd_cuda_copy_bandwidth: 10 bytes 1 times, expected >= 1024 bytes, 1..100 times");
+    assert_int_equal(rd_cuda_copy_bandwidth(1 << 16, 3, &bw, &err), RD_OK);
+    assert_true(bw >= 0 && isfinite(bw));
     kern_state *huge;
     assert_int_equal(rd_cuda_state_create(gm, 1 << 30, KERN_F32, &huge, &err), RD_ERR_NOMEM);
     assert_non_null(strstr(err.msg, "cuda: out of device memory: state of 1073741824 slots: cudaMalloc of "));
