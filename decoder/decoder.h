@@ -101,8 +101,10 @@ rd_status dec_create(const dec_options *opt, const lex_units *units,
                      dec_decoder **out, rd_error *err);
 void dec_free(dec_decoder *d);
 
-/* Sets the hotwords for the next utterances (NULL: none); g must outlive
- * their decoding. In lexicon mode every hotword must be a lexicon word
+/* Sets the hotwords for the next utterances (NULL: none). g stays in use
+ * while set: set NULL (or another graph) before freeing it (setting the
+ * graph already set does nothing, so a new graph at a freed one's address
+ * would not be bound). In lexicon mode every hotword must be a lexicon word
  * (unless spelled words are allowed): else an error naming the hotword file
  * and line. Homophone groups are reordered so that hotwords come first (a
  * --homophones cap never cuts one). Call between utterances. */

@@ -486,7 +486,7 @@ static void test_list_parse_error(void **state) {
     run(&r, PROG " --list %s --tokens /dev/null", list);
     assert_int_equal(r.status, 1);
     char want[256];
-    snprintf(want, sizeof want, "rwkv-decode: %s:2: expected utt_id<TAB>path.npy\n", list);
+    snprintf(want, sizeof want, "rwkv-decode: %s:2: expected utt_id<TAB>path.npy[<TAB>hotwords.txt]\n", list);
     assert_string_equal(r.err, want);
     unlink(list);
 }

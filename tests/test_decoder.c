@@ -686,6 +686,7 @@ static void test_hotwords(void **state) {
         assert_int_equal(dec_decode(d, lp, T, &err), RD_OK);
         assert_string_equal(dec_nbest(d, 0)->text, "AB ba");
         assert_float_equal(dec_nbest(d, 0)->boost, 6.0, 1e-6);
+        assert_int_equal(dec_set_boost(d, NULL, &err), RD_OK); /* before freeing g */
         boost_free(g);
         /* half a phrase: "ba ab" stops after ba, "ab ba bab" after ab ba */
         const char *half[] = {"ba ab", "ab ba bab"};
@@ -695,6 +696,7 @@ static void test_hotwords(void **state) {
         assert_string_equal(dec_nbest(d, 0)->text, "ab ba");
         assert_float_equal(dec_nbest(d, 0)->boost, 0.0, 1e-6);
         assert_float_equal(dec_nbest(d, 0)->score, plain, 1e-5);
+        assert_int_equal(dec_set_boost(d, NULL, &err), RD_OK); /* before freeing g */
         boost_free(g);
         const char *full[] = {"ab ba"};
         assert_int_equal(boost_from_phrases(full, NULL, 1, 2.5f, &g, &err), RD_OK);
@@ -704,12 +706,13 @@ static void test_hotwords(void **state) {
         assert_float_equal(dec_nbest(d, 0)->boost, 5.0, 1e-6);
         assert_float_equal(dec_nbest(d, 0)->score, plain + 5.0f, 1e-5);
         /* a hotword the lexicon lacks is refused with its line */
-        assert_int_equal(dec_set_boost(d, NULL, &err), RD_OK);
+        assert_int_equal(dec_set_boost(d, NULL, &err), RD_OK); /* before freeing g */
         boost_free(g);
         const char *bad = "ab\nab zz :2\n";
         assert_int_equal(boost_parse(bad, strlen(bad), "hot.txt", 1.0f, &g, &err), RD_OK);
         assert_int_equal(dec_set_boost(d, g, &err), RD_ERR_INPUT);
         assert_string_equal(err.msg, "hot.txt:2: hotword 'zz' is not in the lexicon (give its units as zz{u n i t s})");
+        assert_int_equal(dec_set_boost(d, NULL, &err), RD_OK); /* before freeing g */
         boost_free(g);
         dec_free(d);
     }
