@@ -58,8 +58,17 @@ static const char usage_text[] =
     "  --lexicon FILE           words and their units; without it decoding is lexicon-free\n"
     "                           (words are spelled and split at the delimiter)\n"
     "  --lm FILE                language model: ARPA (.arpa, .arpa.gz/.xz/.bz2; not a KenLM\n"
-    "                           binary) or RWKV (.bin/.pth/.safetensors)\n"
-    "\n"
+    "                           binary) or RWKV (.bin/.pth/.safetensors); give it twice or\n"
+    "                           more (up to 8) to search with their weighted sum (see\n"
+    "                           --lm-weight): every hypothesis carries each model's state\n"
+    "  --rescore MODEL          rescore the --nbest list of each utterance with MODEL (RWKV\n"
+    "                           or ARPA; prefixes shared, one batched call per word\n"
+    "                           position): score = search total + W * its log-probability\n"
+    "                           of the words and </s>, then re-ranked; JSON adds\n"
+    "                           first_pass and rescore_lm. The search uses --lm, or none\n"
+    "  --rescore-weight W       weight of the rescoring log-probability [0.5]\n"
+    "\n";
+static const char usage_text_search[] =
     "Search (defaults in brackets):\n"
     "  --beam N                 hypotheses kept per frame (also --beam-size, --beam-width) [32]\n"
     "  --beam-size-token N      units tried per frame, best first; 0 = all [0]\n"
@@ -67,7 +76,9 @@ static const char usage_text[] =
     "  --token-min-logp F       skip units whose frame log-probability is below F, unless\n"
     "                           the frame's best (pyctcdecode's pruning; -5 is its default,\n"
     "                           fast on peaky acoustic models) [-inf: off]\n"
-    "  --lm-weight F            weight of the LM log-probability [0.5]\n"
+    "  --lm-weight F[,F...]     weight of the LM log-probability [0.5]; with several --lm,\n"
+    "                           one weight each in their order (the JSON lm is then the\n"
+    "                           weighted sum, the search adding it at weight 1)\n"
     "  --word-score F           added per word [0]\n"
     "  --unk-score F            added per word spelled outside the lexicon; with --lexicon\n"
     "                           the default -inf forbids such words, a finite value lets the\n"
@@ -165,7 +176,14 @@ static const char usage_text2[] =
     "  printf 'utt1\\tx.npy\\n' | rwkv-decode --tokens tokens.txt --format json\n"
     "  rwkv-decode --list test.tsv --tokens tokens.txt --shard 3/8 --threads 4 > part3.tsv\n";
 
+#define MAX_LMS 8
+
 typedef struct options {
+    const char *lm_paths[MAX_LMS]; /* --lm, in order; lm is the first */
+    float lm_weights[MAX_LMS];     /* --lm-weight, n_lm_weights of them */
+    int n_lm, n_lm_weights;
+    const char *rescore;           /* --rescore MODEL */
+    float rescore_weight;
     const char *logits, *list, *lengths, *tokens, *blank, *delim, *lexicon, *lm, *vocab, *resume, *lm_state;
     const char *hotwords;        /* --hotwords FILE */
     float hotword_weight;        /* --hotword-weight: per word of a phrase without ":W" */
@@ -219,7 +237,9 @@ typedef struct app {
     item *items;
     long n_items;
     rd_npy batch3d;   /* --logits: the array read (3-D: one item a row) */
-    lm_model *lm;
+    lm_model *lm;     /* the search's: lm_parts[0], or their mix */
+    lm_model *lm_parts[MAX_LMS];
+    lm_model *rescore;
     boost_graph *boost; /* --hotwords */
     struct { char *path; boost_graph *g; } *hot; /* a list's third column: each file with --hotwords */
     int n_hot;
@@ -248,12 +268,13 @@ enum { OPT_VERSION = 700, OPT_FSHIFT, OPT_TOKTIMES, OPT_CONF, OPT_PARTIAL, OPT_L
 enum { OPT_HOTWORDS = 800, OPT_HOTWEIGHT }; /* option values stay below OPT_LAST */
 enum { OPT_DEVICE = 850, OPT_BATCH };
 enum { DEV_CPU, DEV_AUTO, DEV_CUDA };
+enum { OPT_RESCORE = 900, OPT_RESCORE_W };
 
 /* Options that do nothing without another one are refused rather than
  * silently ignored: one line an option. NEED_RWKV is checked once the LM is
  * loaded (an ARPA model has no tokenizer, threads or state). */
 enum { NEED_LM = 1, NEED_LEXICON = 2, NEED_LM_OR_LEXICON = 4, NEED_STREAM = 8, NEED_RWKV = 16, NEED_JSON = 32,
-       NEED_JSON_OR_CTM = 64, NEED_HOTWORDS = 128 };
+       NEED_JSON_OR_CTM = 64, NEED_HOTWORDS = 128, NEED_RESCORE = 256 };
 static const struct { int opt, needs; } option_needs[] = {
     {OPT_LMW, NEED_LM},         {OPT_PREFIX, NEED_LM},           {OPT_LMSTATE, NEED_RWKV | NEED_LM},
     {OPT_LMTH, NEED_RWKV | NEED_LM}, {OPT_LATOK, NEED_RWKV | NEED_LM}, {OPT_VOCAB, NEED_RWKV | NEED_LM},
@@ -261,6 +282,7 @@ static const struct { int opt, needs; } option_needs[] = {
     {OPT_HOM, NEED_LEXICON},    {OPT_NOLA, NEED_LEXICON | NEED_LM}, {OPT_UNK, NEED_LM_OR_LEXICON},
     {OPT_CHUNK, NEED_STREAM},   {OPT_STIMEOUT, NEED_STREAM}, {OPT_PARTIAL, NEED_STREAM},
     {OPT_HOTWEIGHT, NEED_HOTWORDS}, {OPT_FSHIFT, NEED_JSON_OR_CTM}, {OPT_TOKTIMES, NEED_JSON}, {OPT_CONF, NEED_JSON_OR_CTM},
+    {OPT_RESCORE_W, NEED_RESCORE},
 };
 
 static const char *option_name(const struct option *longopts, int val) {
@@ -276,13 +298,14 @@ static int check_needs(const options *o, const unsigned char *given, const struc
         int n = option_needs[i].needs;
         if (!given[option_needs[i].opt]) continue;
         const char *why = NULL;
-        if ((n & NEED_LM) && !o->lm) why = "without --lm";
+        if ((n & NEED_LM) && !o->lm && !((n & NEED_RWKV) && o->rescore)) why = "without --lm";
         else if ((n & NEED_LEXICON) && !o->lexicon) why = "without --lexicon";
         else if ((n & NEED_HOTWORDS) && !o->hotwords && !o->list) why = "without --hotwords or --list";
         else if ((n & NEED_LM_OR_LEXICON) && !o->lm && !o->lexicon)
             why = "without --lexicon or --lm (it scores words the lexicon or the LM lacks)";
         else if ((n & NEED_STREAM) && !o->stream) why = "without --stream";
         else if ((n & NEED_RWKV) && rwkv == 0) why = "with an ARPA --lm (it is for RWKV models)";
+        else if ((n & NEED_RESCORE) && !o->rescore) why = "without --rescore";
         else if ((n & NEED_JSON) && !o->json) why = "without --format json";
         else if ((n & NEED_JSON_OR_CTM) && !o->json && !o->ctm) why = "without --format json or ctm";
         if (why) {
@@ -298,6 +321,42 @@ static int check_needs(const options *o, const unsigned char *given, const struc
     return 1;
 }
 
+/* --lm-weight F[,F...]: up to MAX_LMS numbers. */
+static int parse_weights(const char *v, options *o) {
+    o->n_lm_weights = 0;
+    char buf[64];
+    for (const char *p = v;; p++) {
+        size_t n = strcspn(p, ",");
+        if (o->n_lm_weights == MAX_LMS || n >= sizeof buf) {
+            fprintf(stderr, PROG ": --lm-weight: expected at most %d numbers separated by commas, got '%s'\n", MAX_LMS, v);
+            return 0;
+        }
+        memcpy(buf, p, n);
+        buf[n] = '\0';
+        if (!cli_parse_float(PROG, "lm-weight", buf, &o->lm_weights[o->n_lm_weights++])) return 0;
+        p += n;
+        if (!*p) return 1;
+    }
+}
+
+/* One weight per --lm: the search's lm_weight (one LM) or the mix's weights
+ * with lm_weight 1 (several). */
+static int settle_weights(options *o) {
+    if (!o->n_lm_weights) {
+        o->lm_weights[0] = 0.5f;
+        o->n_lm_weights = 1;
+    }
+    if (o->n_lm > 1 && o->n_lm_weights == 1 && !o->lm_weight_given)
+        for (int i = 1; i < o->n_lm; i++) o->lm_weights[o->n_lm_weights++] = o->lm_weights[0];
+    if (o->n_lm && o->n_lm_weights != o->n_lm) {
+        fprintf(stderr, PROG ": --lm-weight: %d weight%s for %d --lm (expected one per model, in their order)\n",
+                o->n_lm_weights, o->n_lm_weights == 1 ? "" : "s", o->n_lm);
+        return 0;
+    }
+    o->dec.lm_weight = o->n_lm > 1 ? 1.0f : o->lm_weights[0];
+    return 1;
+}
+
 static int parse_options(int argc, char **argv, options *o, int *first_file) {
     static const struct option longopts[] = {
         {"logits", required_argument, 0, 'l'}, {"list", required_argument, 0, 'L'},
@@ -307,6 +366,7 @@ static int parse_options(int argc, char **argv, options *o, int *first_file) {
         {"beam-size", required_argument, 0, OPT_BEAM}, {"beam-width", required_argument, 0, OPT_BEAM},
         {"beam-size-token", required_argument, 0, OPT_BST},
         {"beam-threshold", required_argument, 0, OPT_BTH}, {"lm-weight", required_argument, 0, OPT_LMW},
+        {"rescore", required_argument, 0, OPT_RESCORE}, {"rescore-weight", required_argument, 0, OPT_RESCORE_W},
         {"word-score", required_argument, 0, OPT_WS}, {"unk-score", required_argument, 0, OPT_UNK},
         {"homophones", required_argument, 0, OPT_HOM}, {"no-lookahead", no_argument, 0, OPT_NOLA},
         {"nbest", required_argument, 0, OPT_NBEST}, {"format", required_argument, 0, OPT_FORMAT},
@@ -326,6 +386,7 @@ static int parse_options(int argc, char **argv, options *o, int *first_file) {
     memset(o, 0, sizeof *o);
     dec_options_default(&o->dec);
     o->threads = 1;
+    o->rescore_weight = 0.5f;
     o->chunk_frames = 1;
     o->stream_timeout = 10.0f;
     o->hotword_weight = HOTWORD_WEIGHT;
@@ -340,13 +401,19 @@ static int parse_options(int argc, char **argv, options *o, int *first_file) {
         case 'L': o->list = optarg; break;
         case 't': o->tokens = optarg; break;
         case 'x': o->lexicon = optarg; break;
-        case 'm': o->lm = optarg; break;
+        case 'm':
+            if (o->n_lm == MAX_LMS) { fprintf(stderr, PROG ": --lm: at most %d models\n", MAX_LMS); return 0; }
+            o->lm_paths[o->n_lm++] = optarg;
+            o->lm = o->lm_paths[0];
+            break;
+        case OPT_RESCORE: o->rescore = optarg; break;
+        case OPT_RESCORE_W: if (!cli_parse_float(PROG, "rescore-weight", optarg, &o->rescore_weight)) return 0; break;
         case OPT_BLANK: o->blank = optarg; break;
         case OPT_DELIM: o->delim = optarg; o->delim_given = 1; break;
         case OPT_BEAM: if (!cli_parse_int(PROG, "beam", optarg, 1, 100000, &v)) return 0; o->dec.beam = (int)v; break;
         case OPT_BST: if (!cli_parse_int(PROG, "beam-size-token", optarg, 0, 1000000, &v)) return 0; o->dec.beam_size_token = (int)v; break;
         case OPT_BTH: if (!cli_parse_float(PROG, "beam-threshold", optarg, &o->dec.beam_threshold)) return 0; break;
-        case OPT_LMW: if (!cli_parse_float(PROG, "lm-weight", optarg, &o->dec.lm_weight)) return 0; o->lm_weight_given = 1; break;
+        case OPT_LMW: if (!parse_weights(optarg, o)) return 0; o->lm_weight_given = 1; break;
         case OPT_WS: if (!cli_parse_float(PROG, "word-score", optarg, &o->dec.word_score)) return 0; break;
         case OPT_UNK: if (!cli_parse_float(PROG, "unk-score", optarg, &o->dec.unk_score)) return 0; o->unk_given = 1; break;
         case OPT_HOM: if (!cli_parse_int(PROG, "homophones", optarg, 0, 1000000, &v)) return 0; o->dec.homophones = (int)v; break;
@@ -399,7 +466,7 @@ static int parse_options(int argc, char **argv, options *o, int *first_file) {
             break;
         }
         case OPT_LENGTHS: o->lengths = optarg; break;
-        case 'h': fputs(usage_text, stdout); fputs(usage_text_stream, stdout); fputs(usage_text2, stdout); exit(0);
+        case 'h': fputs(usage_text, stdout); fputs(usage_text_search, stdout); fputs(usage_text_stream, stdout); fputs(usage_text2, stdout); exit(0);
         case OPT_VERSION: puts(PROG " " RD_VERSION); exit(0);
         case OPT_FSHIFT:
             if (!cli_parse_float(PROG, "frame-shift", optarg, &o->frame_shift)) return 0;
@@ -448,6 +515,7 @@ static int parse_options(int argc, char **argv, options *o, int *first_file) {
         return 0;
     }
     if (!check_needs(o, given, longopts, -1)) return 0;
+    if (!settle_weights(o)) return 0;
     if (o->ctm && !o->frame_shift) {
         fprintf(stderr, PROG ": --format ctm needs --frame-shift SECONDS (seconds per frame, e.g. 0.02 for wav2vec2)\n");
         return 0;
@@ -934,6 +1002,7 @@ static void warn_lexicon_lm(app *a) {
 typedef struct worker {
     app *a;
     dec_decoder **dec;   /* one per model context, created on first use */
+    lm_cache *rescore;   /* --rescore's states, created on first use */
 } worker;
 
 /* Confidence of word j of hypothesis 0: the posterior, over the final
@@ -1002,6 +1071,12 @@ static void format_result(const app *a, const item *it, const dec_decoder *d, in
         cli_json_float(f, h->acoustic);
         fputs(",\"lm\":", f);
         cli_json_float(f, h->lm);
+        if (a->rescore) {
+            fputs(",\"first_pass\":", f);
+            cli_json_float(f, h->first_pass);
+            fputs(",\"rescore_lm\":", f);
+            cli_json_float(f, h->rescore_lm);
+        }
         fprintf(f, ",\"unk\":%d,\"words\":[", h->n_unk);
         for (int j = 0; j < h->n_words; j++) {
             const dec_word *w = &h->words[j];
@@ -1063,20 +1138,39 @@ static rd_status load_emissions(const app *a, const item *it, rd_npy *x, float *
     return RD_OK;
 }
 
-/* One stderr line, once: the LM and the size of each thread's state cache. */
-static void report_lm(app *a, const dec_decoder *d) {
+/* One stderr line per LM (each part of a mix, and the rescoring model),
+ * once: the model and the size of each thread's state cache for it. */
+static void report_lm(app *a, const dec_decoder *d, const lm_cache *rescore) {
     const lm_cache *c = dec_lm_cache(d);
-    if (!c || a->o.quiet) return;
+    if ((!c && !rescore) || a->o.quiet) return;
     pthread_mutex_lock(&a->mu);
     if (!a->lm_reported) {
-        size_t per;
-        int n;
-        size_t total = lm_cache_bytes(c, &per, &n);
-        fprintf(stderr, PROG ": LM %s; state cache per thread: %d states x %zu bytes = %.1f MB (%d hypothesis slots)\n",
-                lm_describe(a->lm), n, per, (double)total / 1e6, lm_cache_slots(c));
+        for (int i = 0; c && i < lm_part_count(a->lm); i++) {
+            const lm_cache *pc = lm_cache_part(c, i);
+            size_t per;
+            int n;
+            size_t total = lm_cache_bytes(pc, &per, &n);
+            fprintf(stderr, PROG ": LM %s; state cache per thread: %d states x %zu bytes = %.1f MB (%d hypothesis "
+                    "slots)\n", lm_describe(lm_part(a->lm, i)), n, per, (double)total / 1e6, lm_cache_slots(pc));
+        }
+        if (rescore) {
+            size_t per;
+            int n;
+            size_t total = lm_cache_bytes(rescore, &per, &n);
+            fprintf(stderr, PROG ": rescoring LM %s; state cache per thread: %d states x %zu bytes = %.1f MB\n",
+                    lm_describe(a->rescore), n, per, (double)total / 1e6);
+        }
         a->lm_reported = 1;
     }
     pthread_mutex_unlock(&a->mu);
+}
+
+/* --rescore: the n-best list re-ranked by the rescoring model; *cache (2
+ * slots per hypothesis) is created on first use and kept by the caller. */
+static rd_status rescore_nbest(const app *a, dec_decoder *d, lm_cache **cache, rd_error *err) {
+    if (!a->rescore) return RD_OK;
+    if (!*cache) RD_TRY(lm_cache_create(a->rescore, 2 * a->o.dec.nbest, cache, err));
+    return dec_rescore(d, *cache, a->o.rescore_weight, err);
 }
 
 static rd_status decode_item(worker *w, long i, int carry, FILE *out, int64_t *frames, rd_error *err) {
@@ -1110,10 +1204,11 @@ static rd_status decode_item(worker *w, long i, int carry, FILE *out, int64_t *f
     if (st == RD_OK) st = dec_emissions_to_logprobs(data, T, V, a->o.input, it->path, NULL, err);
     if (st == RD_OK && !w->dec[it->ctx]) {
         st = dec_create(&a->o.dec, c->units, c->lex, a->lm, &w->dec[it->ctx], err);
-        if (st == RD_OK) report_lm(a, w->dec[it->ctx]);
     }
     if (st == RD_OK) st = dec_set_boost(w->dec[it->ctx], it->hot >= 0 ? a->hot[it->hot].g : a->boost, err);
     if (st == RD_OK) st = dec_decode_ex(w->dec[it->ctx], data, (int)T, carry, err);
+    if (st == RD_OK) st = rescore_nbest(a, w->dec[it->ctx], &w->rescore, err);
+    if (st == RD_OK) report_lm(a, w->dec[it->ctx], w->rescore);
     if (st == RD_OK) {
         format_result(a, it, w->dec[it->ctx], T, out);
         *frames = T;
@@ -1346,7 +1441,9 @@ static rd_status run_stream(app *a, rd_error *err) {
         }
     }
     if (st == RD_OK && t == 0) st = rd_fail(err, RD_ERR_INPUT, "%s: no frames (T = 0)", s.name);
+    lm_cache *rescore = NULL;
     if (st == RD_OK) st = dec_end(d, err);
+    if (st == RD_OK) st = rescore_nbest(a, d, &rescore, err);
     if (st == RD_OK) {
         a->single = 0;
         format_result(a, it, d, t, stdout);
@@ -1363,10 +1460,32 @@ static rd_status run_stream(app *a, rd_error *err) {
     free(s.buf);
     free(x);
     dec_free(d);
+    lm_cache_free(rescore);
     return st;
 }
 
 /* ---------- main ---------- */
+
+/* Every --lm (their mix when several) and the --rescore model. */
+static rd_status load_lms(app *a, rd_error *err) {
+    lm_load_options lo = {.threads = a->o.lm_threads > 0 ? a->o.lm_threads : 1,
+                          .max_memory = (size_t)a->o.max_memory_mb << 20,
+                          .vocab = a->o.vocab,
+                          .state_dtype = a->o.state_dtype,
+                          .lookahead_tokens = a->o.lookahead_tokens};
+    for (int i = 0; i < a->o.n_lm; i++) RD_TRY(lm_load(a->o.lm_paths[i], &lo, &a->lm_parts[i], err));
+    if (a->o.n_lm == 1) a->lm = a->lm_parts[0];
+    if (a->o.n_lm > 1) RD_TRY(lm_mix(a->lm_parts, a->o.lm_weights, a->o.n_lm, &a->lm, err));
+    if (a->o.rescore) RD_TRY(lm_load(a->o.rescore, &lo, &a->rescore, err));
+    return RD_OK;
+}
+
+/* 1 when some loaded model is an RWKV one (its options then apply). */
+static int any_rwkv(const app *a) {
+    for (int i = 0; i < a->o.n_lm; i++)
+        if (lm_rwkv(a->lm_parts[i])) return 1;
+    return a->rescore && lm_rwkv(a->rescore);
+}
 
 static void free_app(app *a) {
     for (long i = 0; i < a->n_items; i++) {
@@ -1391,7 +1510,9 @@ static void free_app(app *a) {
     free(a->ctx);
     rd_npy_free(&a->batch3d);
     if (a->start.block) sf_free(&a->start);
-    lm_free(a->lm);
+    if (a->lm != a->lm_parts[0]) lm_free(a->lm);
+    for (int i = 0; i < MAX_LMS; i++) lm_free(a->lm_parts[i]);
+    lm_free(a->rescore);
 }
 
 static int fail(app *a, const rd_error *err) {
@@ -1528,14 +1649,9 @@ int main(int argc, char **argv) {
     }
     apply_shard(&a);
     if (apply_resume(&a, &err) != RD_OK) return fail(&a, &err);
-    if (a.o.lm) {
-        lm_load_options lo = {.threads = a.o.lm_threads > 0 ? a.o.lm_threads : 1,
-                              .max_memory = (size_t)a.o.max_memory_mb << 20,
-                              .vocab = a.o.vocab,
-                              .state_dtype = a.o.state_dtype,
-                              .lookahead_tokens = a.o.lookahead_tokens};
-        if (lm_load(a.o.lm, &lo, &a.lm, &err) != RD_OK) return fail(&a, &err);
-        if (!check_needs(&a.o, a.o.given, a.o.longopts, lm_rwkv(a.lm) != NULL)) {
+    if (a.o.lm || a.o.rescore) {
+        if (load_lms(&a, &err) != RD_OK) return fail(&a, &err);
+        if (!check_needs(&a.o, a.o.given, a.o.longopts, any_rwkv(&a))) {
             free_app(&a);
             return 2;
         }
@@ -1587,6 +1703,7 @@ int main(int argc, char **argv) {
     for (int i = 0; i < nt; i++) {
         pthread_join(th[i], NULL);
         for (int c = 0; c < a.n_ctx; c++) dec_free(w[i].dec[c]);
+        lm_cache_free(w[i].rescore);
         free(w[i].dec);
     }
     free(w);

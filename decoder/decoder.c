@@ -18,6 +18,7 @@
 #include "common/arena.h"
 #include "decoder/boost.h"
 #include "decoder/hyp_store.h"
+#include "decoder/rescore.h"
 
 #define NEG_INF (-INFINITY)
 #define TRIE_SPELL (-1) /* spelling outside the lexicon, or lexicon-free */
@@ -1018,6 +1019,8 @@ static void fill_result(dec_decoder *d, const hyp *c, dec_hyp *r, size_t *wpos, 
     r->n_words = nw;
     r->text = start;
     r->score = c->score;
+    r->first_pass = c->score;
+    r->rescore_lm = 0.0f;
     r->acoustic = log_add(c->pb, c->pnb);
     r->lm = c->lm;
     r->boost = c->boost;
@@ -1119,6 +1122,10 @@ rd_status dec_decode_ex(dec_decoder *d, const float *logprobs, int n_frames, int
 int dec_nbest_count(const dec_decoder *d) { return d->n_nbest; }
 
 const lm_cache *dec_lm_cache(const dec_decoder *d) { return d->lm; }
+
+rd_status dec_rescore(dec_decoder *d, lm_cache *c, float weight, rd_error *err) {
+    return dec_rescore_list(c, d->nbest, d->n_nbest, weight, err);
+}
 
 const dec_hyp *dec_nbest(const dec_decoder *d, int i) {
     return i >= 0 && i < d->n_nbest ? &d->nbest[i] : NULL;

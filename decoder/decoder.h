@@ -92,6 +92,9 @@ typedef struct dec_hyp {
     const char *text;   /* words joined by single spaces */
     int n_tokens;
     const dec_token *tokens; /* the units of the prefix, in order */
+    float first_pass;   /* the search's total; score differs after dec_rescore */
+    float rescore_lm;   /* dec_rescore's LM log-probability including </s>
+                           (unweighted); 0 when not rescored */
 } dec_hyp;
 
 /* lexicon may be NULL (lexicon-free); lm may be NULL (no LM). units, lexicon
@@ -129,6 +132,14 @@ rd_status dec_decode_ex(dec_decoder *d, const float *logprobs, int n_frames,
 /* Results of the last dec_end: n-best, best first. */
 int dec_nbest_count(const dec_decoder *d);
 const dec_hyp *dec_nbest(const dec_decoder *d, int i);
+/* N-best rescoring (decoder/rescore.c): each hypothesis of the last dec_end
+ * gets rescore_lm = ln p(its words, </s>) under the model of cache c (from its
+ * start state), score = first_pass + weight * rescore_lm, and the list is
+ * re-ranked, best first (ties keep the search's order). Hypotheses with a
+ * common word prefix share its states: one batched lm_score_words call per
+ * word position over the distinct prefixes. c needs 2 * dec_nbest_count(d)
+ * slots at least; its states are overwritten. */
+rd_status dec_rescore(dec_decoder *d, lm_cache *c, float weight, rd_error *err);
 /* The decoder's LM state cache (NULL without an LM). */
 const lm_cache *dec_lm_cache(const dec_decoder *d);
 /* The current best partial hypothesis's text, for streaming (may still

@@ -114,6 +114,18 @@ void lm_cache_free(lm_cache *c) {
     free(c);
 }
 
+int lm_part_count(const lm_model *m) { return m->n_parts > 0 ? m->n_parts : 1; }
+
+const lm_model *lm_part(const lm_model *m, int i) {
+    if (m->n_parts > 0) return i >= 0 && i < m->n_parts ? m->parts[i] : NULL;
+    return i == 0 ? m : NULL;
+}
+
+const lm_cache *lm_cache_part(const lm_cache *c, int i) {
+    if (c->ops->cache_part) return c->ops->cache_part(c->impl, i);
+    return i == 0 ? c : NULL;
+}
+
 int lm_cache_slots(const lm_cache *c) { return c->n_slots; }
 
 size_t lm_cache_bytes(const lm_cache *c, size_t *per_slot, int *n_stored) {

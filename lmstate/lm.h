@@ -37,6 +37,20 @@ void lm_free(lm_model *m);
 /* One line describing the model: "arpa 3-gram, 200003 words". */
 const char *lm_describe(const lm_model *m);
 
+/* A model whose log-probability is the weighted sum of n models' (n >= 1):
+ * ln p(w | h) = sum_i weight[i] * ln p_i(w | h), </s>, unigrams and
+ * look-ahead alike. Each slot carries every part's state (each part keeps its
+ * own cache, same slots). The parts are not owned: they must outlive the mix
+ * and are freed by the caller after lm_free(mix). A mix has no recurrent
+ * state (lm_state_get refuses); a word is known when every part knows it. */
+rd_status lm_mix(lm_model *const *parts, const float *weight, int n,
+                 lm_model **out, rd_error *err);
+/* Parts of a mix: their count (1 for a single model), the i-th model and its
+ * cache within a mix cache (m / c itself for a single model, i = 0). */
+int lm_part_count(const lm_model *m);
+const lm_model *lm_part(const lm_model *m, int i);
+const lm_cache *lm_cache_part(const lm_cache *c, int i);
+
 /* A cache of n_slots state slots. All slots start in the sentence-start
  * state. */
 rd_status lm_cache_create(lm_model *m, int n_slots, lm_cache **out,

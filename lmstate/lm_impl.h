@@ -31,12 +31,16 @@ typedef struct lm_ops {
                            int32_t *pending, rd_error *err);
     rd_status (*state_set)(void *cache, int32_t slot, const float *state,
                            int32_t pending, rd_error *err);
+    /* a mix's part i's cache; NULL for single models */
+    const lm_cache *(*cache_part)(const void *cache, int i);
 } lm_ops;
 
 struct lm_model {
     const lm_ops *ops;
     void *impl;
-    const struct rwkv_model *rwkv; /* NULL for ARPA */
+    const struct rwkv_model *rwkv; /* NULL for ARPA and mixes */
+    int n_parts;                   /* a mix's parts (lm_mix), else 0 */
+    lm_model *const *parts;
     char description[256];
 };
 

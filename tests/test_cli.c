@@ -4,6 +4,7 @@
  * root; golden cases skip when ../shared/data is absent. */
 #include "tests/testutil.h"
 
+#include <math.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
@@ -656,6 +657,74 @@ static void test_nbest_text(void **state) {
     assert_string_equal(p, "");
 }
 
+/* Value of "key": after p (a number), or NAN. */
+static double json_number(const char *p, const char *key) {
+    char k[64];
+    snprintf(k, sizeof k, "\"%s\":", key);
+    const char *q = strstr(p, k);
+    return q ? strtod(q + strlen(k), NULL) : NAN;
+}
+
+/* --rescore: each n-best entry's rescore_lm is what rwkv-lm gives its text
+ * (" text": the decoder feeds words with a leading space, then the end
+ * token), its score the first pass plus weight times that, the list
+ * re-ranked; first_pass is the score the same search gives without
+ * --rescore. Two LMs: refused weight counts; the lm of --lm A --lm B is the
+ * weighted sum of what each gives that text alone. */
+static void test_rescore_and_two_lms(void **state) {
+    (void)state;
+    NEED_PROG();
+    char npy[512], lex[512], model[512], arpa[512];
+    RD_DATA_OR_SKIP(npy, W2V);
+    RD_DATA_OR_SKIP(lex, "lexicon/librispeech-lm-vocab.lst");
+    RD_DATA_OR_SKIP(model, "rwkv/english-rwkv7-2m-bytes.pth");
+    RD_DATA_OR_SKIP(arpa, "lm/librispeech-3gram-pruned.arpa");
+    run_result r, first, one;
+    run(&r, PROG " --logits %s --lexicon %s --nbest 6 --rescore %s --rescore-weight 0.7 --format json --quiet", npy,
+        lex, model);
+    assert_int_equal(r.status, 0);
+    run(&first, PROG " --logits %s --lexicon %s --nbest 6 --format json --quiet", npy, lex);
+    const char *p = strstr(r.out, "{\"text\":\"");
+    double prev = INFINITY;
+    int n = 0;
+    for (; p; p = strstr(p + 1, "{\"text\":\""), n++) {
+        const char *t = p + 9, *e = strchr(t, '"');
+        char text[512], entry[600];
+        snprintf(text, sizeof text, "%.*s", (int)(e - t), t);
+        double score = json_number(p, "score"), fp = json_number(p, "first_pass"), re = json_number(p, "rescore_lm");
+        assert_true(score <= prev);
+        prev = score;
+        assert_float_equal(score, fp + 0.7 * re, 2e-3);
+        snprintf(entry, sizeof entry, "{\"text\":\"%s\",\"score\":", text);
+        const char *f = strstr(first.out, entry);
+        assert_non_null(f);
+        assert_float_equal(json_number(f, "score"), fp, 1e-4 * fabs(fp) + 1e-6);
+        run(&one, "printf ' %%s\\n' '%s' | bin/rwkv-lm --model %s --no-tokens | grep '^line'", text, model);
+        assert_int_equal(one.status, 0);
+        assert_float_equal(strtod(one.out + 5, NULL), re, 2e-3);
+    }
+    assert_int_equal(n, 6);
+    /* two LMs: the weights' count must match */
+    run(&r, PROG " --logits %s --lm %s --lm %s --lm-weight 0.5", npy, arpa, model);
+    assert_int_equal(r.status, 2);
+    assert_string_equal(r.err, "rwkv-decode: --lm-weight: 1 weight for 2 --lm (expected one per model, in their "
+                               "order)\n");
+    run(&r, PROG " --logits %s --rescore-weight 0.5", npy);
+    assert_int_equal(r.status, 2);
+    assert_string_equal(r.err, "rwkv-decode: --rescore-weight does nothing without --rescore\n");
+    run(&r, PROG " --logits %s --lexicon %s --lm %s --lm %s --lm-weight 0.5,0.25 --format json", npy, lex, model,
+        model);
+    assert_int_equal(r.status, 0);
+    /* one state cache line per model */
+    const char *line = strstr(r.err, "state cache per thread");
+    assert_non_null(line);
+    assert_non_null(strstr(line + 1, "state cache per thread"));
+    run(&one, PROG " --logits %s --lexicon %s --lm %s --lm-weight 0.75 --format json --quiet", npy, lex, model);
+    /* the same model twice at 0.5 and 0.25 is that model at 0.75 */
+    assert_float_equal(json_number(r.out, "score"), json_number(one.out, "score"), 1e-3);
+    assert_float_equal(json_number(r.out, "lm"), 0.75 * json_number(one.out, "lm"), 2e-3);
+}
+
 /* The wav2vec2 tokens as published elsewhere decode exactly as tokens.txt:
  * with a BOM and CRLF (the BOM used to make <pad> the blank: exit 0, garbage),
  * as a Hugging Face vocab.json, a fairseq dict.ltr.txt and a k2 tokens.txt;
@@ -914,6 +983,7 @@ int main(void) {
         cmocka_unit_test(test_stream_equals_whole),
         cmocka_unit_test(test_signals_and_resume),
         cmocka_unit_test(test_lm_state_equals_prefix),
+        cmocka_unit_test(test_rescore_and_two_lms),
     };
     if (getenv("RD_TEST_FILTER")) cmocka_set_test_filter(getenv("RD_TEST_FILTER")); /* tests/gpu/run.sh */
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -24,11 +24,17 @@ static const char *const tlm_vocab[TLM_WORDS] = {"<s>", "</s>", "ab", "AB", "ba"
 typedef struct tlm_cache {
     int32_t *prev, *tmp;
     int n;
+    int variant; /* which table: the model's impl points to it (NULL = 0) */
 } tlm_cache;
 
 static float tlm_bigram(int32_t prev, int32_t w) {
     /* a fixed, asymmetric table: ln p in [-4.5, -0.1] */
     return -0.1f - (float)((prev * 7 + w * 3) % 11) * 0.4f;
+}
+
+/* Table 1 is another bigram, disagreeing with table 0 (for two-LM tests). */
+static float tlm_table(int variant, int32_t prev, int32_t w) {
+    return variant ? -0.2f - (float)((prev * 5 + w * 2 + 3) % 13) * 0.3f : tlm_bigram(prev, w);
 }
 
 static int32_t tlm_find(const char *t, size_t len) {
@@ -39,9 +45,9 @@ static int32_t tlm_find(const char *t, size_t len) {
 
 static void tlm_model_free(void *m) { (void)m; }
 static rd_status tlm_cache_create(void *m, int n, void **out, rd_error *err) {
-    (void)m;
     (void)err;
     tlm_cache *c = calloc(1, sizeof *c);
+    c->variant = m ? *(const int *)m : 0;
     c->prev = calloc((size_t)n, sizeof(int32_t));
     c->tmp = calloc((size_t)n, sizeof(int32_t));
     c->n = n;
@@ -56,9 +62,9 @@ static void tlm_cache_free(void *p) {
 }
 static int32_t tlm_word(void *c, const char *t, size_t len) { (void)c; return tlm_find(t, len); }
 static bool tlm_known(const void *c, int32_t w) { (void)c; return w != 6; }
-static rd_status tlm_unigrams(void *c, const int32_t *w, int n, float *out, int bound, rd_error *err) {
-    (void)c;
-    for (int i = 0; i < n; i++) out[i] = tlm_bigram(0, w[i]);
+static rd_status tlm_unigrams(void *p, const int32_t *w, int n, float *out, int bound, rd_error *err) {
+    const tlm_cache *c = p;
+    for (int i = 0; i < n; i++) out[i] = tlm_table(c->variant, 0, w[i]);
     return RD_OK;
 }
 static rd_status tlm_start(void *p, const int32_t *slot, int n, rd_error *err) {
@@ -71,7 +77,7 @@ static rd_status tlm_score(void *p, const int32_t *parent, const int32_t *word, 
                            int n, float *score, rd_error *err) {
     (void)err;
     tlm_cache *c = p;
-    for (int i = 0; i < n; i++) score[i] = tlm_bigram(c->prev[parent[i]], word[i]);
+    for (int i = 0; i < n; i++) score[i] = tlm_table(c->variant, c->prev[parent[i]], word[i]);
     for (int i = 0; i < n; i++) c->tmp[i] = word[i];
     for (int i = 0; i < n; i++) c->prev[child[i]] = c->tmp[i];
     return RD_OK;
@@ -79,7 +85,7 @@ static rd_status tlm_score(void *p, const int32_t *parent, const int32_t *word, 
 static rd_status tlm_finish(void *p, const int32_t *slot, int n, float *score, rd_error *err) {
     (void)err;
     tlm_cache *c = p;
-    for (int i = 0; i < n; i++) score[i] = tlm_bigram(c->prev[slot[i]], 1);
+    for (int i = 0; i < n; i++) score[i] = tlm_table(c->variant, c->prev[slot[i]], 1);
     return RD_OK;
 }
 static rd_status tlm_reorder(void *p, const int32_t *surv, int n, rd_error *err) {
@@ -99,7 +105,7 @@ static rd_status tlm_copy(void *p, int32_t src, int32_t dst, rd_error *err) {
 
 static const lm_ops tlm_ops = {"table", tlm_model_free, tlm_cache_create, tlm_cache_free, tlm_word,
                                tlm_known, tlm_unigrams, tlm_start, tlm_score, tlm_finish, tlm_reorder, NULL,
-                               tlm_copy, NULL, NULL};
+                               tlm_copy, NULL, NULL, NULL};
 
 /* ---------- brute force ---------- */
 
@@ -120,6 +126,7 @@ typedef struct bf {
     int blank, delim;
     double best;
     char best_text[256];
+    float mix_a, mix_b; /* mix_b != 0: the LM is mix_a * table 0 + mix_b * table 1 */
 } bf;
 
 /* Collapses an alignment (repeats, then blanks), drops leading delimiters
@@ -137,16 +144,23 @@ static int normalize(const int *al, int T, int blank, int delim, int *out) {
     return n;
 }
 
-static double lm_of(const bf *b, const int32_t *words, int n) {
-    if (!b->use_lm) return 0;
+/* ln p of words[0..n) and </s> under toy table variant. */
+static double table_lm_of(const lex_lexicon *lex, int variant, const int32_t *words, int n) {
     double s = 0;
     int32_t prev = 0;
     for (int i = 0; i < n; i++) {
-        int32_t w = tlm_find(lex_word(b->lex, words[i]), strlen(lex_word(b->lex, words[i])));
-        s += tlm_bigram(prev, w);
+        int32_t w = tlm_find(lex_word(lex, words[i]), strlen(lex_word(lex, words[i])));
+        s += tlm_table(variant, prev, w);
         prev = w;
     }
-    return s + tlm_bigram(prev, 1);
+    return s + tlm_table(variant, prev, 1);
+}
+
+static double lm_of(const bf *b, const int32_t *words, int n) {
+    if (!b->use_lm) return 0;
+    if (b->mix_b != 0)
+        return b->mix_a * table_lm_of(b->lex, 0, words, n) + b->mix_b * table_lm_of(b->lex, 1, words, n);
+    return table_lm_of(b->lex, 0, words, n);
 }
 
 static int32_t node_of(const lex_lexicon *lex, const int *u, int n) {
@@ -268,24 +282,32 @@ static lex_lexicon *make_lexicon(const char *text, const lex_units *u) {
     return l;
 }
 
-static void run_case(const char *tokens, const char *lexicon, int use_lm, unsigned seed, int T) {
+/* mix_b != 0: the LM is lm_mix of toy tables 0 and 1 with weights mix_a,
+ * mix_b (and the search's lm_weight 1). */
+static void run_case_mix(const char *tokens, const char *lexicon, int use_lm, unsigned seed, int T, float mix_a,
+                         float mix_b) {
     lex_units *u = make_units(tokens);
     lex_lexicon *l = make_lexicon(lexicon, u);
     int V = lex_units_count(u);
     float lp[MAXT * 8];
     random_logprobs(lp, T, V, seed);
+    static const int variants[2] = {0, 1};
     lm_model lm = {.ops = &tlm_ops, .description = "table"};
+    lm_model lm1 = {.ops = &tlm_ops, .impl = (void *)&variants[1], .description = "table 1"};
+    lm_model *parts[2] = {&lm, &lm1}, *mix = NULL;
+    float weights[2] = {mix_a, mix_b};
+    rd_error err;
+    if (mix_b != 0) assert_int_equal(lm_mix(parts, weights, 2, &mix, &err), RD_OK);
     dec_options o;
     dec_options_default(&o);
     o.beam = 20000;
     o.beam_threshold = 1e9f;
-    o.lm_weight = use_lm ? 0.7f : 0.0f;
+    o.lm_weight = !use_lm ? 0.0f : mix ? 1.0f : 0.7f;
     o.word_score = 0.3f;
     dec_decoder *d = NULL;
-    rd_error err;
-    assert_int_equal(dec_create(&o, u, l, use_lm ? &lm : NULL, &d, &err), RD_OK);
+    assert_int_equal(dec_create(&o, u, l, !use_lm ? NULL : mix ? mix : &lm, &d, &err), RD_OK);
     assert_int_equal(dec_decode(d, lp, T, &err), RD_OK);
-    bf b = {u, l, use_lm, o.lm_weight, o.word_score, lex_units_blank(u), lex_units_delimiter(u), 0, ""};
+    bf b = {u, l, use_lm, o.lm_weight, o.word_score, lex_units_blank(u), lex_units_delimiter(u), 0, "", mix_a, mix_b};
     brute_force(&b, lp, T, V);
     const dec_hyp *h = dec_nbest(d, 0);
     assert_non_null(h);
@@ -294,9 +316,20 @@ static void run_case(const char *tokens, const char *lexicon, int use_lm, unsign
                 (double)h->score, b.best_text, b.best);
     assert_float_equal(h->score, b.best, 1e-4);
     assert_string_equal(h->text, b.best_text);
+    if (mix) { /* its lm: the weighted sum of each table alone over its words */
+        int32_t ids[MAXT + 1];
+        for (int j = 0; j < h->n_words; j++) ids[j] = h->words[j].lexicon_id;
+        double want = mix_a * table_lm_of(l, 0, ids, h->n_words) + mix_b * table_lm_of(l, 1, ids, h->n_words);
+        assert_float_equal(h->lm, want, 1e-4);
+    }
     dec_free(d);
+    lm_free(mix);
     lex_lexicon_free(l);
     lex_units_free(u);
+}
+
+static void run_case(const char *tokens, const char *lexicon, int use_lm, unsigned seed, int T) {
+    run_case_mix(tokens, lexicon, use_lm, seed, T, 0.0f, 0.0f);
 }
 
 static const char tok_delim[] = "<blank>\n|\na\nb\n";
@@ -316,6 +349,15 @@ static void test_exhaustive_delimiter_no_lm(void **state) {
 static void test_exhaustive_leaf_mode(void **state) {
     (void)state;
     for (unsigned s = 40; s <= 49; s++) run_case(tok_leaf, lex_delim, 1, s, 7);
+}
+
+/* Two LMs at once (lm_mix): the exhaustive beam finds the brute force's best
+ * under wA * table 0 + wB * table 1, in both modes, and its lm is that
+ * weighted sum of each table alone over its words. */
+static void test_exhaustive_two_lms(void **state) {
+    (void)state;
+    for (unsigned s = 60; s <= 67; s++) run_case_mix(tok_delim, lex_delim, 1, s, 7, 0.6f, 0.9f);
+    for (unsigned s = 70; s <= 75; s++) run_case_mix(tok_leaf, lex_delim, 1, s, 7, 1.3f, -0.4f);
 }
 
 /* Peaky emissions spelling "ab ba" must decode to it; the homophone AB of
@@ -636,6 +678,134 @@ static void test_emissions_detection(void **state) {
     assert_string_equal(err.msg, "x.npy: frame 0, unit 1: value is nan");
 }
 
+/* lm_mix over a real ARPA model and the RWKV fixture: every call gives the
+ * weighted sum of each model alone (own caches, same slots), through a
+ * batch with shared parents, a child that is its own parent, </s>,
+ * unigrams, look-ahead and a reorder. */
+static void test_mix_scores_are_weighted_sums(void **state) {
+    (void)state;
+    static const char arpa[] = "\\data\\\nngram 1=5\nngram 2=3\n\n\\1-grams:\n-1.0\t<s>\t-0.3\n-0.7\t</s>\n"
+                               "-0.5\tthe\t-0.2\n-0.9\tcat\t-0.1\n-1.2\t<unk>\n\n\\2-grams:\n-0.2\t<s> the\n"
+                               "-0.3\tthe cat\n-0.4\tcat </s>\n\n\\end\\\n";
+    char path[64];
+    assert_non_null(rd_test_tmpfile(path, sizeof path, arpa, strlen(arpa)));
+    lm_load_options lo = {0};
+    lm_model *a = NULL, *r = NULL, *mix = NULL;
+    rd_error err;
+    if (lm_load(path, &lo, &a, &err) != RD_OK) fail_msg("%s", err.msg);
+    if (lm_load("data/rwkv/tiny-rwkv7-fp32.pth", &lo, &r, &err) != RD_OK) fail_msg("%s", err.msg);
+    lm_model *parts[2] = {a, r};
+    float w[2] = {0.8f, 0.35f};
+    assert_int_equal(lm_mix(parts, w, 2, &mix, &err), RD_OK);
+    assert_int_equal(lm_part_count(mix), 2);
+    assert_ptr_equal(lm_part(mix, 1), r);
+    assert_int_equal(lm_part_count(a), 1);
+    assert_null(lm_rwkv(mix));
+    lm_cache *cm, *ca, *cr;
+    assert_int_equal(lm_cache_create(mix, 6, &cm, &err), RD_OK);
+    assert_int_equal(lm_cache_create(a, 6, &ca, &err), RD_OK);
+    assert_int_equal(lm_cache_create(r, 6, &cr, &err), RD_OK);
+    assert_non_null(lm_cache_part(cm, 1));
+    assert_null(lm_cache_part(cm, 2));
+    lm_cache *c3[3] = {cm, ca, cr};
+    const char *text[5] = {"the", "cat", "dog", "the", "cat"};
+    int32_t word[3][5];
+    for (int k = 0; k < 3; k++)
+        for (int i = 0; i < 5; i++) word[k][i] = lm_word(c3[k], text[i], strlen(text[i]));
+    assert_int_equal(word[0][0], word[0][3]); /* the same text, the same handle */
+    assert_true(lm_word_known(cm, word[0][0]));
+    assert_false(lm_word_known(cm, word[0][2])); /* "dog": unknown to the n-gram */
+    /* three rounds of batches, from the start state then from the children */
+    int32_t parent[3][5] = {{0, 0, 0, 1, 1}, {2, 3, 2, 4, 5}, {5, 1, 1, 2, 0}};
+    int32_t child[3][5] = {{1, 2, 3, 4, 5}, {0, 2, 1, 5, 3}, {4, 5, 2, 1, 0}};
+    float s[3][5];
+    for (int k = 0; k < 3; k++) {
+        int32_t zero = 0;
+        assert_int_equal(lm_start(c3[k], &zero, 1, &err), RD_OK);
+    }
+    for (int round = 0; round < 3; round++) {
+        for (int k = 0; k < 3; k++)
+            assert_int_equal(lm_score_words(c3[k], parent[round], word[k], child[round], 5, s[k], &err), RD_OK);
+        for (int i = 0; i < 5; i++) assert_float_equal(s[0][i], w[0] * s[1][i] + w[1] * s[2][i], 1e-4);
+    }
+    int32_t surv[4] = {3, 3, 0, 5};
+    for (int k = 0; k < 3; k++) assert_int_equal(lm_reorder(c3[k], surv, 4, &err), RD_OK);
+    int32_t slots[4] = {0, 1, 2, 3};
+    for (int k = 0; k < 3; k++) assert_int_equal(lm_finish(c3[k], slots, 4, s[k], &err), RD_OK);
+    for (int i = 0; i < 4; i++) assert_float_equal(s[0][i], w[0] * s[1][i] + w[1] * s[2][i], 1e-4);
+    for (int k = 0; k < 3; k++) assert_int_equal(lm_unigrams(c3[k], word[k], 5, s[k], &err), RD_OK);
+    for (int i = 0; i < 5; i++) assert_float_equal(s[0][i], w[0] * s[1][i] + w[1] * s[2][i], 1e-4);
+    for (int k = 0; k < 3; k++) assert_int_equal(lm_lookahead(c3[k], word[k], 5, s[k], &err), RD_OK);
+    for (int i = 0; i < 5; i++) assert_float_equal(s[0][i], w[0] * s[1][i] + w[1] * s[2][i], 1e-4);
+    size_t per_m, per_a, per_r;
+    int n;
+    size_t bytes = lm_cache_bytes(cm, &per_m, &n);
+    assert_int_equal(bytes, lm_cache_bytes(ca, &per_a, &n) + lm_cache_bytes(cr, &per_r, &n));
+    assert_int_equal(per_m, per_a + per_r);
+    float st[4];
+    assert_int_equal(lm_state_get(cm, 0, st, NULL, &err), RD_ERR_USAGE);
+    for (int k = 0; k < 3; k++) lm_cache_free(c3[k]);
+    lm_free(mix);
+    lm_free(a);
+    lm_free(r);
+    unlink(path);
+}
+
+/* dec_rescore: every n-best hypothesis gets exactly its words' and </s>'s
+ * log-probability under the second LM (table 1), scored alone; score =
+ * first pass + weight * that, re-ranked; the texts are the search's. */
+static void test_rescore_nbest(void **state) {
+    (void)state;
+    lex_units *u = make_units(tok_delim);
+    lex_lexicon *l = make_lexicon(lex_delim, u);
+    int V = lex_units_count(u), T = 7;
+    static const int one = 1;
+    lm_model lm0 = {.ops = &tlm_ops, .description = "table"};
+    lm_model lm1 = {.ops = &tlm_ops, .impl = (void *)&one, .description = "table 1"};
+    for (unsigned seed = 80; seed < 86; seed++) {
+        float lp[MAXT * 8];
+        random_logprobs(lp, T, V, seed);
+        dec_options o;
+        dec_options_default(&o);
+        o.beam = 2000;
+        o.beam_threshold = 1e9f;
+        o.nbest = 12;
+        o.lm_weight = seed % 2 ? 0.5f : 0.0f;
+        dec_decoder *d;
+        rd_error err;
+        assert_int_equal(dec_create(&o, u, l, seed % 2 ? &lm0 : NULL, &d, &err), RD_OK);
+        assert_int_equal(dec_decode(d, lp, T, &err), RD_OK);
+        int n = dec_nbest_count(d);
+        assert_true(n >= 6);
+        char before[16][64];
+        float first[16];
+        for (int i = 0; i < n; i++) {
+            snprintf(before[i], sizeof before[i], "%s", dec_nbest(d, i)->text);
+            first[i] = dec_nbest(d, i)->score;
+        }
+        lm_cache *c;
+        assert_int_equal(lm_cache_create(&lm1, 2 * n, &c, &err), RD_OK);
+        assert_int_equal(dec_rescore(d, c, 0.8f, &err), RD_OK);
+        int seen[16] = {0};
+        for (int i = 0; i < n; i++) {
+            const dec_hyp *h = dec_nbest(d, i);
+            int32_t ids[MAXT + 1];
+            for (int j = 0; j < h->n_words; j++) ids[j] = h->words[j].lexicon_id;
+            assert_float_equal(h->rescore_lm, table_lm_of(l, 1, ids, h->n_words), 1e-5);
+            assert_float_equal(h->score, h->first_pass + 0.8f * h->rescore_lm, 1e-5);
+            if (i) assert_true(dec_nbest(d, i - 1)->score >= h->score);
+            int k = 0;
+            while (k < n && (seen[k] || strcmp(before[k], h->text) != 0 || first[k] != h->first_pass)) k++;
+            assert_true(k < n); /* one of the search's hypotheses, each once */
+            seen[k] = 1;
+        }
+        lm_cache_free(c);
+        dec_free(d);
+    }
+    lex_lexicon_free(l);
+    lex_units_free(u);
+}
+
 static void test_bad_options(void **state) {
     (void)state;
     lex_units *u = make_units(tok_delim);
@@ -770,6 +940,9 @@ int main(void) {
         cmocka_unit_test(test_exhaustive_delimiter_lm),
         cmocka_unit_test(test_exhaustive_delimiter_no_lm),
         cmocka_unit_test(test_exhaustive_leaf_mode),
+        cmocka_unit_test(test_exhaustive_two_lms),
+        cmocka_unit_test(test_mix_scores_are_weighted_sums),
+        cmocka_unit_test(test_rescore_nbest),
         cmocka_unit_test(test_homophone_choice_follows_lm),
         cmocka_unit_test(test_lexicon_free_spells_words),
         cmocka_unit_test(test_word_ends),
