@@ -89,3 +89,72 @@ rd_status rwkv_cuda_upload(const rwkv_model *m, kern_dtype wtype, kern_rwkv **ou
 }
 
 kern_dtype rwkv_cuda_dtype(rd_dtype t) { return t == RD_F16 ? KERN_F16 : t == RD_BF16 ? KERN_BF16 : KERN_F32; }
+
+/* ---------- a state cache's states in device memory ---------- */
+
+struct rwkv_cuda_cache {
+    const kern_rwkv *gm;
+    sc_cache *c;
+    kern_state *st;
+    kern_workspace *ws;
+    int max_rows;
+    int32_t *src_phys, *dst_phys;
+};
+
+void rwkv_cuda_cache_free(rwkv_cuda_cache *d) {
+    if (!d) return;
+    rd_cuda_state_free(d->st);
+    rd_cuda_workspace_free(d->ws);
+    free(d->src_phys);
+    free(d->dst_phys);
+    free(d);
+}
+
+rd_status rwkv_cuda_cache_create(const kern_rwkv *gm, sc_cache *c, const float *initial, rwkv_cuda_cache **out,
+                                 rd_error *err) {
+    *out = NULL;
+    const sc_config *cfg = sc_config_of(c);
+    int n_phys = 0;
+    sc_bytes(c, NULL, &n_phys);
+    rwkv_cuda_cache *d = calloc(1, sizeof *d);
+    if (!d) return rd_fail(err, RD_ERR_NOMEM, "out of memory for a device state cache");
+    d->gm = gm, d->c = c, d->max_rows = cfg->max_rows;
+    d->src_phys = malloc((size_t)d->max_rows * sizeof(int32_t));
+    d->dst_phys = malloc((size_t)d->max_rows * sizeof(int32_t));
+    rd_status st = d->src_phys && d->dst_phys
+                       ? RD_OK
+                       : rd_fail(err, RD_ERR_NOMEM, "out of memory for %d rows of slot indices", d->max_rows);
+    if (st == RD_OK) st = rd_cuda_state_create(gm, n_phys, rwkv_cuda_dtype(cfg->dtype), &d->st, err);
+    if (st == RD_OK) st = rd_cuda_workspace_create(gm, d->max_rows, &d->ws, err);
+    if (st == RD_OK && initial) st = rd_cuda_state_write(d->st, 0, initial, err);
+    if (st != RD_OK) {
+        rwkv_cuda_cache_free(d);
+        return st;
+    }
+    *out = d;
+    return RD_OK;
+}
+
+rd_status rwkv_cuda_cache_step(rwkv_cuda_cache *d, int n, const int32_t *tok, const int32_t *src,
+                               const int32_t *child, int nq, const int32_t *qrow, const int32_t *qtok, float *logp,
+                               float *lse, rd_error *err) {
+    if (n < 0 || n > d->max_rows)
+        return rd_fail(err, RD_ERR_USAGE, "rwkv_cuda_cache_step: %d rows, the cache steps at most %d", n, d->max_rows);
+    if (n == 0) return RD_OK;
+    RD_TRY(sc_update_begin(d->c, src, n, d->src_phys, d->dst_phys, err));
+    rd_status st = rd_cuda_rwkv_forward(d->gm, d->ws, n, tok, d->st, d->src_phys, d->st, d->dst_phys, NULL, err);
+    if (st == RD_OK) st = rd_cuda_rwkv_logp(d->ws, n, nq, qrow, qtok, logp, lse, err);
+    if (st != RD_OK) {
+        sc_update_abort(d->c, d->dst_phys, n);
+        return st;
+    }
+    sc_update_commit(d->c, child, d->dst_phys, n);
+    return RD_OK;
+}
+
+rd_status rwkv_cuda_cache_read(const rwkv_cuda_cache *d, int32_t slot, float *state, rd_error *err) {
+    const sc_config *cfg = sc_config_of(d->c);
+    if (slot < 0 || slot >= cfg->n_slots)
+        return rd_fail(err, RD_ERR_USAGE, "rwkv_cuda_cache_read: slot %d outside 0..%d", slot, cfg->n_slots - 1);
+    return rd_cuda_state_read(d->st, sc_phys(d->c, slot), state, err);
+}

@@ -11,6 +11,7 @@
 #include "lmstate/rwkv.h"
 #include "lmstate/rwkv_cuda.h"
 #include "lmstate/rwkv_internal.h"
+#include "lmstate/state_cache.h"
 
 #define NMSE_FP32 1e-10
 #define ROWS 17
@@ -509,6 +510,98 @@ static void test_logp_gather(void **s) {
     rwkv_free(m);
 }
 
+/* ---------- the state cache with its states on the device ---------- */
+
+static sc_cache *cache_for(const rwkv_model *m, int n_slots, rd_dtype dt) {
+    rwkv_kind_info info[RWKV_MAX_KINDS];
+    sc_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.n_kinds = rwkv_state_kinds(m, info);
+    for (int k = 0; k < cfg.n_kinds; k++)
+        cfg.kind[k].name = info[k].name, cfg.kind[k].size = info[k].size, cfg.kind[k].init = info[k].init;
+    cfg.n_layers = m->n_layer, cfg.n_slots = n_slots, cfg.max_rows = n_slots, cfg.dtype = dt;
+    sc_cache *c;
+    rd_error err;
+    if (sc_create(&cfg, &c, &err) != RD_OK) fail_msg("%s", err.msg);
+    return c;
+}
+
+/* The same steps, reorders and resets on a host cache (rwkv_forward over its
+ * view) and on a device cache: asked log-probabilities, row sums and every
+ * slot's state agree. */
+static void cache_parity(rwkv_model *m, rd_dtype dt, double tol) {
+    enum { S = 12, NQ = 2 * S };
+    rd_error err;
+    kern_rwkv *gm;
+    if (rwkv_cuda_upload(m, KERN_F32, &gm, &err) != RD_OK) fail_msg("%s", err.msg);
+    sc_cache *hc = cache_for(m, S, dt), *dc = cache_for(m, S, dt);
+    rwkv_cuda_cache *d;
+    if (rwkv_cuda_cache_create(gm, dc, NULL, &d, &err) != RD_OK) fail_msg("%s", err.msg);
+    rwkv_workspace *ws;
+    assert_int_equal(rwkv_workspace_create(m, S, 1, &ws, &err), RD_OK);
+    rwkv_state_view v;
+    sc_view(hc, &v);
+    size_t V = (size_t)m->n_vocab, SZ = rwkv_state_size(m);
+    float *logits = malloc(S * V * sizeof(float)), *a = malloc(SZ * 4), *b = malloc(SZ * 4);
+    int32_t tok[S], src[S], child[S], sp[S], dp[S], qr[NQ], qt[NQ], surv[S], rs[3] = {1, 4, 9};
+    float lp[NQ], want[NQ], lse[S];
+    for (int step = 0; step < 5; step++) {
+        int n = step == 2 ? S - 3 : S;
+        for (int i = 0; i < n; i++) {
+            tok[i] = (int32_t)((i * 31 + step * 17 + 1) % m->n_vocab);
+            src[i] = step == 0 ? i : (i * 5 + step) % S; /* repeated parents */
+            child[i] = (i * 7 + step) % S;                /* distinct: 7 and 12 coprime */
+        }
+        for (int q = 0; q < NQ; q++) qr[q] = (q * 5) % n, qt[q] = (int32_t)((q * 97 + step) % m->n_vocab);
+        assert_int_equal(sc_update_begin(hc, src, n, sp, dp, &err), RD_OK);
+        assert_int_equal(rwkv_forward(m, ws, n, tok, &v, sp, &v, dp, logits, &err), RD_OK);
+        sc_update_commit(hc, child, dp, n);
+        for (int q = 0; q < NQ; q++) {
+            const float *row = logits + (size_t)qr[q] * V;
+            want[q] = (float)(row[qt[q]] - lse_ref(row, m->n_vocab));
+        }
+        for (int q = 0; q < NQ; q++) lp[q] = NAN;
+        if (rwkv_cuda_cache_step(d, n, tok, src, child, NQ, qr, qt, lp, lse, &err) != RD_OK) fail_msg("%s", err.msg);
+        double e = nmse(lp, want, NQ);
+        if (!(e <= tol)) fail_msg("step %d: log P nmse %.3g > %.3g", step, e, tol);
+        for (int i = 0; i < n; i++) assert_float_equal(lse[i], lse_ref(logits + (size_t)i * V, m->n_vocab), 1e-3);
+        /* reorder (with repeats) and reset: host map operations on both caches */
+        for (int i = 0; i < S; i++) surv[i] = (i * 3 + step) % S / 2;
+        assert_int_equal(sc_reorder(hc, surv, S, &err), RD_OK);
+        assert_int_equal(sc_reorder(dc, surv, S, &err), RD_OK);
+        if (step == 3) sc_reset(hc, rs, 3), sc_reset(dc, rs, 3);
+        for (int i = 0; i < S; i++) {
+            sc_gather(hc, &i, 1, a);
+            assert_int_equal(rwkv_cuda_cache_read(d, i, b, &err), RD_OK);
+            e = nmse(b, a, SZ);
+            if (!(e <= tol)) fail_msg("step %d: slot %d: state nmse %.3g > %.3g", step, i, e, tol);
+        }
+    }
+    assert_int_equal(sc_phys_in_use(dc), sc_phys_in_use(hc));
+    assert_int_equal(rwkv_cuda_cache_step(d, S + 1, tok, src, child, 0, qr, qt, lp, NULL, &err), RD_ERR_USAGE);
+    assert_string_equal(err.msg, "rwkv_cuda_cache_step: 13 rows, the cache steps at most 12");
+    free(logits), free(a), free(b);
+    rwkv_workspace_free(ws);
+    rwkv_cuda_cache_free(d);
+    sc_free(hc), sc_free(dc);
+    rd_cuda_rwkv_free(gm);
+}
+
+static void test_state_cache_on_device(void **s) {
+    (void)s;
+    gpu_or_skip();
+    rwkv_model *m = load_or_skip(V7);
+    cache_parity(m, RD_F32, NMSE_FP32);
+    rwkv_free(m);
+    m = load_or_skip(V4);
+    cache_parity(m, RD_F32, NMSE_FP32);
+    rwkv_free(m);
+    shape7 z = {2, 128, 64, 131, 224, 16, 9, 11, 33};
+    m = synth7(z);
+    cache_parity(m, RD_BF16, NMSE_BF16_STATE);
+    rwkv_free(m);
+}
+
 static void test_beam_topk(void **s) {
     (void)s;
     gpu_or_skip();
@@ -620,7 +713,7 @@ int main(void) {
         cmocka_unit_test(test_no_device_messages), cmocka_unit_test(test_parity_v7),
         cmocka_unit_test(test_parity_v4),          cmocka_unit_test(test_parity_random),
         cmocka_unit_test(test_half_precision),     cmocka_unit_test(test_parity_shapes),     cmocka_unit_test(test_logsoftmax_topk),
-        cmocka_unit_test(test_beam_topk),          cmocka_unit_test(test_logp_gather),          cmocka_unit_test(test_bad_calls),
+        cmocka_unit_test(test_beam_topk),          cmocka_unit_test(test_logp_gather),         cmocka_unit_test(test_state_cache_on_device),          cmocka_unit_test(test_bad_calls),
     };
     if (getenv("RD_TEST_FILTER")) cmocka_set_test_filter(getenv("RD_TEST_FILTER")); /* tests/gpu/run.sh */
     return cmocka_run_group_tests(tests, NULL, NULL);
