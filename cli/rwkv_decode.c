@@ -86,15 +86,10 @@ static const char usage_text_search[] =
     "                           word the ARPA --lm does not know (pyctcdecode's\n"
     "                           unk_score_offset, -10 there) [-inf with --lexicon, 0 without]\n"
     "  --homophones H           candidates per hypothesis at a word end, best unigram\n"
-    "                           first; 0 = every word sharing the units [0]\n"
+    "                           first; 0 = every word sharing the units [0]. Without\n"
+    "                           --lm, a Rime lexicon's weights are a unigram prior\n"
+    "                           (at the default LM weight 0.5): 'shi' reads 是\n"
     "  --no-lookahead           do not rank partial words by their best unigram\n"
-    "  --hotwords FILE          phrases to boost, one a line: words, optional ':W' weight\n"
-    "                           last, '#' comments; 'word{u n i t s}' adds a word the\n"
-    "                           lexicon lacks (a missing word without units is an error).\n"
-    "                           A complete phrase earns W per word; half a phrase, nothing\n"
-    "  --hotword-weight W       weight of phrases without ':W' (natural log, per word) [3]\n"
-    "                           A --list line's third column names that utterance's own\n"
-    "                           hotword file (added to --hotwords for it)\n"
     "  --lm-prefix TEXT         words fed to the LM before each utterance, unscored\n"
     "                           (context for domain biasing, e.g. 'the patient was')\n"
     "  --lm-state FILE          RWKV: start every utterance from this saved state (made by\n"
@@ -102,6 +97,18 @@ static const char usage_text_search[] =
     "                           --lm-prefix if given\n"
     "  --nbest N                hypotheses per utterance [1]; in text output N > 1 prints\n"
     "                           'id<TAB>rank<TAB>score<TAB>text' lines, best (rank 1) first\n"
+    "\n";
+static const char usage_text_hotwords[] =
+    "Hotwords and output:\n"
+    "  --word-separator S       between words of the output text [automatic: a space,\n"
+    "                           none between two CJK characters]; '' joins every word\n"
+    "  --hotwords FILE          phrases to boost, one a line: words, optional ':W' weight\n"
+    "                           last, '#' comments; 'word{u n i t s}' adds a word the\n"
+    "                           lexicon lacks (a missing word without units is an error).\n"
+    "                           A complete phrase earns W per word; half a phrase, nothing\n"
+    "  --hotword-weight W       weight of phrases without ':W' (natural log, per word) [3]\n"
+    "                           A --list line's third column names that utterance's own\n"
+    "                           hotword file (added to --hotwords for it)\n"
     "\n";
 static const char usage_text_stream[] =
     "Streaming and sessions:\n"
@@ -265,7 +272,7 @@ enum { OPT_BLANK = 256, OPT_DELIM, OPT_BEAM, OPT_BST, OPT_BTH, OPT_LMW, OPT_WS, 
        OPT_LENGTHS };
 #define CONF_NBEST 16 /* hypotheses the word confidence is computed over, at least */
 enum { OPT_VERSION = 700, OPT_FSHIFT, OPT_TOKTIMES, OPT_CONF, OPT_PARTIAL, OPT_LAST = 1024 };
-enum { OPT_HOTWORDS = 800, OPT_HOTWEIGHT }; /* option values stay below OPT_LAST */
+enum { OPT_HOTWORDS = 800, OPT_HOTWEIGHT, OPT_WSEP }; /* option values stay below OPT_LAST */
 enum { OPT_DEVICE = 850, OPT_BATCH };
 enum { DEV_CPU, DEV_AUTO, DEV_CUDA };
 enum { OPT_RESCORE = 900, OPT_RESCORE_W };
@@ -382,7 +389,7 @@ static int parse_options(int argc, char **argv, options *o, int *first_file) {
         {"frame-shift", required_argument, 0, OPT_FSHIFT}, {"token-times", no_argument, 0, OPT_TOKTIMES},
         {"device", required_argument, 0, OPT_DEVICE}, {"batch", required_argument, 0, OPT_BATCH},
         {"confidence", no_argument, 0, OPT_CONF}, {"partial", required_argument, 0, OPT_PARTIAL},
-        {"hotwords", required_argument, 0, OPT_HOTWORDS}, {"hotword-weight", required_argument, 0, OPT_HOTWEIGHT}, {"version", no_argument, 0, OPT_VERSION}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+        {"word-separator", required_argument, 0, OPT_WSEP}, {"hotwords", required_argument, 0, OPT_HOTWORDS}, {"hotword-weight", required_argument, 0, OPT_HOTWEIGHT}, {"version", no_argument, 0, OPT_VERSION}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
     dec_options_default(&o->dec);
     o->threads = 1;
@@ -423,6 +430,7 @@ static int parse_options(int argc, char **argv, options *o, int *first_file) {
         case OPT_LMTH: if (!cli_parse_int(PROG, "lm-threads", optarg, 1, 256, &v)) return 0; o->lm_threads = (int)v; break;
         case OPT_VOCAB: o->vocab = optarg; break;
         case OPT_HOTWORDS: o->hotwords = optarg; break;
+        case OPT_WSEP: o->dec.word_separator = optarg; break;
         case OPT_HOTWEIGHT: if (!cli_parse_float(PROG, "hotword-weight", optarg, &o->hotword_weight)) return 0; break;
         case OPT_LATOK: if (!cli_parse_int(PROG, "lookahead-tokens", optarg, 0, 64, &v)) return 0; o->lookahead_tokens = v ? (int)v : -1; break;
         case OPT_MAXMEM: if (!cli_parse_int(PROG, "max-memory", optarg, 1, 1L << 30, &v)) return 0; o->max_memory_mb = v; break;
@@ -466,7 +474,7 @@ static int parse_options(int argc, char **argv, options *o, int *first_file) {
             break;
         }
         case OPT_LENGTHS: o->lengths = optarg; break;
-        case 'h': fputs(usage_text, stdout); fputs(usage_text_search, stdout); fputs(usage_text_stream, stdout); fputs(usage_text2, stdout); exit(0);
+        case 'h': fputs(usage_text, stdout); fputs(usage_text_search, stdout); fputs(usage_text_hotwords, stdout); fputs(usage_text_stream, stdout); fputs(usage_text2, stdout); exit(0);
         case OPT_VERSION: puts(PROG " " RD_VERSION); exit(0);
         case OPT_FSHIFT:
             if (!cli_parse_float(PROG, "frame-shift", optarg, &o->frame_shift)) return 0;
@@ -525,7 +533,7 @@ static int parse_options(int argc, char **argv, options *o, int *first_file) {
     memcpy(o->given, given, sizeof given);
     o->longopts = longopts;
     if (!o->unk_given) o->dec.unk_score = o->lexicon ? -INFINITY : 0.0f;
-    if (!o->lm) o->dec.lm_weight = 0.0f;
+    if (!o->lm && !o->lexicon) o->dec.lm_weight = 0.0f; /* a Rime lexicon's weights: the LM-less prior */
     return 1;
 }
 

@@ -56,6 +56,7 @@ struct dec_decoder {
     int32_t start_pending;
     int32_t carry_slot;     /* LM slot of the last utterance's best result, -1 none */
     int V, blank, delim, K;
+    size_t sep_len;      /* bytes of the longest word separator */
     int leaf_mode;       /* lexicon without delimiter: words end at trie nodes */
     int allow_spell;     /* lexicon mode: words outside the lexicon allowed */
 
@@ -64,6 +65,8 @@ struct dec_decoder {
     int32_t *groups;     /* per trie node: homophones, best unigram first */
     int32_t *group_off;  /* node_count + 1 offsets into groups */
     float *group_uni;    /* per word: the unigram that orders groups (NULL: none) */
+    float *word_prior;   /* no LM, Rime lexicon: per word ln(its weights / all weights),
+                            scored as the LM would be (at lm_weight); else NULL */
     const boost_graph *boost; /* hotwords, NULL = none */
     int32_t *word_boost; /* lexicon word -> hotword token, -1 none */
 
@@ -122,6 +125,7 @@ void dec_options_default(dec_options *o) {
     o->word_score = 0.0f;
     o->unk_score = NEG_INF;
     o->homophones = 0;
+    o->word_separator = NULL;
     o->nbest = 1;
     o->lookahead = 1;
     o->blank = -2;
@@ -246,9 +250,29 @@ static rd_status group_unigrams(dec_decoder *d, float *uni, rd_error *err) {
     return st;
 }
 
+/* No LM, a Rime lexicon: each word's prior, the log of the sum of its
+ * entries' weights over every weight (lex_trie_group_prior). */
+static rd_status word_priors(dec_decoder *d, rd_error *err) {
+    int nw = lex_word_count(d->lex);
+    int32_t nodes = lex_trie_node_count(d->lex);
+    if (nodes == 0 || !lex_trie_group_prior(d->lex, 0)) return RD_OK;
+    d->word_prior = rd_malloc_array((size_t)nw, sizeof *d->word_prior);
+    if (!d->word_prior) return rd_fail(err, RD_ERR_NOMEM, "out of memory for %d word priors", nw);
+    for (int w = 0; w < nw; w++) d->word_prior[w] = NEG_INF;
+    for (int32_t n = 0; n < nodes; n++) {
+        const int32_t *w;
+        const float *lp;
+        int g = lex_trie_group(d->lex, n, &w, &lp);
+        const float *pr = lex_trie_group_prior(d->lex, n);
+        for (int i = 0; i < g; i++) d->word_prior[w[i]] = log_add(d->word_prior[w[i]], pr[i]);
+    }
+    return RD_OK;
+}
+
 static rd_status bind_lexicon(dec_decoder *d, rd_error *err) {
     int nw = lex_word_count(d->lex);
     float *uni = NULL;
+    if (!d->lm) RD_TRY(word_priors(d, err));
     if (d->lm) {
         d->word_lm = rd_malloc_array((size_t)nw, sizeof *d->word_lm);
         uni = rd_malloc_array((size_t)nw, sizeof *uni);
@@ -266,20 +290,22 @@ static rd_status bind_lexicon(dec_decoder *d, rd_error *err) {
         }
     }
     rd_status st = d->lm ? group_unigrams(d, uni, err) : RD_OK;
-    if (st == RD_OK) st = build_groups(d, uni, err);
+    const float *order = uni ? uni : d->word_prior;
+    if (st == RD_OK) st = build_groups(d, order, err);
     if (st == RD_OK && uni) {
         d->group_uni = rd_malloc_array((size_t)nw, sizeof *d->group_uni);
         if (!d->group_uni) st = rd_fail(err, RD_ERR_NOMEM, "out of memory for the homophone groups");
         else memcpy(d->group_uni, uni, (size_t)nw * sizeof *uni);
     }
     if (st == RD_OK && d->lm && d->opt.lookahead) st = lm_lookahead(d->lm, d->word_lm, nw, uni, err);
-    if (st == RD_OK && d->lm && d->opt.lookahead) {
+    if (st == RD_OK && (d->lm || d->word_prior) && d->opt.lookahead) {
+        const float *la = d->lm ? uni : d->word_prior;
         int32_t nodes = lex_trie_node_count(d->lex);
         d->lookahead = rd_malloc_array((size_t)nodes, sizeof *d->lookahead);
         if (!d->lookahead) {
             st = rd_fail(err, RD_ERR_NOMEM, "out of memory for the look-ahead table");
         } else {
-            lex_lookahead(d->lex, uni, d->lookahead);
+            lex_lookahead(d->lex, la, d->lookahead);
             float root = d->lookahead[0];
             for (int32_t n = 0; n < nodes; n++)
                 d->lookahead[n] = isfinite(root) ? d->lookahead[n] - root : 0.0f;
@@ -347,6 +373,7 @@ rd_status dec_create(const dec_options *opt, const lex_units *units,
     d->leaf_mode = lexicon && d->delim < 0;
     d->allow_spell = lexicon && d->delim >= 0 && opt->unk_score > NEG_INF;
     d->carry_slot = -1;
+    d->sep_len = opt->word_separator ? strlen(opt->word_separator) : 1;
     dec_store_init(&d->store);
     rd_status st = alloc_buffers(d, err);
     if (st == RD_OK && lexicon) st = bind_lexicon(d, err);
@@ -367,6 +394,7 @@ void dec_free(dec_decoder *d) {
     free(d->groups);
     free(d->group_off);
     free(d->group_uni);
+    free(d->word_prior);
     free(d->word_boost);
     free(d->beam);
     free(d->cand);
@@ -484,6 +512,7 @@ static void add_completion(dec_decoder *d, const hyp *h, int unit, int32_t word,
         c->n_words++;
         size_t len = word < 0 && (d->lm || d->boost) ? spell_word(d, h->node, unit) : 0;
         if (d->lm) c->lm_word = word >= 0 ? d->word_lm[word] : lm_word(d->lm, d->spell, len);
+        else if (d->word_prior && word >= 0) c->lm += d->word_prior[word];
         if (d->boost) {
             int32_t tok = word >= 0 ? d->word_boost[word] : boost_token(d->boost, d->spell, len);
             c->boost += boost_step(d->boost, h->boost_state, tok, &c->boost_state);
@@ -604,10 +633,11 @@ static void expand_unit(dec_decoder *d, int i, const hyp *h, float tot, const fl
 }
 
 static float rank_score(const dec_decoder *d, const hyp *c) {
-    float s = log_add(c->pb, c->pnb) + d->opt.lm_weight * c->lm + d->opt.word_score * (float)c->n_words;
+    float lmw = d->opt.lm_weight; /* without an LM, c->lm holds the word priors */
+    float s = log_add(c->pb, c->pnb) + lmw * c->lm + d->opt.word_score * (float)c->n_words;
     if (c->n_unk) s += d->opt.unk_score * (float)c->n_unk;
     s += c->boost;
-    if (d->lookahead && c->trie > 0) s += d->opt.lm_weight * d->lookahead[c->trie];
+    if (d->lookahead && c->trie > 0) s += lmw * d->lookahead[c->trie];
     return s;
 }
 
@@ -976,6 +1006,43 @@ static const char *node_word_text(dec_decoder *d, int32_t x, size_t *len) {
     return d->spell;
 }
 
+/* 1 when the code point at s[0..] (UTF-8) is a CJK ideograph, CJK
+ * punctuation or a full-width form. */
+static int is_cjk(const unsigned char *s, size_t n) {
+    if (n < 3 || s[0] < 0xE3 || s[0] > 0xF0) return 0;
+    uint32_t c;
+    if (s[0] >= 0xF0) {
+        if (n < 4) return 0;
+        c = (uint32_t)(s[0] & 7) << 18 | (uint32_t)(s[1] & 63) << 12 | (uint32_t)(s[2] & 63) << 6 | (s[3] & 63);
+        return c >= 0x20000 && c <= 0x3FFFF;
+    }
+    c = (uint32_t)(s[0] & 15) << 12 | (uint32_t)(s[1] & 63) << 6 | (s[2] & 63);
+    return (c >= 0x3000 && c <= 0x303F) || (c >= 0x3400 && c <= 0x9FFF) || (c >= 0xF900 && c <= 0xFAFF) ||
+           (c >= 0xFF00 && c <= 0xFFEF);
+}
+
+/* Start of the last UTF-8 character of s[0..n). */
+static size_t last_char(const char *s, size_t n) {
+    size_t i = n ? n - 1 : 0;
+    while (i > 0 && ((unsigned char)s[i] & 0xC0) == 0x80) i--;
+    return i;
+}
+
+/* Writes the separator between words a and b at q; returns its length.
+ * opt.word_separator, or (NULL) automatic: nothing between two CJK
+ * characters, else a space. */
+static size_t word_separator(const dec_decoder *d, const char *a, const char *b, char *q) {
+    const char *sep = d->opt.word_separator;
+    if (!sep) {
+        size_t la = strlen(a), i = last_char(a, la);
+        if (is_cjk((const unsigned char *)a + i, la - i) && is_cjk((const unsigned char *)b, strlen(b))) return 0;
+        sep = " ";
+    }
+    size_t n = strlen(sep);
+    memcpy(q, sep, n);
+    return n;
+}
+
 /* Fills one result's words (walking back from node) and its joined text.
  * Output buffers were reserved by the caller. */
 static void fill_result(dec_decoder *d, const hyp *c, dec_hyp *r, size_t *wpos, size_t *tpos) {
@@ -1010,7 +1077,7 @@ static void fill_result(dec_decoder *d, const hyp *c, dec_hyp *r, size_t *wpos, 
     char *start = q;
     for (int j = 0; j < nw; j++) {
         size_t len = strlen(w[j].text);
-        if (j) *q++ = ' ';
+        if (j) q += word_separator(d, w[j - 1].text, w[j].text, q);
         memcpy(q, w[j].text, len);
         q += len;
     }
@@ -1066,7 +1133,7 @@ static rd_status build_results(dec_decoder *d, int k, rd_error *err) {
             size_t len;
             node_word_text(d, x, &len);
             words++;
-            text += 2 * (len + 1);
+            text += 2 * (len + 1) + d->sep_len;
         }
         text += 1;
     }
@@ -1139,7 +1206,7 @@ static const char *path_text(dec_decoder *d, const hyp *hp) {
         if (d->store.node[x].word == DEC_WORD_NONE) continue;
         size_t len;
         node_word_text(d, x, &len);
-        text += 2 * (len + 1);
+        text += 2 * (len + 1) + d->sep_len;
     }
     if (reserve_output(d, (size_t)count_words(d, h.node) + 1, text, NULL) != RD_OK) return "";
     dec_hyp r;
@@ -1205,5 +1272,5 @@ rd_status dec_set_boost(dec_decoder *d, const boost_graph *g, rd_error *err) {
         const char *t = lex_word(d->lex, w);
         d->word_boost[w] = g ? boost_token(g, t, strlen(t)) : -1;
     }
-    return build_groups(d, d->group_uni, err);
+    return build_groups(d, d->group_uni ? d->group_uni : d->word_prior, err);
 }

@@ -56,6 +56,9 @@ typedef struct dec_options {
                                file), then lm_prefix is fed; NULL = the model's
                                start (default). Must outlive the decoder. */
     int32_t lm_start_pending; /* the pending token that goes with it */
+    const char *word_separator; /* between words in dec_hyp.text; NULL = automatic:
+                               none between two CJK characters (是 / 妈 -> 是妈), else
+                               a space (default NULL) */
 } dec_options;
 
 /* Fills the documented defaults; blank/delimiter are set to -2 meaning "take
@@ -89,7 +92,8 @@ typedef struct dec_hyp {
     int n_unk;          /* words spelled outside the lexicon (lexicon-free: words
                            the LM does not know) */
     const dec_word *words;
-    const char *text;   /* words joined by single spaces */
+    const char *text;   /* words joined by opt.word_separator (automatic: a space,
+                           none between CJK characters) */
     int n_tokens;
     const dec_token *tokens; /* the units of the prefix, in order */
     float first_pass;   /* the search's total; score differs after dec_rescore */

@@ -82,6 +82,9 @@ int32_t lex_trie_child_at(const lex_lexicon *l, int32_t node, int i, int *unit);
  * group are distinct. The pointers stay valid for the lexicon's lifetime. */
 int lex_trie_group(const lex_lexicon *l, int32_t node, const int32_t **words,
                    const float **logp);
+/* Rime lexicons: each entry's unigram prior ln(weight / total weight of the
+ * lexicon), parallel to lex_trie_group's words; NULL for other formats. */
+const float *lex_trie_group_prior(const lex_lexicon *l, int32_t node);
 /* Largest group size in the trie. */
 int lex_trie_max_group(const lex_lexicon *l);
 /* Parent of a node (-1 for the root). */

@@ -31,6 +31,7 @@ typedef struct lex_trie {
     int32_t *group_start;  /* [n_nodes + 1]: group of v is group_word[group_start[v]..group_start[v+1]) */
     int32_t *group_word;   /* [entries] */
     float *group_logp;     /* [entries], natural log */
+    float *group_prior;    /* [entries], Rime: ln(weight / every weight), else NULL */
     int32_t *root_child;   /* [n_units]: dense child table of the root, -1 = none */
     int n_units;
     int max_group;

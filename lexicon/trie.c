@@ -113,8 +113,18 @@ static void trie_link_children(lex_trie *t, const int32_t *node_unit) {
     }
 }
 
-/* Rime weights -> ln(weight / total weight of the group). */
-static void trie_normalize_weights(lex_trie *t) {
+/* Rime weights -> ln(weight / total weight of the group), and the prior
+ * ln(weight / total weight of the lexicon). */
+static int trie_normalize_weights(lex_trie *t) {
+    size_t n = (size_t)t->group_start[t->n_nodes];
+    t->group_prior = rd_malloc_array(n ? n : 1, sizeof *t->group_prior);
+    if (!t->group_prior) return 0;
+    double all = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (t->group_logp[i] <= 0) t->group_logp[i] = (float)LEX_RIME_ZERO_WEIGHT;
+        all += t->group_logp[i];
+    }
+    for (size_t i = 0; i < n; i++) t->group_prior[i] = (float)log(t->group_logp[i] / all);
     for (int32_t v = 0; v < t->n_nodes; v++) {
         int32_t a = t->group_start[v], b = t->group_start[v + 1];
         double total = 0;
@@ -124,6 +134,7 @@ static void trie_normalize_weights(lex_trie *t) {
         }
         for (int32_t i = a; i < b; i++) t->group_logp[i] = (float)log(t->group_logp[i] / total);
     }
+    return 1;
 }
 
 rd_status lex_trie_build(lex_lexicon *l, lex_entry *e, size_t n, int rime, long *kept,
@@ -143,7 +154,7 @@ rd_status lex_trie_build(lex_lexicon *l, lex_entry *e, size_t n, int rime, long 
     if (ok) {
         trie_make_nodes(t, e, n, path, node_unit);
         trie_link_children(t, node_unit);
-        if (rime) trie_normalize_weights(t);
+        if (rime) ok = trie_normalize_weights(t);
     }
     free(path);
     free(node_unit);
@@ -158,6 +169,7 @@ void lex_trie_release(lex_trie *t) {
     free(t->group_start);
     free(t->group_word);
     free(t->group_logp);
+    free(t->group_prior);
     free(t->root_child);
     memset(t, 0, sizeof *t);
 }
@@ -198,6 +210,10 @@ int lex_trie_group(const lex_lexicon *l, int32_t node, const int32_t **words, co
 }
 
 int lex_trie_max_group(const lex_lexicon *l) { return l->trie.max_group; }
+
+const float *lex_trie_group_prior(const lex_lexicon *l, int32_t node) {
+    return l->trie.group_prior ? l->trie.group_prior + l->trie.group_start[node] : NULL;
+}
 
 int32_t lex_trie_parent(const lex_lexicon *l, int32_t node) { return l->trie.parent[node]; }
 

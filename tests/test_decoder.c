@@ -935,6 +935,40 @@ static void test_hotwords_chunks_equal_whole(void **state) {
     }
 }
 
+/* Chinese without an LM: the Rime weights are the unigram prior, so "shi"
+ * reads 是 (weight 300), not 十 (first in the file) or 时; CJK words are
+ * joined without spaces, unless a separator is given. */
+static void test_rime_prior_and_cjk_join(void **state) {
+    (void)state;
+    static const char toks[] = "<blank>\nshi\nba\nma\n";
+    static const char dict[] = "---\nname: t\n...\n十\tshi\t100\n是\tshi\t300\n时\tshi\t1\n"
+                               "吗\tma\t1\n妈\tma\t3\nOK\tba\t1\n";
+    lex_units *u = make_units(toks);
+    lex_lexicon *l = make_lexicon(dict, u);
+    int path[] = {1, 1, 0, 3, 0, 2, 0, 1};
+    float lp[8 * 4];
+    for (int t = 0; t < 8; t++)
+        for (int v = 0; v < 4; v++) lp[t * 4 + v] = v == path[t] ? logf(0.97f) : logf(0.01f);
+    dec_options o;
+    dec_options_default(&o); /* lm_weight 0.5 weighs the prior */
+    dec_decoder *d;
+    rd_error err;
+    assert_int_equal(dec_create(&o, u, l, NULL, &d, &err), RD_OK);
+    assert_int_equal(dec_decode(d, lp, 8, &err), RD_OK);
+    const dec_hyp *h = dec_nbest(d, 0);
+    assert_string_equal(h->text, "是妈 OK 是");
+    assert_int_equal(h->n_words, 4);
+    assert_float_equal(h->lm, log(300.0 / 406) * 2 + log(3.0 / 406) + log(1.0 / 406), 1e-4);
+    dec_free(d);
+    o.word_separator = "/";
+    assert_int_equal(dec_create(&o, u, l, NULL, &d, &err), RD_OK);
+    assert_int_equal(dec_decode(d, lp, 8, &err), RD_OK);
+    assert_string_equal(dec_nbest(d, 0)->text, "是/妈/OK/是");
+    dec_free(d);
+    lex_lexicon_free(l);
+    lex_units_free(u);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_exhaustive_delimiter_lm),
@@ -950,6 +984,7 @@ int main(void) {
         cmocka_unit_test(test_emissions_detection),
         cmocka_unit_test(test_bad_options), cmocka_unit_test(test_lm_prefix),
         cmocka_unit_test(test_hotwords), cmocka_unit_test(test_hotwords_chunks_equal_whole),
+        cmocka_unit_test(test_rime_prior_and_cjk_join),
         cmocka_unit_test(test_token_min_logp), cmocka_unit_test(test_session_carry),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
