@@ -2,8 +2,9 @@
  *
  * Every subcommand parses its options with getopt_long (reset for each
  * call, so tests may call state_cmd_main repeatedly), loads its inputs whole
- * with sf_load, and writes its output with sf_save (a temporary file renamed
- * over the target). Library errors print as "rwkv-lm: MESSAGE". */
+ * with sf_load, and writes its output with sf_save (common/safe_write.h: a
+ * fresh temporary file renamed over a regular target; a FIFO or device is
+ * written through). Library errors print as "rwkv-lm: MESSAGE". */
 #include "cli/state_cmd.h"
 
 #include <getopt.h>

@@ -17,6 +17,7 @@
 
 #include "common/arena.h"
 #include "common/half.h"
+#include "common/safe_write.h"
 #include "common/text.h"
 
 static const char npy_magic[6] = {'\x93', 'N', 'U', 'M', 'P', 'Y'};
@@ -596,14 +597,12 @@ rd_status rd_npy_write_f32(const char *path, const float *data, int ndim,
     }
     char hdr[256];
     size_t hlen = format_header(hdr, sizeof hdr, ndim, shape);
-    FILE *f = fopen(path, "wb");
-    if (!f) return rd_fail(err, RD_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
-    int ok = fwrite(hdr, 1, hlen, f) == hlen && write_le_f32(f, data, size);
-    int saved = errno;
-    if (fclose(f) != 0 && ok) {
-        ok = 0;
-        saved = errno;
+    rd_out out;
+    RD_TRY(rd_out_open(&out, path, err));
+    if (!(fwrite(hdr, 1, hlen, out.f) == hlen && write_le_f32(out.f, data, size))) {
+        int saved = errno;
+        rd_out_abort(&out);
+        return rd_fail(err, RD_ERR_IO, "%s: write error: %s", path, strerror(saved));
     }
-    if (!ok) return rd_fail(err, RD_ERR_IO, "%s: write error: %s", path, strerror(saved));
-    return RD_OK;
+    return rd_out_commit(&out, err);
 }

@@ -59,7 +59,8 @@ rd_status rd_npy_header(const void *buf, size_t n, const char *name, rd_npy_hdr 
                         rd_error *err);
 void rd_npy_convert(const rd_npy_hdr *h, const void *src, size_t n, float *dst);
 
-/* Writes a float32 C-order array of ndim (1..3) dims (format version 1.0). */
+/* Writes a float32 C-order array of ndim (1..3) dims (format version 1.0),
+ * safely (common/safe_write.h: temporary file renamed over path). */
 rd_status rd_npy_write_f32(const char *path, const float *data, int ndim,
                            const int64_t *shape, rd_error *err);
 

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "common/half.h"
+#include "common/safe_write.h"
 #include "common/text.h"
 
 static const char sf_magic[8] = {'R', 'W', 'K', 'V', 'S', 'T', 'A', 'T'};
@@ -359,31 +360,7 @@ rd_status sf_save(const char *path, const sf_states *s, sf_dtype dtype, rd_error
     unsigned char *buf;
     size_t n;
     RD_TRY(sf_encode(s, dtype, &buf, &n, err));
-    size_t plen = strlen(path);
-    char *tmp = malloc(plen + 5);
-    if (!tmp) {
-        free(buf);
-        return rd_fail(err, RD_ERR_NOMEM, "out of memory");
-    }
-    memcpy(tmp, path, plen);
-    memcpy(tmp + plen, ".tmp", 5);
-    rd_status st = RD_OK;
-    FILE *f = fopen(tmp, "wb");
-    if (!f) {
-        st = rd_fail(err, RD_ERR_IO, "%s: cannot create: %s", tmp, strerror(errno));
-    } else {
-        int bad_write = fwrite(buf, 1, n, f) != n || fflush(f) != 0;
-        int e = errno;
-        if (fclose(f) != 0 && !bad_write) {
-            bad_write = 1;
-            e = errno;
-        }
-        if (bad_write) st = rd_fail(err, RD_ERR_IO, "%s: write error: %s", tmp, strerror(e));
-        else if (rename(tmp, path) != 0)
-            st = rd_fail(err, RD_ERR_IO, "%s: cannot rename to %s: %s", tmp, path, strerror(errno));
-        if (st != RD_OK) unlink(tmp);
-    }
-    free(tmp);
+    rd_status st = rd_write_file(path, buf, n, err);
     free(buf);
     return st;
 }

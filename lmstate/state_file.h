@@ -126,8 +126,10 @@ uint64_t sf_checksum(const void *buf, size_t n);
  * frees it). Refuses int8 for states holding NaN or Inf, pending tokens out
  * of the vocabulary and n < 1. */
 rd_status sf_encode(const sf_states *s, sf_dtype dtype, unsigned char **out, size_t *n, rd_error *err);
-/* sf_encode, written to path.tmp and renamed over path: a reader never sees
- * a half-written file; on error path is untouched. */
+/* sf_encode, written with rd_write_file (common/safe_write.h): a fresh
+ * temporary file renamed over a regular path, so a reader never sees a
+ * half-written file and on error path is untouched; a FIFO or device at path
+ * is written through, "-" is stdout. */
 rd_status sf_save(const char *path, const sf_states *s, sf_dtype dtype, rd_error *err);
 /* Parses n bytes (name for messages). expect: the model the states must
  * belong to, or NULL to accept any. On success *out owns its block; on

@@ -957,6 +957,83 @@ static void test_partial_best(void **state) {
     run(&w, PROG " --stream --logits %s --partial all", npy);
     assert_int_equal(w.status, 2);
     assert_string_equal(w.err, "rwkv-decode: --partial: expected best or stable, got 'all'\n");
+/* Item 1 of issue 17: 'rwkv-lm state save|decay -o OUT' writes a fresh
+ * temporary file next to OUT (a planted OUT.tmp symlink is not followed),
+ * writes straight through to a FIFO at OUT (not replaced by a regular file),
+ * and leaves no temporary file behind when it fails. */
+static void test_state_output_written_safely(void **state) {
+    (void)state;
+    NEED_PROG();
+    char model[512];
+    RD_DATA_OR_SKIP(model, "rwkv/tiny-rwkv-7v0-834K-FP32.bin");
+    run_result r;
+    run(&r, "rm -rf /tmp/rd_cli_sw && mkdir /tmp/rd_cli_sw && echo precious > /tmp/rd_cli_sw/victim && "
+        "ln -s /tmp/rd_cli_sw/victim /tmp/rd_cli_sw/out.state.tmp && "
+        "bin/rwkv-lm state save --model %s --text 'the cat' -o /tmp/rd_cli_sw/out.state >/dev/null; echo status=$?; "
+        "cat /tmp/rd_cli_sw/victim; test -L /tmp/rd_cli_sw/out.state.tmp && echo link-kept; "
+        "bin/rwkv-lm state inspect /tmp/rd_cli_sw/out.state >/dev/null && echo state-ok; ls /tmp/rd_cli_sw", model);
+    assert_string_equal(r.out, "status=0\nprecious\nlink-kept\nstate-ok\nout.state\nout.state.tmp\nvictim\n");
+    /* a FIFO at OUT: written through to its reader, still a FIFO afterwards */
+    run(&r, "D=/tmp/rd_cli_sw; mkfifo $D/fifo && { cat $D/fifo > $D/from-fifo & } && "
+        "bin/rwkv-lm state decay $D/out.state -f 0.5 -o $D/fifo >/dev/null; echo status=$?; wait; "
+        "test -p $D/fifo && echo fifo-kept; bin/rwkv-lm state inspect $D/from-fifo >/dev/null && echo state-ok; ls $D");
+    assert_string_equal(r.out, "status=0\nfifo-kept\nstate-ok\nfifo\nfrom-fifo\nout.state\nout.state.tmp\nvictim\n");
+    /* a failed write (file size limit) leaves OUT as it was and no temporary file */
+    run(&r, "D=/tmp/rd_cli_sw; rm -f $D/fifo $D/from-fifo $D/out.state.tmp && cp $D/out.state $D/before && "
+        "(ulimit -f 1; trap '' XFSZ; bin/rwkv-lm state decay $D/out.state -f 0.5 -o $D/out.state); "
+        "echo status=$?; cmp $D/before $D/out.state && echo unchanged; ls $D");
+    assert_string_equal(r.out, "status=1\nunchanged\nbefore\nout.state\nvictim\n");
+    assert_non_null(strstr(r.err, "out.state: write error: File too large"));
+    run(&r, "rm -rf /tmp/rd_cli_sw");
+}
+
+/* Item 2 of issue 17: stdout on /dev/full is an error (exit 3, "writing
+ * stdout: No space left on device") in every mode of both programs, and the
+ * summary does not count lines that were not written. */
+static void test_stdout_full_is_an_error(void **state) {
+    (void)state;
+    NEED_PROG();
+    char npy[512], tok[512], arpa[512], model[512];
+    RD_DATA_OR_SKIP(npy, W2V);
+    RD_DATA_OR_SKIP(tok, "emissions/librispeech-121-121726-0000.wav2vec2.tokens.txt");
+    RD_DATA_OR_SKIP(arpa, "lm/kenlm-test.arpa");
+    RD_DATA_OR_SKIP(model, "rwkv/tiny-rwkv-7v0-834K-FP32.bin");
+    char list[64], text[2048];
+    snprintf(text, sizeof text, "a\t%s\nb\t%s\nc\t%s\n", npy, npy, npy);
+    assert_non_null(rd_test_tmpfile(list, sizeof list, text, strlen(text)));
+    const char *decode[] = {"--logits %s --beam 4",
+                            "--logits %s --beam 4 --format json --nbest 3",
+                            "--stream --logits %s --tokens %s --beam 4",
+                            "--stream --logits %s --tokens %s --beam 4 --format json"};
+    run_result r;
+    for (int i = 0; i < 4; i++) {
+        char cmd[2048];
+        int n = snprintf(cmd, sizeof cmd, PROG " ");
+        snprintf(cmd + n, sizeof cmd - (size_t)n, decode[i], npy, tok);
+        run(&r, "%s > /dev/full", cmd);
+        assert_int_equal(r.status, 3);
+        assert_non_null(strstr(r.err, "rwkv-decode: writing stdout: No space left on device\n"));
+    }
+    run(&r, PROG " --list %s --beam 4 --threads 2 > /dev/full", list);
+    assert_int_equal(r.status, 3);
+    assert_non_null(strstr(r.err, "rwkv-decode: writing stdout: No space left on device\n"));
+    assert_non_null(strstr(r.err, "rwkv-decode: decoded 0 utterances (0 failed)"));
+    run(&r, PROG " --list %s --beam 4 --format json > /dev/full", list);
+    assert_int_equal(r.status, 3);
+    assert_non_null(strstr(r.err, "rwkv-decode: decoded 0 utterances (0 failed)"));
+    const char *lm[] = {"bin/rwkv-lm --lm %s < /dev/null",
+                        "bin/rwkv-lm --model %s",
+                        "bin/rwkv-lm state save --model %s --text 'the cat' -o /tmp/rd_cli_full.state",
+                        "bin/rwkv-lm state inspect /tmp/rd_cli_full.state"};
+    for (int i = 0; i < 4; i++) {
+        char cmd[2048];
+        snprintf(cmd, sizeof cmd, lm[i], i == 0 ? arpa : model);
+        run(&r, "echo 'the cat' | %s > /dev/full", cmd);
+        assert_int_equal(r.status, 3);
+        assert_non_null(strstr(r.err, "rwkv-lm: writing stdout: No space left on device\n"));
+    }
+    unlink("/tmp/rd_cli_full.state");
+    unlink(list);
 }
 
 int main(void) {
@@ -984,6 +1061,8 @@ int main(void) {
         cmocka_unit_test(test_signals_and_resume),
         cmocka_unit_test(test_lm_state_equals_prefix),
         cmocka_unit_test(test_rescore_and_two_lms),
+        cmocka_unit_test(test_state_output_written_safely),
+        cmocka_unit_test(test_stdout_full_is_an_error),
     };
     if (getenv("RD_TEST_FILTER")) cmocka_set_test_filter(getenv("RD_TEST_FILTER")); /* tests/gpu/run.sh */
     return cmocka_run_group_tests(tests, NULL, NULL);
