@@ -178,3 +178,21 @@ int cli_check_long_options(const char *prog, int argc, char *const argv[], const
     }
     return 1;
 }
+
+int cli_write_stdout(const void *p, size_t n) {
+    if (ferror(stdout)) return EIO;
+    errno = 0;
+    if ((n && fwrite(p, 1, n, stdout) != n) || fflush(stdout) != 0) return errno ? errno : EIO;
+    return 0;
+}
+
+int cli_finish_stdout(const char *prog, int rc, int saved_errno) {
+    int e = saved_errno;
+    errno = 0;
+    if (fflush(stdout) != 0 && !e) e = errno ? errno : EIO;
+    if (ferror(stdout) && !e) e = EIO;
+    if (fclose(stdout) != 0 && !e) e = errno ? errno : EIO;
+    if (!e) return rc;
+    fprintf(stderr, "%s: writing stdout: %s\n", prog, strerror(e));
+    return 3;
+}

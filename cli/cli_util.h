@@ -33,6 +33,15 @@ void cli_json_float(FILE *out, double v);
  * and returns 0. shortopts is getopt's string (to skip short options' values). */
 int cli_check_long_options(const char *prog, int argc, char *const argv[], const char *shortopts,
                            const struct option *longopts);
+/* Writes n bytes to stdout and flushes them; returns 0, or the errno of the
+ * failed write (EIO when the stream had failed earlier). */
+int cli_write_stdout(const void *p, size_t n);
+
+/* The end of a program's output: flushes and closes stdout. Returns rc when
+ * every write succeeded; otherwise prints "PROG: writing stdout: REASON"
+ * (REASON from saved_errno when nonzero, else from the failure found now)
+ * and returns 3. */
+int cli_finish_stdout(const char *prog, int rc, int saved_errno);
 
 /* Base name of a path without its directory and without a final ".npy". */
 void cli_stem(const char *path, char *out, size_t n);

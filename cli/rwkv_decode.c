@@ -259,6 +259,7 @@ typedef struct app {
     int lm_reported;  /* the LM line was printed */
     int single;       /* one utterance from --logits: print its text alone */
     int interrupted;  /* the signal that stopped the batch, 0 if none */
+    int out_errno;    /* errno of the first failed write to stdout, 0 if none */
     pthread_mutex_t mu;
     pthread_cond_t cv;
 } app;
@@ -1332,7 +1333,13 @@ static void stream_consume(stream_in *s, size_t n) {
     s->len -= n;
 }
 
-static void print_partial(const app *a, const item *it, const char *text, int64_t frame) {
+/* Notes a failed write to stdout (the stream is checked after each line). */
+static void check_stdout(app *a) {
+    errno = 0;
+    if (!a->out_errno && (fflush(stdout) != 0 || ferror(stdout))) a->out_errno = errno ? errno : EIO;
+}
+
+static void print_partial(app *a, const item *it, const char *text, int64_t frame) {
     if (a->o.json) {
         fputs("{\"utt\":", stdout);
         cli_json_string(stdout, it->id);
@@ -1342,7 +1349,7 @@ static void print_partial(const app *a, const item *it, const char *text, int64_
     } else {
         printf("%s\tpartial\t%s\n", it->id, text);
     }
-    fflush(stdout);
+    check_stdout(a);
 }
 
 /* Decodes a->items[0] frame by frame as its data arrives. */
@@ -1401,7 +1408,7 @@ static rd_status run_stream(app *a, rd_error *err) {
     char *last_best = strdup("");
     if (!last_best) st = rd_fail(err, RD_ERR_NOMEM, "out of memory");
     double t0 = rd_now();
-    while (st == RD_OK && (total < 0 || t < total)) {
+    while (st == RD_OK && !a->out_errno && (total < 0 || t < total)) {
         int64_t want = total < 0 || total - t > chunk ? chunk : total - t;
         if (!stream_fill(&s, (size_t)want * row_bytes)) {
             st = rd_fail(err, RD_ERR_IO, "%s: read error: %s", s.name, strerror(errno));
@@ -1448,16 +1455,16 @@ static rd_status run_stream(app *a, rd_error *err) {
             shown = nw;
         }
     }
-    if (st == RD_OK && t == 0) st = rd_fail(err, RD_ERR_INPUT, "%s: no frames (T = 0)", s.name);
+    if (st == RD_OK && t == 0 && !a->out_errno) st = rd_fail(err, RD_ERR_INPUT, "%s: no frames (T = 0)", s.name);
     lm_cache *rescore = NULL;
-    if (st == RD_OK) st = dec_end(d, err);
-    if (st == RD_OK) st = rescore_nbest(a, d, &rescore, err);
-    if (st == RD_OK) {
+    if (st == RD_OK && !a->out_errno) st = dec_end(d, err);
+    if (st == RD_OK && !a->out_errno) st = rescore_nbest(a, d, &rescore, err);
+    if (st == RD_OK && !a->out_errno) {
         a->single = 0;
         format_result(a, it, d, t, stdout);
-        fflush(stdout);
+        check_stdout(a);
         double el = rd_now() - t0;
-        if (!a->o.quiet)
+        if (!a->o.quiet && !a->out_errno)
             fprintf(stderr, PROG ": streamed %lld frames in chunks of %lld, %.3f s (%.0f frames/s)\n", (long long)t,
                     (long long)chunk, el, el > 0 ? (double)t / el : 0.0);
     } else if (err->msg[0] && !strstr(err->msg, s.name)) {
@@ -1550,15 +1557,14 @@ static int interrupted(app *a, long i, long ok, long failed, rd_progress *prog) 
             if (!first) first = a->items[j].id;
             unfinished++;
         } else if (r->err.status == RD_OK) {
-            fwrite(r->out, 1, r->out_len, stdout);
-            ok++;
+            if (!a->out_errno && !(a->out_errno = cli_write_stdout(r->out, r->out_len))) ok++;
         } else {
             failed++;
             report_failure(a, j);
         }
     }
     pthread_mutex_unlock(&a->mu);
-    fflush(stdout);
+    if (a->out_errno) fprintf(stderr, PROG ": writing stdout: %s\n", strerror(a->out_errno));
     rd_progress_finish(prog, ok + failed);
     fprintf(stderr, PROG ": interrupted by %s: %ld of %ld utterances written, %ld failed, %ld not finished%s%s%s\n",
             sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : "a signal", ok, a->n_items, failed, unfinished,
@@ -1583,7 +1589,14 @@ static int print_in_order(app *a, double t0) {
         if (sig) return interrupted(a, i, ok, failed, &prog);
         result *r = &a->res[i];
         if (r->err.status == RD_OK) {
-            fwrite(r->out, 1, r->out_len, stdout);
+            /* a line counts once it is out: written and flushed */
+            if ((a->out_errno = cli_write_stdout(r->out, r->out_len)) != 0) {
+                fprintf(stderr, PROG ": writing stdout: %s\n", strerror(a->out_errno));
+                pthread_mutex_lock(&a->mu);
+                a->stop = 1;
+                pthread_mutex_unlock(&a->mu);
+                break;
+            }
             ok++;
             frames += r->frames;
         } else {
@@ -1608,12 +1621,12 @@ static int print_in_order(app *a, double t0) {
         r->out = NULL;
         rd_progress_update(&prog, i + 1);
     }
-    fflush(stdout);
     rd_progress_finish(&prog, ok + failed);
     double el = rd_now() - t0;
     if (!a->o.quiet && !a->single)
         fprintf(stderr, PROG ": decoded %ld utterance%s (%ld failed), %lld frames in %.3f s (%.0f frames/s)\n", ok,
                 ok == 1 ? "" : "s", failed, (long long)frames, el, el > 0 ? (double)frames / el : 0.0);
+    if (a->out_errno) return 3;
     if (failed && !a->o.keep_going) return rd_exit_code(first_bad);
     return failed ? 1 : 0;
 }
@@ -1672,7 +1685,7 @@ int main(int argc, char **argv) {
         rd_status st = run_stream(&a, &err);
         if (st != RD_OK) return fail(&a, &err);
         free_app(&a);
-        return 0;
+        return cli_finish_stdout(PROG, 0, a.out_errno);
     }
     a.res = calloc((size_t)(a.n_items ? a.n_items : 1), sizeof *a.res);
     if (!a.res) {
@@ -1719,5 +1732,5 @@ int main(int argc, char **argv) {
     pthread_mutex_destroy(&a.mu);
     pthread_cond_destroy(&a.cv);
     free_app(&a);
-    return code;
+    return a.out_errno ? code : cli_finish_stdout(PROG, code, 0);
 }

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli/cli_util.h"
 #include "cli/lm_model_cmd.h"
 #include "cli/state_cmd.h"
 #include "cli/cli_util.h"
@@ -166,10 +167,6 @@ static int run_query(const char *path, int sentence) {
     free(line);
     arpa_free(m);
     print_summary(stdout, &t);
-    if (fflush(stdout) != 0 || ferror(stdout)) {
-        fprintf(stderr, PROG ": cannot write the output\n");
-        return 1;
-    }
     return 0;
 }
 
@@ -179,7 +176,8 @@ static int wants_model(int argc, char **argv) {
     return 0;
 }
 
-int main(int argc, char **argv) {
+/* Every path ends here: stdout flushed and closed, a failed write is exit 3. */
+static int run_main(int argc, char **argv) {
     if (argc >= 2 && strcmp(argv[1], "state") == 0) return state_cmd_main(argc - 1, argv + 1);
     if (wants_model(argc, argv)) return rwkv_lm_model_main(argc, argv);
     static const struct option opts[] = {
@@ -211,3 +209,5 @@ int main(int argc, char **argv) {
     }
     return run_query(lm, sentence);
 }
+
+int main(int argc, char **argv) { return cli_finish_stdout(PROG, run_main(argc, argv), 0); }

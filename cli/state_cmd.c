@@ -676,12 +676,7 @@ int state_cmd_main(int argc, char **argv) {
         if (strcmp(argv[1], subcommands[i].name) == 0) {
             optind = 0; /* full getopt reset: state_cmd_main may run more than once */
             opterr = 0;
-            int rc = subcommands[i].run(argc - 1, argv + 1);
-            if (fflush(stdout) != 0 || ferror(stdout)) {
-                fprintf(stderr, PROG ": cannot write the output\n");
-                return rc ? rc : 1;
-            }
-            return rc;
+            return subcommands[i].run(argc - 1, argv + 1); /* the caller checks stdout */
         }
     fprintf(stderr, PROG " state: unknown subcommand '%s' (expected save, inspect, diff, blend, decay or reset; see "
             PROG " state --help)\n", argv[1]);
