@@ -62,7 +62,7 @@ rd_status rd_out_open(rd_out *o, const char *path, rd_error *err) {
     int fd = mkostemp(o->tmp, O_CLOEXEC);
     if (fd < 0) {
         int e = errno;
-        rd_fail(err, RD_ERR_IO, "%s: cannot create a temporary file next to it: %s", path, strerror(e));
+        rd_fail(err, RD_ERR_IO, "%s: cannot create: %s", path, strerror(e));
         out_free(o);
         return RD_ERR_IO;
     }

@@ -223,7 +223,7 @@ static void test_int8_refuses_nonfinite(void **state) {
     assert_int_equal(access(tmp, F_OK), -1);
     /* an unwritable target: the temporary file cannot be made */
     assert_int_equal(sf_save("/nonexistent-dir/x.state", &s, SF_F32, &err), RD_ERR_IO);
-    assert_string_equal(err.msg, "/nonexistent-dir/x.state.tmp: cannot create: No such file or directory");
+    assert_string_equal(err.msg, "/nonexistent-dir/x.state: cannot create: No such file or directory");
     sf_free(&s);
     unlink(path);
 }
