@@ -1609,8 +1609,10 @@ static int print_in_order(app *a, double t0) {
                 fputs(",\"error\":", stdout);
                 cli_json_string(stdout, r->err.msg);
                 fputs("}\n", stdout);
+                check_stdout(a);
             }
-            if (!a->o.keep_going) {
+            if (!a->o.keep_going || a->out_errno) {
+                if (a->out_errno) fprintf(stderr, PROG ": writing stdout: %s\n", strerror(a->out_errno));
                 pthread_mutex_lock(&a->mu);
                 a->stop = 1;
                 pthread_mutex_unlock(&a->mu);

@@ -957,6 +957,8 @@ static void test_partial_best(void **state) {
     run(&w, PROG " --stream --logits %s --partial all", npy);
     assert_int_equal(w.status, 2);
     assert_string_equal(w.err, "rwkv-decode: --partial: expected best or stable, got 'all'\n");
+}
+
 /* Item 1 of issue 17: 'rwkv-lm state save|decay -o OUT' writes a fresh
  * temporary file next to OUT (a planted OUT.tmp symlink is not followed),
  * writes straight through to a FIFO at OUT (not replaced by a regular file),
