@@ -709,12 +709,42 @@ static void select_best(const hyp *c, int32_t *idx, int n, int keep) {
 /* LM-scores every completion awaiting its score, in one batched call; the
  * children go to slots beam... When there are more completions than slots,
  * only the best by their score so far are kept; the rest are dropped. */
+/* Drops the completions that cannot survive prune whatever their LM score
+ * (with lm_weight >= 0 a word's LM term only lowers a score): those scoring,
+ * before it, below the beam's worth of other candidates' final scores or
+ * below the best of those minus the beam threshold. Exact: prune's result
+ * is the same, without their LM calls. */
+static void drop_hopeless_completions(dec_decoder *d) {
+    if (d->opt.lm_weight < 0.0f) return;
+    int n = 0;
+    float best = NEG_INF;
+    for (int i = 0; i < d->n_cand; i++) {
+        hyp *c = &d->cand[i];
+        c->score = rank_score(d, c);
+        if (c->lm_word >= 0 || c->score == NEG_INF) continue;
+        d->order[n++] = i;
+        if (c->score > best) best = c->score;
+    }
+    float cut = best - d->opt.beam_threshold;
+    if (n >= d->opt.beam) {
+        select_best(d->cand, d->order, n, d->opt.beam);
+        float kth = d->cand[d->order[d->opt.beam - 1]].score;
+        if (kth > cut) cut = kth;
+    }
+    for (int i = 0; i < d->n_cand; i++) {
+        hyp *c = &d->cand[i];
+        if (c->lm_word < 0 || !(c->score < cut)) continue;
+        c->pb = c->pnb = NEG_INF;
+        c->lm_word = -1;
+    }
+}
+
 static rd_status score_completions(dec_decoder *d, rd_error *err) {
     if (!d->lm) return RD_OK;
+    drop_hopeless_completions(d);
     int n = 0, room = d->max_slots - d->opt.beam;
     for (int i = 0; i < d->n_cand; i++) {
         if (d->cand[i].lm_word < 0) continue;
-        d->cand[i].score = rank_score(d, &d->cand[i]);
         d->lm_cidx[n < room ? n : room - 1] = i;
         n++;
     }
