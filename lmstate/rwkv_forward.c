@@ -685,7 +685,7 @@ static void ffn7(rwkv_workspace *ws, const rwkv_layer *L, int l, const batch *b)
     matmul(ws, &L->ffn_k, ws->c[B_MIX0], n, ws->hid);
     float *h = ws->hid;
     for (size_t e = 0; e < nf; e++) { /* relu squared */
-        float z = fmaxf(h[e], 0.0f);
+        float z = h[e] > 0.0f ? h[e] : 0.0f; /* not fmaxf: a libm call, not vectorized */
         h[e] = z * z;
     }
     matmul(ws, &L->ffn_v, ws->hid, n, ws->c[B_T]);
@@ -768,7 +768,7 @@ static void layer4(rwkv_workspace *ws, int l, const batch *b) {
     matmul(ws, &L->ffn_k, m1, n, ws->hid);
     float *h = ws->hid;
     for (size_t e = 0; e < nf; e++) { /* relu squared */
-        float z = fmaxf(h[e], 0.0f);
+        float z = h[e] > 0.0f ? h[e] : 0.0f; /* not fmaxf: a libm call, not vectorized */
         h[e] = z * z;
     }
     matmul(ws, &L->ffn_v, ws->hid, n, ws->c[B_T]);

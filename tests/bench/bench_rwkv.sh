@@ -63,9 +63,9 @@ if [ -n "$missing" ]; then
     echo "== ours: SKIPPED, missing source files:$missing"
     ours_ok=0
 else
-    echo "== ours: $CC -std=c11 $OPT -D_GNU_SOURCE -I. -pthread $SRCS -o $OURS -lm"
+    echo "== ours: $CC -std=c11 $OPT -D_GNU_SOURCE -I. -pthread $SRCS -o $OURS -lm -lz -llzma -lbz2"
     # shellcheck disable=SC2086
-    if ! $CC -std=c11 $OPT -D_GNU_SOURCE -I. -pthread $SRCS -o "$OURS" -lm; then
+    if ! $CC -std=c11 $OPT -D_GNU_SOURCE -I. -pthread $SRCS -o "$OURS" -lm -lz -llzma -lbz2; then
         echo "== ours: SKIPPED, tests/bench/bench_rwkv.c did not compile"
         ours_ok=0
     fi
