@@ -69,7 +69,7 @@ endif
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ     := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRC))
 
-.PHONY: all check test check-asan fuzz fuzz-smoke bench bench-cpu bench-rwkv bench-homophones bench-state bench-soak bench-arpa bench-scaleout bench-gpu deps clean
+.PHONY: all check test check-asan fuzz fuzz-smoke bench bench-cpu bench-rwkv bench-homophones bench-lm-cost bench-state bench-soak bench-arpa bench-scaleout bench-gpu deps clean
 all: $(PROGS)
 
 $(BUILD)/obj/%.o: %.c
@@ -153,7 +153,7 @@ fuzz-smoke: $(FUZZ)
 	  grep -E '^(Done|stat::number_of_executed_units)' $(BUILD)/fuzz-work/$$n.log; done; \
 	echo "fuzz-smoke: every target ran without a crash"
 
-bench: bench-cpu bench-rwkv bench-homophones bench-state bench-soak bench-arpa bench-scaleout
+bench: bench-cpu bench-rwkv bench-homophones bench-lm-cost bench-state bench-soak bench-arpa bench-scaleout
 bench-scaleout: $(PROGS)
 	tests/bench/bench_scaleout.sh
 bench-cpu: $(PROGS)
@@ -162,6 +162,8 @@ bench-rwkv: $(PROGS)
 	tests/bench/bench_rwkv.sh
 bench-homophones: $(PROGS)
 	tests/bench/bench_homophones.sh
+bench-lm-cost: $(PROGS)
+	tests/bench/bench_lm_cost.sh
 bench-state: $(PROGS)
 	tests/bench/bench_state.sh
 bench-soak: $(PROGS)
