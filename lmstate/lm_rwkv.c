@@ -63,6 +63,8 @@ typedef struct rwkv_lm_cache {
     int32_t *fw_tok, *fw_src, *fw_dst, *fw_row, *order;
     float *stem_lse, *row_score, *logits;
     int32_t *tmp_slot;
+    int32_t *node_phys;              /* run_words' fresh slots past the stems */
+    int n_nodes, cap_nodes;
 } rwkv_lm_cache;
 
 /* ---------- helpers ---------- */
@@ -177,18 +179,112 @@ static bool rwkv_word_known(const void *c, int32_t w) {
 
 /* ---------- the batched engine ---------- */
 
-/* Feeds fw_tok[i] from physical slot fw_src[i] into fw_dst[i] for i < n,
- * and adds to row_score[fw_row[i]] the log-probability of next[i] (a token
- * of that row's word) under the new logits; next[i] < 0 adds nothing. */
-static rd_status forward_rows(rwkv_lm_cache *c, int n, const int32_t *next, float *score, rd_error *err) {
+static int cmp_tokens(const int32_t *a, int la, const int32_t *b, int lb);
+
+/* Sorts rows by stem, then by their words' tokens (rows sharing a token
+ * prefix from one stem side by side). */
+static int cmp_rows(const void *pa, const void *pb, void *ctx) {
+    const rwkv_lm_cache *c = ctx;
+    int32_t ra = *(const int32_t *)pa, rb = *(const int32_t *)pb;
+    if (c->row_stem[ra] != c->row_stem[rb]) return c->row_stem[ra] < c->row_stem[rb] ? -1 : 1;
+    const word_entry *x = &c->words[c->row_word[ra]], *y = &c->words[c->row_word[rb]];
+    int t = cmp_tokens(c->pool + x->off, x->len, c->pool + y->off, y->len);
+    return t ? t : (ra > rb) - (ra < rb);
+}
+
+/* 1 when sorted row r shares row q's state after j - 1 tokens and its token j - 1. */
+static int same_run(const rwkv_lm_cache *c, const int32_t *word, int32_t q, int32_t r, int j) {
+    const word_entry *x = &c->words[word[q]], *y = &c->words[word[r]];
+    return c->row_stem[q] == c->row_stem[r] &&
+           memcmp(c->pool + x->off, c->pool + y->off, (size_t)j * sizeof(int32_t)) == 0;
+}
+
+/* Forward rows of the sorted rows order[0..nl) at token positions 1.. with
+ * sharing (the fresh slots feed_tails needs when sharing). */
+static int count_runs(const rwkv_lm_cache *c, const int32_t *word, int nl, int maxlen) {
+    int runs = 0;
+    for (int j = 1; j < maxlen; j++) {
+        int prev = -1;
+        for (int i = 0; i < nl; i++) {
+            int r = c->order[i];
+            if (c->words[word[r]].len <= j) continue;
+            if (prev < 0 || !same_run(c, word, prev, r, j)) runs++;
+            prev = r;
+        }
+    }
+    return runs;
+}
+
+/* Feeds the tokens of every row's word but its first and last, a token
+ * position at a time over the rows sorted by stem and tokens (cmp_rows).
+ * Rows with the same stem and the same tokens so far share one forward row
+ * and its state (a hypothesis' homophones, its words with a common
+ * beginning), each in a fresh slot; when the cache lacks free slots for that,
+ * every row has one slot, advanced in place. row_phys[r]: the state after
+ * the row's word (its stem's for one-token words); score[r] gains the
+ * log-probability of the word's tokens after the first. The fresh slots are
+ * node_phys[0..n_nodes). */
+static rd_status feed_tails(rwkv_lm_cache *c, int n, const int32_t *word, float *score, rd_error *err) {
+    int nl = 0, maxlen = 1;
+    c->n_nodes = 0;
+    for (int r = 0; r < n; r++) {
+        int len = c->words[word[r]].len;
+        c->row_phys[r] = c->stem_phys[c->row_stem[r]];
+        if (len > 1) c->order[nl++] = r;
+        if (len > maxlen) maxlen = len;
+    }
+    if (nl == 0) return RD_OK;
+    qsort_r(c->order, (size_t)nl, sizeof *c->order, cmp_rows, c);
+    int n_phys, runs = count_runs(c, word, nl, maxlen);
+    sc_bytes(c->sc, NULL, &n_phys);
+    int share = runs <= n_phys - sc_phys_in_use(c->sc);
+    int need = share ? runs : nl;
+    if (need > c->cap_nodes) {
+        int32_t *np = rd_realloc_array(c->node_phys, (size_t)need, sizeof *np);
+        if (!np) return rd_fail(err, RD_ERR_NOMEM, "out of memory for %d RWKV rows", need);
+        c->node_phys = np;
+        c->cap_nodes = need;
+    }
     int V = c->lm->V;
-    for (int i0 = 0; i0 < n; i0 += c->max_rows) {
-        int m = n - i0 < c->max_rows ? n - i0 : c->max_rows;
-        RD_TRY(rwkv_forward(c->lm->m, c->ws, m, c->fw_tok + i0, &c->view, c->fw_src + i0, &c->view,
-                            c->fw_dst + i0, c->logits, err));
-        for (int i = 0; i < m; i++) {
-            const float *x = c->logits + (size_t)i * (size_t)V;
-            if (next[i0 + i] >= 0) score[c->fw_row[i0 + i]] += x[next[i0 + i]] - row_lse(x, V);
+    for (int j = 1; j < maxlen; j++) {
+        int m = 0, prev = -1;
+        for (int i = 0; i < nl; i++) {
+            int r = c->order[i];
+            const word_entry *w = &c->words[word[r]];
+            if (w->len <= j) continue;
+            if (share && prev >= 0 && same_run(c, word, prev, r, j)) {
+                c->fw_next[r] = m - 1;
+            } else {
+                c->fw_tok[m] = c->pool[w->off + j - 1];
+                c->fw_src[m] = c->row_phys[r];
+                c->fw_next[r] = m++;
+            }
+            prev = r;
+        }
+        int32_t *dst = c->fw_dst;
+        if (share || j == 1) {
+            RD_TRY(sc_phys_alloc(c->sc, m, c->node_phys + c->n_nodes, err));
+            dst = c->node_phys + c->n_nodes;
+            c->n_nodes += m;
+        } else {
+            memcpy(dst, c->fw_src, (size_t)m * sizeof *dst); /* one row a slot: in place */
+        }
+        for (int i0 = 0; i0 < m; i0 += c->max_rows) {
+            int k = m - i0 < c->max_rows ? m - i0 : c->max_rows;
+            RD_TRY(rwkv_forward(c->lm->m, c->ws, k, c->fw_tok + i0, &c->view, c->fw_src + i0, &c->view, dst + i0,
+                                c->logits, err));
+            for (int i = 0; i < k; i++) c->stem_lse[i] = row_lse(c->logits + (size_t)i * V, V);
+            for (int i = 0; i < nl; i++) {
+                int r = c->order[i];
+                const word_entry *w = &c->words[word[r]];
+                int f = c->fw_next[r];
+                if (w->len <= j || f < i0 || f >= i0 + k) continue;
+                score[r] += c->logits[(size_t)(f - i0) * V + c->pool[w->off + j]] - c->stem_lse[f - i0];
+            }
+        }
+        for (int i = 0; i < nl; i++) {
+            int r = c->order[i];
+            if (c->words[word[r]].len > j) c->row_phys[r] = dst[c->fw_next[r]];
         }
     }
     return RD_OK;
@@ -239,38 +335,9 @@ static rd_status run_words(rwkv_lm_cache *c, int n, const int32_t *src, const in
             score[r] += x[c->pool[c->words[word[r]].off]] - c->stem_lse[s - s0];
         }
     }
-    /* rows with more than one token get their own slot */
-    int nl = 0, maxlen = 1;
-    for (int r = 0; r < n; r++) {
-        int len = c->words[word[r]].len;
-        if (len > 1) c->order[nl++] = r;
-        if (len > maxlen) maxlen = len;
-    }
-    rd_status st = sc_phys_alloc(c->sc, nl, c->fw_dst, err);
-    if (st != RD_OK) {
-        sc_update_abort(c->sc, c->stem_phys, ns);
-        return st;
-    }
-    for (int r = 0; r < n; r++) c->row_phys[r] = c->stem_phys[c->row_stem[r]];
-    for (int i = 0; i < nl; i++) c->row_phys[c->order[i]] = c->fw_dst[i];
-    for (int j = 1; j < maxlen && st == RD_OK; j++) {
-        int m = 0;
-        for (int i = 0; i < nl; i++) {
-            int r = c->order[i];
-            const word_entry *w = &c->words[word[r]];
-            if (w->len <= j) continue;
-            c->fw_tok[m] = c->pool[w->off + j - 1];
-            c->fw_src[m] = j == 1 ? c->stem_phys[c->row_stem[r]] : c->row_phys[r];
-            c->fw_dst[m] = c->row_phys[r];
-            c->fw_row[m] = r;
-            c->fw_next[m] = c->pool[w->off + j];
-            m++;
-        }
-        st = forward_rows(c, m, c->fw_next, score, err);
-    }
+    rd_status st = feed_tails(c, n, word, score, err);
     if (st != RD_OK || !keep) {
-        for (int i = 0; i < nl; i++) c->fw_dst[i] = c->row_phys[c->order[i]];
-        sc_update_abort(c->sc, c->fw_dst, nl);
+        sc_update_abort(c->sc, c->node_phys, c->n_nodes);
         sc_update_abort(c->sc, c->stem_phys, ns);
     }
     return st;
@@ -293,6 +360,7 @@ static void rwkv_cache_free(void *p) {
                        c->row_word, c->row_phys, c->fw_tok, c->fw_src, c->fw_dst, c->fw_row,
                        c->order, c->tmp_slot};
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) free(bufs[i]);
+    free(c->node_phys);
     free(c->stem_lse);
     free(c->row_score);
     free(c->logits);
@@ -524,10 +592,7 @@ static rd_status rwkv_score_words(void *p, const int32_t *parent, const int32_t 
     /* bind children (each adds a reference); slots no child took go back */
     sc_update_commit(c->sc, child, c->tmp_slot, n);
     sc_phys_release_unreferenced(c->sc, c->stem_phys, c->n_stems);
-    int nl = 0;
-    for (int r = 0; r < nr; r++)
-        if (c->words[c->row_word[r]].len > 1) c->fw_dst[nl++] = c->row_phys[r];
-    sc_phys_release_unreferenced(c->sc, c->fw_dst, nl);
+    sc_phys_release_unreferenced(c->sc, c->node_phys, c->n_nodes);
     for (int i = 0; i < n; i++) {
         const word_entry *w = &c->words[word[i]];
         c->pending[child[i]] = c->pool[w->off + w->len - 1];
