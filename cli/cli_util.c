@@ -196,3 +196,167 @@ int cli_finish_stdout(const char *prog, int rc, int saved_errno) {
     fprintf(stderr, "%s: writing stdout: %s\n", prog, strerror(e));
     return 3;
 }
+
+/* ---------- reading our own JSON lines back (--resume) ---------- */
+
+typedef struct json_in {
+    const char *p, *end;
+} json_in;
+
+static void json_ws(json_in *j) {
+    while (j->p < j->end && (*j->p == ' ' || *j->p == '\t' || *j->p == '\r' || *j->p == '\n')) j->p++;
+}
+
+static int json_hex4(const char *s, unsigned *out) {
+    unsigned v = 0;
+    for (int i = 0; i < 4; i++) {
+        char c = s[i];
+        int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+        if (d < 0) return 0;
+        v = v * 16 + (unsigned)d;
+    }
+    *out = v;
+    return 1;
+}
+
+/* A string at j->p (its opening quote); decoded into out (room for as many
+ * bytes as the literal has) when out is not NULL, *n its length. The escape
+ * \udcXX is cli_json_string's byte XX that is not UTF-8. */
+static int json_str(json_in *j, char *out, size_t *n) {
+    if (j->p >= j->end || *j->p != '"') return 0;
+    j->p++;
+    size_t k = 0;
+    while (j->p < j->end && *j->p != '"') {
+        unsigned c = (unsigned char)*j->p++;
+        if (c < 0x20) return 0;
+        if (c == '\\') {
+            if (j->p >= j->end) return 0;
+            char e = *j->p++;
+            if (e == 'u') {
+                if (j->end - j->p < 4 || !json_hex4(j->p, &c)) return 0;
+                j->p += 4;
+                if (c >= 0xD800 && c <= 0xDBFF) {   /* a surrogate pair */
+                    unsigned lo;
+                    if (j->end - j->p < 6 || j->p[0] != '\\' || j->p[1] != 'u' || !json_hex4(j->p + 2, &lo) ||
+                        lo < 0xDC00 || lo > 0xDFFF)
+                        return 0;
+                    j->p += 6;
+                    c = 0x10000 + ((c - 0xD800) << 10) + (lo - 0xDC00);
+                }
+                if (out) {
+                    if (c >= 0xDC80 && c <= 0xDCFF) out[k++] = (char)(c & 0xFF);
+                    else if (c < 0x80) out[k++] = (char)c;
+                    else if (c < 0x800) out[k++] = (char)(0xC0 | (c >> 6)), out[k++] = (char)(0x80 | (c & 0x3F));
+                    else if (c < 0x10000)
+                        out[k++] = (char)(0xE0 | (c >> 12)), out[k++] = (char)(0x80 | ((c >> 6) & 0x3F)),
+                        out[k++] = (char)(0x80 | (c & 0x3F));
+                    else
+                        out[k++] = (char)(0xF0 | (c >> 18)), out[k++] = (char)(0x80 | ((c >> 12) & 0x3F)),
+                        out[k++] = (char)(0x80 | ((c >> 6) & 0x3F)), out[k++] = (char)(0x80 | (c & 0x3F));
+                }
+                continue;
+            }
+            const char *from = "\"\\/bfnrt", *to = "\"\\/\b\f\n\r\t", *at = strchr(from, e);
+            if (!e || !at) return 0;
+            c = (unsigned char)to[at - from];
+        }
+        if (out) out[k++] = (char)c;
+    }
+    if (j->p >= j->end) return 0;
+    j->p++;
+    if (out) out[k] = '\0';
+    if (n) *n = k;
+    return 1;
+}
+
+static int json_number(json_in *j) {
+    const char *s = j->p;
+    if (j->p < j->end && *j->p == '-') j->p++;
+    if (j->p >= j->end || !isdigit((unsigned char)*j->p)) return 0;
+    if (*j->p == '0') j->p++;
+    else while (j->p < j->end && isdigit((unsigned char)*j->p)) j->p++;
+    if (j->p < j->end && *j->p == '.') {
+        j->p++;
+        if (j->p >= j->end || !isdigit((unsigned char)*j->p)) return 0;
+        while (j->p < j->end && isdigit((unsigned char)*j->p)) j->p++;
+    }
+    if (j->p < j->end && (*j->p == 'e' || *j->p == 'E')) {
+        j->p++;
+        if (j->p < j->end && (*j->p == '+' || *j->p == '-')) j->p++;
+        if (j->p >= j->end || !isdigit((unsigned char)*j->p)) return 0;
+        while (j->p < j->end && isdigit((unsigned char)*j->p)) j->p++;
+    }
+    return j->p > s;
+}
+
+static int json_value(json_in *j, int depth);
+
+static int json_container(json_in *j, int depth, char close) {
+    j->p++;
+    json_ws(j);
+    if (j->p < j->end && *j->p == close) return j->p++, 1;
+    for (;;) {
+        json_ws(j);
+        if (close == '}') {
+            if (!json_str(j, NULL, NULL)) return 0;
+            json_ws(j);
+            if (j->p >= j->end || *j->p++ != ':') return 0;
+        }
+        if (!json_value(j, depth + 1)) return 0;
+        json_ws(j);
+        if (j->p >= j->end) return 0;
+        char c = *j->p++;
+        if (c == close) return 1;
+        if (c != ',') return 0;
+    }
+}
+
+static int json_value(json_in *j, int depth) {
+    json_ws(j);
+    if (j->p >= j->end || depth > 64) return 0;
+    switch (*j->p) {
+    case '{': return json_container(j, depth, '}');
+    case '[': return json_container(j, depth, ']');
+    case '"': return json_str(j, NULL, NULL);
+    case 't': return j->end - j->p >= 4 && memcmp(j->p, "true", 4) == 0 ? (j->p += 4, 1) : 0;
+    case 'f': return j->end - j->p >= 5 && memcmp(j->p, "false", 5) == 0 ? (j->p += 5, 1) : 0;
+    case 'n': return j->end - j->p >= 4 && memcmp(j->p, "null", 4) == 0 ? (j->p += 4, 1) : 0;
+    default: return json_number(j);
+    }
+}
+
+int cli_json_output_line(const char *s, size_t n, char **id, int *is_error) {
+    *id = NULL;
+    *is_error = 0;
+    json_in j = {s, s + n};
+    json_ws(&j);
+    if (j.p >= j.end || *j.p != '{') return 0;
+    json_in whole = j;
+    if (!json_value(&whole, 0)) return 0;
+    json_ws(&whole);
+    if (whole.p != whole.end) return 0;
+    /* the whole line parses: walk the top-level keys for "utt" and "error" */
+    j.p++;
+    for (;;) {
+        json_ws(&j);
+        if (*j.p == '}') break;
+        const char *key = j.p;
+        json_str(&j, NULL, NULL);
+        size_t klen = (size_t)(j.p - key);
+        json_ws(&j);
+        j.p++; /* ':' */
+        json_ws(&j);
+        if (klen == 5 && memcmp(key, "\"utt\"", 5) == 0 && *j.p == '"' && !*id) {
+            char *out = malloc(n + 1);
+            if (!out) return -1;
+            json_str(&j, out, NULL);
+            *id = out;
+        } else {
+            if (klen == 7 && memcmp(key, "\"error\"", 7) == 0) *is_error = 1;
+            json_value(&j, 0);
+        }
+        json_ws(&j);
+        if (*j.p == ',') j.p++;
+    }
+    return *id ? 1 : 0;
+}

@@ -43,6 +43,13 @@ int cli_write_stdout(const void *p, size_t n);
  * and returns 3. */
 int cli_finish_stdout(const char *prog, int rc, int saved_errno);
 
+/* Reads back one of rwkv-decode's JSON output lines s[0..n): returns 1 when
+ * the whole line parses as a JSON object with a string "utt" (*id: that id,
+ * decoded, malloc'd; *is_error: the object has an "error" key, a failed
+ * utterance of --keep-going), 0 when it does not parse or has no "utt", -1
+ * when out of memory. */
+int cli_json_output_line(const char *s, size_t n, char **id, int *is_error);
+
 /* Base name of a path without its directory and without a final ".npy". */
 void cli_stem(const char *path, char *out, size_t n);
 

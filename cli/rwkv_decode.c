@@ -162,6 +162,7 @@ static const char usage_text2[] =
     "  --resume OUT             skip utterances whose id already has a complete line in\n"
     "                           OUT, an earlier (interrupted) output of the same command:\n"
     "                           rwkv-decode --list l.tsv --resume out.tsv >> out.tsv\n"
+    "                           (a cut-off last line is dropped; see README, 'Resuming')\n"
     "  --quiet                  no summary line on stderr\n"
     "  -h, --help               this text\n"
     "  --version                the version\n"
@@ -224,6 +225,7 @@ typedef struct item {
     int row;          /* row of a 3-D array, -1 for a 2-D file */
     int64_t length;   /* frames of that row, -1 for all */
     int hot;          /* the list's hotword file for it: index into app.hot, -1 none */
+    long line;        /* its line in the list, 0 when it is not from a list */
 } item;
 
 #define ROW_FILE (-1)     /* item.row: read the item's own file */
@@ -260,6 +262,7 @@ typedef struct app {
     int single;       /* one utterance from --logits: print its text alone */
     int interrupted;  /* the signal that stopped the batch, 0 if none */
     int out_errno;    /* errno of the first failed write to stdout, 0 if none */
+    const char *list_name; /* the list's name in messages ("<stdin>" for -) */
     pthread_mutex_t mu;
     pthread_cond_t cv;
 } app;
@@ -581,6 +584,7 @@ static rd_status add_item(app *a, long *cap, const char *id, size_t id_len, cons
     if (!it->id || !it->path) return rd_fail(err, RD_ERR_NOMEM, "out of memory reading the list");
     it->row = row;
     it->hot = -1;
+    it->line = 0;
     it->length = length;
     it->ctx = -1;
     a->n_items++;
@@ -608,6 +612,8 @@ static rd_status read_list(app *a, const char *path, long *cap, rd_error *err) {
     rd_text t;
     RD_TRY(rd_text_read(path, &t, err));
     const char *name = strcmp(path, "-") == 0 ? "<stdin>" : path;
+    a->list_name = name;
+    long first_new = a->n_items;
     rd_line_iter it;
     rd_line_iter_init(&it, t.data, t.size);
     const char *line;
@@ -652,6 +658,8 @@ static rd_status read_list(app *a, const char *path, long *cap, rd_error *err) {
             st = rd_fail(err, RD_ERR_INPUT, "%s:%ld: expected utt_id<TAB>path.npy[<TAB>hotwords.txt]", name,
                          it.lineno);
         }
+        if (st == RD_OK && a->n_items > first_new && !a->items[a->n_items - 1].line)
+            a->items[a->n_items - 1].line = it.lineno;
     }
     rd_text_free(&t);
     return st;
@@ -736,45 +744,89 @@ static void apply_shard(app *a) {
 
 static int cmp_str(const void *x, const void *y) { return strcmp(*(char *const *)x, *(char *const *)y); }
 
-/* Decodes the JSON string at s (after its opening quote) into out (at most
- * cap - 1 bytes); returns 1 when it ends with a closing quote. */
-static int json_string(const char *s, const char *end, char *out, size_t cap) {
-    size_t k = 0;
-    while (s < end && *s != '"') {
-        unsigned c = (unsigned char)*s++;
-        if (c == '\\') {
-            if (s >= end) return 0;
-            char e = *s++;
-            if (e == 'u') {
-                if (end - s < 4) return 0;
-                char hex[5] = {s[0], s[1], s[2], s[3], 0};
-                char *stop;
-                c = (unsigned)strtoul(hex, &stop, 16);
-                if (*stop) return 0;
-                s += 4;
-                if (c >= 0xDC80 && c <= 0xDCFF) {  /* cli_json_string's escape of a byte that is not UTF-8 */
-                    if (k + 1 >= cap) return 0;
-                    out[k++] = (char)(c & 0xFF);
-                    continue;
-                }
-                if (c >= 0x80) {   /* cli_json_string escapes only controls; keep it simple */
-                    if (k + 2 >= cap) return 0;
-                    out[k++] = (char)(0xC0 | (c >> 6));
-                    c = 0x80 | (c & 0x3F);
-                }
-            } else {
-                c = e == 'n' ? '\n' : e == 't' ? '\t' : e == 'r' ? '\r' : e == 'b' ? '\b' : e == 'f' ? '\f' : (unsigned char)e;
-            }
-        }
-        if (k + 1 >= cap) return 0;
-        out[k++] = (char)c;
-    }
-    out[k] = '\0';
-    return s < end;
+/* Ids are unique and fit one field of a text line: an id with a tab, CR or
+ * newline is refused, and so is an id given twice (two list lines, or two
+ * files with one stem), naming both; the first such pair in input order. */
+typedef struct id_ref {
+    const char *id;
+    long index;
+} id_ref;
+
+static int cmp_id_ref(const void *x, const void *y) {
+    const id_ref *p = x, *q = y;
+    int c = strcmp(p->id, q->id);
+    return c ? c : (p->index > q->index) - (p->index < q->index);
 }
 
-/* Drops the items whose id has a complete line in an earlier output (text
- * 'id<TAB>...' or JSON '{"utt":"id",...}'). A missing file is an empty one. */
+static rd_status check_ids(app *a, rd_error *err) {
+    for (long i = 0; i < a->n_items; i++) {
+        const item *it = &a->items[i];
+        if (strpbrk(it->id, "\t\n\r")) {
+            if (it->line) return rd_fail(err, RD_ERR_INPUT, "%s:%ld: the utterance id holds a carriage return",
+                                         a->list_name, it->line);
+            return rd_fail(err, RD_ERR_INPUT, "%s: the utterance id would hold a tab or a newline; give ids with --list",
+                           it->path);
+        }
+    }
+    if (a->n_items < 2) return RD_OK;
+    id_ref *r = malloc((size_t)a->n_items * sizeof *r);
+    if (!r) return rd_fail(err, RD_ERR_NOMEM, "out of memory checking %ld ids", a->n_items);
+    for (long i = 0; i < a->n_items; i++) r[i] = (id_ref){a->items[i].id, i};
+    qsort(r, (size_t)a->n_items, sizeof *r, cmp_id_ref);
+    long first = -1, second = -1;
+    for (long k = 1; k < a->n_items; k++)
+        if (strcmp(r[k].id, r[k - 1].id) == 0 && (second < 0 || r[k].index < second))
+            first = r[k - 1].index, second = r[k].index;
+    free(r);
+    if (second < 0) return RD_OK;
+    const item *x = &a->items[first], *y = &a->items[second];
+    if (y->line)
+        return rd_fail(err, RD_ERR_INPUT, "%s:%ld: utterance id '%s' is also on line %ld", a->list_name, y->line, y->id,
+                       x->line);
+    return rd_fail(err, RD_ERR_INPUT, "%s: utterance id '%s' is also the id of %s", y->path, y->id, x->path);
+}
+
+/* A last line without its newline was cut off (a crash): it does not count.
+ * When stdout appends to that very file, the file is cut back to its last
+ * complete line, so the next line written does not glue onto the cut one. */
+static rd_status drop_cut_line(const app *a, size_t keep, long lineno, rd_error *err) {
+    struct stat rs, os;
+    if (stat(a->o.resume, &rs) == 0 && fstat(1, &os) == 0 && S_ISREG(os.st_mode) && rs.st_dev == os.st_dev &&
+        rs.st_ino == os.st_ino) {
+        if (ftruncate(1, (off_t)keep) != 0)
+            return rd_fail(err, RD_ERR_IO, "--resume: %s:%ld: cannot drop the cut-off last line: %s", a->o.resume,
+                           lineno, strerror(errno));
+        if (!a->o.quiet)
+            fprintf(stderr, PROG ": --resume: %s:%ld: the last line has no newline (cut off?): dropped it\n",
+                    a->o.resume, lineno);
+        return RD_OK;
+    }
+    fprintf(stderr, PROG ": --resume: %s:%ld: the last line has no newline (cut off?); its utterance is decoded "
+            "again: drop that line before appending to %s (README, 'Resuming')\n", a->o.resume, lineno, a->o.resume);
+    return RD_OK;
+}
+
+/* The id of one complete earlier output line p[0..len), malloc'd in *id: a
+ * JSON line that parses ('{"utt":"id",...}'; *id NULL for a failed
+ * utterance of --keep-going, which is decoded again), else a text line
+ * 'id<TAB>...'. Returns 0 when the line is neither. */
+static int resume_line_id(const char *p, size_t len, char **id, rd_status *st, rd_error *err) {
+    int is_error = 0;
+    *id = NULL;
+    int r = p[0] == '{' ? cli_json_output_line(p, len, id, &is_error) : 0;
+    if (r < 0) return *st = rd_fail(err, RD_ERR_NOMEM, "out of memory"), 0;
+    if (r > 0) {
+        if (is_error) free(*id), *id = NULL;
+        return 1;
+    }
+    const char *tab = memchr(p, '\t', len);
+    if (!tab || tab == p) return 0;
+    if (!(*id = xstrdup(p, (size_t)(tab - p)))) return *st = rd_fail(err, RD_ERR_NOMEM, "out of memory"), 0;
+    return 1;
+}
+
+/* Drops the items whose id has a complete line in an earlier output (see
+ * resume_line_id and drop_cut_line). A missing file is an empty one. */
 static rd_status apply_resume(app *a, rd_error *err) {
     if (!a->o.resume) return RD_OK;
     if (access(a->o.resume, F_OK) != 0) {
@@ -792,39 +844,25 @@ static rd_status apply_resume(app *a, rd_error *err) {
         const char *nl = memchr(p, '\n', (size_t)(end - p));
         lineno++;
         if (!nl) {
-            fprintf(stderr, PROG ": --resume: %s:%ld: the last line has no newline (cut off?); its utterance is "
-                    "decoded again: remove that line before appending (sed -i '$d' %s)\n", a->o.resume, lineno,
-                    a->o.resume);
+            st = drop_cut_line(a, (size_t)(p - t.data), lineno, err);
             break;
         }
-        char id[4096];
-        int ok;
-        if (p[0] == '{') {
-            static const char key[] = "{\"utt\":\"";
-            ok = (size_t)(nl - p) > sizeof key - 1 && memcmp(p, key, sizeof key - 1) == 0 &&
-                 json_string(p + sizeof key - 1, nl, id, sizeof id);
-            if (ok && memmem(p, (size_t)(nl - p), "\",\"error\":", 10)) { /* --keep-going's failure: redo it */
-                p = nl + 1;
-                continue;
-            }
-        } else {
-            const char *tab = memchr(p, '\t', (size_t)(nl - p));
-            ok = tab && tab > p && (size_t)(tab - p) < sizeof id;
-            if (ok) memcpy(id, p, (size_t)(tab - p)), id[tab - p] = '\0';
-        }
-        if (!ok) {
-            st = rd_fail(err, RD_ERR_INPUT, "--resume: %s:%ld: expected an earlier output line ('id<TAB>text' or "
-                         "'{\"utt\":...}')", a->o.resume, lineno);
+        char *id;
+        if (!resume_line_id(p, (size_t)(nl - p), &id, &st, err)) {
+            if (st == RD_OK)
+                st = rd_fail(err, RD_ERR_INPUT, "--resume: %s:%ld: expected an earlier output line ('id<TAB>text' or "
+                             "a JSON line '{\"utt\":...}' that parses)", a->o.resume, lineno);
             break;
         }
+        p = nl + 1;
+        if (!id) continue;
         if (n == cap) {
             char **ni = realloc(ids, 2 * cap * sizeof *ni);
-            if (!ni) { st = rd_fail(err, RD_ERR_NOMEM, "out of memory"); break; }
+            if (!ni) { free(id); st = rd_fail(err, RD_ERR_NOMEM, "out of memory"); break; }
             ids = ni;
             cap *= 2;
         }
-        if (!(ids[n++] = strdup(id))) st = rd_fail(err, RD_ERR_NOMEM, "out of memory");
-        p = nl + 1;
+        ids[n++] = id;
     }
     rd_text_free(&t);
     long kept = 0, skipped = 0;
@@ -1667,7 +1705,7 @@ int main(int argc, char **argv) {
         cli_stem(a.o.logits, stem, sizeof stem);
         if (add_item(&a, &cap, stem, strlen(stem), a.o.logits, strlen(a.o.logits), ROW_FILE, -1, &err) != RD_OK)
             return fail(&a, &err);
-    } else if (collect_inputs(&a, argc, argv, first, &err) != RD_OK) {
+    } else if (collect_inputs(&a, argc, argv, first, &err) != RD_OK || check_ids(&a, &err) != RD_OK) {
         return fail(&a, &err);
     }
     apply_shard(&a);

@@ -1043,6 +1043,81 @@ static void test_stdout_full_is_an_error(void **state) {
     unlink(list);
 }
 
+/* Item 5 of issue 17: --resume is exact after any crash. A cut-off last line
+ * is dropped (not glued to the next line), a JSON line counts only if it
+ * parses, ids that start with '{' or are 4 KB long are read back, duplicate
+ * ids in a list and ids with a tab or newline are refused. */
+static void test_resume_exact(void **state) {
+    (void)state;
+    NEED_PROG();
+    char rel[512], npy[4096];
+    RD_DATA_OR_SKIP(rel, W2V);
+    assert_non_null(realpath(rel, npy)); /* the commands run in a temporary directory */
+    char dir[] = "/tmp/rd_cli_resXXXXXX", cwd[1024];
+    assert_non_null(mkdtemp(dir));
+    assert_non_null(getcwd(cwd, sizeof cwd));
+    char list[700], want[4096];
+    snprintf(list, sizeof list, "%s/list", dir);
+    FILE *f = fopen(list, "w");
+    assert_non_null(f);
+    fprintf(f, "a\t%s\nb\t%s\nc\t%s\n", npy, npy, npy);
+    fclose(f);
+    run_result r;
+    /* a crash left "b<TAB>also a pop" without its newline */
+    run(&r, "cd %s && printf 'a\\t%s\\nb\\talso a pop' > out && %s/" PROG " --list list --beam 4 --resume out >> out; "
+        "echo status=$?; cat out", dir, REF121, cwd);
+    snprintf(want, sizeof want, "status=0\na\t%s\nb\t%s\nc\t%s\n", REF121, REF121, REF121);
+    assert_string_equal(r.out, want);
+    assert_non_null(strstr(r.err, "out:2: the last line has no newline (cut off?): dropped it"));
+    /* JSON: a line glued by an older version does not parse: refused, named */
+    run(&r, "cd %s && printf '{\"utt\":\"a\",\"frames\":5,\"nbest\":[]}\\n{\"utt\":\"b\",\"frames\":5,\"nbest\":[{\"text\":\"al"
+        "{\"utt\":\"c\",\"frames\":5,\"nbest\":[]}\\n' > out.json && %s/" PROG " --list list --format json --resume out.json",
+        dir, cwd);
+    assert_int_equal(r.status, 1);
+    assert_non_null(strstr(r.err, "out.json:2: expected an earlier output line"));
+    /* a JSON error line of --keep-going is decoded again; valid lines count */
+    run(&r, "cd %s && printf '{\"utt\":\"a\",\"frames\":5,\"nbest\":[]}\\n{\"utt\":\"b\",\"error\":\"x\"}\\n' > out.json && "
+        "%s/" PROG " --list list --format json --resume out.json --beam 4 | cut -c1-12", dir, cwd);
+    assert_int_equal(r.status, 0);
+    assert_string_equal(r.out, "{\"utt\":\"b\",\"\n{\"utt\":\"c\",\"\n");
+    /* ids that start with '{' or are 4 KB long: our own output is read back */
+    char id[4200];
+    memset(id, 'x', 4100);
+    id[4100] = '\0';
+    f = fopen(list, "w");
+    assert_non_null(f);
+    fprintf(f, "{a}\t%s\n%s\t%s\n{\"utt\":\"q\"}\t%s\n", npy, id, npy, npy);
+    fclose(f);
+    for (int json = 0; json < 2; json++) {
+        run(&r, "cd %s && rm -f out && %s/" PROG " --list list --beam 4 %s > out && %s/" PROG
+            " --list list --beam 4 %s --resume out >> out; echo status=$?; wc -l < out", dir, cwd,
+            json ? "--format json" : "", cwd, json ? "--format json" : "");
+        assert_string_equal(r.out, "status=0\n3\n");
+        assert_non_null(strstr(r.err, "--resume: 3 utterances already in out, 0 to decode"));
+    }
+    /* duplicate ids in a list: an error naming both lines */
+    f = fopen(list, "w");
+    assert_non_null(f);
+    fprintf(f, "a\t%s\nb\t%s\na\t%s\n", npy, npy, npy);
+    fclose(f);
+    run(&r, PROG " --list %s --beam 4", list);
+    assert_int_equal(r.status, 1);
+    snprintf(want, sizeof want, "rwkv-decode: %s:3: utterance id 'a' is also on line 1\n", list);
+    assert_string_equal(r.err, want);
+    assert_string_equal(r.out, "");
+    /* two files with one stem are two utterances with one id */
+    run(&r, "mkdir -p %s/d1 %s/d2 && ln -s %s %s/d1/x.npy && ln -s %s %s/d2/x.npy && " PROG " %s/d1/x.npy %s/d2/x.npy",
+        dir, dir, npy, dir, npy, dir, dir, dir);
+    assert_int_equal(r.status, 1);
+    snprintf(want, sizeof want, "rwkv-decode: %s/d2/x.npy: utterance id 'x' is also the id of %s/d1/x.npy\n", dir, dir);
+    assert_string_equal(r.err, want);
+    /* an id with a tab or a newline (from a file name) is refused */
+    run(&r, "ln -s %s \"%s/t$(printf '\\t')ab.npy\" && " PROG " %s/t*ab.npy --beam 4", npy, dir, dir);
+    assert_int_equal(r.status, 1);
+    assert_non_null(strstr(r.err, "ab.npy: the utterance id would hold a tab or a newline; give ids with --list\n"));
+    run(&r, "rm -rf %s", dir);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_options_as_typed),
@@ -1070,6 +1145,7 @@ int main(void) {
         cmocka_unit_test(test_rescore_and_two_lms),
         cmocka_unit_test(test_state_output_written_safely),
         cmocka_unit_test(test_stdout_full_is_an_error),
+        cmocka_unit_test(test_resume_exact),
     };
     if (getenv("RD_TEST_FILTER")) cmocka_set_test_filter(getenv("RD_TEST_FILTER")); /* tests/gpu/run.sh */
     return cmocka_run_group_tests(tests, NULL, NULL);
