@@ -1390,6 +1390,16 @@ static void print_partial(app *a, const item *it, const char *text, int64_t fram
     check_stdout(a);
 }
 
+/* True when the first bytes of a stream read as numbers in text (digits,
+ * signs, points, exponents, separators): raw float32 logits never start so
+ * (their first 4 bytes would be a float near 1e-19). */
+static int looks_like_text(const unsigned char *b, size_t n) {
+    if (n < 4) return 0;
+    for (size_t i = 0; i < n && i < 64; i++)
+        if (!b[i] || !strchr("0123456789+-.eE \t,\r\n", b[i])) return 0;
+    return 1;
+}
+
 /* Decodes a->items[0] frame by frame as its data arrives. */
 static rd_status run_stream(app *a, rd_error *err) {
     const item *it = &a->items[0];
@@ -1431,6 +1441,9 @@ static rd_status run_stream(app *a, rd_error *err) {
             stream_consume(&s, h.data_offset);
             total = h.shape[0];
         }
+    } else if (st == RD_OK && looks_like_text(s.buf, s.len)) {
+        st = rd_fail(err, RD_ERR_INPUT, "%s: looks like a text matrix: --stream reads .npy or raw float32 frames; "
+                     "decode a text matrix without --stream", s.name);
     } else if (st == RD_OK) {
         s.raw = 1; /* raw little-endian float32 frames */
         h.kind = 'f';

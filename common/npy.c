@@ -505,7 +505,7 @@ rd_status rd_matrix_parse(const void *buf, size_t n, const char *name, rd_npy *o
     return rd_matrix_parse_text(buf, n, name, out, err);
 }
 
-/* Maps a regular file (or reads a pipe / "-") and parses it with parse. */
+/* Maps a regular file (or reads a FIFO / pipe / "-", opened once) and parses it with parse. */
 static rd_status read_with(const char *path, rd_npy *out, rd_error *err,
                            rd_status (*parse)(const void *, size_t, const char *, rd_npy *, rd_error *)) {
     memset(out, 0, sizeof *out);
@@ -520,9 +520,10 @@ static rd_status read_with(const char *path, rd_npy *out, rd_error *err,
         munmap(m, (size_t)st.st_size);
         return s;
     }
-    if (fd >= 0) close(fd);
+    if (fd < 0 && strcmp(path, "-") != 0) return rd_fail(err, RD_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     rd_text t;
-    RD_TRY(rd_text_read(path, &t, err));
+    /* a FIFO, pipe or empty file: read from the fd already open (opened once) */
+    RD_TRY(fd >= 0 ? rd_text_read_fd(fd, path, &t, err) : rd_text_read(path, &t, err));
     rd_status s = parse(t.data, t.size, strcmp(path, "-") == 0 ? "<stdin>" : path, out, err);
     rd_text_free(&t);
     return s;

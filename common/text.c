@@ -6,6 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
+
+static rd_status read_stream(FILE *f, int is_stdin, const char *path, rd_text *out, rd_error *err);
 
 rd_status rd_text_read(const char *path, rd_text *out, rd_error *err) {
     out->data = NULL;
@@ -13,6 +16,23 @@ rd_status rd_text_read(const char *path, rd_text *out, rd_error *err) {
     int is_stdin = strcmp(path, "-") == 0;
     FILE *f = is_stdin ? stdin : fopen(path, "rb");
     if (!f) return rd_fail(err, RD_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    return read_stream(f, is_stdin, path, out, err);
+}
+
+rd_status rd_text_read_fd(int fd, const char *name, rd_text *out, rd_error *err) {
+    out->data = NULL;
+    out->size = 0;
+    FILE *f = fdopen(fd, "rb");
+    if (!f) {
+        int e = errno;
+        close(fd);
+        return rd_fail(err, RD_ERR_IO, "%s: cannot read: %s", name, strerror(e));
+    }
+    return read_stream(f, 0, name, out, err);
+}
+
+/* Reads f to its end (closing it unless it is stdin). */
+static rd_status read_stream(FILE *f, int is_stdin, const char *path, rd_text *out, rd_error *err) {
     struct stat sb;
     if (fstat(fileno(f), &sb) == 0 && S_ISDIR(sb.st_mode)) { /* fopen opens one; reading it fails oddly */
         if (!is_stdin) fclose(f);

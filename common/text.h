@@ -18,6 +18,9 @@ typedef struct rd_text {
 
 /* Reads the whole file (or stdin for "-"). */
 rd_status rd_text_read(const char *path, rd_text *out, rd_error *err);
+/* The same for a file already open as fd (a FIFO or pipe must be opened
+ * once: a second open waits for a new writer); fd is closed. */
+rd_status rd_text_read_fd(int fd, const char *name, rd_text *out, rd_error *err);
 void rd_text_free(rd_text *t);
 
 typedef struct rd_line_iter {

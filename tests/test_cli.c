@@ -1118,6 +1118,39 @@ static void test_resume_exact(void **state) {
     run(&r, "rm -rf %s", dir);
 }
 
+/* Item 7 of issue 17: a FIFO given as --logits or as a list entry is opened
+ * once (a second open waited for a writer that had already gone); a text
+ * matrix on --stream --logits - is refused, not read as raw float32. The
+ * writers exit after writing; 'timeout' only bounds a hang. */
+static void test_fifo_opened_once(void **state) {
+    (void)state;
+    NEED_PROG();
+    char rel[512], npy[4096], tok[512];
+    RD_DATA_OR_SKIP(rel, W2V);
+    RD_DATA_OR_SKIP(tok, "emissions/librispeech-121-121726-0000.wav2vec2.tokens.txt");
+    assert_non_null(realpath(rel, npy));
+    char dir[] = "/tmp/rd_cli_fifoXXXXXX", want[4096];
+    assert_non_null(mkdtemp(dir));
+    run_result r;
+    for (int i = 0; i < 3; i++) {
+        run(&r, "mkfifo %s/f.npy && { cat %s > %s/f.npy & } && timeout 60 " PROG " --logits %s/f.npy --tokens %s --beam 4; "
+            "echo status=$?; rm -f %s/f.npy", dir, npy, dir, dir, tok, dir);
+        snprintf(want, sizeof want, "%s\nstatus=0\n", REF121);
+        assert_string_equal(r.out, want);
+    }
+    run(&r, "mkfifo %s/f.npy && printf 'a\\t%s\\nb\\t%s/f.npy\\n' > %s/list && { cat %s > %s/f.npy & } && "
+        "timeout 60 " PROG " --list %s/list --tokens %s --beam 4; echo status=$?", dir, npy, dir, dir, npy, dir, dir, tok);
+    snprintf(want, sizeof want, "a\t%s\nb\t%s\nstatus=0\n", REF121, REF121);
+    assert_string_equal(r.out, want);
+    /* a text matrix on --stream --logits -: refused */
+    run(&r, "awk 'BEGIN { for (t = 0; t < 20; t++) { for (v = 0; v < 32; v++) printf \"%%s-%%d.5\", v ? \" \" : \"\", v; "
+        "print \"\" } }' | " PROG " --stream --logits - --tokens %s", tok);
+    assert_int_equal(r.status, 1);
+    assert_non_null(strstr(r.err, "rwkv-decode: -: looks like a text matrix: --stream reads .npy or raw float32 "
+                                  "frames; decode a text matrix without --stream\n"));
+    run(&r, "rm -rf %s", dir);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_options_as_typed),
@@ -1146,6 +1179,7 @@ int main(void) {
         cmocka_unit_test(test_state_output_written_safely),
         cmocka_unit_test(test_stdout_full_is_an_error),
         cmocka_unit_test(test_resume_exact),
+        cmocka_unit_test(test_fifo_opened_once),
     };
     if (getenv("RD_TEST_FILTER")) cmocka_set_test_filter(getenv("RD_TEST_FILTER")); /* tests/gpu/run.sh */
     return cmocka_run_group_tests(tests, NULL, NULL);
