@@ -69,7 +69,7 @@ endif
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ     := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRC))
 
-.PHONY: all check test check-asan fuzz fuzz-smoke bench bench-cpu bench-rwkv bench-homophones bench-lm-cost bench-state bench-soak bench-arpa bench-scaleout bench-gpu deps clean
+.PHONY: all check test check-asan fuzz fuzz-smoke bench bench-cpu bench-rwkv bench-homophones bench-lm-cost bench-state bench-soak bench-arpa bench-scaleout bench-gpu bench-zh bench-hotwords deps clean
 all: $(PROGS)
 
 $(BUILD)/obj/%.o: %.c
@@ -153,13 +153,17 @@ fuzz-smoke: $(FUZZ)
 	  grep -E '^(Done|stat::number_of_executed_units)' $(BUILD)/fuzz-work/$$n.log; done; \
 	echo "fuzz-smoke: every target ran without a crash"
 
-bench: bench-cpu bench-rwkv bench-homophones bench-lm-cost bench-state bench-soak bench-arpa bench-scaleout
+bench: bench-cpu bench-rwkv bench-homophones bench-lm-cost bench-state bench-soak bench-arpa bench-scaleout bench-zh bench-hotwords
 bench-scaleout: $(PROGS)
 	tests/bench/bench_scaleout.sh
 bench-cpu: $(PROGS)
 	tests/bench/bench_cpu.sh
 bench-rwkv: $(PROGS)
 	tests/bench/bench_rwkv.sh
+bench-zh: $(PROGS)
+	tests/bench/bench_zh.sh
+bench-hotwords: $(PROGS) bench-zh
+	tests/bench/bench_hotwords.sh
 bench-homophones: $(PROGS)
 	tests/bench/bench_homophones.sh
 bench-lm-cost: $(PROGS)
@@ -178,7 +182,7 @@ bench-gpu: $(LIB)
 
 deps:
 	@if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
-	$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq build-essential libcmocka-dev zlib1g-dev liblzma-dev libbz2-dev clang python3 python3-numpy fortunes
+	$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq build-essential libcmocka-dev zlib1g-dev liblzma-dev libbz2-dev clang python3 python3-numpy fortunes fortunes-zh
 
 clean:
 	rm -rf build build-asan bin

@@ -31,7 +31,7 @@
 #include "kernels/kernels.h"
 
 #define PROG "rwkv-decode"
-#define HOTWORD_WEIGHT 3.0f /* --hotword-weight default: natural log, per word */
+#define HOTWORD_WEIGHT 2.0f /* --hotword-weight default: natural log, per word */
 
 static const char usage_text[] =
     "usage: rwkv-decode [options] [FILE.npy ...]\n"
@@ -106,7 +106,7 @@ static const char usage_text_hotwords[] =
     "                           last, '#' comments; 'word{u n i t s}' adds a word the\n"
     "                           lexicon lacks (a missing word without units is an error).\n"
     "                           A complete phrase earns W per word; half a phrase, nothing\n"
-    "  --hotword-weight W       weight of phrases without ':W' (natural log, per word) [3]\n"
+    "  --hotword-weight W       weight of phrases without ':W' (natural log, per word) [2]\n"
     "                           A --list line's third column names that utterance's own\n"
     "                           hotword file (added to --hotwords for it)\n"
     "\n";
