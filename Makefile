@@ -69,7 +69,7 @@ endif
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ     := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRC))
 
-.PHONY: all check test check-asan fuzz fuzz-smoke bench bench-cpu bench-rwkv bench-homophones bench-lm-cost bench-state bench-soak bench-arpa bench-scaleout bench-gpu bench-zh bench-hotwords deps clean
+.PHONY: all check test check-asan fuzz fuzz-smoke bench bench-cpu bench-rwkv bench-homophones bench-lm-bpc bench-lm-cost bench-state bench-soak bench-arpa bench-scaleout bench-gpu bench-zh bench-hotwords deps clean
 all: $(PROGS)
 
 $(BUILD)/obj/%.o: %.c
@@ -153,7 +153,7 @@ fuzz-smoke: $(FUZZ)
 	  grep -E '^(Done|stat::number_of_executed_units)' $(BUILD)/fuzz-work/$$n.log; done; \
 	echo "fuzz-smoke: every target ran without a crash"
 
-bench: bench-cpu bench-rwkv bench-homophones bench-lm-cost bench-state bench-soak bench-arpa bench-scaleout bench-zh bench-hotwords
+bench: bench-cpu bench-rwkv bench-homophones bench-lm-bpc bench-lm-cost bench-state bench-soak bench-arpa bench-scaleout bench-zh bench-hotwords
 bench-scaleout: $(PROGS)
 	tests/bench/bench_scaleout.sh
 bench-cpu: $(PROGS)
@@ -166,6 +166,8 @@ bench-hotwords: $(PROGS) bench-zh
 	tests/bench/bench_hotwords.sh
 bench-homophones: $(PROGS)
 	tests/bench/bench_homophones.sh
+bench-lm-bpc: $(PROGS)
+	tests/bench/bench_lm_bpc.sh
 bench-lm-cost: $(PROGS)
 	tests/bench/bench_lm_cost.sh
 bench-state: $(PROGS)
