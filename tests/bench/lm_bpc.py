@@ -6,6 +6,9 @@ Characters: the line's bytes as the RWKV model sees them, i.e. the line
 including its leading space and its final newline (the "\\n" end token that
 rwkv-lm scores); the line's leading "\\n" start token is context, not scored.
 That is len(line) + 1 for a line without its newline = the file's byte count.
+A word the n-gram has not seen costs only p(<unk>), which flatters the n-gram
+(the RWKV pays for its spelling), so a second column scores every model on
+just the lines whose words all are in the first ARPA model's vocabulary.
 Every model is divided by this same count. An n-gram's log-probability of a
 line is the sum of its words' log-probabilities with </s> included (kenlm
 score(line, bos=True, eos=True)).
@@ -30,16 +33,23 @@ def main():
     chars = sum(len(l.encode("utf-8")) + 1 for l in lines)
     words = sum(len(l.split()) + 1 for l in lines)
     print(f"text {args.text}: {len(lines)} lines, {words} words with </s>, {chars} characters")
-    print(f"{'model':<28} {'bits/char':>9} {'bits/word':>9} {'seconds':>8}")
     rows = []
+    known = [True] * len(lines)
+    if args.arpa:
+        import kenlm
+        m0 = kenlm.Model(args.arpa[0].split("=", 1)[1])
+        known = [all(w in m0 for w in l.split()) for l in lines]
+        del m0
+    kchars = sum(len(l.encode("utf-8")) + 1 for l, k in zip(lines, known) if k)
+    print(f"lines without an n-gram OOV word: {sum(known)}, {kchars} characters")
+    print(f"{'model':<34} {'bits/char':>9} {'bits/word':>9} {'bpc no-OOV lines':>16} {'seconds':>8}")
     for spec in args.arpa:
         name, path = spec.split("=", 1)
         import kenlm
         t0 = time.time()
         m = kenlm.Model(path)
-        log10 = sum(m.score(l, bos=True, eos=True) for l in lines)
-        bits = -log10 * math.log2(10)
-        rows.append((name, bits, time.time() - t0))
+        per = [-m.score(l, bos=True, eos=True) * math.log2(10) for l in lines]
+        rows.append((name, sum(per), sum(b for b, k in zip(per, known) if k), time.time() - t0))
     for spec in args.rwkv:
         name, path = spec.split("=", 1)
         t0 = time.time()
@@ -51,9 +61,12 @@ def main():
         _, lnp, ntok, _ = total[0].split("\t")
         if int(ntok) != chars:
             sys.exit(f"lm_bpc: rwkv-lm scored {ntok} tokens, expected {chars} characters")
-        rows.append((name, -float(lnp) / math.log(2), time.time() - t0))
-    for name, bits, secs in rows:
-        print(f"{name:<28} {bits / chars:9.3f} {bits / words:9.2f} {secs:8.1f}")
+        per = [-float(l.split("\t")[1]) / math.log(2) for l in out.splitlines() if l.startswith("line\t")]
+        if len(per) != len(lines):
+            sys.exit(f"lm_bpc: {len(per)} line scores from {args.rwkv_lm}, expected {len(lines)}")
+        rows.append((name, -float(lnp) / math.log(2), sum(b for b, k in zip(per, known) if k), time.time() - t0))
+    for name, bits, kbits, secs in rows:
+        print(f"{name:<34} {bits / chars:9.3f} {bits / words:9.2f} {kbits / kchars:16.3f} {secs:8.1f}")
 
 
 if __name__ == "__main__":
