@@ -45,4 +45,4 @@ run() { # name args... -> "name cpu_seconds"
 } > "$OUT/times.txt"
 base=$(awk '$1 == "ngram" { print $2 }' "$OUT/times.txt")
 printf '%-16s %10s %12s %10s\n' row cpu_s s/sentence x_ngram
-awk -v b="$base" -v n="$N" '{ printf "%-16s %10.2f %12.4f %10.1f\n", $1, $2, $2 / n, b > 0 ? $2 / b : 0 }' "$OUT/times.txt"
+awk -v b="$base" -v n="$N" '{ printf "%-16s %10.2f %12.4f %10.1f\n", $1, $2, $2 / n, (b > 0 ? $2 / b : 0) }' "$OUT/times.txt"
