@@ -142,9 +142,10 @@ def write_arpa(path, sents, vocab, discount=0.7):
         f.write("\n\\end\\\n")
 
 
-def simulate(phone_ids, V, rng, confuse, peak):
+def simulate(phone_ids, V, rng, confuse, peak, first=2):
     """Frames for a unit sequence (ids >= 1; 0 is blank): each unit peaks for
-    1-3 frames then 0-2 blank frames; a confused frame peaks on another unit."""
+    1-3 frames then 0-2 blank frames; a confused frame peaks on another unit.
+    Units from `first` on are confusable (1 is the word delimiter here)."""
     frames = []
     for k, u in enumerate(phone_ids):
         if k and phone_ids[k - 1] == u:
@@ -157,8 +158,8 @@ def simulate(phone_ids, V, rng, confuse, peak):
     x = np.full((T, V), 1e-4, dtype=np.float64)
     for t, u in enumerate(frames):
         shown = u
-        if u != 0 and u != 1 and rng.random() < confuse:
-            shown = rng.randint(2, V - 1)
+        if u >= first and rng.random() < confuse:
+            shown = rng.randint(first, V - 1)
         p = peak + (1 - peak) * rng.random() * 0.5
         x[t, shown] = p
         # spread the rest over blank, the true unit and two random units
@@ -169,14 +170,16 @@ def simulate(phone_ids, V, rng, confuse, peak):
     return np.log(x).astype(np.float32)
 
 
-def greedy_per(logp, ref_units):
+def greedy_per(logp, ref_units, first=2):
+    """Edit distance of the greedy unit sequence (units from `first` on) to
+    the reference's, and the reference length."""
     best = logp.argmax(axis=1)
     out, prev = [], -1
     for u in best:
-        if u != prev and u != 0 and u != 1:
+        if u != prev and u >= first:
             out.append(int(u))
         prev = u
-    ref = [u for u in ref_units if u != 1]
+    ref = [u for u in ref_units if u >= first]
     d = list(range(len(out) + 1))
     for i, r in enumerate(ref, 1):
         nd = [i] + [0] * len(out)

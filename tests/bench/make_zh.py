@@ -31,7 +31,7 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from make_homophones import write_arpa  # noqa: E402
+from make_homophones import greedy_per, simulate, write_arpa  # noqa: E402
 
 FORTUNES = ["/usr/share/games/fortunes/chinese", "/usr/share/games/fortunes/tang300",
             "/usr/share/games/fortunes/song100"]
@@ -82,42 +82,6 @@ def segment(s, d, maxlen=6):
     return out
 
 
-def simulate(ids, V, rng, confuse, peak):
-    frames = []
-    for k, u in enumerate(ids):
-        if k and ids[k - 1] == u:
-            frames.append(0)
-        frames += [u] * rng.randint(1, 3)
-        frames += [0] * rng.randint(0, 2)
-    x = np.full((len(frames), V), 1e-4, dtype=np.float64)
-    for t, u in enumerate(frames):
-        shown = u
-        if u != 0 and rng.random() < confuse:
-            shown = rng.randint(1, V - 1)
-        p = peak + (1 - peak) * rng.random() * 0.5
-        x[t, shown] = p
-        rest = 1 - p
-        for alt, share in ((0, 0.4), (u, 0.3), (rng.randint(1, V - 1), 0.15), (rng.randint(1, V - 1), 0.15)):
-            x[t, alt] += rest * share
-    x /= x.sum(axis=1, keepdims=True)
-    return np.log(x).astype(np.float32)
-
-
-def greedy_errors(logp, ref):
-    out, prev = [], -1
-    for u in logp.argmax(axis=1):
-        if u != prev and u != 0:
-            out.append(int(u))
-        prev = u
-    d = list(range(len(out) + 1))
-    for i, r in enumerate(ref, 1):
-        nd = [i] + [0] * len(out)
-        for j, h in enumerate(out, 1):
-            nd[j] = min(d[j] + 1, nd[j - 1] + 1, d[j - 1] + (r != h))
-        d = nd
-    return d[-1]
-
-
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--shared", default="../shared/data")
@@ -162,10 +126,10 @@ def main():
             for i, s in enumerate(part):
                 utt = "%s-%04d" % (name, i)
                 ids = [uid[y] for w in s for y in d[w][1].split()]
-                x = simulate(ids, len(tokens), rng, a.confuse, a.peak)
+                x = simulate(ids, len(tokens), rng, a.confuse, a.peak, first=1)
                 p = os.path.join(a.out, "npy", utt + ".npy")
                 np.save(p, x)
-                errs += greedy_errors(x, ids)
+                errs += greedy_per(x, ids, first=1)[0]
                 total += len(ids)
                 fl.write("%s\t%s\n" % (utt, p))
                 fr.write("%s\t%s\n" % (utt, "".join(s)))
