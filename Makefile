@@ -69,7 +69,7 @@ endif
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ     := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRC))
 
-.PHONY: all check test check-asan fuzz fuzz-smoke bench bench-cpu bench-rwkv bench-homophones bench-lm-bpc bench-lm-cost bench-state bench-soak bench-arpa bench-scaleout bench-gpu bench-zh bench-hotwords deps clean
+.PHONY: all check test check-asan fuzz fuzz-smoke bench bench-cpu bench-rwkv bench-homophones bench-lm-bpc bench-lm-cost bench-state bench-soak bench-listmem bench-arpa bench-scaleout bench-gpu bench-zh bench-hotwords deps clean
 all: $(PROGS)
 
 $(BUILD)/obj/%.o: %.c
@@ -153,7 +153,7 @@ fuzz-smoke: $(FUZZ)
 	  grep -E '^(Done|stat::number_of_executed_units)' $(BUILD)/fuzz-work/$$n.log; done; \
 	echo "fuzz-smoke: every target ran without a crash"
 
-bench: bench-cpu bench-rwkv bench-homophones bench-lm-bpc bench-lm-cost bench-state bench-soak bench-arpa bench-scaleout bench-zh bench-hotwords
+bench: bench-cpu bench-rwkv bench-homophones bench-lm-bpc bench-lm-cost bench-state bench-soak bench-listmem bench-arpa bench-scaleout bench-zh bench-hotwords
 bench-scaleout: $(PROGS)
 	tests/bench/bench_scaleout.sh
 bench-cpu: $(PROGS)
@@ -174,6 +174,8 @@ bench-state: $(PROGS)
 	tests/bench/bench_state.sh
 bench-soak: $(PROGS)
 	RWKV_DECODE=$(BIN)/rwkv-decode tests/bench/bench_soak.sh
+bench-listmem: $(PROGS)
+	RWKV_DECODE=$(BIN)/rwkv-decode tests/bench/bench_list_memory.sh
 bench-arpa: $(PROGS)
 	tests/bench/bench_arpa.sh
 # The GPU step benchmark; prints "no CUDA device: skipped" without a GPU.

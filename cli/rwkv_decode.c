@@ -136,7 +136,8 @@ static const char usage_text2[] =
     "                           beside the model]\n"
     "  --state-dtype T          fp32|fp16|bf16 storage of the state cache; arithmetic\n"
     "                           stays fp32 [fp32]\n"
-    "  --max-memory MB          refuse a model or state cache larger than this [no limit]\n"
+    "  --max-memory MB          the process's limit: an RWKV LM's weights and the state caches\n"
+    "                           of all threads together, an ARPA model [no limit]\n"
     "\n"
     "Output and batches:\n"
     "  --format text|json|ctm   'id<TAB>text' lines, one JSON object a line with the\n"
@@ -220,7 +221,7 @@ typedef struct model_ctx {
 } model_ctx;
 
 typedef struct item {
-    char *id, *path;
+    char *id, *path;  /* one allocation: path points into id's block */
     int ctx;
     int row;          /* row of a 3-D array, -1 for a 2-D file */
     int64_t length;   /* frames of that row, -1 for all */
@@ -234,8 +235,9 @@ typedef struct item {
 typedef struct result {
     char *out;        /* formatted output line(s) */
     size_t out_len;
-    rd_error err;
+    char *msg;        /* the failure's message (malloc'd; NULL: see status) */
     int64_t frames;
+    rd_status status; /* RD_OK, or why it failed */
     int done;
 } result;
 
@@ -579,9 +581,14 @@ static rd_status add_item(app *a, long *cap, const char *id, size_t id_len, cons
         *cap = nc;
     }
     item *it = &a->items[a->n_items];
-    it->id = xstrdup(id, id_len);
-    it->path = xstrdup(path, path_len);
-    if (!it->id || !it->path) return rd_fail(err, RD_ERR_NOMEM, "out of memory reading the list");
+    /* a list line costs its two strings in one block and this struct */
+    it->id = malloc(id_len + path_len + 2);
+    if (!it->id) return rd_fail(err, RD_ERR_NOMEM, "out of memory reading the list");
+    memcpy(it->id, id, id_len);
+    it->id[id_len] = '\0';
+    it->path = it->id + id_len + 1;
+    memcpy(it->path, path, path_len);
+    it->path[path_len] = '\0';
     it->row = row;
     it->hot = -1;
     it->line = 0;
@@ -734,7 +741,6 @@ static void apply_shard(app *a) {
         if (i % a->o.shard_n == a->o.shard_k - 1) a->items[k++] = a->items[i];
         else {
             free(a->items[i].id);
-            free(a->items[i].path);
         }
     }
     a->n_items = k;
@@ -872,8 +878,7 @@ static rd_status apply_resume(app *a, rd_error *err) {
             const char *key = a->items[i].id;
             if (n && bsearch(&key, ids, n, sizeof *ids, cmp_str)) {
                 free(a->items[i].id);
-                free(a->items[i].path);
-                skipped++;
+                    skipped++;
             } else {
                 a->items[kept++] = a->items[i];
             }
@@ -1307,11 +1312,13 @@ static void *worker_main(void *arg) {
         char *buf = NULL;
         size_t len = 0;
         FILE *f = open_memstream(&buf, &len);
-        rd_error_clear(&r->err);
+        rd_error e;  /* on this stack: a result keeps only a failure's message */
+        rd_error_clear(&e);
         int64_t frames = 0;
-        rd_status st = f ? decode_item(w, i, carry, f, &frames, &r->err)
-                         : rd_fail(&r->err, RD_ERR_NOMEM, "out of memory for output");
+        rd_status st = f ? decode_item(w, i, carry, f, &frames, &e)
+                         : rd_fail(&e, RD_ERR_NOMEM, "out of memory for output");
         if (f) fclose(f);
+        char *msg = st == RD_OK ? NULL : strdup(e.msg);
         pthread_mutex_lock(&a->mu);
         if (st == RD_OK) {
             r->out = buf;
@@ -1319,7 +1326,8 @@ static void *worker_main(void *arg) {
             r->frames = frames;
         } else {
             free(buf);
-            r->err.status = st;
+            r->msg = msg;
+            r->status = st;
         }
         r->done = 1;
         pthread_cond_broadcast(&a->cv);
@@ -1556,8 +1564,7 @@ static int any_rwkv(const app *a) {
 static void free_app(app *a) {
     for (long i = 0; i < a->n_items; i++) {
         free(a->items[i].id);
-        free(a->items[i].path);
-        if (a->res) free(a->res[i].out);
+        if (a->res) free(a->res[i].out), free(a->res[i].msg);
     }
     free(a->items);
     free(a->res);
@@ -1589,7 +1596,7 @@ static int fail(app *a, const rd_error *err) {
 
 /* A failed utterance on stderr: its id first unless the message has it. */
 static void report_failure(const app *a, long i) {
-    const char *id = a->items[i].id, *msg = a->res[i].err.msg;
+    const char *id = a->items[i].id, *msg = a->res[i].msg ? a->res[i].msg : rd_strerror(a->res[i].status);
     if (a->single || strstr(msg, id)) fprintf(stderr, PROG ": %s\n", msg);
     else fprintf(stderr, PROG ": %s: %s\n", id, msg);
 }
@@ -1607,7 +1614,7 @@ static int interrupted(app *a, long i, long ok, long failed, rd_progress *prog) 
         if (!r->done) {
             if (!first) first = a->items[j].id;
             unfinished++;
-        } else if (r->err.status == RD_OK) {
+        } else if (r->status == RD_OK) {
             if (!a->out_errno && !(a->out_errno = cli_write_stdout(r->out, r->out_len))) ok++;
         } else {
             failed++;
@@ -1639,7 +1646,7 @@ static int print_in_order(app *a, double t0) {
         pthread_mutex_unlock(&a->mu);
         if (sig) return interrupted(a, i, ok, failed, &prog);
         result *r = &a->res[i];
-        if (r->err.status == RD_OK) {
+        if (r->status == RD_OK) {
             /* a line counts once it is out: written and flushed */
             if ((a->out_errno = cli_write_stdout(r->out, r->out_len)) != 0) {
                 fprintf(stderr, PROG ": writing stdout: %s\n", strerror(a->out_errno));
@@ -1652,13 +1659,13 @@ static int print_in_order(app *a, double t0) {
             frames += r->frames;
         } else {
             failed++;
-            if (first_bad == RD_OK) first_bad = r->err.status;
+            if (first_bad == RD_OK) first_bad = r->status;
             report_failure(a, i);
             if (a->o.keep_going && a->o.json) { /* a line per utterance, failed ones too */
                 fputs("{\"utt\":", stdout);
                 cli_json_string(stdout, a->items[i].id);
                 fputs(",\"error\":", stdout);
-                cli_json_string(stdout, r->err.msg);
+                cli_json_string(stdout, r->msg ? r->msg : rd_strerror(r->status));
                 fputs("}\n", stdout);
                 check_stdout(a);
             }
@@ -1671,7 +1678,8 @@ static int print_in_order(app *a, double t0) {
             }
         }
         free(r->out);
-        r->out = NULL;
+        free(r->msg);
+        r->out = r->msg = NULL;
         rd_progress_update(&prog, i + 1);
     }
     rd_progress_finish(&prog, ok + failed);

@@ -14,6 +14,7 @@
  * step) and then rows (distinct stem + word), by token position, words of
  * different lengths together. */
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,7 +33,12 @@ typedef struct rwkv_lm {
     rwkv_tokenizer *tok;
     int V, start_token, end_token, threads, lookahead_tokens;
     rd_dtype state_dtype;
+    /* --max-memory is the process's limit: the weights and the state caches
+     * of every thread (each cache reserves its bytes at create, frees them
+     * at free) share it; 0 = no limit */
     size_t max_memory;
+    pthread_mutex_t budget_mu;
+    size_t budget_used;
 } rwkv_lm;
 
 typedef struct word_entry {
@@ -45,6 +51,7 @@ typedef struct word_entry {
 
 typedef struct rwkv_lm_cache {
     rwkv_lm *lm;
+    size_t reserved;                 /* bytes of the model's --max-memory budget held */
     sc_cache *sc;
     rwkv_workspace *ws;
     rwkv_state_view view;
@@ -85,6 +92,7 @@ static void rwkv_lm_free(void *p) {
     if (!l) return;
     rwkv_free(l->m);
     rwkv_tok_free(l->tok);
+    pthread_mutex_destroy(&l->budget_mu);
     free(l);
 }
 
@@ -348,6 +356,11 @@ static rd_status run_words(rwkv_lm_cache *c, int n, const int32_t *src, const in
 static void rwkv_cache_free(void *p) {
     rwkv_lm_cache *c = p;
     if (!c) return;
+    if (c->reserved) {
+        pthread_mutex_lock(&c->lm->budget_mu);
+        c->lm->budget_used -= c->reserved;
+        pthread_mutex_unlock(&c->lm->budget_mu);
+    }
     sc_free(c->sc);
     rwkv_workspace_free(c->ws);
     free(c->pending);
@@ -365,6 +378,24 @@ static void rwkv_cache_free(void *p) {
     free(c->row_score);
     free(c->logits);
     free(c);
+}
+
+/* Takes bytes from the model's --max-memory budget (shared by every thread's
+ * cache), or refuses naming what is left. */
+static rd_status reserve_budget(rwkv_lm *l, size_t bytes, int n_slots, size_t *reserved, rd_error *err) {
+    *reserved = 0;
+    if (!l->max_memory) return RD_OK;
+    pthread_mutex_lock(&l->budget_mu);
+    size_t used = l->budget_used, left = used < l->max_memory ? l->max_memory - used : 0;
+    if (bytes <= left) l->budget_used += bytes;
+    pthread_mutex_unlock(&l->budget_mu);
+    if (bytes > left)
+        return rd_fail(err, RD_ERR_NOMEM,
+                       "state cache of %d slots needs %zu bytes, over what --max-memory leaves: %zu of %zu bytes "
+                       "(the model's weights and every thread's cache share it)", n_slots, bytes, left,
+                       l->max_memory);
+    *reserved = bytes;
+    return RD_OK;
 }
 
 static rd_status rwkv_cache_create(void *model, int n_slots, void **out, rd_error *err) {
@@ -393,8 +424,8 @@ static rd_status rwkv_cache_create(void *model, int n_slots, void **out, rd_erro
     /* a multi-token word needs a stem and a row slot at once: small caches get room */
     cfg.max_rows = n_slots < 64 ? 2 * n_slots + 2 : n_slots;
     cfg.dtype = l->state_dtype;
-    cfg.max_bytes = l->max_memory;
-    rd_status st = sc_create(&cfg, &c->sc, err);
+    rd_status st = reserve_budget(l, sc_total_bytes(&cfg), n_slots, &c->reserved, err);
+    if (st == RD_OK) st = sc_create(&cfg, &c->sc, err);
     if (st == RD_OK) st = rwkv_workspace_create(l->m, c->max_rows, l->threads, &c->ws, err);
     if (st != RD_OK) {
         rwkv_cache_free(c);
@@ -674,15 +705,20 @@ static const lm_ops rwkv_ops = {"rwkv", rwkv_lm_free, rwkv_cache_create, rwkv_ca
 rd_status lm_rwkv_open(const char *path, const lm_load_options *opt, lm_model *m, rd_error *err) {
     rwkv_lm *l = calloc(1, sizeof *l);
     if (!l) return rd_fail(err, RD_ERR_NOMEM, "out of memory loading %s", path);
+    pthread_mutex_init(&l->budget_mu, NULL);
     rd_status st = rwkv_load(path, &l->m, err);
     if (st == RD_OK) {
         l->V = rwkv_n_vocab(l->m);
         l->threads = opt && opt->threads > 0 ? opt->threads : 1;
         l->state_dtype = opt ? (rd_dtype)opt->state_dtype : RD_F32;
         l->max_memory = opt ? opt->max_memory : 0;
+        l->budget_used = rwkv_weight_bytes(l->m);
+        if (l->max_memory && l->budget_used > l->max_memory)
+            st = rd_fail(err, RD_ERR_NOMEM, "%s: the weights need %zu bytes, over --max-memory (%zu bytes)", path,
+                         l->budget_used, l->max_memory);
         l->lookahead_tokens = opt && opt->lookahead_tokens != 0 ? opt->lookahead_tokens : 4;
         if (l->lookahead_tokens < 0) l->lookahead_tokens = 0; /* exact */
-        st = load_tokenizer(l, path, opt, err);
+        if (st == RD_OK) st = load_tokenizer(l, path, opt, err);
     }
     if (st != RD_OK) {
         rwkv_lm_free(l);

@@ -285,6 +285,37 @@ static void test_memory_limit_refused(void **state) {
                                  "slots), over the limit of 1000 bytes");
 }
 
+/* --max-memory is the process's limit (issue 17 item 6): the RWKV weights
+ * and the state caches of every thread share it (it was each cache's). */
+static void test_rwkv_memory_limit_shared(void **state) {
+    (void)state;
+    char path[512];
+    RD_DATA_OR_SKIP(path, "rwkv/tiny-rwkv-7v0-834K-FP32.bin");
+    lm_model *m;
+    lm_cache *c[3];
+    rd_error err;
+    lm_load_options lo = {0};
+    assert_int_equal(lm_load(path, &lo, &m, &err), RD_OK);
+    assert_int_equal(lm_cache_create(m, 64, &c[0], &err), RD_OK);
+    size_t one = lm_cache_bytes(c[0], NULL, NULL), weights = rwkv_weight_bytes(lm_rwkv(m));
+    lm_cache_free(c[0]);
+    lm_free(m);
+    lo.max_memory = weights + one * 5 / 2;   /* room for two caches, not three */
+    assert_int_equal(lm_load(path, &lo, &m, &err), RD_OK);
+    assert_int_equal(lm_cache_create(m, 64, &c[0], &err), RD_OK);
+    assert_int_equal(lm_cache_create(m, 64, &c[1], &err), RD_OK);
+    assert_int_equal(lm_cache_create(m, 64, &c[2], &err), RD_ERR_NOMEM);
+    assert_non_null(strstr(err.msg, "--max-memory"));
+    lm_cache_free(c[1]);                     /* freed room is room again */
+    assert_int_equal(lm_cache_create(m, 64, &c[2], &err), RD_OK);
+    lm_cache_free(c[0]);
+    lm_cache_free(c[2]);
+    lm_free(m);
+    lo.max_memory = weights / 2;              /* the weights alone are over it */
+    assert_int_equal(lm_load(path, &lo, &m, &err), RD_ERR_NOMEM);
+    assert_non_null(strstr(err.msg, "--max-memory"));
+}
+
 static void test_slot_index(void **state) {
     (void)state;
     int32_t u, b, h;
@@ -477,6 +508,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_toy_fp32),       cmocka_unit_test(test_toy_half),
         cmocka_unit_test(test_memory_limit_refused), cmocka_unit_test(test_slot_index),
+        cmocka_unit_test(test_rwkv_memory_limit_shared),
         cmocka_unit_test(test_rwkv7_replay),   cmocka_unit_test(test_rwkv4_replay),
         cmocka_unit_test(test_ngram_replay),   cmocka_unit_test(test_rwkv_lm_replay),
         cmocka_unit_test(test_rwkv_unigrams), cmocka_unit_test(test_layer_access),
