@@ -70,6 +70,20 @@ int cli_parse_float(const char *prog, const char *name, const char *v, float *ou
     return 1;
 }
 
+int cli_parse_weight(const char *prog, const char *name, const char *v, double lo, double hi, int allow_neg_inf,
+                     float *out) {
+    char *end;
+    double x = strtod(v, &end);
+    int ok = *v && !*end && ((x >= lo && x <= hi) || (allow_neg_inf && isinf(x) && x < 0));
+    if (!ok) {
+        fprintf(stderr, "%s: --%s: expected a number from %g to %g%s, got '%s'\n", prog, name, lo, hi,
+                allow_neg_inf ? " (or -inf)" : "", v);
+        return 0;
+    }
+    *out = (float)x;
+    return 1;
+}
+
 int cli_parse_shard(const char *prog, const char *v, long *k, long *n) {
     char *end;
     long a = strtol(v, &end, 10);

@@ -18,6 +18,10 @@ void cli_json_string(FILE *out, const char *s);
  * to stderr and return 0. */
 int cli_parse_int(const char *prog, const char *name, const char *v, long lo, long hi, long *out);
 int cli_parse_float(const char *prog, const char *name, const char *v, float *out);
+/* A score weight or bonus: a number in [lo, hi] (or -inf when allow_neg_inf),
+ * so that no overflow or NaN can reach the search. Prints the error. */
+int cli_parse_weight(const char *prog, const char *name, const char *v, double lo, double hi, int allow_neg_inf,
+                     float *out);
 /* "K/N" with 1 <= K <= N. */
 int cli_parse_shard(const char *prog, const char *v, long *k, long *n);
 

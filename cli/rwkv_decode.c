@@ -66,7 +66,7 @@ static const char usage_text[] =
     "                           position): score = search total + W * its log-probability\n"
     "                           of the words and </s>, then re-ranked; JSON adds\n"
     "                           first_pass and rescore_lm. The search uses --lm, or none\n"
-    "  --rescore-weight W       weight of the rescoring log-probability [0.5]\n"
+    "  --rescore-weight W       weight of the rescoring log-probability, 0..1000 [0.5]\n"
     "\n";
 static const char usage_text_search[] =
     "Search (defaults in brackets):\n"
@@ -76,15 +76,16 @@ static const char usage_text_search[] =
     "  --token-min-logp F       skip units whose frame log-probability is below F, unless\n"
     "                           the frame's best (pyctcdecode's pruning; -5 is its default,\n"
     "                           fast on peaky acoustic models) [-inf: off]\n"
-    "  --lm-weight F[,F...]     weight of the LM log-probability [0.5]; with several --lm,\n"
-    "                           one weight each in their order (the JSON lm is then the\n"
-    "                           weighted sum, the search adding it at weight 1)\n"
-    "  --word-score F           added per word [0]\n"
-    "  --unk-score F            added per word spelled outside the lexicon; with --lexicon\n"
-    "                           the default -inf forbids such words, a finite value lets the\n"
-    "                           decoder spell a missing word. Without --lexicon: added per\n"
-    "                           word the ARPA --lm does not know (pyctcdecode's\n"
-    "                           unk_score_offset, -10 there) [-inf with --lexicon, 0 without]\n"
+    "  --lm-weight F[,F...]     weight of the LM log-probability, 0..1000 [0.5]; with\n"
+    "                           several --lm, one weight each in their order (the JSON lm\n"
+    "                           is then the weighted sum, the search adding it at weight 1)\n"
+    "  --word-score F           added per word, -1000..1000 [0]\n"
+    "  --unk-score F            added per word spelled outside the lexicon, -1000..1000 or\n"
+    "                           -inf; with --lexicon the default -inf forbids such words, a\n"
+    "                           finite value lets the decoder spell a missing word. Without\n"
+    "                           --lexicon: added per word the ARPA --lm does not know\n"
+    "                           (pyctcdecode's unk_score_offset, -10 there)\n"
+    "                           [-inf with --lexicon, 0 without]\n"
     "  --homophones H           candidates per hypothesis at a word end, best unigram\n"
     "                           first; 0 = every word sharing the units [0]. Without\n"
     "                           --lm, a Rime lexicon's weights are a unigram prior\n"
@@ -106,7 +107,8 @@ static const char usage_text_hotwords[] =
     "                           last, '#' comments; 'word{u n i t s}' adds a word the\n"
     "                           lexicon lacks (a missing word without units is an error).\n"
     "                           A complete phrase earns W per word; half a phrase, nothing\n"
-    "  --hotword-weight W       weight of phrases without ':W' (natural log, per word) [2]\n"
+    "  --hotword-weight W       weight of phrases without ':W' (natural log, per word),\n"
+    "                           -1000..1000 [2]\n"
     "                           A --list line's third column names that utterance's own\n"
     "                           hotword file (added to --hotwords for it)\n"
     "\n";
@@ -346,7 +348,7 @@ static int parse_weights(const char *v, options *o) {
         }
         memcpy(buf, p, n);
         buf[n] = '\0';
-        if (!cli_parse_float(PROG, "lm-weight", buf, &o->lm_weights[o->n_lm_weights++])) return 0;
+        if (!cli_parse_weight(PROG, "lm-weight", buf, 0, 1000, 0, &o->lm_weights[o->n_lm_weights++])) return 0;
         p += n;
         if (!*p) return 1;
     }
@@ -420,15 +422,15 @@ static int parse_options(int argc, char **argv, options *o, int *first_file) {
             o->lm = o->lm_paths[0];
             break;
         case OPT_RESCORE: o->rescore = optarg; break;
-        case OPT_RESCORE_W: if (!cli_parse_float(PROG, "rescore-weight", optarg, &o->rescore_weight)) return 0; break;
+        case OPT_RESCORE_W: if (!cli_parse_weight(PROG, "rescore-weight", optarg, 0, 1000, 0, &o->rescore_weight)) return 0; break;
         case OPT_BLANK: o->blank = optarg; break;
         case OPT_DELIM: o->delim = optarg; o->delim_given = 1; break;
         case OPT_BEAM: if (!cli_parse_int(PROG, "beam", optarg, 1, 100000, &v)) return 0; o->dec.beam = (int)v; break;
         case OPT_BST: if (!cli_parse_int(PROG, "beam-size-token", optarg, 0, 1000000, &v)) return 0; o->dec.beam_size_token = (int)v; break;
         case OPT_BTH: if (!cli_parse_float(PROG, "beam-threshold", optarg, &o->dec.beam_threshold)) return 0; break;
         case OPT_LMW: if (!parse_weights(optarg, o)) return 0; o->lm_weight_given = 1; break;
-        case OPT_WS: if (!cli_parse_float(PROG, "word-score", optarg, &o->dec.word_score)) return 0; break;
-        case OPT_UNK: if (!cli_parse_float(PROG, "unk-score", optarg, &o->dec.unk_score)) return 0; o->unk_given = 1; break;
+        case OPT_WS: if (!cli_parse_weight(PROG, "word-score", optarg, -1000, 1000, 0, &o->dec.word_score)) return 0; break;
+        case OPT_UNK: if (!cli_parse_weight(PROG, "unk-score", optarg, -1000, 1000, 1, &o->dec.unk_score)) return 0; o->unk_given = 1; break;
         case OPT_HOM: if (!cli_parse_int(PROG, "homophones", optarg, 0, 1000000, &v)) return 0; o->dec.homophones = (int)v; break;
         case OPT_NOLA: o->dec.lookahead = 0; break;
         case OPT_PREFIX: o->dec.lm_prefix = optarg; break;
@@ -437,7 +439,7 @@ static int parse_options(int argc, char **argv, options *o, int *first_file) {
         case OPT_VOCAB: o->vocab = optarg; break;
         case OPT_HOTWORDS: o->hotwords = optarg; break;
         case OPT_WSEP: o->dec.word_separator = optarg; break;
-        case OPT_HOTWEIGHT: if (!cli_parse_float(PROG, "hotword-weight", optarg, &o->hotword_weight)) return 0; break;
+        case OPT_HOTWEIGHT: if (!cli_parse_weight(PROG, "hotword-weight", optarg, -1000, 1000, 0, &o->hotword_weight)) return 0; break;
         case OPT_LATOK: if (!cli_parse_int(PROG, "lookahead-tokens", optarg, 0, 64, &v)) return 0; o->lookahead_tokens = v ? (int)v : -1; break;
         case OPT_MAXMEM: if (!cli_parse_int(PROG, "max-memory", optarg, 1, 1L << 30, &v)) return 0; o->max_memory_mb = v; break;
         case OPT_SDT:

@@ -153,8 +153,9 @@ static rd_status check_options(const dec_options *o, int V, rd_error *err) {
         return rd_fail(err, RD_ERR_USAGE, "blank id %d is not a unit (0..%d)", o->blank, V - 1);
     if (o->delimiter < -2 || o->delimiter >= V)
         return rd_fail(err, RD_ERR_USAGE, "word delimiter id %d is not a unit (0..%d)", o->delimiter, V - 1);
-    if (isnan(o->lm_weight) || isnan(o->word_score) || isnan(o->unk_score))
-        return rd_fail(err, RD_ERR_USAGE, "lm-weight, word-score and unk-score must be numbers");
+    if (!isfinite(o->lm_weight) || !isfinite(o->word_score) || isnan(o->unk_score) || (o->unk_score > 0 && isinf(o->unk_score)))
+        return rd_fail(err, RD_ERR_USAGE, "lm-weight and word-score must be finite and unk-score finite or -inf, got %g, %g, %g",
+                       (double)o->lm_weight, (double)o->word_score, (double)o->unk_score);
     return RD_OK;
 }
 
@@ -642,7 +643,10 @@ static float rank_score(const dec_decoder *d, const hyp *c) {
 }
 
 static int cmp_hyp_desc(const hyp *a, const hyp *b) {
-    if (a->score != b->score) return a->score > b->score ? -1 : 1;
+    /* NaN sorts last, so the order stays total and the scans stay in bounds */
+    if (isnan(a->score) || isnan(b->score)) {
+        if (!isnan(a->score) || !isnan(b->score)) return isnan(a->score) ? 1 : -1;
+    } else if (a->score != b->score) return a->score > b->score ? -1 : 1;
     if (a->parent != b->parent) return a->parent < b->parent ? -1 : 1;
     if (a->unit != b->unit) return a->unit < b->unit ? -1 : 1;
     return (a->word > b->word) - (a->word < b->word);
@@ -771,6 +775,11 @@ static rd_status score_completions(dec_decoder *d, rd_error *err) {
     RD_TRY(lm_score_words(d->lm, d->lm_parent, d->lm_wordv, d->lm_child, n, d->lm_score, err));
     for (int j = 0; j < n; j++) {
         hyp *c = &d->cand[d->lm_cidx[j]];
+        if (isnan(d->lm_score[j]) || (d->lm_score[j] > 0 && isinf(d->lm_score[j])) ||
+            isnan(d->lm_score[j] * d->opt.lm_weight))
+            return rd_fail(err, RD_ERR_INPUT, "frame %d: the LM (%s) scored word '%s' %g: not a log-probability",
+                           d->frame, lm_describe(lm_cache_model(d->lm)),
+                           c->word >= 0 && d->lex ? lex_word(d->lex, c->word) : "(spelled)", (double)d->lm_score[j]);
         c->lm += d->lm_score[j];
         c->slot = d->lm_child[j];
         c->lm_word = -1;

@@ -128,6 +128,8 @@ const lm_cache *lm_cache_part(const lm_cache *c, int i) {
 
 int lm_cache_slots(const lm_cache *c) { return c->n_slots; }
 
+const lm_model *lm_cache_model(const lm_cache *c) { return c->model; }
+
 size_t lm_cache_bytes(const lm_cache *c, size_t *per_slot, int *n_stored) {
     return c->ops->cache_bytes(c->impl, per_slot, n_stored);
 }

@@ -57,6 +57,8 @@ rd_status lm_cache_create(lm_model *m, int n_slots, lm_cache **out,
                           rd_error *err);
 void lm_cache_free(lm_cache *c);
 int lm_cache_slots(const lm_cache *c);
+/* The model the cache was created for (for messages). */
+const lm_model *lm_cache_model(const lm_cache *c);
 /* Bytes of state the cache holds; *per_slot: one stored state; *n_stored:
  * states stored (RWKV: slots + scratch rows + the initial state). */
 size_t lm_cache_bytes(const lm_cache *c, size_t *per_slot, int *n_stored);

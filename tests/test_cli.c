@@ -1149,6 +1149,40 @@ static void test_fifo_opened_once(void **state) {
     assert_non_null(strstr(r.err, "rwkv-decode: -: looks like a text matrix: --stream reads .npy or raw float32 "
                                   "frames; decode a text matrix without --stream\n"));
     run(&r, "rm -rf %s", dir);
+/* Issue 17 item 4: weights that overflow are refused at parse time, naming
+ * the option; the search never sees NaN (this crashed in select_best). */
+static void test_weights_refused_at_parse(void **state) {
+    (void)state;
+    NEED_PROG();
+    char tok[64], lex[64], lm[64], em[64];
+    const char tt[] = "<blank>\nA\nB\nC\n", lt[] = "ab A B\nba B A\nc C\ncab C A B\n";
+    const char at[] = "\\data\\\nngram 1=6\n\n\\1-grams:\n-1.0\t<s>\n-1.0\t</s>\n-0.5\tab\n-0.7\tba\n-0.6\tc\n"
+                      "-0.9\tcab\n\n\\end\\\n";
+    char et[2048] = "";
+    for (int t = 0; t < 30; t++)
+        snprintf(et + strlen(et), sizeof et - strlen(et), "%d %d %d %d\n", -(t % 3), -1 - t % 4, -2, -(t * 7 % 5));
+    assert_non_null(rd_test_tmpfile(tok, sizeof tok, tt, strlen(tt)));
+    assert_non_null(rd_test_tmpfile(lex, sizeof lex, lt, strlen(lt)));
+    assert_non_null(rd_test_tmpfile(lm, sizeof lm, at, strlen(at)));
+    assert_non_null(rd_test_tmpfile(em, sizeof em, et, strlen(et)));
+    run_result r;
+    const char *bad[][2] = {{"lm-weight", "1e39"}, {"lm-weight", "inf"}, {"lm-weight", "-1"},
+                            {"word-score", "1e39"}, {"word-score", "-inf"}, {"unk-score", "inf"},
+                            {"hotword-weight", "1e39"}, {"rescore-weight", "nan"}};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        run(&r, PROG " --logits %s --tokens %s --lexicon %s --lm %s --%s %s", em, tok, lex, lm, bad[i][0], bad[i][1]);
+        assert_int_equal(r.status, 2);
+        char want[128];
+        snprintf(want, sizeof want, "rwkv-decode: --%s:", bad[i][0]);
+        assert_non_null(strstr(r.err, want));
+        assert_null(strstr(r.err, "AddressSanitizer"));
+    }
+    run(&r, PROG " --logits %s --tokens %s --lexicon %s --lm %s --lm-weight 1000 --unk-score -inf", em, tok, lex, lm);
+    assert_int_equal(r.status, 0);
+    unlink(tok);
+    unlink(lex);
+    unlink(lm);
+    unlink(em);
 }
 
 int main(void) {
@@ -1180,6 +1214,7 @@ int main(void) {
         cmocka_unit_test(test_stdout_full_is_an_error),
         cmocka_unit_test(test_resume_exact),
         cmocka_unit_test(test_fifo_opened_once),
+        cmocka_unit_test(test_weights_refused_at_parse),
     };
     if (getenv("RD_TEST_FILTER")) cmocka_set_test_filter(getenv("RD_TEST_FILTER")); /* tests/gpu/run.sh */
     return cmocka_run_group_tests(tests, NULL, NULL);
