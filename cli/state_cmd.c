@@ -107,7 +107,7 @@ static const char usage_blend[] =
     "many states. The pending token is A's (a note is printed when B's differs).\n"
     "\n"
     "options:\n"
-    "  -w, --weight W[,W...]  the weight of B (finite numbers)\n"
+    "  -w, --weight W[,W...]  the weight of B (finite; a blend that overflows is refused)\n"
     "  -o, --output FILE      the state file to write\n"
     "  --dtype T              fp32, fp16, bf16 or int8 (default: A's)\n"
     "\n"
@@ -494,7 +494,11 @@ static int cmd_blend(int argc, char **argv) {
         if (a.pending[i] != b.pending[i])
             fprintf(stderr, PROG " state blend: note: state %d: pending tokens differ (%d, %d); keeping %s's\n", i,
                     (int)a.pending[i], (int)b.pending[i], argv[optind]);
-        sf_blend(&a.info, a.data + (size_t)i * size, b.data + (size_t)i * size, w, a.data + (size_t)i * size);
+        if (sf_blend(&a.info, a.data + (size_t)i * size, b.data + (size_t)i * size, w, a.data + (size_t)i * size)) {
+            fprintf(stderr, PROG " state blend: -w %s: the blend overflows (state %d is not finite); use weights nearer "
+                                 "0..1\n", weights, i);
+            rc = 2;
+        }
     }
     if (rc == 0) {
         a.text = NULL; /* no longer the state of that text */

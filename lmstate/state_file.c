@@ -575,12 +575,17 @@ rd_status sf_load(const char *path, const sf_model_info *expect, sf_states *out,
 
 /* ---------- editing ---------- */
 
-void sf_blend(const sf_model_info *info, const float *a, const float *b, const float *w, float *out) {
+size_t sf_blend(const sf_model_info *info, const float *a, const float *b, const float *w, float *out) {
+    size_t bad = 0;
     for (int k = 0; k < info->n_kinds; k++) {
         size_t off = sf_block_offset(info, k, 0), n = (size_t)info->kind_size[k] * (size_t)info->n_layer;
         float wk = w[k];
-        for (size_t i = off; i < off + n; i++) out[i] = a[i] * (1.0f - wk) + b[i] * wk;
+        for (size_t i = off; i < off + n; i++) {
+            out[i] = a[i] * (1.0f - wk) + b[i] * wk;
+            bad += !isfinite(out[i]);
+        }
     }
+    return bad;
 }
 
 void sf_decay(const sf_model_info *info, float *state, float factor) {

@@ -142,8 +142,10 @@ rd_status sf_load(const char *path, const sf_model_info *expect, sf_states *out,
 /* ---- editing (fp32 states of one layout; out may alias an input) ---- */
 
 /* out = a * (1 - w[k]) + b * w[k] for every element of kind k
- * (w: info->n_kinds weights; any finite value, 0..1 interpolates). */
-void sf_blend(const sf_model_info *info, const float *a, const float *b, const float *w, float *out);
+ * (w: info->n_kinds weights; any finite value, 0..1 interpolates).
+ * Returns how many elements came out non-finite (weights that overflow);
+ * the caller must not save such a state. */
+size_t sf_blend(const sf_model_info *info, const float *a, const float *b, const float *w, float *out);
 /* x = x * factor + init * (1 - factor): factor 1 keeps the state, 0 gives
  * the initial state (both exactly). Linear in every kind: RWKV-4's pp (a
  * log-scale exponent, initial -1e30) decays toward -1e30 too, which fades

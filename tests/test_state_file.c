@@ -925,6 +925,8 @@ static void test_cli_errors(void **state) {
         {{"blend", "/tmp/rd_sf_toy.state", "/tmp/rd_sf_toy.state", "-w", "nan", "-o", "/tmp/rd_sf_x.state"}, 2,
          "rwkv-lm state blend: -w: expected a finite number or a comma-separated list, got nan (see rwkv-lm state "
          "blend --help)\n"},
+        {{"blend", "/tmp/rd_sf_toy.state", "/tmp/rd_sf_toy.state", "-w", "1e38", "-o", "/tmp/rd_sf_x.state"}, 2,
+         "rwkv-lm state blend: -w 1e38: the blend overflows (state 0 is not finite); use weights nearer 0..1\n"},
         {{"decay", "/tmp/rd_sf_toy.state", "-f", "1.5", "-o", "/tmp/rd_sf_x.state"}, 2,
          "rwkv-lm state decay: -f: expected 0 to 1, got 1.5 (see rwkv-lm state decay --help)\n"},
         {{"reset", "/tmp/rd_sf_toy.state", "--layers", "0,2", "-o", "/tmp/rd_sf_x.state"}, 2,
