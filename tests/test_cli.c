@@ -1149,6 +1149,8 @@ static void test_fifo_opened_once(void **state) {
     assert_non_null(strstr(r.err, "rwkv-decode: -: looks like a text matrix: --stream reads .npy or raw float32 "
                                   "frames; decode a text matrix without --stream\n"));
     run(&r, "rm -rf %s", dir);
+}
+
 /* Issue 17 item 4: weights that overflow are refused at parse time, naming
  * the option; the search never sees NaN (this crashed in select_best). */
 static void test_weights_refused_at_parse(void **state) {
