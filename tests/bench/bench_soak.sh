@@ -161,7 +161,8 @@ def check_run(name, list_path):
     # (b) every faulty line named once, with its reason, in list order; nothing else named
     named, reason_of, by_id_name, problems, seq = {}, {}, 0, [], []
     for m in fails:
-        path = next((p for p in by_path if m.startswith(p + ":")), None)
+        # the message names the path first, or "id: path: ..." when it lacks the id (Kaldi-style lines)
+        path = next((p for p in by_path if m.startswith(p + ":") or f": {p}:" in m), None)
         if path is None:
             g = next((uid for p, uid in good_paths.items() if p + ":" in m), None)
             problems.append(f"{'GOOD utterance ' + g if g else 'unattributed'}: {m}")
@@ -191,20 +192,27 @@ def check_run(name, list_path):
     st["kind_ok"] = {k: sum(1 for u, t in truth.items() if t["kind"] == k and u in reason_of
                             and named[u] == 1 and reason_of[u][0] == k) for k in KINDS}
     # (c) stdout: exactly the good ids, in this run's list order, each line whole
-    ids, bad_lines = [], 0
+    # (JSON: --keep-going also writes {"utt":...,"error":...} for each faulty line, in list order)
+    ids, err_ids, good_lines, bad_lines = [], [], [], 0
     with open(f"{r}/{name}.out") as f:
         lines = f.read().splitlines()
     for l in lines:
         try:
+            if fmt == "json" and "error" in json.loads(l):
+                err_ids.append(json.loads(l)["utt"])
+                continue
             ids.append(out_id(l))
+            good_lines.append(l)
         except (ValueError, KeyError):
             bad_lines += 1
     want = [uid for uid, _ in run_items if uid in good]
+    want_err = [uid for uid, _ in run_items if uid in truth] if fmt == "json" else []
     first = next((i for i, (x, y) in enumerate(zip(ids, want)) if x != y), None)
-    c_ok = ids == want and bad_lines == 0
-    res["c"] = (c_ok, f"{len(ids)} lines (want {len(want)}), {len(set(ids))} distinct ids, {bad_lines} unparsable"
+    c_ok = ids == want and err_ids == want_err and bad_lines == 0
+    res["c"] = (c_ok, f"{len(ids)} lines (want {len(want)}), {len(set(ids))} distinct ids, {bad_lines} unparsable, "
+                f"{len(err_ids)} error lines (want {len(want_err)})"
                 + ("" if c_ok else f"; first difference at output line {first if first is not None else min(len(ids), len(want))}"))
-    st["lines"] = lines
+    st["lines"] = good_lines
     return res, st
 
 
