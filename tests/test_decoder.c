@@ -678,6 +678,29 @@ static void test_emissions_detection(void **state) {
     assert_string_equal(err.msg, "x.npy: frame 0, unit 1: value is nan");
 }
 
+/* Issue 17 item 8c: raw logits after the first 64 rows of log-probabilities
+ * are seen (every row is checked), and --input logprobs wins over the
+ * "-inf in raw logits" refusal. */
+static void test_emissions_detection_all_rows(void **state) {
+    (void)state;
+    enum { T = 1000, V = 4 };
+    float *x = malloc(sizeof(float) * T * V);
+    assert_non_null(x);
+    for (int t = 0; t < T; t++)
+        for (int v = 0; v < V; v++) x[t * V + v] = logf(0.25f);
+    for (int v = 0; v < V; v++) x[517 * V + v] = 2.0f + (float)v; /* raw logits in one row off the sample grid */
+    dec_input k;
+    assert_int_equal(dec_input_detect(x, T, V, "x", &k, NULL), RD_OK);
+    assert_int_equal(k, DEC_INPUT_LOGITS);
+    float lp[] = {0.0f, -INFINITY, 0.0f, -INFINITY, 0.5f, 0.7f}; /* last row: not normalized */
+    rd_error err;
+    assert_int_equal(dec_emissions_to_logprobs(lp, 3, 2, DEC_INPUT_AUTO, "x", &k, &err), RD_ERR_INPUT);
+    assert_int_equal(dec_emissions_to_logprobs(lp, 3, 2, DEC_INPUT_LOGPROBS, "x", &k, &err), RD_OK);
+    assert_int_equal(k, DEC_INPUT_LOGPROBS);
+    assert_float_equal(lp[0], 0.0f, 0);
+    free(x);
+}
+
 /* lm_mix over a real ARPA model and the RWKV fixture: every call gives the
  * weighted sum of each model alone (own caches, same slots), through a
  * batch with shared parents, a child that is its own parent, </s>,
@@ -982,6 +1005,7 @@ int main(void) {
         cmocka_unit_test(test_word_ends),
         cmocka_unit_test(test_chunks_equal_whole),
         cmocka_unit_test(test_emissions_detection),
+        cmocka_unit_test(test_emissions_detection_all_rows),
         cmocka_unit_test(test_bad_options), cmocka_unit_test(test_lm_prefix),
         cmocka_unit_test(test_hotwords), cmocka_unit_test(test_hotwords_chunks_equal_whole),
         cmocka_unit_test(test_rime_prior_and_cjk_join),
