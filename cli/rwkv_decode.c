@@ -678,6 +678,10 @@ static rd_status read_list(app *a, const char *path, long *cap, rd_error *err) {
 static rd_status expand_3d(app *a, long *cap, rd_error *err) {
     rd_npy *x = &a->batch3d;
     int64_t B = x->shape[0], T = x->shape[1];
+    if (B == 0 || T == 0 || x->shape[2] == 0) /* no data, yet B slots would be reserved */
+        return rd_fail(err, RD_ERR_INPUT, "%s: shape (%lld, %lld, %lld) has a zero dimension: expected utterances, "
+                       "frames and units all at least 1", a->o.logits, (long long)B, (long long)T,
+                       (long long)x->shape[2]);
     rd_npy len = {0};
     if (a->o.lengths) {
         RD_TRY(rd_npy_read(a->o.lengths, &len, err));

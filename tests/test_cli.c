@@ -1187,6 +1187,33 @@ static void test_weights_refused_at_parse(void **state) {
     unlink(em);
 }
 
+/* Issue 17 item 6: a 128-byte .npy of shape (2^40, 0, 32) is refused before
+ * anything is reserved for its rows (it asked for GBs of utterance slots). */
+static void test_zero_dim_3d_refused(void **state) {
+    (void)state;
+    NEED_PROG();
+    char hdr[128];
+    const char dict[] = "{'descr': '<f4', 'fortran_order': False, 'shape': (1099511627776, 0, 32), }";
+    memcpy(hdr, "\x93NUMPY\x01\x00\x76\x00", 10);
+    memcpy(hdr + 10, dict, strlen(dict));
+    memset(hdr + 10 + strlen(dict), ' ', 117 - strlen(dict));
+    hdr[127] = '\n';
+    char npy[64], tok[64];
+    assert_non_null(rd_test_tmpfile(npy, sizeof npy, hdr, 128));
+    char tt[512] = "<blank>\n";
+    for (int i = 1; i < 32; i++) snprintf(tt + strlen(tt), sizeof tt - strlen(tt), "u%d\n", i);
+    assert_non_null(rd_test_tmpfile(tok, sizeof tok, tt, strlen(tt)));
+    run_result r;
+    run(&r, "ulimit -v 1000000; " PROG " --logits %s --tokens %s", npy, tok);
+    assert_int_equal(r.status, 1);
+    char want[256];
+    snprintf(want, sizeof want, "rwkv-decode: %s: shape (1099511627776, 0, 32) has a zero dimension: expected "
+                                "utterances, frames and units all at least 1\n", npy);
+    assert_string_equal(r.err, want);
+    unlink(npy);
+    unlink(tok);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_options_as_typed),
@@ -1217,6 +1244,7 @@ int main(void) {
         cmocka_unit_test(test_resume_exact),
         cmocka_unit_test(test_fifo_opened_once),
         cmocka_unit_test(test_weights_refused_at_parse),
+        cmocka_unit_test(test_zero_dim_3d_refused),
     };
     if (getenv("RD_TEST_FILTER")) cmocka_set_test_filter(getenv("RD_TEST_FILTER")); /* tests/gpu/run.sh */
     return cmocka_run_group_tests(tests, NULL, NULL);
