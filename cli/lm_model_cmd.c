@@ -89,6 +89,7 @@ static rd_status runner_open(runner *r, const char *model, const char *vocab, in
         }
         RD_TRY(rwkv_tok_load_world(vocab, &r->tok, err));
     }
+    RD_TRY(rwkv_tok_check_model(r->tok, rwkv_n_vocab(r->m), model, err));
     RD_TRY(rwkv_workspace_create(r->m, 1, threads, &r->ws, err));
     r->state = malloc(rwkv_state_size(r->m) * sizeof(float));
     r->logits = malloc((size_t)rwkv_n_vocab(r->m) * sizeof(float));

@@ -100,7 +100,8 @@ static rd_status load_tokenizer(rwkv_lm *l, const char *path, const lm_load_opti
     if (l->V <= 256) {
         l->start_token = '\n';
         l->end_token = '\n';
-        return rwkv_tok_create_bytes(&l->tok, err);
+        RD_TRY(rwkv_tok_create_bytes(&l->tok, err));
+        return rwkv_tok_check_model(l->tok, l->V, path, err);
     }
     char buf[4096];
     const char *vocab = opt ? opt->vocab : NULL;
@@ -115,6 +116,7 @@ static rd_status load_tokenizer(rwkv_lm *l, const char *path, const lm_load_opti
     rd_status st = rwkv_tok_load_world(vocab, &l->tok, err);
     if (st != RD_OK && (!opt || !opt->vocab))
         rd_error_prefix(err, "the model has a World vocabulary and needs its tokenizer (--lm-vocab)");
+    if (st == RD_OK) st = rwkv_tok_check_model(l->tok, l->V, path, err);
     return st;
 }
 

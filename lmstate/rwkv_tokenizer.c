@@ -409,6 +409,14 @@ rd_status rwkv_tok_load_world(const char *path, rwkv_tokenizer **out, rd_error *
 
 int rwkv_tok_vocab_size(const rwkv_tokenizer *tok) { return tok->vocab_size; }
 
+rd_status rwkv_tok_check_model(const rwkv_tokenizer *tok, int n_vocab, const char *model, rd_error *err) {
+    if (n_vocab >= tok->vocab_size) return RD_OK;
+    return rd_fail(err, RD_ERR_INPUT,
+                   "%s: the model has %d vocabulary rows but its tokenizer (%s) emits ids up to %d: expected at least "
+                   "%d rows", model, n_vocab, tok->is_bytes ? "bytes" : "World vocabulary", tok->vocab_size - 1,
+                   tok->vocab_size);
+}
+
 int rwkv_tok_is_bytes(const rwkv_tokenizer *tok) { return tok->is_bytes; }
 
 const uint8_t *rwkv_tok_token_bytes(const rwkv_tokenizer *tok, int32_t id, size_t *len) {

@@ -44,6 +44,10 @@ rd_status rwkv_tok_parse_world(const char *buf, size_t n, const char *name,
 
 void rwkv_tok_free(rwkv_tokenizer *tok);
 
+/* RD_OK when a model with n_vocab logit rows covers every id the tokenizer
+ * emits; else RD_ERR_INPUT naming the model and both sizes. */
+rd_status rwkv_tok_check_model(const rwkv_tokenizer *tok, int n_vocab, const char *model, rd_error *err);
+
 /* Largest token id + 1. */
 int rwkv_tok_vocab_size(const rwkv_tokenizer *tok);
 

@@ -69,6 +69,21 @@ static const char SMALL_VOCAB[] =
     "22 '\\'' 1\n"
     "23 'c' 1\n";
 
+/* Issue 17 item 3: a model with fewer vocabulary rows than its tokenizer's
+ * ids is refused with both sizes (its logits would be read out of bounds). */
+static void test_model_rows_checked(void **state) {
+    (void)state;
+    rwkv_tokenizer *tok;
+    rd_error err;
+    assert_int_equal(rwkv_tok_create_bytes(&tok, &err), RD_OK);
+    assert_int_equal(rwkv_tok_check_model(tok, 256, "m.pth", &err), RD_OK);
+    assert_int_equal(rwkv_tok_check_model(tok, 300, "m.pth", &err), RD_OK);
+    assert_int_equal(rwkv_tok_check_model(tok, 100, "m.pth", &err), RD_ERR_INPUT);
+    assert_string_equal(err.msg, "m.pth: the model has 100 vocabulary rows but its tokenizer (bytes) emits ids up to "
+                                 "255: expected at least 256 rows");
+    rwkv_tok_free(tok);
+}
+
 static void test_small_vocab_literals(void **state) {
     (void)state;
     rwkv_tokenizer *tok;
@@ -312,6 +327,7 @@ static void test_decode_limits(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bytes_tokenizer),
+        cmocka_unit_test(test_model_rows_checked),
         cmocka_unit_test(test_small_vocab_literals),
         cmocka_unit_test(test_small_vocab_greedy),
         cmocka_unit_test(test_malformed_vocab),
