@@ -281,7 +281,7 @@ static rd_status load_layer7(loader *ld, rwkv_model *m, int l, rwkv_layer *L) {
     char name[160];
     const tf_tensor *t = find(ld, l, "att.r_k", name, sizeof name);
     if (!t) return missing(ld, name);
-    if (t->numel != C || t->shape[t->ndim - 1] != m->head_size) {
+    if (t->numel != C || t->ndim < 1 || t->shape[t->ndim - 1] != m->head_size) {
         char want[48];
         snprintf(want, sizeof want, "[%d, %d]", m->n_head, m->head_size);
         return bad_shape(ld, t, want);
@@ -347,6 +347,21 @@ static rd_status load_all(loader *ld, rwkv_model *m) {
 
 /* ---------- dimensions ---------- */
 
+/* The highest layer number among the file's per-layer tensor names, or -1. */
+static int last_layer(const loader *ld) {
+    const char *prefix = ld->names == NAMES_BLINK ? "blocks." : "model.layers.";
+    size_t k = strlen(prefix);
+    int last = -1;
+    for (int i = 0; i < tf_count(ld->f); i++) {
+        const char *nm = tf_at(ld->f, i)->name;
+        if (strncmp(nm, prefix, k) != 0 || nm[k] < '0' || nm[k] > '9') continue;
+        char *end;
+        long l = strtol(nm + k, &end, 10);
+        if (*end == '.' && l > last && l < 1000000) last = (int)l;
+    }
+    return last;
+}
+
 static rd_status find_dims(loader *ld, rwkv_model *m) {
     char name[160];
     const tf_tensor *emb = find(ld, -1, "emb.weight", name, sizeof name);
@@ -358,6 +373,10 @@ static rd_status find_dims(loader *ld, rwkv_model *m) {
     m->n_embd = (int)emb->shape[1];
     while (m->n_layer < 4096 && find(ld, m->n_layer, "ln1.weight", name, sizeof name)) m->n_layer++;
     if (m->n_layer == 0) return missing(ld, name);
+    int last = last_layer(ld);
+    if (last >= m->n_layer) /* a gap must not truncate the model */
+        return rd_fail(ld->err, RD_ERR_INPUT, "%s: missing tensor %s (the file has tensors up to layer %d)", ld->fname,
+                       name, last);
     m->version = find(ld, 0, "att.k_k", name, sizeof name) ? 7 : 4;
     const tf_tensor *fk = find(ld, 0, "ffn.key.weight", name, sizeof name);
     if (!fk) return missing(ld, name);

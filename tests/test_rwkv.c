@@ -393,6 +393,13 @@ static void test_broken_tensors(void **s) {
     b[o + 12 + 12 + strlen("blocks.1.att.v")] = '9';
     expect_load_error(b, n, "missing tensor blocks.1.att.v0");
     free(b);
+    /* issue 17 item 3: layer 2's ln1.weight renamed must not load as a
+     * 2-layer model (layers 2.. silently dropped) */
+    b = read_all(path, &n);
+    o = bin_find(b, n, "blocks.2.ln1.weight");
+    b[o + 12 + 4 + strlen("blocks.2.ln1.weigh")] = 'x';
+    expect_load_error(b, n, "missing tensor blocks.2.ln1.weight (the file has tensors up to layer 11)");
+    free(b);
     /* RWKV-4: a renamed vector, a reshaped matrix */
     RD_DATA_OR_SKIP(path, V4_FP32);
     b = read_all(path, &n);
