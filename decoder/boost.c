@@ -305,6 +305,10 @@ static rd_status parse_line(boost_graph *g, phrase_buf *pb, const char *s, size_
             if (!rd_parse_float(s + b + 1, i - b - 1, &w) || !isfinite(w))
                 return rd_fail(err, RD_ERR_INPUT, "%s:%ld: expected a weight after ':' (a finite number), found '%.*s'",
                                name, line, (int)(i - b > 32 ? 32 : i - b), s + b);
+            if (fabsf(w) > BOOST_MAX_WEIGHT)
+                return rd_fail(err, RD_ERR_INPUT, "%s:%ld: expected a weight between -%g and %g, found '%.*s'", name,
+                               line, (double)BOOST_MAX_WEIGHT, (double)BOOST_MAX_WEIGHT,
+                               (int)(i - b > 32 ? 32 : i - b), s + b);
             if (i < n && s[i] == '{')
                 return rd_fail(err, RD_ERR_INPUT, "%s:%ld: expected a space after the weight, found '{'", name, line);
             have_weight = 1;
@@ -345,7 +349,9 @@ static rd_status parse_line(boost_graph *g, phrase_buf *pb, const char *s, size_
 }
 
 static rd_status check_weight(float w, rd_error *err) {
-    if (!isfinite(w)) return rd_fail(err, RD_ERR_USAGE, "hotword weight must be a finite number, got %g", (double)w);
+    if (!isfinite(w) || fabsf(w) > BOOST_MAX_WEIGHT)
+        return rd_fail(err, RD_ERR_USAGE, "hotword weight must be a number between -%g and %g, got %g",
+                       (double)BOOST_MAX_WEIGHT, (double)BOOST_MAX_WEIGHT, (double)w);
     return RD_OK;
 }
 

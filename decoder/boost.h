@@ -27,6 +27,10 @@
 
 #include "common/status.h"
 
+/* Largest |weight| of a phrase (natural log, per word): with phrases of many
+ * words, a weight near FLT_MAX would make the partial credit overflow to inf. */
+#define BOOST_MAX_WEIGHT 1000.0f
+
 typedef struct boost_graph boost_graph;
 
 /* Parses a hotword file held in buf[0..n) (name for messages). */

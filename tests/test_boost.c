@@ -172,6 +172,9 @@ static void test_parser(void **state) {
     expect_error("ok\n{a}\n", "hot.txt:2: expected a word before '{'");
     expect_error("x{a}y\n", "hot.txt:1: expected a space after '}'");
     expect_error("a :inf\n", "hot.txt:1: expected a weight after ':' (a finite number), found ':inf'");
+    /* fuzz: a weight near FLT_MAX made a three-word phrase's partial credit inf, then NaN */
+    expect_error("a b c :3.3e38\n", "hot.txt:1: expected a weight between -1000 and 1000, found ':3.3e38'");
+    expect_error("a :-1001\n", "hot.txt:1: expected a weight between -1000 and 1000, found ':-1001'");
     expect_error("\xff\n", "hot.txt:1: expected words in utf-8");
     /* fuzz: units with a NUL byte were cut short */
     boost_graph *nul = NULL;
