@@ -65,9 +65,11 @@ static const char usage_text[] =
     "  --rescore MODEL          rescore the --nbest list of each utterance with MODEL (RWKV\n"
     "                           or ARPA; prefixes shared, one batched call per word\n"
     "                           position): score = search total + W * its log-probability\n"
-    "                           of the words and </s>, then re-ranked; JSON adds\n"
-    "                           first_pass and rescore_lm. The search uses --lm, or none\n"
+    "                           of the words and </s> + B * words, then re-ranked; JSON\n"
+    "                           adds first_pass and rescore_lm. The search uses --lm, or none\n"
     "  --rescore-weight W       weight of the rescoring log-probability, 0..1000 [0.5]\n"
+    "  --rescore-word-score B   added per word in the rescoring (NeMo's beta; offsets the\n"
+    "                           cost the rescoring LM adds per word), -1000..1000 [0]\n"
     "\n";
 static const char usage_text_search[] =
     "Search (defaults in brackets):\n"
@@ -196,6 +198,7 @@ typedef struct options {
     int n_lm, n_lm_weights;
     const char *rescore;           /* --rescore MODEL */
     float rescore_weight;
+    float rescore_word_score;      /* --rescore-word-score */
     const char *logits, *list, *lengths, *tokens, *blank, *delim, *lexicon, *lm, *vocab, *resume, *lm_state;
     const char *hotwords;        /* --hotwords FILE */
     float hotword_weight;        /* --hotword-weight: per word of a phrase without ":W" */
@@ -284,7 +287,7 @@ enum { OPT_VERSION = 700, OPT_FSHIFT, OPT_TOKTIMES, OPT_CONF, OPT_PARTIAL, OPT_L
 enum { OPT_HOTWORDS = 800, OPT_HOTWEIGHT, OPT_WSEP }; /* option values stay below OPT_LAST */
 enum { OPT_DEVICE = 850, OPT_BATCH };
 enum { DEV_CPU, DEV_AUTO, DEV_CUDA };
-enum { OPT_RESCORE = 900, OPT_RESCORE_W };
+enum { OPT_RESCORE = 900, OPT_RESCORE_W, OPT_RESCORE_WS };
 
 /* Options that do nothing without another one are refused rather than
  * silently ignored: one line an option. NEED_RWKV is checked once the LM is
@@ -298,7 +301,7 @@ static const struct { int opt, needs; } option_needs[] = {
     {OPT_HOM, NEED_LEXICON},    {OPT_NOLA, NEED_LEXICON | NEED_LM}, {OPT_UNK, NEED_LM_OR_LEXICON},
     {OPT_CHUNK, NEED_STREAM},   {OPT_STIMEOUT, NEED_STREAM}, {OPT_PARTIAL, NEED_STREAM},
     {OPT_HOTWEIGHT, NEED_HOTWORDS}, {OPT_FSHIFT, NEED_JSON_OR_CTM}, {OPT_TOKTIMES, NEED_JSON}, {OPT_CONF, NEED_JSON_OR_CTM},
-    {OPT_RESCORE_W, NEED_RESCORE},
+    {OPT_RESCORE_W, NEED_RESCORE}, {OPT_RESCORE_WS, NEED_RESCORE},
 };
 
 static const char *option_name(const struct option *longopts, int val) {
@@ -383,6 +386,7 @@ static int parse_options(int argc, char **argv, options *o, int *first_file) {
         {"beam-size-token", required_argument, 0, OPT_BST},
         {"beam-threshold", required_argument, 0, OPT_BTH}, {"lm-weight", required_argument, 0, OPT_LMW},
         {"rescore", required_argument, 0, OPT_RESCORE}, {"rescore-weight", required_argument, 0, OPT_RESCORE_W},
+        {"rescore-word-score", required_argument, 0, OPT_RESCORE_WS},
         {"word-score", required_argument, 0, OPT_WS}, {"unk-score", required_argument, 0, OPT_UNK},
         {"homophones", required_argument, 0, OPT_HOM}, {"no-lookahead", no_argument, 0, OPT_NOLA},
         {"nbest", required_argument, 0, OPT_NBEST}, {"format", required_argument, 0, OPT_FORMAT},
@@ -424,6 +428,7 @@ static int parse_options(int argc, char **argv, options *o, int *first_file) {
             break;
         case OPT_RESCORE: o->rescore = optarg; break;
         case OPT_RESCORE_W: if (!cli_parse_weight(PROG, "rescore-weight", optarg, 0, 1000, 0, &o->rescore_weight)) return 0; break;
+        case OPT_RESCORE_WS: if (!cli_parse_weight(PROG, "rescore-word-score", optarg, -1000, 1000, 0, &o->rescore_word_score)) return 0; break;
         case OPT_BLANK: o->blank = optarg; break;
         case OPT_DELIM: o->delim = optarg; o->delim_given = 1; break;
         case OPT_BEAM: if (!cli_parse_int(PROG, "beam", optarg, 1, 100000, &v)) return 0; o->dec.beam = (int)v; break;
@@ -1229,7 +1234,7 @@ static void report_lm(app *a, const dec_decoder *d, const lm_cache *rescore) {
 static rd_status rescore_nbest(const app *a, dec_decoder *d, lm_cache **cache, rd_error *err) {
     if (!a->rescore) return RD_OK;
     if (!*cache) RD_TRY(lm_cache_create(a->rescore, 2 * a->o.dec.nbest, cache, err));
-    return dec_rescore(d, *cache, a->o.rescore_weight, err);
+    return dec_rescore(d, *cache, a->o.rescore_weight, a->o.rescore_word_score, err);
 }
 
 static rd_status decode_item(worker *w, long i, int carry, FILE *out, int64_t *frames, rd_error *err) {

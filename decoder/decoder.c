@@ -1229,8 +1229,8 @@ int dec_nbest_count(const dec_decoder *d) { return d->n_nbest; }
 
 const lm_cache *dec_lm_cache(const dec_decoder *d) { return d->lm; }
 
-rd_status dec_rescore(dec_decoder *d, lm_cache *c, float weight, rd_error *err) {
-    return dec_rescore_list(c, d->nbest, d->n_nbest, weight, err);
+rd_status dec_rescore(dec_decoder *d, lm_cache *c, float weight, float word_score, rd_error *err) {
+    return dec_rescore_list(c, d->nbest, d->n_nbest, weight, word_score, err);
 }
 
 const dec_hyp *dec_nbest(const dec_decoder *d, int i) {

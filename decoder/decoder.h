@@ -138,12 +138,13 @@ int dec_nbest_count(const dec_decoder *d);
 const dec_hyp *dec_nbest(const dec_decoder *d, int i);
 /* N-best rescoring (decoder/rescore.c): each hypothesis of the last dec_end
  * gets rescore_lm = ln p(its words, </s>) under the model of cache c (from its
- * start state), score = first_pass + weight * rescore_lm, and the list is
+ * start state), score = first_pass + weight * rescore_lm + word_score *
+ * n_words, and the list is
  * re-ranked, best first (ties keep the search's order). Hypotheses with a
  * common word prefix share its states: one batched lm_score_words call per
  * word position over the distinct prefixes. c needs 2 * dec_nbest_count(d)
  * slots at least; its states are overwritten. */
-rd_status dec_rescore(dec_decoder *d, lm_cache *c, float weight, rd_error *err);
+rd_status dec_rescore(dec_decoder *d, lm_cache *c, float weight, float word_score, rd_error *err);
 /* The decoder's LM state cache (NULL without an LM). */
 const lm_cache *dec_lm_cache(const dec_decoder *d);
 /* The current best partial hypothesis's text, for streaming (may still

@@ -139,7 +139,8 @@ static rd_status score_position(lm_cache *c, work *w, int n, int t, rd_error *er
     return RD_OK;
 }
 
-static rd_status rescore(lm_cache *c, dec_hyp *h, int n, float weight, work *w, rd_error *err) {
+static rd_status rescore(lm_cache *c, dec_hyp *h, int n, float weight, float word_score, work *w,
+                         rd_error *err) {
     RD_TRY(prepare(c, h, n, w, err));
     int32_t zero = 0;
     RD_TRY(lm_start(c, &zero, 1, err));
@@ -154,7 +155,7 @@ static rd_status rescore(lm_cache *c, dec_hyp *h, int n, float weight, work *w, 
     for (int k = 0; k < n; k++) {
         dec_hyp *x = &h[w->e[k].idx];
         x->rescore_lm = w->acc[k];
-        x->score = x->first_pass + weight * x->rescore_lm;
+        x->score = x->first_pass + weight * x->rescore_lm + word_score * (float)x->n_words;
     }
     for (int i = 0; i < n; i++) w->e[i] = (entry){NULL, 0, i, h[i].score};
     qsort(w->e, (size_t)n, sizeof *w->e, cmp_score);
@@ -163,14 +164,15 @@ static rd_status rescore(lm_cache *c, dec_hyp *h, int n, float weight, work *w, 
     return RD_OK;
 }
 
-rd_status dec_rescore_list(lm_cache *c, dec_hyp *h, int n, float weight, rd_error *err) {
+rd_status dec_rescore_list(lm_cache *c, dec_hyp *h, int n, float weight, float word_score,
+                           rd_error *err) {
     if (n <= 0) return RD_OK;
     if (lm_cache_slots(c) < 2 * n)
         return rd_fail(err, RD_ERR_INTERNAL, "dec_rescore: %d slots for %d hypotheses (expected %d)",
                        lm_cache_slots(c), n, 2 * n);
     work w = {0};
     rd_status st = work_alloc(&w, h, n, err);
-    if (st == RD_OK) st = rescore(c, h, n, weight, &w, err);
+    if (st == RD_OK) st = rescore(c, h, n, weight, word_score, &w, err);
     work_free(&w);
     return st;
 }

@@ -776,7 +776,8 @@ static void test_mix_scores_are_weighted_sums(void **state) {
 
 /* dec_rescore: every n-best hypothesis gets exactly its words' and </s>'s
  * log-probability under the second LM (table 1), scored alone; score =
- * first pass + weight * that, re-ranked; the texts are the search's. */
+ * first pass + weight * that + word score * words, re-ranked; the texts are
+ * the search's. */
 static void test_rescore_nbest(void **state) {
     (void)state;
     lex_units *u = make_units(tok_delim);
@@ -808,14 +809,15 @@ static void test_rescore_nbest(void **state) {
         }
         lm_cache *c;
         assert_int_equal(lm_cache_create(&lm1, 2 * n, &c, &err), RD_OK);
-        assert_int_equal(dec_rescore(d, c, 0.8f, &err), RD_OK);
+        float ws = seed % 3 ? 1.5f : 0.0f; /* the rescoring's per-word bonus */
+        assert_int_equal(dec_rescore(d, c, 0.8f, ws, &err), RD_OK);
         int seen[16] = {0};
         for (int i = 0; i < n; i++) {
             const dec_hyp *h = dec_nbest(d, i);
             int32_t ids[MAXT + 1];
             for (int j = 0; j < h->n_words; j++) ids[j] = h->words[j].lexicon_id;
             assert_float_equal(h->rescore_lm, table_lm_of(l, 1, ids, h->n_words), 1e-5);
-            assert_float_equal(h->score, h->first_pass + 0.8f * h->rescore_lm, 1e-5);
+            assert_float_equal(h->score, h->first_pass + 0.8f * h->rescore_lm + ws * (float)h->n_words, 1e-4);
             if (i) assert_true(dec_nbest(d, i - 1)->score >= h->score);
             int k = 0;
             while (k < n && (seen[k] || strcmp(before[k], h->text) != 0 || first[k] != h->first_pass)) k++;

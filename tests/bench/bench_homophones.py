@@ -175,8 +175,9 @@ def main():
                                       ar + ["--state-dtype", "fp16"], None)
     if HAS["rescore"]:
         def rescore():
-            grid = [(f"{wa}/{sa}+r{w}", a4 + ["--nbest", str(NBEST), "--rescore", RWKV, "--rescore-weight", str(w)])
-                    for w in (0.25, 0.5, 1)]
+            grid = [(f"{wa}/{sa}+r{w}/{b}", a4 + ["--nbest", str(NBEST), "--rescore", RWKV, "--rescore-weight", str(w),
+                                                   "--rescore-word-score", str(b)])
+                    for w in (0.25, 0.5, 1) for b in (0, 1)]
             label, args, dw = tune("rescore", grid, 100)
             return test_row("rescore", label, args, dw)
         futs["rescore"] = cached(ex, "rescore", rescore)
