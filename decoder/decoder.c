@@ -981,6 +981,88 @@ static void revoke_partial_boost(dec_decoder *d) {
 /* Closes every live hypothesis: words in progress end (all homophones), a
  * partial non-word is dropped, hotword partial credit is revoked, then </s>
  * is scored. */
+/* The words and units of candidate c's path, last first, into *buf
+ * (delimiters and the end left out: "ab|", closed by a final delimiter, and
+ * "ab", closed by the utterance's end, read alike). A new candidate has no
+ * node yet: its own key comes first, then its parent's path. Returns the
+ * length, or -1 when out of memory. */
+static long path_words(const dec_decoder *d, const hyp *c, int64_t **buf, size_t *cap) {
+    long n = 0;
+    int32_t x = c->node;
+    int32_t word = c->word, unit = c->unit;
+    if (x >= 0) {
+        if (x == 0) return 0;
+        word = d->store.node[x].word;
+        unit = d->store.node[x].unit;
+    }
+    for (;;) {
+        if ((size_t)n + 2 > *cap) {
+            size_t nc = *cap ? 2 * *cap : 64;
+            int64_t *p = realloc(*buf, nc * sizeof *p);
+            if (!p) return -1;
+            *buf = p;
+            *cap = nc;
+        }
+        if (word != DEC_WORD_NONE) (*buf)[n++] = -16 - (int64_t)word;
+        if (unit >= 0 && unit != d->delim) (*buf)[n++] = unit;
+        x = x >= 0 ? d->store.node[x].parent : c->parent;
+        if (x <= 0) return n;
+        word = d->store.node[x].word;
+        unit = d->store.node[x].unit;
+    }
+}
+
+/* Candidates that read the same words become one, their probabilities
+ * added (flashlight-text does the same): without this a word closed by a
+ * final delimiter and the same word closed by the utterance's end were two
+ * n-best entries, each with part of the probability. The likelier keeps its
+ * timing. Their LM scores and boosts are equal (same words). */
+static uint64_t hash_words(const int64_t *p, long n) {
+    uint64_t h = 1469598103934665603ull;
+    for (long k = 0; k < n; k++) h = (h ^ (uint64_t)p[k]) * 1099511628211ull;
+    return h;
+}
+
+static rd_status merge_same_words(dec_decoder *d, rd_error *err) {
+    int64_t *pa = NULL, *pb = NULL;
+    size_t ca = 0, cb = 0;
+    uint64_t *hash = rd_realloc_array(NULL, (size_t)d->n_cand + 1, sizeof *hash);
+    if (!hash) goto nomem;
+    for (int i = 0; i < d->n_cand; i++) { /* one walk each; full compare on equal hashes only */
+        long n = path_words(d, &d->cand[i], &pa, &ca);
+        if (n < 0) goto nomem;
+        hash[i] = hash_words(pa, n);
+    }
+    for (int i = 0; i < d->n_cand; i++) {
+        hyp *a = &d->cand[i];
+        if (a->pb == NEG_INF && a->pnb == NEG_INF) continue;
+        long na = -1;
+        for (int j = i + 1; j < d->n_cand; j++) {
+            hyp *b = &d->cand[j];
+            if (hash[j] != hash[i] || (b->pb == NEG_INF && b->pnb == NEG_INF) || b->n_words != a->n_words) continue;
+            if (na < 0 && (na = path_words(d, a, &pa, &ca)) < 0) goto nomem;
+            long nb = path_words(d, b, &pb, &cb);
+            if (nb < 0) goto nomem;
+            if (nb != na || memcmp(pa, pb, (size_t)na * sizeof *pa) != 0) continue;
+            float ta = log_add(a->pb, a->pnb), tb = log_add(b->pb, b->pnb);
+            hyp *keep = ta >= tb ? a : b, *drop = ta >= tb ? b : a;
+            keep->pb = NEG_INF;
+            keep->pnb = log_add(ta, tb);
+            drop->pb = drop->pnb = NEG_INF;
+            if (drop == a) break;
+        }
+    }
+    free(hash);
+    free(pa);
+    free(pb);
+    return RD_OK;
+nomem:
+    free(hash);
+    free(pa);
+    free(pb);
+    return rd_fail(err, RD_ERR_NOMEM, "out of memory merging the final hypotheses");
+}
+
 static rd_status finish_hyps(dec_decoder *d, rd_error *err) {
     seed_candidates(d);
     for (int i = 0; i < d->n_beam; i++) {
@@ -995,6 +1077,7 @@ static rd_status finish_hyps(dec_decoder *d, rd_error *err) {
     }
     RD_TRY(score_completions(d, err));
     revoke_partial_boost(d);
+    RD_TRY(merge_same_words(d, err));
     if (!d->lm) return RD_OK;
     int n = 0;
     for (int i = 0; i < d->n_cand; i++) {

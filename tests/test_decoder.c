@@ -118,6 +118,13 @@ typedef struct seq_entry {
     double logp;
 } seq_entry;
 
+/* One word sequence and the log-sum of its readings' probabilities. */
+typedef struct word_seq {
+    int n;
+    int32_t w[MAXT + 1];
+    double ac;
+} word_seq;
+
 typedef struct bf {
     const lex_units *units;
     const lex_lexicon *lex;
@@ -169,7 +176,28 @@ static int32_t node_of(const lex_lexicon *lex, const int *u, int n) {
     return node;
 }
 
+static double log_add_d(double a, double c);
+
+/* Readings with the same words are one result whose probability is their
+ * sum (a word closed by a final delimiter and the same word closed by the
+ * utterance's end: "ab|" and "ab"), as in flashlight-text. */
+static word_seq seen_words[20000];
+static int n_seen_words;
+
 static void consider(bf *b, double ac, const int32_t *words, int nw) {
+    for (int i = 0; i < n_seen_words; i++)
+        if (seen_words[i].n == nw && memcmp(seen_words[i].w, words, (size_t)nw * sizeof *words) == 0) {
+            seen_words[i].ac = log_add_d(seen_words[i].ac, ac);
+            return;
+        }
+    assert_true(n_seen_words < (int)(sizeof seen_words / sizeof *seen_words));
+    word_seq *e = &seen_words[n_seen_words++];
+    e->n = nw;
+    memcpy(e->w, words, (size_t)nw * sizeof *words);
+    e->ac = ac;
+}
+
+static void consider_sum(bf *b, double ac, const int32_t *words, int nw) {
     double s = ac + b->lmw * lm_of(b, words, nw) + b->ws * nw;
     if (s > b->best + 1e-9) {
         b->best = s;
@@ -251,7 +279,9 @@ static void brute_force(bf *b, const float *lp, int T, int V) {
     b->best = -INFINITY;
     b->best_text[0] = '\0';
     int32_t words[MAXT + 1];
+    n_seen_words = 0;
     for (int i = 0; i < ns; i++) parse(b, seqs[i].u, seqs[i].len, 0, seqs[i].logp, words, 0);
+    for (int i = 0; i < n_seen_words; i++) consider_sum(b, seen_words[i].ac, seen_words[i].w, seen_words[i].n);
 }
 
 /* ---------- fixtures ---------- */
@@ -303,6 +333,7 @@ static void run_case_mix(const char *tokens, const char *lexicon, int use_lm, un
     o.beam = 20000;
     o.beam_threshold = 1e9f;
     o.lm_weight = !use_lm ? 0.0f : mix ? 1.0f : 0.7f;
+    o.nbest = 8;
     o.word_score = 0.3f;
     dec_decoder *d = NULL;
     assert_int_equal(dec_create(&o, u, l, !use_lm ? NULL : mix ? mix : &lm, &d, &err), RD_OK);
@@ -311,6 +342,8 @@ static void run_case_mix(const char *tokens, const char *lexicon, int use_lm, un
     brute_force(&b, lp, T, V);
     const dec_hyp *h = dec_nbest(d, 0);
     assert_non_null(h);
+    for (int i = 0; i < dec_nbest_count(d); i++) /* one entry per text */
+        for (int j = 0; j < i; j++) assert_string_not_equal(dec_nbest(d, i)->text, dec_nbest(d, j)->text);
     if (fabs(h->score - b.best) > 1e-4 || strcmp(h->text, b.best_text) != 0)
         fprintf(stderr, "seed %u: decoder '%s' %.6f, brute force '%s' %.6f\n", seed, h->text,
                 (double)h->score, b.best_text, b.best);
