@@ -1141,6 +1141,7 @@ static void format_result(const app *a, const item *it, const dec_decoder *d, in
             fputs(",\"rescore_lm\":", f);
             cli_json_float(f, h->rescore_lm);
         }
+        if (h->fallback) fputs(",\"fallback\":true", f); /* no hypothesis finished its last word */
         fprintf(f, ",\"unk\":%d,\"words\":[", h->n_unk);
         for (int j = 0; j < h->n_words; j++) {
             const dec_word *w = &h->words[j];

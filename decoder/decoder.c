@@ -1210,6 +1210,7 @@ static void fill_result(dec_decoder *d, const hyp *c, dec_hyp *r, size_t *wpos, 
     r->score = c->score;
     r->first_pass = c->score;
     r->rescore_lm = 0.0f;
+    r->fallback = 0;
     r->acoustic = log_add(c->pb, c->pnb);
     r->lm = c->lm;
     r->boost = c->boost;
@@ -1288,10 +1289,16 @@ rd_status dec_end(dec_decoder *d, rd_error *err) {
         for (int i = 0; i < d->n_beam; i++) {
             d->cand[i].pb = d->beam[i].pb;
             d->cand[i].pnb = d->beam[i].pnb;
+            d->cand[i].trie = 0; /* the score of what is printed: no look-ahead
+                                    bonus for the unfinished word */
         }
         revoke_partial_boost(d);
         k = prune(d, d->opt.nbest, err, &st);
         if (st != RD_OK) return st;
+        d->carry_slot = k > 0 && d->lm ? d->cand[d->order[0]].slot : -1;
+        RD_TRY(build_results(d, k, err));
+        for (int i = 0; i < k; i++) d->nbest[i].fallback = 1;
+        return RD_OK;
     }
     d->carry_slot = k > 0 && d->lm ? d->cand[d->order[0]].slot : -1;
     return build_results(d, k, err);

@@ -99,6 +99,11 @@ typedef struct dec_hyp {
     float first_pass;   /* the search's total; score differs after dec_rescore */
     float rescore_lm;   /* dec_rescore's LM log-probability including </s>
                            (unweighted); 0 when not rescored */
+    int fallback;       /* 1: no hypothesis could finish its last word; the
+                           result is the complete words of the best one, its
+                           score acoustic (whole prefix) + weighted LM of those
+                           words (no </s>) + word and unk scores, without the
+                           look-ahead bonus of the unfinished word */
 } dec_hyp;
 
 /* lexicon may be NULL (lexicon-free); lm may be NULL (no LM). units, lexicon

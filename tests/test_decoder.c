@@ -864,6 +864,50 @@ static void test_rescore_nbest(void **state) {
     lex_units_free(u);
 }
 
+/* When no live hypothesis can finish its last word, dec_end gives the
+ * complete words of the best one, marked as a fallback, with the score of
+ * what it prints: no look-ahead bonus for the unfinished word (issue 17
+ * item 8b: the partial's ranking score was reported). */
+static void test_fallback_score(void **state) {
+    (void)state;
+    lex_units *u = make_units(tok_delim); /* <blank> | a b */
+    lex_lexicon *l = make_lexicon("ab a b\nbab b a b\n", u);
+    enum { T = 5, V = 4 };
+    static const int path[T] = {2, 3, 1, 3, 2}; /* a b | b a: "ab", then "ba" of "bab" */
+    float lp[T * V];
+    for (int t = 0; t < T; t++)
+        for (int v = 0; v < V; v++) lp[t * V + v] = logf(v == path[t] ? 0.97f : 0.01f);
+    lm_model lm = {.ops = &tlm_ops, .description = "table"};
+    dec_options o;
+    dec_options_default(&o);
+    o.lm_weight = 0.7f;
+    o.word_score = 0.3f;
+    o.beam_threshold = 5; /* "ab|" then blanks (ln 0.01^2) is pruned */
+    dec_decoder *d;
+    rd_error err;
+    assert_int_equal(dec_create(&o, u, l, &lm, &d, &err), RD_OK);
+    assert_int_equal(dec_decode(d, lp, T, &err), RD_OK);
+    const dec_hyp *h = dec_nbest(d, 0);
+    assert_non_null(h);
+    assert_string_equal(h->text, "ab");
+    assert_int_equal(h->fallback, 1);
+    assert_float_equal(h->score, h->acoustic + 0.7f * h->lm + 0.3f * (float)h->n_words, 1e-4);
+    dec_free(d);
+    /* a normal result is not a fallback */
+    static const int whole[T] = {2, 3, 1, 2, 0}; /* a b | a: "ab a" */
+    for (int t = 0; t < T; t++)
+        for (int v = 0; v < V; v++) lp[t * V + v] = logf(v == whole[t] ? 0.97f : 0.01f);
+    lex_lexicon_free(l);
+    l = make_lexicon("ab a b\na a\n", u);
+    assert_int_equal(dec_create(&o, u, l, &lm, &d, &err), RD_OK);
+    assert_int_equal(dec_decode(d, lp, T, &err), RD_OK);
+    assert_string_equal(dec_nbest(d, 0)->text, "ab a");
+    assert_int_equal(dec_nbest(d, 0)->fallback, 0);
+    dec_free(d);
+    lex_lexicon_free(l);
+    lex_units_free(u);
+}
+
 static void test_bad_options(void **state) {
     (void)state;
     lex_units *u = make_units(tok_delim);
@@ -1035,6 +1079,7 @@ int main(void) {
         cmocka_unit_test(test_exhaustive_two_lms),
         cmocka_unit_test(test_mix_scores_are_weighted_sums),
         cmocka_unit_test(test_rescore_nbest),
+        cmocka_unit_test(test_fallback_score),
         cmocka_unit_test(test_homophone_choice_follows_lm),
         cmocka_unit_test(test_lexicon_free_spells_words),
         cmocka_unit_test(test_word_ends),
