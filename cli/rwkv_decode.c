@@ -90,7 +90,7 @@ static const char usage_text_search[] =
     "                           (pyctcdecode's unk_score_offset, -10 there)\n"
     "                           [-inf with --lexicon, 0 without]\n"
     "  --homophones H           candidates per hypothesis at a word end, best unigram\n"
-    "                           first; 0 = every word sharing the units [0]. Without\n"
+    "                           first; 0 = every word sharing the units [32]. Without\n"
     "                           --lm, a Rime lexicon's weights are a unigram prior\n"
     "                           (at the default LM weight 0.5): 'shi' reads 是\n"
     "  --no-lookahead           do not rank partial words by their best unigram\n"

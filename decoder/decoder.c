@@ -124,7 +124,7 @@ void dec_options_default(dec_options *o) {
     o->lm_weight = 0.5f;
     o->word_score = 0.0f;
     o->unk_score = NEG_INF;
-    o->homophones = 0;
+    o->homophones = DEC_HOMOPHONES_DEFAULT;
     o->word_separator = NULL;
     o->nbest = 1;
     o->lookahead = 1;

@@ -28,6 +28,11 @@
 #include "lexicon/units.h"
 #include "lmstate/lm.h"
 
+/* --homophones default: a cap large enough for every English homophone
+ * group, small enough that a huge group (a Rime key, a generated lexicon)
+ * costs what it looks like. */
+#define DEC_HOMOPHONES_DEFAULT 32
+
 typedef struct dec_options {
     int beam;               /* hypotheses kept per frame (default 32) */
     int beam_size_token;    /* units tried per frame, best first; 0 = all (default 0) */
@@ -39,7 +44,10 @@ typedef struct dec_options {
                                lexicon, 0 without). Lexicon-free: added per word the
                                LM does not know (pyctcdecode's unk_score_offset) */
     int homophones;         /* candidates per hypothesis at a word end, best unigram
-                               first; 0 = the whole group (default 0) */
+                               first; 0 = the whole group (default
+                               DEC_HOMOPHONES_DEFAULT: English groups stay whole,
+                               CMUdict's largest is 14; a Rime key has up to 312
+                               words, and the RWKV state cache grows with it) */
     int nbest;              /* hypotheses returned (default 1) */
     int lookahead;          /* 1: rank partial words by their best unigram below the
                                trie node (LM look-ahead); 0: off (default 1) */

@@ -908,6 +908,43 @@ static void test_fallback_score(void **state) {
     lex_units_free(u);
 }
 
+/* --homophones has a default cap (DEC_HOMOPHONES_DEFAULT): a pronunciation
+ * shared by 100 words gives at most that many candidates per hypothesis, the
+ * best unigram first (a Rime key has up to 312 words; 100k homophones on one
+ * pronunciation took 75 s and a huge RWKV state cache with the whole group). */
+static void test_homophone_cap(void **state) {
+    (void)state;
+    lex_units *u = make_units(tok_delim); /* <blank> | a b */
+    char lex[100 * 16] = "";
+    for (int i = 0; i < 100; i++) snprintf(lex + strlen(lex), sizeof lex - strlen(lex), "w%d a b\n", i);
+    lex_lexicon *l = make_lexicon(lex, u);
+    enum { T = 3, V = 4 };
+    static const int path[T] = {2, 3, 1}; /* a b | */
+    float lp[T * V];
+    for (int t = 0; t < T; t++)
+        for (int v = 0; v < V; v++) lp[t * V + v] = logf(v == path[t] ? 0.97f : 0.01f);
+    dec_options o;
+    dec_options_default(&o);
+    assert_int_equal(o.homophones, DEC_HOMOPHONES_DEFAULT);
+    o.beam = 1000;
+    o.beam_threshold = 1e9f;
+    o.nbest = 200;
+    for (int cap = 0; cap < 2; cap++) {
+        o.homophones = cap ? DEC_HOMOPHONES_DEFAULT : 0; /* 0: the whole group */
+        dec_decoder *d;
+        rd_error err;
+        assert_int_equal(dec_create(&o, u, l, NULL, &d, &err), RD_OK);
+        assert_int_equal(dec_decode(d, lp, T, &err), RD_OK);
+        int n = 0;
+        for (int i = 0; i < dec_nbest_count(d); i++) n += dec_nbest(d, i)->n_words == 1;
+        assert_int_equal(n, cap ? DEC_HOMOPHONES_DEFAULT : 100);
+        assert_string_equal(dec_nbest(d, 0)->text, "w0"); /* lexicon order on ties */
+        dec_free(d);
+    }
+    lex_lexicon_free(l);
+    lex_units_free(u);
+}
+
 static void test_bad_options(void **state) {
     (void)state;
     lex_units *u = make_units(tok_delim);
@@ -1080,6 +1117,7 @@ int main(void) {
         cmocka_unit_test(test_mix_scores_are_weighted_sums),
         cmocka_unit_test(test_rescore_nbest),
         cmocka_unit_test(test_fallback_score),
+        cmocka_unit_test(test_homophone_cap),
         cmocka_unit_test(test_homophone_choice_follows_lm),
         cmocka_unit_test(test_lexicon_free_spells_words),
         cmocka_unit_test(test_word_ends),
