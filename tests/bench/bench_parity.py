@@ -1,0 +1,131 @@
+#!/usr/bin/env python3
+"""make bench-parity: rwkv-decode against flashlight-text's LexiconDecoder on
+random emissions (issue 17). Two LMs: KenLM's test 3-gram kenlm-toy1.arpa
+(words a, b, c) and its test 5-gram kenlm-test.arpa (its alphabetic words,
+spelled letter by letter). For each LM, CASES utterances: a random word
+sequence, rendered as CTC emissions (1-3 frames a unit, blanks, noise, 20% of
+frames with a wrong unit on top). Both decoders: the same lexicon and ARPA,
+log-add, unk forbidden, beam 500, threshold 1000, every unit each frame;
+flashlight's lm_weight = W * ln 10 (its KenLM gives log10), word score equal.
+Counts: same best transcript, n-best lists of rwkv-decode holding one text
+twice, and the score differences of the best hypotheses."""
+import json, math, os, subprocess, sys, tempfile
+import numpy as np
+
+CASES = int(os.environ.get("CASES", "75"))
+SHARED = os.environ.get("SHARED", "../shared/data")
+BIN = os.environ.get("RWKV_DECODE", "bin/rwkv-decode")
+W, S, BEAM = 0.8, 0.5, 500
+
+
+def vocab(arpa):
+    words, on = [], False
+    for line in open(arpa):
+        if line.startswith("\\1-grams"):
+            on = True
+            continue
+        if on and line.startswith("\\"):
+            break
+        f = line.split()
+        if on and len(f) >= 2 and f[1].isalpha() and f[1].islower():
+            words.append(f[1])
+    return words
+
+
+def emissions(rng, units, seq):
+    """Peaky random CTC log-probabilities for the unit sequence seq."""
+    V = len(units)
+    frames = []
+    prev = None
+    for u in seq:
+        if u == prev or rng.random() < 0.5:
+            frames.append(0)  # a blank between repeats, sometimes elsewhere
+        frames += [u] * int(rng.integers(1, 4))
+        prev = u
+    frames.append(0)
+    x = rng.normal(0, 1.0, (len(frames), V)).astype(np.float32)
+    for t, u in enumerate(frames):
+        x[t, u] += 6.0
+        if rng.random() < 0.2:
+            x[t, int(rng.integers(0, V))] += 5.5
+    x -= np.log(np.exp(x).sum(1, keepdims=True))
+    return x
+
+
+def run(tag, arpa, words, rng, work):
+    from flashlight.lib.text.decoder import (CriterionType, KenLM, LexiconDecoder, LexiconDecoderOptions,
+                                             SmearingMode, Trie)
+    from flashlight.lib.text.dictionary import create_word_dict, load_words
+    letters = sorted({c for w in words for c in w})
+    units = ["<blank>", "|"] + letters
+    uid = {u: i for i, u in enumerate(units)}
+    tok = os.path.join(work, f"{tag}.tokens.txt")
+    lex = os.path.join(work, f"{tag}.lex")
+    open(tok, "w").write("".join(u + "\n" for u in units))
+    open(lex, "w").write("".join(f"{w}\t{' '.join(w)} |\n" for w in words))
+    flex = os.path.join(work, f"{tag}.fl.lex")
+    open(flex, "w").write("".join(f"{w}\t{' '.join(w)} |\n" for w in words) + "<unk>\t|\n")
+    wd = create_word_dict(load_words(flex))
+    lm = KenLM(arpa, wd)
+    trie = Trie(len(units), uid["|"])
+    start = lm.start(False)
+    for w in words:
+        _, sc = lm.score(start, wd.get_index(w))
+        trie.insert([uid[c] for c in w] + [uid["|"]], wd.get_index(w), sc)
+    trie.smear(SmearingMode.MAX)
+    opts = LexiconDecoderOptions(beam_size=BEAM, beam_size_token=len(units), beam_threshold=1000.0,
+                                 lm_weight=W * math.log(10.0), word_score=S, unk_score=-math.inf,
+                                 sil_score=0.0, log_add=True, criterion_type=CriterionType.CTC)
+    dec = LexiconDecoder(opts, trie, lm, uid["|"], uid["<blank>"], -1, [], False)
+    lst, fl = [], {}
+    for k in range(CASES):
+        ws = [words[int(rng.integers(0, len(words)))] for _ in range(int(rng.integers(1, 5)))]
+        seq = [uid[c] for c in ("|".join(ws) + "|")]  # flashlight ends words at the delimiter
+        x = emissions(rng, units, seq)
+        path = os.path.join(work, f"{tag}-{k:03d}.npy")
+        np.save(path, x)
+        lst.append(f"{tag}-{k:03d}\t{path}\n")
+        r = dec.decode(x.ctypes.data, x.shape[0], x.shape[1])
+        fl[f"{tag}-{k:03d}"] = (" ".join(wd.get_entry(i) for i in r[0].words if i >= 0), r[0].score)
+    lf = os.path.join(work, f"{tag}.list")
+    open(lf, "w").write("".join(lst))
+    out = subprocess.run([BIN, "--list", lf, "--tokens", tok, "--lexicon", lex, "--lm", arpa,
+                          "--lm-weight", str(W), "--word-score", str(S), "--beam", str(BEAM),
+                          "--beam-threshold", "1000", "--nbest", "10", "--format", "json", "--quiet"],
+                         capture_output=True, text=True)
+    if out.returncode != 0:
+        sys.exit(f"bench-parity: rwkv-decode failed: {out.stderr}")
+    same = dups = 0
+    diffs = []
+    for line in out.stdout.splitlines():
+        j = json.loads(line)
+        texts = [h["text"] for h in j["nbest"]]
+        dups += len(set(texts)) < len(texts)
+        ftext, fscore = fl[j["utt"]]
+        if texts[0] == ftext:
+            same += 1
+            diffs.append(j["nbest"][0]["score"] - fscore)
+        else:
+            print(f"  {j['utt']}: rwkv-decode '{texts[0]}' {j['nbest'][0]['score']:.4f}, "
+                  f"flashlight '{ftext}' {fscore:.4f}")
+    d = np.abs(np.array(diffs)) if diffs else np.zeros(1)
+    return same, dups, d
+
+
+def main():
+    rng = np.random.default_rng(17)
+    rows = []
+    with tempfile.TemporaryDirectory() as work:
+        for tag, arpa in (("3gram", f"{SHARED}/lm/kenlm-toy1.arpa"), ("5gram", f"{SHARED}/lm/kenlm-test.arpa")):
+            same, dups, d = run(tag, arpa, vocab(arpa), rng, work)
+            rows.append((tag, same, dups, d))
+    print("| LM | cases | same best transcript | n-best lists with a duplicate text | |score diff| mean / max (same transcript) |")
+    print("|---|---|---|---|---|")
+    for tag, same, dups, d in rows:
+        print(f"| {tag} | {CASES} | {same} | {dups} | {d.mean():.2e} / {d.max():.2e} |")
+    tot = sum(r[1] for r in rows)
+    print(f"total: same best transcript on {tot} of {2 * CASES}; duplicate texts in {sum(r[2] for r in rows)} n-best lists")
+
+
+if __name__ == "__main__":
+    main()
