@@ -34,6 +34,7 @@ static float tlm_bigram(int32_t prev, int32_t w) {
 
 /* Table 1 is another bigram, disagreeing with table 0 (for two-LM tests). */
 static float tlm_table(int variant, int32_t prev, int32_t w) {
+    if (variant == 2 && w == 4) return NAN; /* a broken model: "ba" scores NaN */
     return variant ? -0.2f - (float)((prev * 5 + w * 2 + 3) % 13) * 0.3f : tlm_bigram(prev, w);
 }
 
@@ -945,6 +946,31 @@ static void test_homophone_cap(void **state) {
     lex_units_free(u);
 }
 
+/* A non-finite LM score is an error naming the frame, the model and the
+ * word, never an empty transcript (issue 17 item 4). */
+static void test_nonfinite_lm_score(void **state) {
+    (void)state;
+    lex_units *u = make_units(tok_delim); /* <blank> | a b */
+    lex_lexicon *l = make_lexicon(lex_delim, u);
+    enum { T = 3, V = 4 };
+    static const int path[T] = {3, 2, 1}; /* b a | */
+    float lp[T * V];
+    for (int t = 0; t < T; t++)
+        for (int v = 0; v < V; v++) lp[t * V + v] = logf(v == path[t] ? 0.97f : 0.01f);
+    static const int broken = 2;
+    lm_model lm = {.ops = &tlm_ops, .impl = (void *)&broken, .description = "table 2"};
+    dec_options o;
+    dec_options_default(&o);
+    dec_decoder *d;
+    rd_error err;
+    assert_int_equal(dec_create(&o, u, l, &lm, &d, &err), RD_OK);
+    assert_int_equal(dec_decode(d, lp, T, &err), RD_ERR_INPUT);
+    assert_non_null(strstr(err.msg, "the LM (table 2) scored word 'ba' nan: not a log-probability"));
+    dec_free(d);
+    lex_lexicon_free(l);
+    lex_units_free(u);
+}
+
 static void test_bad_options(void **state) {
     (void)state;
     lex_units *u = make_units(tok_delim);
@@ -1118,6 +1144,7 @@ int main(void) {
         cmocka_unit_test(test_rescore_nbest),
         cmocka_unit_test(test_fallback_score),
         cmocka_unit_test(test_homophone_cap),
+        cmocka_unit_test(test_nonfinite_lm_score),
         cmocka_unit_test(test_homophone_choice_follows_lm),
         cmocka_unit_test(test_lexicon_free_spells_words),
         cmocka_unit_test(test_word_ends),
