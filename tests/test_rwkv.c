@@ -400,6 +400,41 @@ static void test_broken_tensors(void **s) {
     b[o + 12 + 4 + strlen("blocks.2.ln1.weigh")] = 'x';
     expect_load_error(b, n, "missing tensor blocks.2.ln1.weight (the file has tensors up to layer 11)");
     free(b);
+    /* issue 17 item 3: a 0-d r_k (no dims, one element) is refused, never
+     * read through shape[ndim - 1]; in a .bin file the reader refuses it */
+    b = read_all(path, &n);
+    o = bin_find(b, n, "blocks.0.att.r_k");
+    {
+        int32_t hdr[3], d0[2];
+        memcpy(hdr, b + o, sizeof hdr);
+        assert_int_equal(hdr[0], 2);
+        memcpy(d0, b + o + 12, sizeof d0);
+        size_t name_len = (size_t)hdr[1], data = (size_t)d0[0] * (size_t)d0[1] * 4;
+        size_t end = o + 12 + 8 + name_len + data, m2 = 0;
+        unsigned char *z = malloc(n);
+        assert_non_null(z);
+        memcpy(z, b, o);
+        m2 = o;
+        hdr[0] = 0;
+        memcpy(z + m2, hdr, sizeof hdr);
+        m2 += sizeof hdr;
+        memcpy(z + m2, b + o + 20, name_len);
+        m2 += name_len;
+        memset(z + m2, 0, 4);
+        m2 += 4;
+        memcpy(z + m2, b + end, n - end);
+        m2 += n - end;
+        char path0[64];
+        assert_non_null(rd_test_tmpfile(path0, sizeof path0, (const char *)z, m2));
+        rwkv_model *m0 = NULL;
+        rd_error e0;
+        assert_int_equal(rwkv_load(path0, &m0, &e0), RD_ERR_INPUT);
+        assert_null(m0);
+        assert_non_null(strstr(e0.msg, "expected 1 to 4 dimensions, found 0")); /* the .bin reader */
+        unlink(path0);
+        free(z);
+    }
+    free(b);
     /* RWKV-4: a renamed vector, a reshaped matrix */
     RD_DATA_OR_SKIP(path, V4_FP32);
     b = read_all(path, &n);
