@@ -45,7 +45,7 @@ CU_OBJ    := $(patsubst %.cu,$(BUILD)/obj/%.cu.o,$(CU_SRC))
 endif
 endif
 
-LIB_SRC  := $(wildcard common/*.c lexicon/*.c lmstate/*.c kernels/*.c decoder/*.c)
+LIB_SRC  := $(wildcard common/*.c lexicon/*.c lmstate/*.c lmstate/*/*.c kernels/*.c decoder/*.c)
 CLI_MAIN := cli/rwkv_decode.c cli/rwkv_lm.c cli/rwkv_wer.c
 CLI_SRC  := $(filter-out $(CLI_MAIN),$(wildcard cli/*.c))
 LIB_OBJ  := $(patsubst %.c,$(BUILD)/obj/%.o,$(LIB_SRC) $(CLI_SRC)) $(CU_OBJ)

@@ -12,8 +12,8 @@
 #include "common/logsumexp.h"
 #include "common/npy.h"
 #include "common/status.h"
-#include "lmstate/rwkv.h"
-#include "lmstate/rwkv_tokenizer.h"
+#include "lmstate/rwkv/rwkv.h"
+#include "lmstate/rwkv/rwkv_tokenizer.h"
 
 #define PROG "rwkv-lm"
 #define MAX_LINE_TOKENS 65536

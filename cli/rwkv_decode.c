@@ -552,7 +552,7 @@ static int parse_options(int argc, char **argv, options *o, int *first_file) {
 }
 
 /* --device: 0 to decode on the CPU, else 3 with the reason on stderr. The
- * GPU decode path is not wired yet (kernels/ and lmstate/rwkv_cuda.c are):
+ * GPU decode path is not wired yet (kernels/ and lmstate/rwkv/rwkv_cuda.c are):
  * cuda always exits 3, naming what is missing; auto decodes on the CPU. */
 static int resolve_device(const options *o) {
     if (o->device == DEV_CPU) return 0;

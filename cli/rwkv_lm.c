@@ -3,7 +3,7 @@
  * --lm FILE.arpa scores each stdin line the way KenLM's `query` does and
  * prints the same lines; --model FILE hands over to the RWKV mode
  * (cli/lm_model_cmd.c) and `rwkv-lm state ...` to the state files
- * (cli/state_cmd.c). All scoring lives in lmstate/arpa.c. */
+ * (cli/state_cmd.c). All scoring lives in lmstate/ngram/arpa.c. */
 #include <getopt.h>
 #include <math.h>
 #include <stdio.h>
@@ -15,7 +15,7 @@
 #include "cli/state_cmd.h"
 #include "cli/cli_util.h"
 #include "common/status.h"
-#include "lmstate/arpa.h"
+#include "lmstate/ngram/arpa.h"
 
 #define PROG "rwkv-lm"
 #define LN10 2.30258509299404568402

@@ -31,7 +31,7 @@
 extern "C" {
 #endif
 
-/* Same values as rd_dtype's RD_F32 / RD_F16 / RD_BF16 (lmstate/tensor_file.h). */
+/* Same values as rd_dtype's RD_F32 / RD_F16 / RD_BF16 (lmstate/weights/tensor_file.h). */
 typedef enum kern_dtype { KERN_F32 = 0, KERN_F16 = 1, KERN_BF16 = 2 } kern_dtype;
 
 #define KERN_MAX_TOPK 64   /* largest k of the top-k functions */
@@ -121,7 +121,7 @@ void rd_cuda_rwkv_free(kern_rwkv *m);
 size_t rd_cuda_rwkv_weight_bytes(const kern_rwkv *m);
 
 /* ---------- device state storage ----------
- * The state view layout of lmstate/rwkv.h: kinds (RWKV-7 att_shift [C],
+ * The state view layout of lmstate/rwkv/rwkv.h: kinds (RWKV-7 att_shift [C],
  * wkv [H*N*N], ffn_shift [C]; RWKV-4 att_shift, ffn_shift, aa, bb, pp [C]),
  * each stored [layer][slot][size] in one dtype. A host state ("one slot")
  * is [kind][layer][size] fp32, as rwkv_state_view_single. */

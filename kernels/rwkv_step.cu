@@ -1,6 +1,6 @@
 /* kernels/rwkv_step.cu - one batched RWKV-7 / RWKV-4 step on the device.
  *
- * Same stages as lmstate/rwkv_forward.c (the CPU reference the tests compare
+ * Same stages as lmstate/rwkv/rwkv_forward.c (the CPU reference the tests compare
  * against), fused where an intermediate would otherwise go through memory:
  *   row kernel   layer norm + token shift (read src slot, write dst slot)
  *                + all the mixes of the layer, one block per row;

@@ -10,7 +10,7 @@
 #include "common/compress.h"
 #include "common/text.h"
 #include "lmstate/lm_impl.h"
-#include "lmstate/rwkv.h"
+#include "lmstate/rwkv/rwkv.h"
 
 enum { LM_ARPA, LM_RWKV };
 

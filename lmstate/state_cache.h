@@ -25,8 +25,8 @@
 #include <stdint.h>
 
 #include "common/status.h"
-#include "lmstate/rwkv.h"
-#include "lmstate/tensor_file.h"
+#include "lmstate/rwkv/rwkv.h"
+#include "lmstate/weights/tensor_file.h"
 
 #define SC_MAX_KINDS RWKV_MAX_KINDS
 

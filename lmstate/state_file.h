@@ -55,7 +55,7 @@
 
 #include "common/status.h"
 #include "lmstate/lm.h"
-#include "lmstate/rwkv.h"
+#include "lmstate/rwkv/rwkv.h"
 
 #define SF_FORMAT_VERSION 1
 #define SF_KIND_NAME_MAX 24   /* bytes, NUL included */

@@ -1,5 +1,5 @@
-/* tests/test_arpa.c - the ARPA n-gram model (lmstate/arpa.h), its lm.h face
- * (lmstate/lm_arpa.c, lmstate/lm.c) and rwkv-lm --lm.
+/* tests/test_arpa.c - the ARPA n-gram model (lmstate/ngram/arpa.h), its lm.h face
+ * (lmstate/ngram/lm_arpa.c, lmstate/lm.c) and rwkv-lm --lm.
  *
  * The per-word numbers on kenlm-test*.arpa are KenLM's own expectations
  * (lm/model_test.cc: Starters, Continuation, Blanks, Unknowns, MinimalState,
@@ -17,7 +17,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
-#include "lmstate/arpa.h"
+#include "lmstate/ngram/arpa.h"
 #include "lmstate/lm.h"
 
 #define LN10 2.30258509299404568402

@@ -1,5 +1,5 @@
 /* tests/test_kernels.c - CUDA kernels against their CPU references: the
- * batched RWKV step against lmstate/rwkv_forward.c (logits and states by
+ * batched RWKV step against lmstate/rwkv/rwkv_forward.c (logits and states by
  * normalized mean squared error), log-softmax/top-k and beam top-k against
  * the small C references below (exact indices). GPU tests skip() when no
  * device is found; the no-device messages are checked in every build. */
@@ -8,9 +8,9 @@
 #include <math.h>
 
 #include "kernels/kernels.h"
-#include "lmstate/rwkv.h"
-#include "lmstate/rwkv_cuda.h"
-#include "lmstate/rwkv_internal.h"
+#include "lmstate/rwkv/rwkv.h"
+#include "lmstate/rwkv/rwkv_cuda.h"
+#include "lmstate/rwkv/rwkv_internal.h"
 #include "lmstate/state_cache.h"
 
 #define NMSE_FP32 1e-10

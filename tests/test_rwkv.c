@@ -5,7 +5,7 @@
 
 #include <math.h>
 
-#include "lmstate/rwkv.h"
+#include "lmstate/rwkv/rwkv.h"
 
 #define MAX_SLOTS 17
 

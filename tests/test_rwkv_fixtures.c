@@ -13,7 +13,7 @@
 
 #include "common/npy.h"
 #include "common/text.h"
-#include "lmstate/rwkv.h"
+#include "lmstate/rwkv/rwkv.h"
 
 #define DIR "data/rwkv/"
 #define MAX_SEQS 16

@@ -2,7 +2,7 @@
 #include "tests/testutil.h"
 
 #include "common/text.h"
-#include "lmstate/rwkv_tokenizer.h"
+#include "lmstate/rwkv/rwkv_tokenizer.h"
 
 #define VOCAB_REL "rwkv/rwkv_vocab_v20230424.txt"
 #define WORLD_TOKENS "data/rwkv/world_tokens.tsv"

@@ -8,9 +8,9 @@
 #include <math.h>
 
 #include "common/half.h"
-#include "lmstate/arpa.h"
+#include "lmstate/ngram/arpa.h"
 #include "lmstate/lm.h"
-#include "lmstate/rwkv.h"
+#include "lmstate/rwkv/rwkv.h"
 #include "lmstate/state_cache.h"
 
 #define NSLOT 12

@@ -15,7 +15,7 @@
 #include "cli/state_cmd.h"
 #include "common/half.h"
 #include "lmstate/lm.h"
-#include "lmstate/rwkv.h"
+#include "lmstate/rwkv/rwkv.h"
 #include "lmstate/state_file.h"
 
 #define MODEL "data/rwkv/tiny-rwkv7-fp32.safetensors"

@@ -7,7 +7,7 @@
 #include <math.h>
 
 #include "common/half.h"
-#include "lmstate/tensor_file.h"
+#include "lmstate/weights/tensor_file.h"
 
 /* ---- helpers ---------------------------------------------------------- */
 

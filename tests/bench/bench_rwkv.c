@@ -6,7 +6,7 @@
  * FP16 .bin with a fixed-seed PRNG. Batches N = 1 (one state), 16, 64, 256.
  *
  *   cc -std=c11 -O2 -march=x86-64-v2 -D_GNU_SOURCE -I. -pthread tests/bench/bench_rwkv.c \
- *      lmstate/rwkv.c lmstate/rwkv_forward.c lmstate/tensor_file.c common/[a-z]*.c -o /tmp/bench_rwkv -lm
+ *      lmstate/rwkv/rwkv.c lmstate/rwkv/rwkv_forward.c lmstate/weights/tensor_file.c common/[a-z]*.c -o /tmp/bench_rwkv -lm
  *   /tmp/bench_rwkv [threads] [seconds per case] [0.1B-shaped model.bin]
  *
  * With a model path, the 0.1B-shaped rows load that file (the one rwkv.cpp
@@ -17,7 +17,7 @@
 #include <string.h>
 
 #include "common/half.h"
-#include "lmstate/rwkv.h"
+#include "lmstate/rwkv/rwkv.h"
 
 #include <time.h>
 

@@ -49,7 +49,7 @@ fi
 
 # ---- ours: tests/bench/bench_rwkv.c, built with an explicit command ----
 OURS=$OUT/bench_rwkv
-SRCS="tests/bench/bench_rwkv.c lmstate/rwkv.c lmstate/rwkv_forward.c $(ls lmstate/tensor_*.c 2>/dev/null || echo lmstate/tensor_file.c) $(ls common/*.c)"
+SRCS="tests/bench/bench_rwkv.c lmstate/rwkv/rwkv.c lmstate/rwkv/rwkv_forward.c $(ls lmstate/weights/*.c) $(ls common/*.c)"
 # Our program takes [threads] [seconds]; a third argument, a model path, is
 # passed only when its usage line says it takes one.
 OURS_TAKES_PATH=0

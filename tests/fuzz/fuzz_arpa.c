@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "lmstate/arpa.h"
+#include "lmstate/ngram/arpa.h"
 
 static void check_model(const arpa_model *m) {
     int order = arpa_order(m);

@@ -1,4 +1,4 @@
-/* lmstate/lm_rwkv.c - an RWKV model as a word LM (lm.h), over the state cache.
+/* lmstate/rwkv/lm_rwkv.c - an RWKV model as a word LM (lm.h), over the state cache.
  *
  * A word is its tokens with a leading space (" word"), by the World
  * tokenizer or as bytes. Each slot holds a recurrent state and one pending
@@ -22,8 +22,8 @@
 #include "common/arena.h"
 #include "common/logsumexp.h"
 #include "lmstate/lm_impl.h"
-#include "lmstate/rwkv.h"
-#include "lmstate/rwkv_tokenizer.h"
+#include "lmstate/rwkv/rwkv.h"
+#include "lmstate/rwkv/rwkv_tokenizer.h"
 #include "lmstate/state_cache.h"
 
 #define WORD_MAX_TOKENS 64

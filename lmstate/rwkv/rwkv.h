@@ -1,4 +1,4 @@
-/* lmstate/rwkv.h - RWKV-7 ("x070") and RWKV-4 language models on the CPU.
+/* lmstate/rwkv/rwkv.h - RWKV-7 ("x070") and RWKV-4 language models on the CPU.
  *
  * rwkv_load reads rwkv.cpp .bin (FP32/FP16), safetensors (BlinkDL names or
  * Hugging Face "fla" names) or PyTorch .pth; version, layers, width and head
@@ -28,7 +28,7 @@
 #include <stdint.h>
 
 #include "common/status.h"
-#include "lmstate/tensor_file.h"
+#include "lmstate/weights/tensor_file.h"
 
 #define RWKV_MAX_KINDS 5
 

@@ -1,10 +1,10 @@
-/* lmstate/rwkv_cuda.c - see rwkv_cuda.h. */
-#include "lmstate/rwkv_cuda.h"
+/* lmstate/rwkv/rwkv_cuda.c - see rwkv_cuda.h. */
+#include "lmstate/rwkv/rwkv_cuda.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include "lmstate/rwkv_internal.h"
+#include "lmstate/rwkv/rwkv_internal.h"
 
 typedef struct bridge {
     kern_rwkv_desc d;

@@ -1,8 +1,8 @@
-/* lmstate/tensor_file.c - named tensors from model files (see tensor_file.h):
+/* lmstate/weights/tensor_file.c - named tensors from model files (see tensor_file.h):
  * the tf_file object, format detection, the rwkv.cpp .bin reader and dtype
  * helpers, and safetensors with its JSON header. PyTorch .pth is in
  * tensor_pth.c (pickle) and tensor_zip.c (zip directory). */
-#include "lmstate/tensor_file.h"
+#include "lmstate/weights/tensor_file.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -14,7 +14,7 @@
 
 #include "common/half.h"
 #include "common/text.h"
-#include "lmstate/tensor_file_impl.h"
+#include "lmstate/weights/tensor_file_impl.h"
 
 #define BIN_MAGIC 0x67676d66u /* "ggmf" */
 #define BIN_MAX_NAME 4096

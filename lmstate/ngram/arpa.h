@@ -1,4 +1,4 @@
-/* lmstate/arpa.h - ARPA n-gram models with KenLM's semantics.
+/* lmstate/ngram/arpa.h - ARPA n-gram models with KenLM's semantics.
  *
  * The file holds log10 probabilities and backoffs; everything returned here is
  * natural log. Parsing is strict ("lm.arpa:12: expected ..."): the \data\

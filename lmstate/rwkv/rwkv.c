@@ -1,4 +1,4 @@
-/* lmstate/rwkv.c - RWKV models built from named tensors; state kinds and views.
+/* lmstate/rwkv/rwkv.c - RWKV models built from named tensors; state kinds and views.
  *
  * Three naming schemes, found by content:
  *   BlinkDL (.pth, safetensors): blocks.L.att.x_r, att.w1 [C][D] (x @ w1), ...
@@ -11,14 +11,14 @@
  * runs twice over the same code: a first pass checks names and shapes and
  * counts bytes, a second converts into the one allocation. Matrices keep the
  * file's fp16/bf16/fp32 elements and are packed in panels (rwkv_internal.h). */
-#include "lmstate/rwkv.h"
+#include "lmstate/rwkv/rwkv.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "lmstate/rwkv_internal.h"
+#include "lmstate/rwkv/rwkv_internal.h"
 
 typedef enum { NAMES_BLINK, NAMES_FLA } rwkv_names;
 

@@ -1,4 +1,4 @@
-/* lmstate/tensor_file.h - named tensors from model files, format by content.
+/* lmstate/weights/tensor_file.h - named tensors from model files, format by content.
  *
  *   rwkv.cpp .bin   little-endian header of int32 words (magic 0x67676d66,
  *                   version, n_vocab, n_embed, n_layer, data_type), then

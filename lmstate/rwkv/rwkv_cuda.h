@@ -1,4 +1,4 @@
-/* lmstate/rwkv_cuda.h - an RWKV model (lmstate/rwkv.h) onto the device
+/* lmstate/rwkv/rwkv_cuda.h - an RWKV model (lmstate/rwkv/rwkv.h) onto the device
  * kernels (kernels/kernels.h): the bridge from the CPU model's packed
  * panels to the kernels' plain [out][in] description.
  *
@@ -10,7 +10,7 @@
 
 #include "common/status.h"
 #include "kernels/kernels.h"
-#include "lmstate/rwkv.h"
+#include "lmstate/rwkv/rwkv.h"
 #include "lmstate/state_cache.h"
 
 /* Uploads m's weights: matrices and the embedding in wtype, vectors fp32.

@@ -1,4 +1,4 @@
-/* lmstate/rwkv_tokenizer.h - RWKV tokenizers: byte-level and "World".
+/* lmstate/rwkv/rwkv_tokenizer.h - RWKV tokenizers: byte-level and "World".
  *
  * Byte-level: 256 tokens, token id = byte value.
  *

@@ -1,4 +1,4 @@
-/* lmstate/arpa.c - ARPA n-gram models with KenLM's semantics (see arpa.h).
+/* lmstate/ngram/arpa.c - ARPA n-gram models with KenLM's semantics (see arpa.h).
  *
  * Layout: unigrams are arrays indexed by word id (<unk> is id 0, the other
  * words follow in file order, as in KenLM); each higher order is one probing
@@ -28,7 +28,7 @@
  * longer n-gram extends it. That flag rides on the sign of a zero backoff
  * (+0.0: extended, -0.0: not), KenLM's encoding. All values are natural log,
  * converted from the file's log10 at load. */
-#include "lmstate/arpa.h"
+#include "lmstate/ngram/arpa.h"
 
 #include <errno.h>
 #include <fcntl.h>

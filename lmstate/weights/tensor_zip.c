@@ -1,4 +1,4 @@
-/* lmstate/tensor_zip.c - the central directory of a zip archive (with zip64
+/* lmstate/weights/tensor_zip.c - the central directory of a zip archive (with zip64
  * records), as torch.save writes it: entries are located, not inflated.
  *
  * Layout read here: end of central directory record (PK\5\6, in the last
@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "lmstate/tensor_file_impl.h"
+#include "lmstate/weights/tensor_file_impl.h"
 
 #define SIG_EOCD 0x06054b50u
 #define SIG_Z64_LOCATOR 0x07064b50u

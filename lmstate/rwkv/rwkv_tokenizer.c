@@ -1,11 +1,11 @@
-/* lmstate/rwkv_tokenizer.c - byte-level and World tokenizers (see the header).
+/* lmstate/rwkv/rwkv_tokenizer.c - byte-level and World tokenizers (see the header).
  *
  * Tokens live in a byte trie: node 0 is the root, its children are in a
  * direct table of 256, and every other edge (parent node, byte) -> child is
  * in one open-addressing hash table keyed by parent * 256 + byte. Each node
  * holds the id of the token that ends there, or -1. Parsing counts lines
  * first and allocates once; the token bytes stay in one pool. */
-#include "lmstate/rwkv_tokenizer.h"
+#include "lmstate/rwkv/rwkv_tokenizer.h"
 
 #include <limits.h>
 #include <stdarg.h>

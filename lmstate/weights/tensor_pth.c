@@ -1,4 +1,4 @@
-/* lmstate/tensor_pth.c - PyTorch .pth files (torch.save's zip format).
+/* lmstate/weights/tensor_pth.c - PyTorch .pth files (torch.save's zip format).
  *
  * The archive holds <prefix>data.pkl, a pickle whose tensors are
  * torch._utils._rebuild_tensor_v2(storage, offset, size, stride, ...) over
@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "lmstate/tensor_file_impl.h"
+#include "lmstate/weights/tensor_file_impl.h"
 
 #define PK_MAX_OBJECTS (1u << 21)
 #define PK_MAX_MEMO (1u << 20)

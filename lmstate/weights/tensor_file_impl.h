@@ -1,4 +1,4 @@
-/* lmstate/tensor_file_impl.h - private: the tf_file object and the helpers
+/* lmstate/weights/tensor_file_impl.h - private: the tf_file object and the helpers
  * the format readers (tensor_file.c, tensor_pth.c, tensor_zip.c) share.
  * Not part of the public interface. */
 #ifndef RD_TENSOR_FILE_IMPL_H
@@ -8,7 +8,7 @@
 #include <stdint.h>
 
 #include "common/arena.h"
-#include "lmstate/tensor_file.h"
+#include "lmstate/weights/tensor_file.h"
 
 struct tf_file {
     tf_format format;

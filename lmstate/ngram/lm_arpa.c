@@ -1,4 +1,4 @@
-/* lmstate/lm_arpa.c - an ARPA n-gram model behind lm.h.
+/* lmstate/ngram/lm_arpa.c - an ARPA n-gram model behind lm.h.
  *
  * Word handles are the model's vocabulary ids (unknown text -> the <unk> id).
  * A cache is n_slots arpa_state values, double-buffered: lm_reorder gathers
@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "common/arena.h"
-#include "lmstate/arpa.h"
+#include "lmstate/ngram/arpa.h"
 #include "lmstate/lm_impl.h"
 
 typedef struct arpa_cache {

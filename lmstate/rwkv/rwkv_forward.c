@@ -1,4 +1,4 @@
-/* lmstate/rwkv_forward.c - batched RWKV-7 / RWKV-4 steps on the CPU.
+/* lmstate/rwkv/rwkv_forward.c - batched RWKV-7 / RWKV-4 steps on the CPU.
  *
  * A batch of n rows moves through the network together: the big products
  * are matrix-matrix (each weight row is read once per block of 64 rows), the
@@ -15,14 +15,14 @@
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC optimize("O3")
 #endif
-#include "lmstate/rwkv.h"
+#include "lmstate/rwkv/rwkv.h"
 
 #include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "lmstate/rwkv_internal.h"
+#include "lmstate/rwkv/rwkv_internal.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>

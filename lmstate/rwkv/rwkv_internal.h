@@ -1,5 +1,5 @@
-/* lmstate/rwkv_internal.h - the RWKV model struct shared by lmstate/rwkv.c
- * (building it from tensors) and lmstate/rwkv_forward.c (running it).
+/* lmstate/rwkv/rwkv_internal.h - the RWKV model struct shared by lmstate/rwkv/rwkv.c
+ * (building it from tensors) and lmstate/rwkv/rwkv_forward.c (running it).
  * Private to those two files.
  *
  * Every weight lives in one 64-byte aligned allocation owned by the model.
@@ -17,7 +17,7 @@
 #include <string.h>
 
 #include "common/half.h"
-#include "lmstate/rwkv.h"
+#include "lmstate/rwkv/rwkv.h"
 
 #define RWKV_PANEL 16
 
