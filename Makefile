@@ -106,9 +106,11 @@ $(BUILD)/tests/test_kernels_cpu: tests/test_kernels.c $(CPU_CU_OBJ) $(LIB) tests
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) -DRD_HAVE_CUDA -DRD_CUDA_CPU $(CFLAGS) $< $(CPU_CU_OBJ) $(LIB) -o $@ -lcmocka $(LDLIBS) -lstdc++ $(LDFLAGS)
 
-# Runs every test binary from the project root (golden tests read ../shared/data,
+# Checks that no #include points back up the layers (tests/check_includes.sh),
+# then runs every test binary from the project root (golden tests read ../shared/data,
 # CLI tests run bin/*); prints each cmocka summary and fails if any test failed.
 test: $(PROGS) $(TESTS)
+	@tests/check_includes.sh
 	@fail=0; for t in $(TESTS); do echo "== $$t"; $$t || fail=1; done; \
 	if [ $$fail = 0 ]; then echo "make test: all test binaries passed ($(BUILD))"; else echo "make test: FAILURES ($(BUILD))"; exit 1; fi
 

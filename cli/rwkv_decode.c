@@ -27,6 +27,7 @@
 #include "lexicon/lexicon.h"
 #include "lexicon/units.h"
 #include "lmstate/lm.h"
+#include "lmstate/rwkv/lm_rwkv.h"
 #include "lmstate/state_file.h"
 #include "kernels/kernels.h"
 

@@ -17,6 +17,7 @@
 #include "common/status.h"
 #include "common/text.h"
 #include "lmstate/lm.h"
+#include "lmstate/rwkv/lm_rwkv.h"
 #include "lmstate/state_file.h"
 
 #define PROG "rwkv-lm"

@@ -10,7 +10,6 @@
 #include "common/compress.h"
 #include "common/text.h"
 #include "lmstate/lm_impl.h"
-#include "lmstate/rwkv/rwkv.h"
 
 enum { LM_ARPA, LM_RWKV };
 
@@ -217,9 +216,7 @@ rd_status lm_copy(lm_cache *c, int32_t src, int32_t dst, rd_error *err) {
     return c->ops->copy(c->impl, src, dst, err);
 }
 
-const struct rwkv_model *lm_rwkv(const lm_model *m) { return m->rwkv; }
-
-size_t lm_state_size(const lm_model *m) { return m->rwkv ? rwkv_state_size(m->rwkv) : 0; }
+size_t lm_state_size(const lm_model *m) { return m->state_size; }
 
 static rd_status check_state_access(const lm_cache *c, const char *fn, int32_t slot, const float *state,
                                     rd_error *err) {

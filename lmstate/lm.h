@@ -109,10 +109,8 @@ rd_status lm_copy(lm_cache *c, int32_t src, int32_t dst, rd_error *err);
 /* ---- recurrent state access (RWKV; an ARPA model has none) ----
  * A state is the model's recurrent state, fp32 laid out [kind][layer][size]
  * (rwkv.h), plus the pending token (lm_rwkv.c: the last token of the last
- * word, not yet fed). */
-struct rwkv_model;
-/* The RWKV model behind m, or NULL (ARPA). */
-const struct rwkv_model *lm_rwkv(const lm_model *m);
+ * word, not yet fed). The RWKV model behind an lm_model, for state files:
+ * lm_rwkv() in lmstate/rwkv/lm_rwkv.h. */
 /* Elements of one state; 0 for a model without recurrent state. */
 size_t lm_state_size(const lm_model *m);
 /* Copies slot's state (lm_state_size floats) and pending token. */

@@ -39,6 +39,7 @@ struct lm_model {
     const lm_ops *ops;
     void *impl;
     const struct rwkv_model *rwkv; /* NULL for ARPA and mixes */
+    size_t state_size;             /* lm_state_size: 0 without recurrent state */
     int n_parts;                   /* a mix's parts (lm_mix), else 0 */
     lm_model *const *parts;
     char description[256];

@@ -19,15 +19,13 @@ struct sc_cache {
     uint8_t *layer_init;  /* [phys][layer]: 1 once written by an update or set */
 };
 
-static size_t esize(rd_dtype t) { return t == RD_F32 ? 4 : 2; }
-
 size_t sc_state_size(const sc_config *cfg) {
     size_t s = 0;
     for (int k = 0; k < cfg->n_kinds; k++) s += cfg->kind[k].size * (size_t)cfg->n_layers;
     return s;
 }
 
-size_t sc_bytes_per_slot(const sc_config *cfg) { return sc_state_size(cfg) * esize(cfg->dtype); }
+size_t sc_bytes_per_slot(const sc_config *cfg) { return sc_state_size(cfg) * rd_dtype_size(cfg->dtype); }
 
 static size_t row_of(const sc_kind *k) { return k->row && k->row < k->size ? k->row : k->size; }
 
@@ -141,7 +139,7 @@ rd_status sc_create(const sc_config *cfg, sc_cache **out, rd_error *err) {
     int ok = 1;
     for (int k = 0; k < cfg->n_kinds && ok; k++) {
         size_t n = cfg->kind[k].size * (size_t)cfg->n_layers * (size_t)c->n_phys;
-        c->base[k] = rd_malloc_array(n, esize(cfg->dtype));
+        c->base[k] = rd_malloc_array(n, rd_dtype_size(cfg->dtype));
         ok = c->base[k] != NULL;
     }
     c->map = rd_calloc_array((size_t)cfg->n_slots, sizeof *c->map);
@@ -223,7 +221,7 @@ void sc_clone(sc_cache *c, int32_t src, int32_t dst) {
     c->map[dst] = p;
 }
 
-void sc_view(const sc_cache *c, rwkv_state_view *v) {
+void sc_view(const sc_cache *c, rd_state_view *v) {
     memset(v, 0, sizeof *v);
     v->n_kinds = c->cfg.n_kinds;
     for (int k = 0; k < c->cfg.n_kinds; k++) {
@@ -310,7 +308,7 @@ static rd_status own_slot(sc_cache *c, int32_t slot, rd_error *err) {
     if (c->n_free == 0) return rd_fail(err, RD_ERR_INTERNAL, "state cache: no free physical slot");
     int32_t q = c->free_stack[--c->n_free];
     const sc_config *g = &c->cfg;
-    size_t es = esize(g->dtype);
+    size_t es = rd_dtype_size(g->dtype);
     for (int k = 0; k < g->n_kinds; k++) {
         size_t sz = g->kind[k].size;
         for (int l = 0; l < g->n_layers; l++) {
@@ -365,7 +363,7 @@ rd_status sc_layer_reset(sc_cache *c, int32_t slot, int layer, int kind, rd_erro
     RD_TRY(own_slot(c, slot, err));
     const sc_config *g = &c->cfg;
     int32_t p = c->map[slot];
-    size_t es = esize(g->dtype);
+    size_t es = rd_dtype_size(g->dtype);
     for (int k = 0; k < g->n_kinds; k++) {
         if (kind >= 0 && k != kind) continue;
         size_t sz = g->kind[k].size;

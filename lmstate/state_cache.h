@@ -24,11 +24,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/dtype.h"
+#include "common/state_view.h"
 #include "common/status.h"
-#include "lmstate/rwkv/rwkv.h"
-#include "lmstate/weights/tensor_file.h"
 
-#define SC_MAX_KINDS RWKV_MAX_KINDS
+#define SC_MAX_KINDS RD_STATE_MAX_KINDS
 
 typedef struct sc_kind {
     const char *name;   /* for messages and inspection */
@@ -94,8 +94,8 @@ void sc_reset(sc_cache *c, const int32_t *slot, int n);
 rd_status sc_reorder(sc_cache *c, const int32_t *survivors, int n, rd_error *err);
 void sc_clone(sc_cache *c, int32_t src, int32_t dst);
 
-/* The physical storage as a model state view (for rwkv_forward). */
-void sc_view(const sc_cache *c, rwkv_state_view *v);
+/* The physical storage as a state view (a model's step reads and writes it). */
+void sc_view(const sc_cache *c, rd_state_view *v);
 int32_t sc_phys(const sc_cache *c, int32_t slot);
 
 /* Update protocol: sc_update_begin gives each row a fresh physical slot to

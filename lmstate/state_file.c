@@ -79,29 +79,6 @@ uint64_t sf_checksum(const void *buf, size_t n) {
 
 /* ---------- model and layout ---------- */
 
-rd_status sf_info_of_model(const rwkv_model *m, sf_model_info *out, rd_error *err) {
-    memset(out, 0, sizeof *out);
-    rwkv_kind_info kinds[RWKV_MAX_KINDS];
-    out->fingerprint = rwkv_fingerprint(m);
-    out->rwkv_version = rwkv_version(m);
-    out->n_layer = rwkv_n_layer(m);
-    out->n_embd = rwkv_n_embd(m);
-    out->head_size = rwkv_head_size(m);
-    out->n_vocab = rwkv_n_vocab(m);
-    out->n_kinds = rwkv_state_kinds(m, kinds);
-    for (int k = 0; k < out->n_kinds; k++) {
-        if (strlen(kinds[k].name) >= SF_KIND_NAME_MAX)
-            return rd_fail(err, RD_ERR_INTERNAL, "state kind name '%s' is longer than %d bytes", kinds[k].name,
-                           SF_KIND_NAME_MAX - 1);
-        strcpy(out->kind_name[k], kinds[k].name);
-        out->kind_size[k] = kinds[k].size;
-        out->kind_row[k] = strcmp(kinds[k].name, "wkv") == 0 && out->head_size > 0 ? (uint64_t)out->head_size
-                                                                                   : kinds[k].size;
-        out->kind_init[k] = kinds[k].init;
-    }
-    return RD_OK;
-}
-
 size_t sf_state_size(const sf_model_info *info) {
     size_t n = 0;
     for (int k = 0; k < info->n_kinds; k++) n += (size_t)info->kind_size[k] * (size_t)info->n_layer;
@@ -306,9 +283,9 @@ static unsigned char *put_header(unsigned char *p, const sf_states *s, sf_dtype 
 /* What sf_encode refuses before writing anything. */
 static rd_status check_encodable(const sf_states *s, sf_dtype t, rd_error *err) {
     if (t < SF_F32 || t > SF_I8) return rd_fail(err, RD_ERR_USAGE, "unknown state dtype %d", (int)t);
-    if (s->n < 1 || s->info.n_kinds < 1 || s->info.n_kinds > RWKV_MAX_KINDS)
+    if (s->n < 1 || s->info.n_kinds < 1 || s->info.n_kinds > RD_STATE_MAX_KINDS)
         return rd_fail(err, RD_ERR_USAGE, "cannot save %d states of %d kinds (expected at least 1 state, 1 to %d "
-                       "kinds)", s->n, s->info.n_kinds, RWKV_MAX_KINDS);
+                       "kinds)", s->n, s->info.n_kinds, RD_STATE_MAX_KINDS);
     for (int k = 0; k < s->info.n_kinds; k++)
         if (s->info.kind_size[k] < 1 || s->info.kind_row[k] < 1 || s->info.kind_size[k] % s->info.kind_row[k] ||
             !kind_name_len((const unsigned char *)s->info.kind_name[k]))
@@ -441,7 +418,7 @@ static rd_status parse_header(const unsigned char *b, size_t n, const char *name
     if (n < FIXED_HEADER) return bad(err, name, "truncated: %zu bytes, the header alone has %u", n, FIXED_HEADER);
     RD_TRY(parse_dims(b, name, h, err));
     uint32_t n_kinds = get_u32(b + 52), dtype = get_u32(b + 56), count = get_u32(b + 60);
-    RD_TRY(check_range(name, "kinds of state", n_kinds, 1, RWKV_MAX_KINDS, err));
+    RD_TRY(check_range(name, "kinds of state", n_kinds, 1, RD_STATE_MAX_KINDS, err));
     h->header_bytes = get_u32(b + 12);
     if (h->header_bytes != FIXED_HEADER + KIND_ENTRY * n_kinds)
         return bad(err, name, "header of %llu bytes (expected %u for %lu kinds)", (unsigned long long)h->header_bytes,

@@ -53,9 +53,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/state_view.h"
 #include "common/status.h"
-#include "lmstate/lm.h"
-#include "lmstate/rwkv/rwkv.h"
 
 #define SF_FORMAT_VERSION 1
 #define SF_KIND_NAME_MAX 24   /* bytes, NUL included */
@@ -67,10 +66,10 @@ typedef struct sf_model_info {
     uint64_t fingerprint;
     int rwkv_version, n_layer, n_embd, head_size, n_vocab;
     int n_kinds;
-    char kind_name[RWKV_MAX_KINDS][SF_KIND_NAME_MAX];
-    uint64_t kind_size[RWKV_MAX_KINDS];  /* elements per layer */
-    uint64_t kind_row[RWKV_MAX_KINDS];   /* elements per int8 scale row */
-    float kind_init[RWKV_MAX_KINDS];     /* initial value of every element */
+    char kind_name[RD_STATE_MAX_KINDS][SF_KIND_NAME_MAX];
+    uint64_t kind_size[RD_STATE_MAX_KINDS];  /* elements per layer */
+    uint64_t kind_row[RD_STATE_MAX_KINDS];   /* elements per int8 scale row */
+    float kind_init[RD_STATE_MAX_KINDS];     /* initial value of every element */
 } sf_model_info;
 
 /* n states of one model. From sf_alloc / sf_parse / sf_load, data, pending
@@ -89,9 +88,7 @@ typedef struct sf_states {
 
 /* ---- model and layout ---- */
 
-/* The info of a loaded model (fingerprint, dims, kinds); fails only on a
- * kind name too long for the format (a bug). */
-rd_status sf_info_of_model(const rwkv_model *m, sf_model_info *out, rd_error *err);
+/* The info of a loaded RWKV model: sf_info_of_model in lmstate/rwkv/lm_rwkv.h. */
 /* Elements of one state. */
 size_t sf_state_size(const sf_model_info *info);
 /* Offset (in elements) of (kind, layer) in a state. */

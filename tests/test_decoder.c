@@ -15,6 +15,7 @@
 #include "lexicon/units.h"
 #include "lmstate/lm.h"
 #include "lmstate/lm_impl.h"
+#include "lmstate/rwkv/lm_rwkv.h"
 
 /* ---------- a bigram table LM ---------- */
 

@@ -10,6 +10,7 @@
 #include "common/half.h"
 #include "lmstate/ngram/arpa.h"
 #include "lmstate/lm.h"
+#include "lmstate/rwkv/lm_rwkv.h"
 #include "lmstate/rwkv/rwkv.h"
 #include "lmstate/state_cache.h"
 

@@ -16,6 +16,7 @@
 #include "common/half.h"
 #include "lmstate/lm.h"
 #include "lmstate/rwkv/rwkv.h"
+#include "lmstate/rwkv/lm_rwkv.h"
 #include "lmstate/state_file.h"
 
 #define MODEL "data/rwkv/tiny-rwkv7-fp32.safetensors"

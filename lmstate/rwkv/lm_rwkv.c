@@ -730,6 +730,7 @@ rd_status lm_rwkv_open(const char *path, const lm_load_options *opt, lm_model *m
     m->ops = &rwkv_ops;
     m->impl = l;
     m->rwkv = l->m;
+    m->state_size = rwkv_state_size(l->m);
     snprintf(m->description, sizeof m->description, "rwkv-%d, %d layers, %d wide, vocabulary %d",
              rwkv_version(l->m), rwkv_n_layer(l->m), rwkv_n_embd(l->m), l->V);
     return RD_OK;

@@ -10,10 +10,8 @@
  * h*N*N + i*N + j), ffn_shift [C]. RWKV-4: att_shift [C], ffn_shift [C],
  * aa [C], bb [C], pp [C] (pp starts at -1e30, the rest at 0).
  *
- * A state view says where each kind lives for many slots:
- * element e of kind k, layer l, slot s is at
- *   base[k] + l * layer_stride[k] + s * slot_stride[k] + e
- * (in elements of dtype[k]). The state cache stores kinds as
+ * A state view (common/state_view.h) says where each kind lives for many
+ * slots. The state cache stores kinds as
  * [layer][slot][...]; a single state uses rwkv_state_view_single.
  *
  * rwkv_forward advances n rows at once: row i reads the state of slot
@@ -27,10 +25,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/state_view.h"
 #include "common/status.h"
 #include "lmstate/weights/tensor_file.h"
 
-#define RWKV_MAX_KINDS 5
+#define RWKV_MAX_KINDS RD_STATE_MAX_KINDS
 
 typedef struct rwkv_model rwkv_model;
 typedef struct rwkv_workspace rwkv_workspace;
@@ -41,13 +40,7 @@ typedef struct rwkv_kind_info {
     float init;           /* initial value of every element */
 } rwkv_kind_info;
 
-typedef struct rwkv_state_view {
-    int n_kinds;
-    void *base[RWKV_MAX_KINDS];
-    rd_dtype dtype[RWKV_MAX_KINDS];   /* RD_F32, RD_F16 or RD_BF16 */
-    size_t layer_stride[RWKV_MAX_KINDS];
-    size_t slot_stride[RWKV_MAX_KINDS];
-} rwkv_state_view;
+typedef rd_state_view rwkv_state_view;
 
 rd_status rwkv_load(const char *path, rwkv_model **out, rd_error *err);
 /* Builds a model from an open tensor file (kept open by the caller until

@@ -17,20 +17,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/dtype.h"
 #include "common/status.h"
-
-typedef enum rd_dtype {
-    RD_F32 = 0,
-    RD_F16 = 1,
-    RD_BF16 = 2,
-    RD_F64 = 3,
-    RD_I64 = 4,
-    RD_I32 = 5,
-    RD_U8 = 6
-} rd_dtype;
-
-size_t rd_dtype_size(rd_dtype t);
-const char *rd_dtype_name(rd_dtype t);
 
 #define TF_MAX_DIMS 4
 

@@ -1,0 +1,20 @@
+/* lmstate/rwkv/lm_rwkv.h - what callers above the LM interface (the CLI's
+ * state commands, tests) may see of an RWKV LM: the model behind an
+ * lm_model and the state-file info of a model. The decoder does not include
+ * this header; it sees slots, words and scores only (lmstate/lm.h). */
+#ifndef RD_LM_RWKV_H
+#define RD_LM_RWKV_H
+
+#include "common/status.h"
+#include "lmstate/lm.h"
+#include "lmstate/rwkv/rwkv.h"
+#include "lmstate/state_file.h"
+
+/* The RWKV model behind m, or NULL (ARPA, a mix). */
+const rwkv_model *lm_rwkv(const lm_model *m);
+
+/* The state-file info of a loaded model (fingerprint, dims, kinds); fails
+ * only on a kind name too long for the format (a bug). */
+rd_status sf_info_of_model(const rwkv_model *m, sf_model_info *out, rd_error *err);
+
+#endif
