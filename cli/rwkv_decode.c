@@ -57,6 +57,11 @@ static const char usage_text[] =
     "                           <s> <pad> </s> <unk> are ids 0-3, <s> the blank)\n"
     "  --blank NAME             blank unit (default: <blank>, <pad>, <blk>, <s> or _)\n"
     "  --word-delimiter NAME    word delimiter unit (default: |, <space> or ▁; '' for none)\n"
+    "  --unit-type TYPE         auto|char|sentencepiece (default auto: sentencepiece when a\n"
+    "                           tenth of the units are pieces like ▁the). sentencepiece:\n"
+    "                           a piece starting with ▁ starts a word ('▁ca t' is 'cat'),\n"
+    "                           a lone ▁ is a piece, not the delimiter; a --lexicon is\n"
+    "                           then spelled in pieces (tools/spell_lexicon.py)\n"
     "  --lexicon FILE           words and their units; without it decoding is lexicon-free\n"
     "                           (words are spelled and split at the delimiter)\n"
     "  --lm FILE                language model: ARPA (.arpa, .arpa.gz/.xz/.bz2; not a KenLM\n"
@@ -207,6 +212,7 @@ typedef struct options {
     long max_memory_mb;
     int delim_given, json, threads, keep_going, quiet, unk_given, lm_weight_given;
     int stream, session_carry;
+    lex_unit_type unit_type;     /* --unit-type */
     int device, batch;           /* --device (DEV_*), --batch */
     int ctm, token_times, confidence, nbest_out; /* --format ctm; hypotheses printed */
     int partial_best;            /* --partial best: the current best, not the stable words */
@@ -289,6 +295,7 @@ enum { OPT_HOTWORDS = 800, OPT_HOTWEIGHT, OPT_WSEP }; /* option values stay belo
 enum { OPT_DEVICE = 850, OPT_BATCH };
 enum { DEV_CPU, DEV_AUTO, DEV_CUDA };
 enum { OPT_RESCORE = 900, OPT_RESCORE_W, OPT_RESCORE_WS };
+enum { OPT_UNITTYPE = 950 };
 
 /* Options that do nothing without another one are refused rather than
  * silently ignored: one line an option. NEED_RWKV is checked once the LM is
@@ -383,6 +390,7 @@ static int parse_options(int argc, char **argv, options *o, int *first_file) {
         {"tokens", required_argument, 0, 't'}, {"lexicon", required_argument, 0, 'x'},
         {"lm", required_argument, 0, 'm'}, {"blank", required_argument, 0, OPT_BLANK},
         {"word-delimiter", required_argument, 0, OPT_DELIM}, {"beam", required_argument, 0, OPT_BEAM},
+        {"unit-type", required_argument, 0, OPT_UNITTYPE},
         {"beam-size", required_argument, 0, OPT_BEAM}, {"beam-width", required_argument, 0, OPT_BEAM},
         {"beam-size-token", required_argument, 0, OPT_BST},
         {"beam-threshold", required_argument, 0, OPT_BTH}, {"lm-weight", required_argument, 0, OPT_LMW},
@@ -432,6 +440,12 @@ static int parse_options(int argc, char **argv, options *o, int *first_file) {
         case OPT_RESCORE_WS: if (!cli_parse_weight(PROG, "rescore-word-score", optarg, -1000, 1000, 0, &o->rescore_word_score)) return 0; break;
         case OPT_BLANK: o->blank = optarg; break;
         case OPT_DELIM: o->delim = optarg; o->delim_given = 1; break;
+        case OPT_UNITTYPE:
+            if (strcmp(optarg, "auto") == 0) o->unit_type = LEX_UNITS_AUTO;
+            else if (strcmp(optarg, "char") == 0) o->unit_type = LEX_UNITS_CHAR;
+            else if (strcmp(optarg, "sentencepiece") == 0) o->unit_type = LEX_UNITS_SENTENCEPIECE;
+            else { fprintf(stderr, PROG ": --unit-type: expected auto, char or sentencepiece, got '%s'\n", optarg); return 0; }
+            break;
         case OPT_BEAM: if (!cli_parse_int(PROG, "beam", optarg, 1, 100000, &v)) return 0; o->dec.beam = (int)v; break;
         case OPT_BST: if (!cli_parse_int(PROG, "beam-size-token", optarg, 0, 1000000, &v)) return 0; o->dec.beam_size_token = (int)v; break;
         case OPT_BTH: if (!cli_parse_float(PROG, "beam-threshold", optarg, &o->dec.beam_threshold)) return 0; break;
@@ -986,7 +1000,7 @@ static rd_status load_ctx(app *a, const char *tokens, int *idx, rd_error *err) {
     if (!c->tokens_path) return rd_fail(err, RD_ERR_NOMEM, "out of memory");
     a->n_ctx++;
     const char *delim = a->o.delim_given ? a->o.delim : NULL;
-    RD_TRY(lex_units_load(tokens, a->o.blank, delim, &c->units, err));
+    RD_TRY(lex_units_load_ex(tokens, a->o.blank, delim, a->o.unit_type, &c->units, err));
     if (a->o.lexicon) {
         lex_load_stats stats;
         memset(&stats, 0, sizeof stats);

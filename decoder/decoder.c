@@ -36,6 +36,7 @@ typedef struct hyp {
     int32_t unit_end;    /* last frame at which the prefix's likeliest path was in
                             its last unit (not a blank after it) */
     int32_t unit_start;  /* frame at which that path entered its last unit */
+    int32_t parent_end;  /* the parent's unit_end when that path left it */
     int32_t slot;        /* LM slot holding this prefix's LM state */
     int32_t lm_word;     /* completion awaiting its LM score: handle, else -1 */
     int32_t n_words, n_unk;
@@ -59,6 +60,8 @@ struct dec_decoder {
     size_t sep_len;      /* bytes of the longest word separator */
     int leaf_mode;       /* lexicon without delimiter: words end at trie nodes */
     int allow_spell;     /* lexicon mode: words outside the lexicon allowed */
+    int piece_words;     /* lexicon-free, SentencePiece units: a word-start piece
+                            closes the word in progress and opens the next */
 
     int32_t *word_lm;    /* lexicon word -> LM handle */
     float *lookahead;    /* per trie node: best unigram below, minus the root's */
@@ -373,6 +376,7 @@ rd_status dec_create(const dec_options *opt, const lex_units *units,
     if (d->delim == d->blank) d->delim = -1;
     d->leaf_mode = lexicon && d->delim < 0;
     d->allow_spell = lexicon && d->delim >= 0 && opt->unk_score > NEG_INF;
+    d->piece_words = !lexicon && lex_units_type(units) == LEX_UNITS_SENTENCEPIECE;
     d->carry_slot = -1;
     d->sep_len = opt->word_separator ? strlen(opt->word_separator) : 1;
     dec_store_init(&d->store);
@@ -419,17 +423,28 @@ void dec_free(dec_decoder *d) {
 
 /* ---------- spelled words ---------- */
 
+/* 1 when the unit adds text to a spelled word (a lone ▁ piece does not). */
+static int unit_has_text(const dec_decoder *d, int unit) {
+    return lex_units_text(d->units, unit)[0] != '\0';
+}
+
 /* Writes into d->spell the word that ends at prefix node `node` followed by
- * unit `extra` (-1 for none): the units since the last word boundary. */
+ * unit `extra` (-1 for none): the units since the last word boundary. With
+ * piece_words, extra (the piece that closed the word) opens the next word
+ * instead, and the word's own first piece is the one on the node that
+ * closed the word before it. */
 static size_t spell_word(dec_decoder *d, int32_t node, int extra) {
     int32_t units[256];
     int n = 0;
-    if (extra >= 0 && extra != d->delim) units[n++] = extra;
+    if (extra >= 0 && extra != d->delim && !d->piece_words) units[n++] = extra;
     const dec_node *nodes = d->store.node;
     while (node > 0 && nodes[node].word == DEC_WORD_NONE && n < 256) {
         units[n++] = nodes[node].unit;
         node = nodes[node].parent;
     }
+    if (d->piece_words && node > 0 && n < 256 && nodes[node].unit >= 0 &&
+        lex_units_word_start(d->units, nodes[node].unit))
+        units[n++] = nodes[node].unit;
     size_t len = 0;
     for (int i = n - 1; i >= 0; i--) {
         const char *t = lex_units_text(d->units, units[i]);
@@ -475,12 +490,23 @@ static int cand_get(dec_decoder *d, int32_t p, int32_t u, int32_t w,
     return i;
 }
 
+/* First frame of the word that a unit emitted after h belongs to. With
+ * piece_words, a word begins at its first piece: the piece on a node that
+ * closed the word before, or a lone ▁ (a boundary that opens a word). */
+static int32_t word_start_of(const dec_decoder *d, const hyp *h) {
+    if (d->piece_words && h->unit >= 0 && lex_units_word_start(d->units, h->unit) &&
+        (h->word != DEC_WORD_NONE || !unit_has_text(d, h->unit)))
+        return h->unit_start;
+    return at_boundary(d, h) ? d->frame : h->word_start;
+}
+
 /* Word timing follows the likeliest path: the contribution a from h sets
  * the candidate's word start when it beats everything merged so far. */
 static void take_start(const dec_decoder *d, hyp *c, const hyp *h, float a) {
     if (a > c->pb && a > c->pnb) {
-        c->word_start = at_boundary(d, h) ? d->frame : h->word_start;
+        c->word_start = word_start_of(d, h);
         c->unit_start = d->frame; /* the unit is emitted here */
+        c->parent_end = h->unit_end;
     }
 }
 
@@ -493,7 +519,7 @@ static void add_extension(dec_decoder *d, const hyp *h, int unit, int32_t trie,
     if (fresh) {
         c->trie = trie;
         c->last_unit = unit;
-        c->spell_len = trie == TRIE_SPELL ? h->spell_len + 1 : 0;
+        c->spell_len = trie == TRIE_SPELL ? h->spell_len + (!d->piece_words || unit_has_text(d, unit)) : 0;
     }
     take_start(d, c, h, a);
     c->pnb = log_add(c->pnb, a);
@@ -509,7 +535,7 @@ static void add_completion(dec_decoder *d, const hyp *h, int unit, int32_t word,
     if (fresh) {
         c->trie = d->lex ? 0 : TRIE_SPELL;
         c->last_unit = unit >= 0 ? unit : h->last_unit;
-        c->spell_len = 0;
+        c->spell_len = d->piece_words && unit >= 0 && unit != d->delim ? unit_has_text(d, unit) : 0;
         c->n_words++;
         size_t len = word < 0 && (d->lm || d->boost) ? spell_word(d, h->node, unit) : 0;
         if (d->lm) c->lm_word = word >= 0 ? d->word_lm[word] : lm_word(d->lm, d->spell, len);
@@ -546,7 +572,8 @@ static void extend(dec_decoder *d, int hi, int c, float a, int32_t m) {
         return;
     }
     if (!d->lex) {
-        if (d->delim < 0) add_completion(d, h, c, DEC_WORD_SPELLED, a);
+        if (d->piece_words ? h->spell_len > 0 && lex_units_word_start(d->units, c) : d->delim < 0)
+            add_completion(d, h, c, DEC_WORD_SPELLED, a); /* piece_words: c opens the next word */
         else add_extension(d, h, c, TRIE_SPELL, a);
         return;
     }
@@ -808,6 +835,7 @@ static int prune(dec_decoder *d, int limit, rd_error *err, rd_status *st) {
             if (c->word != DEC_WORD_NONE) d->store.node[c->node].start = c->word_start;
             d->store.node[c->node].end = c->unit_end;
             d->store.node[c->node].unit_start = c->unit_start;
+            d->store.node[c->node].parent_end = c->parent_end;
             continue;
         }
         c->node = dec_store_add(&d->store, c->parent, c->unit, c->word, c->word_start, d->frame);
@@ -817,6 +845,7 @@ static int prune(dec_decoder *d, int limit, rd_error *err, rd_status *st) {
         }
         d->store.node[c->node].end = c->unit_end;
         d->store.node[c->node].unit_start = c->unit_start;
+        d->store.node[c->node].parent_end = c->parent_end;
     }
     *st = RD_OK;
     return k;
@@ -941,6 +970,7 @@ rd_status dec_begin_ex(dec_decoder *d, int carry, rd_error *err) {
     h->word_start = 0;
     h->unit_end = -1;
     h->unit_start = -1;
+    h->parent_end = -1;
     h->slot = 0;
     h->lm_word = -1;
     h->pb = 0.0f;
@@ -983,32 +1013,49 @@ static void revoke_partial_boost(dec_decoder *d) {
  * is scored. */
 /* The words and units of candidate c's path, last first, into *buf
  * (delimiters and the end left out: "ab|", closed by a final delimiter, and
- * "ab", closed by the utterance's end, read alike). A new candidate has no
+ * "ab", closed by the utterance's end, read alike). With piece_words, the
+ * words' texts alone: "▁ca t" and "▁cat" read alike. A new candidate has no
  * node yet: its own key comes first, then its parent's path. Returns the
  * length, or -1 when out of memory. */
-static long path_words(const dec_decoder *d, const hyp *c, int64_t **buf, size_t *cap) {
+static long path_words(dec_decoder *d, const hyp *c, int64_t **buf, size_t *cap) {
     long n = 0;
-    int32_t x = c->node;
+    int32_t x = c->node, parent = c->parent;
     int32_t word = c->word, unit = c->unit;
     if (x >= 0) {
         if (x == 0) return 0;
         word = d->store.node[x].word;
         unit = d->store.node[x].unit;
+        parent = d->store.node[x].parent;
     }
     for (;;) {
-        if ((size_t)n + 2 > *cap) {
+        size_t len = d->piece_words && word != DEC_WORD_NONE ? spell_word(d, parent, unit) : 0;
+        size_t need = (size_t)n + 2 + (len + 7) / 8;
+        if (need > *cap) {
             size_t nc = *cap ? 2 * *cap : 64;
+            while (nc < need) nc *= 2;
             int64_t *p = realloc(*buf, nc * sizeof *p);
             if (!p) return -1;
             *buf = p;
             *cap = nc;
         }
-        if (word != DEC_WORD_NONE) (*buf)[n++] = -16 - (int64_t)word;
-        if (unit >= 0 && unit != d->delim) (*buf)[n++] = unit;
-        x = x >= 0 ? d->store.node[x].parent : c->parent;
+        if (d->piece_words) {
+            if (word != DEC_WORD_NONE) {
+                (*buf)[n++] = -16 - (int64_t)len;
+                for (size_t i = 0; i < len; i += 8) {
+                    int64_t v = 0;
+                    memcpy(&v, d->spell + i, len - i < 8 ? len - i : 8);
+                    (*buf)[n++] = v;
+                }
+            }
+        } else {
+            if (word != DEC_WORD_NONE) (*buf)[n++] = -16 - (int64_t)word;
+            if (unit >= 0 && unit != d->delim) (*buf)[n++] = unit;
+        }
+        x = parent;
         if (x <= 0) return n;
         word = d->store.node[x].word;
         unit = d->store.node[x].unit;
+        parent = d->store.node[x].parent;
     }
 }
 
@@ -1167,21 +1214,29 @@ static size_t word_separator(const dec_decoder *d, const char *a, const char *b,
 
 /* Fills one result's words (walking back from node) and its joined text.
  * Output buffers were reserved by the caller. */
+/* Last frame of node x's unit along the path through its child y (-1: x
+ * ends the path): the child's record, as x's own end may have moved on
+ * since (x lived on as a hypothesis of its own, e.g. repeating its unit). */
+static int32_t end_on_path(const dec_decoder *d, int32_t x, int32_t y) {
+    return y > 0 ? d->store.node[y].parent_end : d->store.node[x].end;
+}
+
 static void fill_result(dec_decoder *d, const hyp *c, dec_hyp *r, size_t *wpos, size_t *tpos) {
     int nw = count_words(d, c->node);
     dec_word *w = d->words + *wpos;
     int m = nw;
-    for (int32_t x = c->node; x > 0; x = d->store.node[x].parent) {
+    for (int32_t x = c->node, y = -1; x > 0; y = x, x = d->store.node[x].parent) {
         const dec_node *nd = &d->store.node[x];
         if (nd->word == DEC_WORD_NONE) continue;
         dec_word *o = &w[--m];
         o->lexicon_id = nd->word >= 0 ? nd->word : -1;
         o->start = nd->start;
         /* the end: the last frame of the word's last unit, which is this node's
-         * unit (no delimiter) or its parent's (a delimiter or the utterance end
-         * completed it); kept before the next word's start below */
-        int by_unit = nd->unit != d->delim && nd->unit != DEC_UNIT_END;
-        o->end = (by_unit ? nd : &d->store.node[nd->parent])->end;
+         * unit (no delimiter) or its parent's (a delimiter, the utterance end
+         * or, piece_words, the next word's first piece completed it); kept
+         * before the next word's start below */
+        int by_unit = nd->unit != d->delim && nd->unit != DEC_UNIT_END && !d->piece_words;
+        o->end = by_unit ? end_on_path(d, x, y) : nd->parent_end;
         if (m + 1 < nw && o->end >= w[m + 1].start) o->end = w[m + 1].start - 1;
         if (o->end < o->start) o->end = o->start;
         o->text = (const char *)(intptr_t)x; /* node id until the text is placed */
@@ -1230,13 +1285,13 @@ static void fill_tokens(dec_decoder *d, int32_t node, dec_hyp *r, size_t *kpos) 
     }
     dec_token *t = d->tokens + *kpos;
     int m = n;
-    for (int32_t x = node; x > 0; x = d->store.node[x].parent) {
+    for (int32_t x = node, y = -1; x > 0; y = x, x = d->store.node[x].parent) {
         const dec_node *nd = &d->store.node[x];
         if (nd->unit < 0 || nd->unit == d->delim) continue;
         dec_token *o = &t[--m];
         o->unit = nd->unit;
         o->start = nd->unit_start;
-        o->end = nd->end;
+        o->end = end_on_path(d, x, y);
         if (m + 1 < n && o->end >= t[m + 1].start) o->end = t[m + 1].start - 1;
         if (o->end < o->start) o->end = o->start;
     }

@@ -45,5 +45,6 @@ int32_t dec_store_add(dec_store *s, int32_t parent, int32_t unit, int32_t word,
     d->frame = frame;
     d->end = frame;
     d->unit_start = frame;
+    d->parent_end = frame - 1;
     return s->n++;
 }

@@ -25,6 +25,9 @@ typedef struct dec_node {
     int32_t end;      /* last frame at which the prefix's likeliest path was in
                          its last unit (set by the decoder) */
     int32_t unit_start; /* frame at which that path entered its last unit */
+    int32_t parent_end; /* the parent's end along this node's likeliest path
+                           (the parent's own end moves on while it lives on as a
+                           hypothesis of its own; set by the decoder) */
 } dec_node;
 
 typedef struct dec_store {

@@ -10,6 +10,7 @@
 struct lex_units {
     lex_strtab names; /* id = unit id */
     int blank, delimiter;
+    lex_unit_type type;  /* CHAR or SENTENCEPIECE */
 };
 
 static const char *const units_auto_blank[] = {"<blank>", "<pad>", "<blk>", "<s>", "_"};
@@ -20,6 +21,8 @@ static const char *const units_fairseq_special[] = {"<s>", "<pad>", "</s>", "<un
 
 enum { FORM_PLAIN, FORM_IDS, FORM_COUNTS };
 static const char *const units_auto_delimiter[] = {"|", "<space>", "\xe2\x96\x81"};
+#define WORD_MARK "\xe2\x96\x81" /* U+2581, SentencePiece's word-start mark */
+#define WORD_MARK_LEN 3
 
 /* A unit name: valid UTF-8 without NUL bytes. */
 static int units_name_ok(const char *s, size_t n) {
@@ -338,8 +341,27 @@ static rd_status units_build(lex_units *u, const char *buf, size_t n, const char
     return st;
 }
 
+/* A unit whose name is the word-start mark followed by more text. */
+static int units_is_piece(const lex_units *u, int id) {
+    const char *s = lex_units_name(u, id);
+    return strncmp(s, WORD_MARK, WORD_MARK_LEN) == 0 && s[WORD_MARK_LEN] != '\0';
+}
+
+/* LEX_UNITS_AUTO: SentencePiece when at least 2 units, and a tenth of all,
+ * are the mark followed by text (a character model has at most the lone mark). */
+static lex_unit_type units_detect(const lex_units *u) {
+    int n = lex_units_count(u), pieces = 0;
+    for (int id = 0; id < n; id++) pieces += units_is_piece(u, id);
+    return pieces >= 2 && pieces * 10 >= n ? LEX_UNITS_SENTENCEPIECE : LEX_UNITS_CHAR;
+}
+
 rd_status lex_units_parse(const char *buf, size_t n, const char *name, const char *blank,
                           const char *delimiter, lex_units **out, rd_error *err) {
+    return lex_units_parse_ex(buf, n, name, blank, delimiter, LEX_UNITS_AUTO, out, err);
+}
+
+rd_status lex_units_parse_ex(const char *buf, size_t n, const char *name, const char *blank,
+                             const char *delimiter, lex_unit_type type, lex_units **out, rd_error *err) {
     *out = NULL;
     lex_units *u = calloc(1, sizeof *u);
     if (!u) return rd_fail(err, RD_ERR_NOMEM, "%s: out of memory", name);
@@ -349,9 +371,10 @@ rd_status lex_units_parse(const char *buf, size_t n, const char *name, const cha
     if (st == RD_OK && !blank && fairseq) blank = "<s>";
     if (st == RD_OK)
         st = units_pick(u, name, blank, units_auto_blank, 5, "blank", 1, &u->blank, err);
-    if (st == RD_OK)
-        st = units_pick(u, name, delimiter, units_auto_delimiter, 3, "word delimiter", 0,
-                        &u->delimiter, err);
+    if (st == RD_OK) u->type = type == LEX_UNITS_AUTO ? units_detect(u) : type;
+    if (st == RD_OK) /* SentencePiece: a lone mark is a piece, not the automatic delimiter */
+        st = units_pick(u, name, delimiter, units_auto_delimiter, u->type == LEX_UNITS_SENTENCEPIECE ? 2 : 3,
+                        "word delimiter", 0, &u->delimiter, err);
     if (st == RD_OK && u->delimiter == u->blank)
         st = rd_fail(err, RD_ERR_INPUT, "%s: unit '%s' cannot be both the blank and the word delimiter",
                      name, lex_units_name(u, u->blank));
@@ -365,10 +388,15 @@ rd_status lex_units_parse(const char *buf, size_t n, const char *name, const cha
 
 rd_status lex_units_load(const char *path, const char *blank, const char *delimiter,
                          lex_units **out, rd_error *err) {
+    return lex_units_load_ex(path, blank, delimiter, LEX_UNITS_AUTO, out, err);
+}
+
+rd_status lex_units_load_ex(const char *path, const char *blank, const char *delimiter,
+                            lex_unit_type type, lex_units **out, rd_error *err) {
     rd_text t;
     *out = NULL;
     RD_TRY(rd_text_read(path, &t, err));
-    rd_status st = lex_units_parse(t.data, t.size, path, blank, delimiter, out, err);
+    rd_status st = lex_units_parse_ex(t.data, t.size, path, blank, delimiter, type, out, err);
     rd_text_free(&t);
     return st;
 }
@@ -391,7 +419,15 @@ int lex_units_blank(const lex_units *u) { return u->blank; }
 
 int lex_units_delimiter(const lex_units *u) { return u->delimiter; }
 
+int lex_units_word_start(const lex_units *u, int id) {
+    if (u->type != LEX_UNITS_SENTENCEPIECE || id == u->blank || id == u->delimiter) return 0;
+    return strncmp(lex_units_name(u, id), WORD_MARK, WORD_MARK_LEN) == 0;
+}
+
+lex_unit_type lex_units_type(const lex_units *u) { return u->type; }
+
 const char *lex_units_text(const lex_units *u, int id) {
     if (id == u->blank || id == u->delimiter) return "";
-    return lex_units_name(u, id);
+    const char *s = lex_units_name(u, id);
+    return lex_units_word_start(u, id) ? s + WORD_MARK_LEN : s;
 }
