@@ -9,7 +9,8 @@
  * ends at the word delimiter or, for models without one, at a trie node that
  * holds a homophone group. Every word of that group becomes a candidate.
  * Lexicon-free mode: prefixes are any unit sequence; words are split at the
- * delimiter and each spelled word is scored by the LM.
+ * delimiter (SentencePiece units, lex_units_type: where a ▁-initial piece
+ * starts) and each spelled word is scored by the LM, whole.
  *
  * Every frame's word candidates go to the LM in ONE lm_score_words call.
  * Scores: total = acoustic + lm_weight * lm + word_score * words

@@ -1214,6 +1214,66 @@ static void test_zero_dim_3d_refused(void **state) {
     unlink(tok);
 }
 
+#define SP_MARK "\xe2\x96\x81" /* ▁ */
+
+/* SentencePiece pieces (data/subword/, issue 13 item 1): detected from the
+ * tokens, decoded to words lexicon-free and with a lexicon spelled in pieces;
+ * JSON and n-best show words, not pieces; --unit-type char reads the same
+ * units as characters; a lexicon with pieces the tokens lack is named with
+ * its line. */
+static void test_subword_pieces(void **state) {
+    (void)state;
+    NEED_PROG();
+    run_result r;
+    run(&r, PROG " --logits data/subword/cat.npy");
+    assert_int_equal(r.status, 0);
+    assert_string_equal(r.out, "the cat sat on the mat\n");
+    run(&r, PROG " --logits data/subword/zebra.npy --lexicon data/subword/lexicon.txt --lm data/subword/lm.arpa");
+    assert_int_equal(r.status, 0);
+    assert_string_equal(r.out, "a quick zebra jumps over the lazy dog\n");
+    run(&r, PROG " --logits data/subword/zebra.npy --unit-type sentencepiece --lm data/subword/lm.arpa "
+               "--unk-score -10 --format json --nbest 3 --token-times");
+    assert_int_equal(r.status, 0);
+    assert_non_null(strstr(r.out, "{\"text\":\"a quick zebra jumps over the lazy dog\""));
+    assert_non_null(strstr(r.out, "{\"word\":\"quick\",\"start\":4,\"end\":10}"));
+    assert_non_null(strstr(r.out, "{\"token\":\"" SP_MARK "\",\"start\":4,")); /* pieces only in tokens */
+    const char *t = r.out;
+    int texts = 0;
+    while ((t = strstr(t, "\"text\":\""))) {
+        t += 8;
+        size_t n = strcspn(t, "\"");
+        assert_null(memmem(t, n, SP_MARK, 3));
+        texts++;
+    }
+    assert_int_equal(texts, 3);
+    run(&r, PROG " --logits data/subword/cat.npy --unit-type char");
+    assert_int_equal(r.status, 0);
+    assert_string_equal(r.out, SP_MARK "the" SP_MARK "cat" SP_MARK "sat" SP_MARK "on" SP_MARK "the" SP_MARK "mat\n");
+    run(&r, PROG " --logits data/subword/cat.npy --unit-type bpe");
+    assert_int_equal(r.status, 2);
+    assert_string_equal(r.err, "rwkv-decode: --unit-type: expected auto, char or sentencepiece, got 'bpe'\n");
+    char lex[64];
+    static const char some[] = "the\t" SP_MARK "the\ncat\t" SP_MARK "ca t\n";
+    assert_non_null(rd_test_tmpfile(lex, sizeof lex, some, sizeof some - 1));
+    run(&r, PROG " --logits data/subword/cat.npy --lexicon %s", lex);
+    assert_int_equal(r.status, 0);
+    char want[512];
+    snprintf(want, sizeof want, "rwkv-decode: warning: %s: 1 of 2 pronunciations skipped: they use units that "
+             "data/subword/tokens.txt lacks (first: line 2, unit '" SP_MARK "ca')\n", lex);
+    assert_non_null(strstr(r.err, want));
+    unlink(lex);
+    static const char none[] = "cat\t" SP_MARK "ca t\n";
+    assert_non_null(rd_test_tmpfile(lex, sizeof lex, none, sizeof none - 1));
+    run(&r, PROG " --logits data/subword/cat.npy --lexicon %s", lex);
+    assert_int_equal(r.status, 1);
+    snprintf(want, sizeof want, "rwkv-decode: %s: only 0 of 1 pronunciations use units in data/subword/tokens.txt "
+             "(first unusable: line 1, unit '" SP_MARK "ca'): is it the lexicon for this model?\n", lex);
+    assert_string_equal(r.err, want);
+    unlink(lex);
+    run(&r, PROG " --help");
+    assert_non_null(strstr(r.out, "--unit-type TYPE"));
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_options_as_typed),
@@ -1245,6 +1305,7 @@ int main(void) {
         cmocka_unit_test(test_fifo_opened_once),
         cmocka_unit_test(test_weights_refused_at_parse),
         cmocka_unit_test(test_zero_dim_3d_refused),
+        cmocka_unit_test(test_subword_pieces),
     };
     if (getenv("RD_TEST_FILTER")) cmocka_set_test_filter(getenv("RD_TEST_FILTER")); /* tests/gpu/run.sh */
     return cmocka_run_group_tests(tests, NULL, NULL);
