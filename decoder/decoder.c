@@ -42,6 +42,8 @@ typedef struct hyp {
     int32_t n_words, n_unk;
     int32_t boost_state; /* hotword automaton state (boost.h), 0 = root */
     float boost;         /* hotword bonus so far, partial credit included */
+    float partial_unk;   /* lexicon-free: unk_score (scaled by length) while the word
+                            in progress is no prefix of an LM word, else 0 */
     float pb, pnb;       /* acoustic log-probs ending in blank / non-blank */
     float lm;            /* committed LM log-probability (unweighted) */
     float score;         /* ranking score */
@@ -60,6 +62,9 @@ struct dec_decoder {
     size_t sep_len;      /* bytes of the longest word separator */
     int leaf_mode;       /* lexicon without delimiter: words end at trie nodes */
     int allow_spell;     /* lexicon mode: words outside the lexicon allowed */
+    const char **vocab;  /* lexicon-free, an LM with a closed vocabulary and a
+                            negative unk_score: its words, sorted (byte order) */
+    int32_t n_vocab;
     int piece_words;     /* lexicon-free, SentencePiece units: a word-start piece
                             closes the word in progress and opens the next */
 
@@ -357,6 +362,25 @@ static rd_status alloc_buffers(dec_decoder *d, rd_error *err) {
     return RD_OK;
 }
 
+static int cmp_str(const void *a, const void *b) {
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Lexicon-free: the LM's words, sorted, for the partial-word penalty (none
+ * for an open vocabulary). */
+static rd_status load_vocab(dec_decoder *d, rd_error *err) {
+    int32_t n = lm_vocab_size(d->lm_model);
+    if (n <= 0) return RD_OK;
+    d->vocab = rd_malloc_array((size_t)n, sizeof *d->vocab);
+    if (!d->vocab) return rd_fail(err, RD_ERR_NOMEM, "out of memory for the LM's %d words", (int)n);
+    for (int32_t i = 0; i < n; i++) {
+        const char *w = lm_vocab_word(d->lm_model, i);
+        if (w && w[0] != '<') d->vocab[d->n_vocab++] = w; /* not <s>, </s>, <unk> */
+    }
+    qsort(d->vocab, (size_t)d->n_vocab, sizeof *d->vocab, cmp_str);
+    return RD_OK;
+}
+
 rd_status dec_create(const dec_options *opt, const lex_units *units,
                      const lex_lexicon *lexicon, lm_model *lm,
                      dec_decoder **out, rd_error *err) {
@@ -382,6 +406,7 @@ rd_status dec_create(const dec_options *opt, const lex_units *units,
     dec_store_init(&d->store);
     rd_status st = alloc_buffers(d, err);
     if (st == RD_OK && lexicon) st = bind_lexicon(d, err);
+    if (st == RD_OK && !lexicon && lm && opt->unk_score < 0 && isfinite(opt->unk_score)) st = load_vocab(d, err);
     if (st != RD_OK) {
         dec_free(d);
         return st;
@@ -401,6 +426,7 @@ void dec_free(dec_decoder *d) {
     free(d->group_uni);
     free(d->word_prior);
     free(d->word_boost);
+    free(d->vocab);
     free(d->beam);
     free(d->cand);
     free(d->table);
@@ -454,6 +480,43 @@ static size_t spell_word(dec_decoder *d, int32_t node, int extra) {
         len += tl;
     }
     d->spell[len] = '\0';
+    return len;
+}
+
+/* 1 when s[0..n) begins some word of d->vocab (binary search for the first
+ * word >= s). */
+static int vocab_has_prefix(const dec_decoder *d, const char *s, size_t n) {
+    int32_t lo = 0, hi = d->n_vocab;
+    while (lo < hi) {
+        int32_t mid = lo + (hi - lo) / 2;
+        if (strncmp(d->vocab[mid], s, n) < 0) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo < d->n_vocab && strncmp(d->vocab[lo], s, n) == 0;
+}
+
+/* pyctcdecode's partial-word penalty: unk_score while the word in progress
+ * (d->spell[0..n)) begins no word the LM knows, times its length in
+ * characters over 6 beyond 6 characters; 0 otherwise. `known` is 0 when the
+ * word's shorter prefix already was no prefix (then neither is this). */
+static float partial_penalty(const dec_decoder *d, size_t n, int known) {
+    if (known && vocab_has_prefix(d, d->spell, n)) return 0.0f;
+    size_t chars = 0;
+    for (size_t i = 0; i < n; i++) chars += ((unsigned char)d->spell[i] & 0xC0) != 0x80;
+    return d->opt.unk_score * (chars > 6 ? (float)chars / 6.0f : 1.0f);
+}
+
+/* The word in progress after h emits unit (lexicon-free), into d->spell. */
+static size_t spell_partial(dec_decoder *d, const hyp *h, int unit) {
+    size_t len = spell_word(d, h->node, d->piece_words ? -1 : unit);
+    if (d->piece_words) {
+        const char *t = lex_units_text(d->units, unit);
+        size_t tl = strlen(t);
+        if (len + tl > SPELL_MAX) tl = SPELL_MAX - len;
+        memcpy(d->spell + len, t, tl);
+        len += tl;
+        d->spell[len] = '\0';
+    }
     return len;
 }
 
@@ -520,6 +583,7 @@ static void add_extension(dec_decoder *d, const hyp *h, int unit, int32_t trie,
         c->trie = trie;
         c->last_unit = unit;
         c->spell_len = trie == TRIE_SPELL ? h->spell_len + (!d->piece_words || unit_has_text(d, unit)) : 0;
+        if (d->vocab && c->spell_len > 0) c->partial_unk = partial_penalty(d, spell_partial(d, h, unit), h->partial_unk == 0);
     }
     take_start(d, c, h, a);
     c->pnb = log_add(c->pnb, a);
@@ -536,6 +600,7 @@ static void add_completion(dec_decoder *d, const hyp *h, int unit, int32_t word,
         c->trie = d->lex ? 0 : TRIE_SPELL;
         c->last_unit = unit >= 0 ? unit : h->last_unit;
         c->spell_len = d->piece_words && unit >= 0 && unit != d->delim ? unit_has_text(d, unit) : 0;
+        c->partial_unk = 0.0f; /* piece_words: the next word's, set below */
         c->n_words++;
         size_t len = word < 0 && (d->lm || d->boost) ? spell_word(d, h->node, unit) : 0;
         if (d->lm) c->lm_word = word >= 0 ? d->word_lm[word] : lm_word(d->lm, d->spell, len);
@@ -546,6 +611,12 @@ static void add_completion(dec_decoder *d, const hyp *h, int unit, int32_t word,
         }
         /* unknown: outside the lexicon, or (lexicon-free) unknown to the LM */
         if (word == DEC_WORD_SPELLED && (d->lex || (d->lm && !lm_word_known(d->lm, c->lm_word)))) c->n_unk++;
+        if (d->vocab && c->spell_len > 0) { /* piece_words: the word the piece opens */
+            const char *t = lex_units_text(d->units, unit);
+            size_t tl = strlen(t) < SPELL_MAX ? strlen(t) : SPELL_MAX;
+            memcpy(d->spell, t, tl);
+            c->partial_unk = partial_penalty(d, tl, 1);
+        }
     }
     take_start(d, c, h, a);
     c->pnb = log_add(c->pnb, a);
@@ -664,7 +735,7 @@ static float rank_score(const dec_decoder *d, const hyp *c) {
     float lmw = d->opt.lm_weight; /* without an LM, c->lm holds the word priors */
     float s = log_add(c->pb, c->pnb) + lmw * c->lm + d->opt.word_score * (float)c->n_words;
     if (c->n_unk) s += d->opt.unk_score * (float)c->n_unk;
-    s += c->boost;
+    s += c->boost + c->partial_unk;
     if (d->lookahead && c->trie > 0) s += lmw * d->lookahead[c->trie];
     return s;
 }
@@ -1344,6 +1415,7 @@ rd_status dec_end(dec_decoder *d, rd_error *err) {
         for (int i = 0; i < d->n_beam; i++) {
             d->cand[i].pb = d->beam[i].pb;
             d->cand[i].pnb = d->beam[i].pnb;
+            d->cand[i].partial_unk = 0.0f;
             d->cand[i].trie = 0; /* the score of what is printed: no look-ahead
                                     bonus for the unfinished word */
         }

@@ -43,7 +43,11 @@ typedef struct dec_options {
     float unk_score;        /* added per word spelled outside the lexicon; -INFINITY
                                forbids them in lexicon mode (default -INFINITY with a
                                lexicon, 0 without). Lexicon-free: added per word the
-                               LM does not know (pyctcdecode's unk_score_offset) */
+                               LM does not know (pyctcdecode's unk_score_offset);
+                               if negative, also while the word in progress begins
+                               no word of the LM's vocabulary (lm_vocab_size), times
+                               its characters / 6 beyond 6 (pyctcdecode's partial
+                               penalty; ranking only, gone when the word ends) */
     int homophones;         /* candidates per hypothesis at a word end, best unigram
                                first; 0 = the whole group (default
                                DEC_HOMOPHONES_DEFAULT: English groups stay whole,

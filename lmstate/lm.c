@@ -137,6 +137,25 @@ int32_t lm_word(lm_cache *c, const char *text, size_t len) { return c->ops->word
 
 bool lm_word_known(const lm_cache *c, int32_t word) { return c->ops->word_known(c->impl, word); }
 
+/* The model (a mix: its first part) that has a closed vocabulary, or NULL. */
+static const lm_model *lm_vocab_model(const lm_model *m) {
+    for (int i = 0; i < lm_part_count(m); i++) {
+        const lm_model *p = m->n_parts > 0 ? m->parts[i] : m;
+        if (p->ops->vocab_size) return p;
+    }
+    return NULL;
+}
+
+int32_t lm_vocab_size(const lm_model *m) {
+    const lm_model *p = lm_vocab_model(m);
+    return p ? p->ops->vocab_size(p->impl) : -1;
+}
+
+const char *lm_vocab_word(const lm_model *m, int32_t i) {
+    const lm_model *p = lm_vocab_model(m);
+    return p ? p->ops->vocab_word(p->impl, i) : NULL;
+}
+
 rd_status lm_unigrams(lm_cache *c, const int32_t *word, int n, float *out, rd_error *err) {
     if (n < 0 || (n > 0 && (!word || !out))) return rd_fail(err, RD_ERR_INTERNAL, "lm_unigrams: bad arguments");
     return c->ops->unigrams(c->impl, word, n, out, 0, err);

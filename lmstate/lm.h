@@ -70,6 +70,13 @@ int32_t lm_word(lm_cache *c, const char *text, size_t len);
 /* False when the model does not know the word (ARPA: not in its vocabulary,
  * scored as <unk>). RWKV models know every word. */
 bool lm_word_known(const lm_cache *c, int32_t word);
+/* The words the model knows, for lexicon-free prefix checks (pyctcdecode's
+ * partial-word penalty): their count, or -1 for an open vocabulary (RWKV:
+ * every word known); lm_vocab_word gives word i's text (0 <= i < count;
+ * <s>, </s> and <unk> may be among them), valid for the model's lifetime.
+ * A mix answers with its first part that has a closed vocabulary. */
+int32_t lm_vocab_size(const lm_model *m);
+const char *lm_vocab_word(const lm_model *m, int32_t i);
 /* out[i] = context-free log-probability of word[i] (ARPA: its unigram; RWKV:
  * the word after the initial state), for homophone ordering. One batched
  * call: RWKV feeds each distinct token prefix once. */

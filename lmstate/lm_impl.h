@@ -33,6 +33,9 @@ typedef struct lm_ops {
                            int32_t pending, rd_error *err);
     /* a mix's part i's cache; NULL for single models */
     const lm_cache *(*cache_part)(const void *cache, int i);
+    /* the vocabulary (lm_vocab_size, lm_vocab_word); NULL: an open one */
+    int32_t (*vocab_size)(const void *model);
+    const char *(*vocab_word)(const void *model, int32_t i);
 } lm_ops;
 
 struct lm_model {

@@ -107,7 +107,7 @@ static rd_status tlm_copy(void *p, int32_t src, int32_t dst, rd_error *err) {
 
 static const lm_ops tlm_ops = {"table", tlm_model_free, tlm_cache_create, tlm_cache_free, tlm_word,
                                tlm_known, tlm_unigrams, tlm_start, tlm_score, tlm_finish, tlm_reorder, NULL,
-                               tlm_copy, NULL, NULL, NULL};
+                               tlm_copy, NULL, NULL, NULL, NULL, NULL};
 
 /* ---------- brute force ---------- */
 

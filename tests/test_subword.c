@@ -96,7 +96,7 @@ static rd_status hlm_copy(void *p, int32_t src, int32_t dst, rd_error *err) {
 }
 static const lm_ops hlm_ops = {"hash", hlm_model_free, hlm_cache_create, hlm_cache_free, hlm_word,
                                hlm_known, hlm_unigrams, hlm_start, hlm_score, hlm_finish, hlm_reorder, NULL,
-                               hlm_copy, NULL, NULL, NULL};
+                               hlm_copy, NULL, NULL, NULL, NULL, NULL};
 
 /* ---------- brute force over every alignment ---------- */
 
@@ -456,6 +456,35 @@ static void test_fixture_lexicon(void **state) {
     }
 }
 
+/* pyctcdecode's partial-word penalty: at LM weight 0.8 the ARPA makes every
+ * word cost more than the pieces that glue the sentence into one unknown
+ * word ("the catoratouentninglyperat", paying --unk-score once at its end);
+ * charging --unk-score while the word in progress begins no LM word keeps
+ * the words. The penalty is gone once words complete: the score is still
+ * acoustic + weight * LM. */
+static void test_partial_word_penalty(void **state) {
+    (void)state;
+    static const char *const names[] = {"cat", "zebra"};
+    for (int i = 0; i < 2; i++) {
+        fixture f;
+        fixture_load(&f, names[i], 0, 1);
+        dec_options o;
+        dec_options_default(&o);
+        o.lm_weight = 0.8f;
+        o.unk_score = -10.0f;
+        dec_decoder *d;
+        rd_error err;
+        assert_int_equal(dec_create(&o, f.u, NULL, f.lm, &d, &err), RD_OK);
+        assert_int_equal(dec_decode(d, f.x.data, (int)f.x.shape[0], &err), RD_OK);
+        const dec_hyp *h = dec_nbest(d, 0);
+        assert_string_equal(h->text, f.text);
+        assert_int_equal(h->n_unk, 0);
+        assert_float_equal(h->score, h->acoustic + 0.8 * arpa_sentence(f.lm, f.text), 1e-3);
+        dec_free(d);
+        fixture_free(&f);
+    }
+}
+
 /* A pronunciation with a piece the tokens lack is skipped, counted, and
  * named by its line and piece. */
 static void test_lexicon_missing_piece(void **state) {
@@ -484,6 +513,7 @@ int main(void) {
         cmocka_unit_test(test_exhaustive_pieces_no_lm),
         cmocka_unit_test(test_fixture_lexicon_free),
         cmocka_unit_test(test_fixture_lexicon),
+        cmocka_unit_test(test_partial_word_penalty),
         cmocka_unit_test(test_lexicon_missing_piece),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -113,6 +113,10 @@ static rd_status arpa_lm_copy(void *cache, int32_t src, int32_t dst, rd_error *e
     return RD_OK;
 }
 
+static int32_t arpa_lm_vocab_size(const void *model) { return arpa_vocab_size(model); }
+
+static const char *arpa_lm_vocab_word(const void *model, int32_t i) { return arpa_word_text(model, i); }
+
 static const lm_ops arpa_ops = {
     .kind = "arpa",
     .model_free = arpa_lm_free,
@@ -127,6 +131,8 @@ static const lm_ops arpa_ops = {
     .reorder = arpa_lm_reorder,
     .cache_bytes = arpa_cache_bytes,
     .copy = arpa_lm_copy,
+    .vocab_size = arpa_lm_vocab_size,
+    .vocab_word = arpa_lm_vocab_word,
 };
 
 rd_status lm_arpa_open(const char *path, const lm_load_options *opt, lm_model *m, rd_error *err) {

@@ -703,7 +703,7 @@ static rd_status rwkv_state_set(void *p, int32_t slot, const float *state, int32
 
 static const lm_ops rwkv_ops = {"rwkv", rwkv_lm_free, rwkv_cache_create, rwkv_cache_free, rwkv_word,
                                 rwkv_word_known, rwkv_unigrams, rwkv_start, rwkv_score_words, rwkv_finish,
-                                rwkv_reorder, rwkv_cache_bytes, rwkv_copy, rwkv_state_get, rwkv_state_set, NULL};
+                                rwkv_reorder, rwkv_cache_bytes, rwkv_copy, rwkv_state_get, rwkv_state_set, NULL, NULL, NULL};
 
 rd_status lm_rwkv_open(const char *path, const lm_load_options *opt, lm_model *m, rd_error *err) {
     rwkv_lm *l = calloc(1, sizeof *l);
