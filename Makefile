@@ -69,7 +69,7 @@ endif
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ     := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRC))
 
-.PHONY: all check test check-asan fuzz fuzz-smoke bench bench-cpu bench-rwkv bench-homophones bench-lm-bpc bench-lm-cost bench-state bench-soak bench-listmem bench-arpa bench-scaleout bench-gpu bench-zh bench-hotwords bench-homophone-groups bench-parity deps clean
+.PHONY: all check test check-asan fuzz fuzz-smoke bench bench-cpu bench-rwkv bench-homophones bench-lm-bpc bench-lm-cost bench-state bench-soak bench-listmem bench-arpa bench-scaleout bench-gpu bench-zh bench-hotwords bench-homophone-groups bench-parity bench-subword deps clean
 all: $(PROGS)
 
 $(BUILD)/obj/%.o: %.c
@@ -184,6 +184,8 @@ bench-parity: $(PROGS)
 	tests/bench/bench_parity.sh
 bench-arpa: $(PROGS)
 	tests/bench/bench_arpa.sh
+bench-subword: $(PROGS)
+	tests/bench/bench_subword.sh
 # The GPU step benchmark; prints "no CUDA device: skipped" without a GPU.
 bench-gpu: $(LIB)
 	@mkdir -p $(BUILD)/bench
