@@ -1002,6 +1002,10 @@ static rd_status step_frame(dec_decoder *d, const float *lp, rd_error *err) {
     if (k == 0)
         return rd_fail(err, RD_ERR_INPUT,
                        "frame %d: no hypothesis survived (every unit has probability 0?)", d->frame);
+    if (d->cand[d->order[0]].score == INFINITY) /* weights and LM scores are bounded: emissions far above 0 */
+        return rd_fail(err, RD_ERR_INPUT,
+                       "frame %d: the score overflowed to +inf (emissions far above 0 are not log-probabilities)",
+                       d->frame);
     return adopt(d, k, err);
 }
 
@@ -1206,7 +1210,13 @@ static rd_status finish_hyps(dec_decoder *d, rd_error *err) {
     }
     if (n == 0) return RD_OK;
     RD_TRY(lm_finish(d->lm, d->lm_parent, n, d->lm_score, err));
-    for (int j = 0; j < n; j++) d->cand[d->lm_cidx[j]].lm += d->lm_score[j];
+    for (int j = 0; j < n; j++) {
+        float s = d->lm_score[j];
+        if (isnan(s) || (s > 0 && isinf(s)) || isnan(s * d->opt.lm_weight))
+            return rd_fail(err, RD_ERR_INPUT, "frame %d: the LM (%s) scored </s> %g: not a log-probability",
+                           d->frame, lm_describe(lm_cache_model(d->lm)), (double)s);
+        d->cand[d->lm_cidx[j]].lm += s;
+    }
     return RD_OK;
 }
 

@@ -36,6 +36,7 @@ static float tlm_bigram(int32_t prev, int32_t w) {
 /* Table 1 is another bigram, disagreeing with table 0 (for two-LM tests). */
 static float tlm_table(int variant, int32_t prev, int32_t w) {
     if (variant == 2 && w == 4) return NAN; /* a broken model: "ba" scores NaN */
+    if (variant == 3 && w == 1) return NAN; /* another: </s> scores NaN */
     return variant ? -0.2f - (float)((prev * 5 + w * 2 + 3) % 13) * 0.3f : tlm_bigram(prev, w);
 }
 
@@ -972,6 +973,118 @@ static void test_nonfinite_lm_score(void **state) {
     lex_units_free(u);
 }
 
+/* A non-finite </s> score is an error too: with nothing but blanks no word is
+ * ever scored, and the NaN total dropped every hypothesis, so a NaN state file
+ * (--lm-state) decoded to an empty "fallback" transcript with exit 0. */
+static void test_nonfinite_end_score(void **state) {
+    (void)state;
+    lex_units *u = make_units(tok_delim); /* <blank> | a b */
+    lex_lexicon *l = make_lexicon(lex_delim, u);
+    enum { T = 3, V = 4 };
+    float lp[T * V];
+    for (int t = 0; t < T; t++)
+        for (int v = 0; v < V; v++) lp[t * V + v] = v == 0 ? 0.0f : -INFINITY; /* blanks only */
+    static const int broken = 3;
+    lm_model lm = {.ops = &tlm_ops, .impl = (void *)&broken, .description = "table 3"};
+    dec_options o;
+    dec_options_default(&o);
+    dec_decoder *d;
+    rd_error err;
+    assert_int_equal(dec_create(&o, u, l, &lm, &d, &err), RD_OK);
+    assert_int_equal(dec_decode(d, lp, T, &err), RD_ERR_INPUT);
+    assert_non_null(strstr(err.msg, "frame 3: the LM (table 3) scored </s> nan: not a log-probability"));
+    dec_free(d);
+    lex_lexicon_free(l);
+    lex_units_free(u);
+}
+
+/* The ends of the beam selection (select_best under prune): a frame where
+ * every unit has probability 0 or NaN leaves no candidate (an error, not a
+ * read past the list); a beam of 1 keeps the single best path; a beam and an
+ * n-best far larger than the hypotheses there are give each distinct text
+ * once, best first; no frames at all give the empty text. Issue 17 item 4
+ * (an ASan heap overflow in select_best when NaN scores broke its order). */
+static void test_beam_selection_edges(void **state) {
+    (void)state;
+    lex_units *u = make_units(tok_delim); /* <blank> | a b */
+    lex_lexicon *l = make_lexicon(lex_delim, u);
+    enum { T = 3, V = 4 };
+    static const int path[T] = {2, 3, 1}; /* a b | */
+    float lp[T * V];
+    lm_model lm = {.ops = &tlm_ops, .description = "table"};
+    dec_decoder *d;
+    dec_options o;
+    rd_error err;
+    for (int bad = 0; bad < 2; bad++) { /* frame 1: all -inf, then all NaN */
+        for (int t = 0; t < T; t++)
+            for (int v = 0; v < V; v++)
+                lp[t * V + v] = t == 1 ? (bad ? NAN : -INFINITY) : logf(v == path[t] ? 0.7f : 0.1f);
+        dec_options_default(&o);
+        assert_int_equal(dec_create(&o, u, l, &lm, &d, &err), RD_OK);
+        assert_int_equal(dec_decode(d, lp, T, &err), RD_ERR_INPUT);
+        assert_non_null(strstr(err.msg, "frame 1: no hypothesis survived"));
+        assert_int_equal(dec_nbest_count(d), 0);
+        dec_free(d);
+    }
+    for (int t = 0; t < T; t++)
+        for (int v = 0; v < V; v++) lp[t * V + v] = logf(v == path[t] ? 0.7f : 0.1f);
+    dec_options_default(&o);
+    o.beam = 1;
+    assert_int_equal(dec_create(&o, u, l, &lm, &d, &err), RD_OK);
+    assert_int_equal(dec_decode(d, lp, T, &err), RD_OK);
+    assert_int_equal(dec_nbest_count(d), 1);
+    assert_string_equal(dec_nbest(d, 0)->text, "ab");
+    assert_true(isfinite(dec_nbest(d, 0)->score));
+    dec_free(d);
+    dec_options_default(&o);
+    o.beam = 5000;
+    o.nbest = 1000;
+    o.beam_threshold = 1e30f;
+    assert_int_equal(dec_create(&o, u, l, &lm, &d, &err), RD_OK);
+    assert_int_equal(dec_decode(d, lp, T, &err), RD_OK);
+    int n = dec_nbest_count(d);
+    assert_in_range(n, 2, 999); /* fewer than asked: every reading of 3 frames */
+    /* the best of all: AB (its </s> outweighs ab's better word score, which
+     * the beam of 1 had to choose by) */
+    assert_string_equal(dec_nbest(d, 0)->text, "AB");
+    assert_true(dec_nbest(d, 0)->score > dec_nbest(d, 1)->score);
+    for (int i = 0; i < n; i++) {
+        assert_true(isfinite(dec_nbest(d, i)->score));
+        if (i) assert_true(dec_nbest(d, i)->score <= dec_nbest(d, i - 1)->score);
+        for (int j = 0; j < i; j++) assert_string_not_equal(dec_nbest(d, i)->text, dec_nbest(d, j)->text);
+    }
+    assert_int_equal(dec_decode(d, lp, 0, &err), RD_OK);
+    assert_int_equal(dec_nbest_count(d), 1);
+    assert_string_equal(dec_nbest(d, 0)->text, "");
+    assert_float_equal(dec_nbest(d, 0)->acoustic, 0.0f, 1e-6);
+    dec_free(d);
+    lex_lexicon_free(l);
+    lex_units_free(u);
+}
+
+/* Emissions given as log-probabilities but far above 0 (--input logprobs
+ * wins over detection) overflow the score to +inf: an error naming the
+ * frame, not a transcript with score null and exit 0. */
+static void test_score_overflow(void **state) {
+    (void)state;
+    lex_units *u = make_units(tok_delim); /* <blank> | a b */
+    lex_lexicon *l = make_lexicon(lex_delim, u);
+    enum { T = 4, V = 4 };
+    float lp[T * V];
+    for (int t = 0; t < T; t++)
+        for (int v = 0; v < V; v++) lp[t * V + v] = v == 0 ? 1e38f : -1e38f;
+    dec_options o;
+    dec_options_default(&o);
+    dec_decoder *d;
+    rd_error err;
+    assert_int_equal(dec_create(&o, u, l, NULL, &d, &err), RD_OK);
+    assert_int_equal(dec_decode(d, lp, T, &err), RD_ERR_INPUT);
+    assert_non_null(strstr(err.msg, "frame 3: the score overflowed to +inf"));
+    dec_free(d);
+    lex_lexicon_free(l);
+    lex_units_free(u);
+}
+
 static void test_bad_options(void **state) {
     (void)state;
     lex_units *u = make_units(tok_delim);
@@ -1146,6 +1259,9 @@ int main(void) {
         cmocka_unit_test(test_fallback_score),
         cmocka_unit_test(test_homophone_cap),
         cmocka_unit_test(test_nonfinite_lm_score),
+        cmocka_unit_test(test_nonfinite_end_score),
+        cmocka_unit_test(test_beam_selection_edges),
+        cmocka_unit_test(test_score_overflow),
         cmocka_unit_test(test_homophone_choice_follows_lm),
         cmocka_unit_test(test_lexicon_free_spells_words),
         cmocka_unit_test(test_word_ends),
