@@ -369,6 +369,87 @@ static void expect_load_error(const unsigned char *b, size_t n, const char *msg)
     unlink(path);
 }
 
+/* Offset of the first occurrence of pat[0..len) in b[from..n), asserted to
+ * be the only one when once. */
+static size_t find_pat(const unsigned char *b, size_t n, size_t from, const void *pat, size_t len, int once) {
+    size_t at = n;
+    for (size_t i = from; i + len <= n; i++)
+        if (memcmp(b + i, pat, len) == 0) {
+            assert_true(at == n);
+            at = i;
+            if (!once) break;
+        }
+    assert_true(at < n);
+    return at;
+}
+
+/* Makes tensor `name` of the fp32 safetensors fixture 0-d (one element) in
+ * place, keeping the header's length: shape [] padded with spaces, data
+ * offsets [a, a + 4] (the other tensors' bytes stay where they are). */
+static void safetensors_zero_d(unsigned char *b, size_t n, const char *name) {
+    uint64_t hl;
+    memcpy(&hl, b, 8);
+    assert_true(8 + hl <= n);
+    char key[96];
+    snprintf(key, sizeof key, "\"%s\":{\"dtype\":\"F32\",\"shape\":[", name);
+    size_t o = find_pat(b, 8 + hl, 8, key, strlen(key), 1) + strlen(key);
+    for (; b[o] != ']'; o++) b[o] = ' ';
+    o = find_pat(b, 8 + hl, o, "\"data_offsets\":[", 16, 0) + 16;
+    long long a = strtoll((const char *)b + o, NULL, 10);
+    size_t comma = o, close;
+    while (b[comma] != ',') comma++;
+    for (close = comma; b[close] != ']'; close++) {}
+    char end[24];
+    int w = snprintf(end, sizeof end, "%lld", a + 4);
+    assert_true((size_t)w <= close - comma - 1);
+    memset(b + comma + 1, ' ', close - comma - 1);
+    memcpy(b + close - w, end, (size_t)w);
+}
+
+/* Makes tensor `name` of the stored (uncompressed) .pth fixture 0-d in
+ * place: in data.pkl its _rebuild_tensor_v2 size and stride tuples (BININT1
+ * items, then TUPLEn) become MARK POP_MARK pairs and an EMPTY_TUPLE, so the
+ * pickle keeps its length (the zip reader does not check the CRC). */
+static void pth_zero_d(unsigned char *b, size_t n, const char *name) {
+    size_t o = find_pat(b, n, 0, name, strlen(name), 1);
+    o = find_pat(b, n, o, "QK\x00", 3, 0) + 3; /* storage, offset 0 */
+    for (int tuple = 0; tuple < 2; tuple++) {        /* size, then stride */
+        size_t k = o;
+        while (b[k] == 'K') k += 2;
+        assert_true(b[k] >= 0x85 && b[k] <= 0x87 && (k - o) % 2 == 0);
+        for (size_t i = o; i < k; i += 2) memcpy(b + i, "(1", 2);
+        b[k] = ')';
+        assert_true(b[k + 1] == 'q' || b[k + 1] == 'r'); /* its memo slot: BINPUT, LONG_BINPUT */
+        o = k + (b[k + 1] == 'q' ? 3 : 6);
+    }
+}
+
+/* Issue 17 item 3: a 0-d tensor where a vector or r_k's [H, N] is expected
+ * is refused naming it, for .pth and safetensors alike (the .bin reader
+ * refuses 0 dimensions itself, test_broken_tensors); UBSan found a
+ * shape[ndim - 1] read in r_k's head-size probe. */
+static void test_zero_d_tensors(void **s) {
+    (void)s;
+    static const struct {
+        const char *tensor, *want;
+    } cases[] = {
+        {"blocks.0.att.r_k", "tensor blocks.0.att.r_k: expected shape [n_head, head_size] of 128 elements, got []"},
+        {"blocks.1.att.r_k", "tensor blocks.1.att.r_k: expected shape [2, 64], got []"},
+        {"blocks.0.ln1.weight", "tensor blocks.0.ln1.weight: expected shape [128], got []"},
+    };
+    for (int fmt = 0; fmt < 2; fmt++) {
+        const char *path = fmt ? "data/rwkv/tiny-rwkv7-fp32.pth" : "data/rwkv/tiny-rwkv7-fp32.safetensors";
+        for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+            size_t n;
+            unsigned char *b = read_all(path, &n);
+            if (fmt) pth_zero_d(b, n, cases[c].tensor);
+            else safetensors_zero_d(b, n, cases[c].tensor);
+            expect_load_error(b, n, cases[c].want);
+            free(b);
+        }
+    }
+}
+
 static void test_broken_tensors(void **s) {
     (void)s;
     char path[512];
@@ -457,7 +538,7 @@ int main(void) {
         cmocka_unit_test(test_shapes_and_kinds), cmocka_unit_test(test_batched_v7),
         cmocka_unit_test(test_batched_v4),       cmocka_unit_test(test_gather_v7),
         cmocka_unit_test(test_gather_v4),        cmocka_unit_test(test_half_state),
-        cmocka_unit_test(test_bad_calls),        cmocka_unit_test(test_broken_tensors),
+        cmocka_unit_test(test_bad_calls),        cmocka_unit_test(test_broken_tensors), cmocka_unit_test(test_zero_d_tensors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
