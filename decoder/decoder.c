@@ -92,6 +92,7 @@ struct dec_decoder {
     int max_slots;
     int32_t *lm_parent, *lm_wordv, *lm_child, *lm_cidx;
     float *lm_score;
+    float *lm_floor;
     char spell[SPELL_MAX + 8];
 
     dec_store store;
@@ -357,7 +358,8 @@ static rd_status alloc_buffers(dec_decoder *d, rd_error *err) {
     d->lm_child = rd_malloc_array(slots, sizeof(int32_t));
     d->lm_cidx = rd_malloc_array(slots, sizeof(int32_t));
     d->lm_score = rd_malloc_array(slots, sizeof(float));
-    if (!d->lm_parent || !d->lm_wordv || !d->lm_child || !d->lm_cidx || !d->lm_score)
+    d->lm_floor = rd_malloc_array(slots, sizeof(float));
+    if (!d->lm_parent || !d->lm_wordv || !d->lm_child || !d->lm_cidx || !d->lm_score || !d->lm_floor)
         return rd_fail(err, RD_ERR_NOMEM, "out of memory for %zu LM slots", slots);
     return RD_OK;
 }
@@ -439,6 +441,7 @@ void dec_free(dec_decoder *d) {
     free(d->lm_child);
     free(d->lm_cidx);
     free(d->lm_score);
+    free(d->lm_floor);
     free(d->nbest);
     free(d->words);
     free(d->tokens);
@@ -816,8 +819,8 @@ static void select_best(const hyp *c, int32_t *idx, int n, int keep) {
  * before it, below the beam's worth of other candidates' final scores or
  * below the best of those minus the beam threshold. Exact: prune's result
  * is the same, without their LM calls. */
-static void drop_hopeless_completions(dec_decoder *d) {
-    if (d->opt.lm_weight < 0.0f) return;
+static float drop_hopeless_completions(dec_decoder *d) {
+    if (d->opt.lm_weight < 0.0f) return NEG_INF;
     int n = 0;
     float best = NEG_INF;
     for (int i = 0; i < d->n_cand; i++) {
@@ -839,11 +842,12 @@ static void drop_hopeless_completions(dec_decoder *d) {
         c->pb = c->pnb = NEG_INF;
         c->lm_word = -1;
     }
+    return cut;
 }
 
-static rd_status score_completions(dec_decoder *d, rd_error *err) {
+static rd_status score_completions(dec_decoder *d, int use_floors, rd_error *err) {
     if (!d->lm) return RD_OK;
-    drop_hopeless_completions(d);
+    float cut = drop_hopeless_completions(d);
     int n = 0, room = d->max_slots - d->opt.beam;
     for (int i = 0; i < d->n_cand; i++) {
         if (d->cand[i].lm_word < 0) continue;
@@ -864,13 +868,21 @@ static rd_status score_completions(dec_decoder *d, rd_error *err) {
         memcpy(d->lm_cidx, d->order, (size_t)n * sizeof *d->lm_cidx);
     }
     if (n == 0) return RD_OK;
+    /* In a frame, the same cut bounds each word's LM score: below floor,
+     * score + lm_weight * ln p is below the cut (with a margin for rounding),
+     * so the LM may give the word up part way (score -inf: prune drops it).
+     * Not at the end, where the n-best takes every candidate. */
+    int floors = use_floors && d->opt.lm_weight > 0.0f && cut > NEG_INF;
     for (int j = 0; j < n; j++) {
         const hyp *c = &d->cand[d->lm_cidx[j]];
         d->lm_parent[j] = c->slot;
         d->lm_wordv[j] = c->lm_word;
         d->lm_child[j] = d->opt.beam + j;
+        if (floors)
+            d->lm_floor[j] = (cut - c->score - 1e-4f * (1.0f + fabsf(cut) + fabsf(c->score))) / d->opt.lm_weight;
     }
-    RD_TRY(lm_score_words(d->lm, d->lm_parent, d->lm_wordv, d->lm_child, n, d->lm_score, err));
+    RD_TRY(lm_score_words_floor(d->lm, d->lm_parent, d->lm_wordv, d->lm_child, n, floors ? d->lm_floor : NULL,
+                                d->lm_score, err));
     for (int j = 0; j < n; j++) {
         hyp *c = &d->cand[d->lm_cidx[j]];
         if (isnan(d->lm_score[j]) || (d->lm_score[j] > 0 && isinf(d->lm_score[j])) ||
@@ -993,7 +1005,7 @@ static rd_status step_frame(dec_decoder *d, const float *lp, rd_error *err) {
             expand_unit(d, i, h, tot, lp, u, m);
         }
     }
-    RD_TRY(score_completions(d, err));
+    RD_TRY(score_completions(d, 1, err));
     for (int i = 0; i < d->n_cand; i++) /* the likeliest path is still in the last unit */
         if (d->cand[i].pnb > d->cand[i].pb) d->cand[i].unit_end = d->frame;
     rd_status st;
@@ -1197,7 +1209,7 @@ static rd_status finish_hyps(dec_decoder *d, rd_error *err) {
         }
         if (!d->leaf_mode) complete_at(d, h, DEC_UNIT_END, tot);
     }
-    RD_TRY(score_completions(d, err));
+    RD_TRY(score_completions(d, 0, err));
     revoke_partial_boost(d);
     RD_TRY(merge_same_words(d, err));
     if (!d->lm) return RD_OK;

@@ -200,6 +200,19 @@ rd_status lm_score_words(lm_cache *c, const int32_t *parent, const int32_t *word
     return c->ops->score_words(c->impl, parent, word, child, n, score, err);
 }
 
+rd_status lm_score_words_floor(lm_cache *c, const int32_t *parent, const int32_t *word, const int32_t *child, int n,
+                               const float *floor, float *score, rd_error *err) {
+    if (!floor || !c->ops->score_words_floor) return lm_score_words(c, parent, word, child, n, score, err);
+    RD_TRY(check_slots(c, "lm_score_words_floor", "parent", parent, n, err));
+    RD_TRY(check_slots(c, "lm_score_words_floor", "child", child, n, err));
+    if (n > 0 && (!word || !score))
+        return rd_fail(err, RD_ERR_INTERNAL, "lm_score_words_floor: word or score is NULL");
+    if (n > c->n_slots)
+        return rd_fail(err, RD_ERR_INTERNAL, "lm_score_words_floor: %d children for %d slots (children must differ)",
+                       n, c->n_slots);
+    return c->ops->score_words_floor(c->impl, parent, word, child, n, floor, score, err);
+}
+
 rd_status lm_finish(lm_cache *c, const int32_t *slot, int n, float *score, rd_error *err) {
     RD_TRY(check_slots(c, "lm_finish", "slot", slot, n, err));
     if (n > 0 && !score) return rd_fail(err, RD_ERR_INTERNAL, "lm_finish: score is NULL");

@@ -98,6 +98,14 @@ rd_status lm_start(lm_cache *c, const int32_t *slot, int n, rd_error *err);
 rd_status lm_score_words(lm_cache *c, const int32_t *parent,
                          const int32_t *word, const int32_t *child, int n,
                          float *score, rd_error *err);
+/* lm_score_words where word i is only wanted if its log-probability is at
+ * least floor[i] (a decoder's beam cut): the model may stop scoring a word
+ * as soon as a part of it is already below its floor, and then gives it
+ * score -inf and leaves child[i] undefined (to be dropped). Words it
+ * finishes are scored exactly as lm_score_words does. floor NULL: none. */
+rd_status lm_score_words_floor(lm_cache *c, const int32_t *parent,
+                               const int32_t *word, const int32_t *child, int n,
+                               const float *floor, float *score, rd_error *err);
 /* score[i] = ln p(</s> | state of slot[i]); states are unchanged. */
 rd_status lm_finish(lm_cache *c, const int32_t *slot, int n, float *score,
                     rd_error *err);

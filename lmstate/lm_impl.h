@@ -36,6 +36,12 @@ typedef struct lm_ops {
     /* the vocabulary (lm_vocab_size, lm_vocab_word); NULL: an open one */
     int32_t (*vocab_size)(const void *model);
     const char *(*vocab_word)(const void *model, int32_t i);
+    /* score_words that may stop a word once its log-probability is below
+     * floor[i] (lm_score_words_floor); NULL: score_words is used */
+    rd_status (*score_words_floor)(void *cache, const int32_t *parent,
+                                   const int32_t *word, const int32_t *child,
+                                   int n, const float *floor, float *score,
+                                   rd_error *err);
 } lm_ops;
 
 struct lm_model {

@@ -9,6 +9,7 @@
  * A mix word handle stands for the tuple of its parts' handles (texts whose
  * tuples are equal score alike, e.g. two unknown words of two n-grams). The
  * handles are interned in an open-addressing table over the tuples. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +32,7 @@ typedef struct mix_cache {
     uint32_t mask;
     int32_t *word_tmp;     /* tmp_cap part handles */
     float *score_tmp;      /* tmp_cap scores */
+    float *floor_tmp;      /* tmp_cap floors */
     int tmp_cap;
 } mix_cache;
 
@@ -51,6 +53,7 @@ static void mix_cache_free(void *p) {
     free(c->table);
     free(c->word_tmp);
     free(c->score_tmp);
+    free(c->floor_tmp);
     free(c);
 }
 
@@ -61,7 +64,9 @@ static int ensure_tmp(mix_cache *c, int n) {
     if (w) c->word_tmp = w;
     float *s = rd_realloc_array(c->score_tmp, (size_t)n, sizeof *s);
     if (s) c->score_tmp = s;
-    if (!w || !s) return 0;
+    float *f = rd_realloc_array(c->floor_tmp, (size_t)n, sizeof *f);
+    if (f) c->floor_tmp = f;
+    if (!w || !s || !f) return 0;
     c->tmp_cap = n;
     return 1;
 }
@@ -195,6 +200,32 @@ static rd_status mix_score_words(void *p, const int32_t *parent, const int32_t *
     return RD_OK;
 }
 
+/* With floors: the parts in order, each part's floor what is left of the
+ * word's floor after the parts before it (every part's log-probability is at
+ * most 0, so with weights >= 0 the parts still to come only lower the sum).
+ * A word a part gives up (-inf) is -inf in the sum. */
+static rd_status mix_score_words_floor(void *p, const int32_t *parent, const int32_t *word, const int32_t *child,
+                                       int n, const float *floor, float *score, rd_error *err) {
+    mix_cache *c = p;
+    int ok = 1;
+    for (int i = 0; i < c->m->n; i++) ok &= c->m->weight[i] >= 0.0f;
+    if (!ok) return mix_score_words(p, parent, word, child, n, score, err);
+    if (!ensure_tmp(c, n)) return rd_fail(err, RD_ERR_NOMEM, "out of memory for %d words", n);
+    for (int i = 0; i < c->m->n; i++) {
+        float w = c->m->weight[i];
+        for (int j = 0; j < n; j++) {
+            float sum = i ? score[j] : 0.0f;
+            c->floor_tmp[j] = w > 0.0f ? (floor[j] - sum - 1e-4f * (1.0f + fabsf(floor[j]) + fabsf(sum))) / w
+                                       : -INFINITY;
+            if (sum == -INFINITY) c->floor_tmp[j] = INFINITY;
+        }
+        RD_TRY(part_words(c, i, word, n, err));
+        RD_TRY(lm_score_words_floor(c->part[i], parent, c->word_tmp, child, n, c->floor_tmp, c->score_tmp, err));
+        add_part(c, i, score, n);
+    }
+    return RD_OK;
+}
+
 static rd_status mix_finish(void *p, const int32_t *slot, int n, float *score, rd_error *err) {
     mix_cache *c = p;
     if (!ensure_tmp(c, n)) return rd_fail(err, RD_ERR_NOMEM, "out of memory for %d scores", n);
@@ -254,6 +285,7 @@ static const lm_ops mix_ops = {
     .cache_bytes = mix_cache_bytes,
     .copy = mix_copy,
     .cache_part = mix_cache_part,
+    .score_words_floor = mix_score_words_floor,
 };
 
 rd_status lm_mix(lm_model *const *parts, const float *weight, int n, lm_model **out, rd_error *err) {

@@ -17,7 +17,15 @@ struct sc_cache {
     int n_free;
     int32_t *tmp;
     uint8_t *layer_init;  /* [phys][layer]: 1 once written by an update or set */
+    uint32_t *ver;        /* per physical slot: bumped whenever its contents may change */
 };
+
+/* A free physical slot, with a new version (its old contents are gone). */
+static int32_t pop_free(sc_cache *c) {
+    int32_t p = c->free_stack[--c->n_free];
+    c->ver[p]++;
+    return p;
+}
 
 size_t sc_state_size(const sc_config *cfg) {
     size_t s = 0;
@@ -147,7 +155,8 @@ rd_status sc_create(const sc_config *cfg, sc_cache **out, rd_error *err) {
     c->ref = rd_calloc_array((size_t)c->n_phys, sizeof *c->ref);
     c->free_stack = rd_malloc_array((size_t)c->n_phys, sizeof *c->free_stack);
     c->layer_init = rd_calloc_array((size_t)c->n_phys * (size_t)cfg->n_layers, 1);
-    if (!ok || !c->map || !c->tmp || !c->ref || !c->free_stack || !c->layer_init) {
+    c->ver = rd_calloc_array((size_t)c->n_phys, sizeof *c->ver);
+    if (!ok || !c->map || !c->tmp || !c->ref || !c->free_stack || !c->layer_init || !c->ver) {
         sc_free(c);
         return rd_fail(err, RD_ERR_NOMEM, "out of memory allocating a state cache of %zu bytes", total);
     }
@@ -177,6 +186,7 @@ void sc_free(sc_cache *c) {
     free(c->ref);
     free(c->free_stack);
     free(c->layer_init);
+    free(c->ver);
     free(c);
 }
 
@@ -186,7 +196,10 @@ static void decref(sc_cache *c, int32_t p) {
     if (--c->ref[p] == 0 && p != 0) c->free_stack[c->n_free++] = p;
 }
 
-void sc_set_initial(sc_cache *c, const float *state) { write_phys(c, 0, state); }
+void sc_set_initial(sc_cache *c, const float *state) {
+    write_phys(c, 0, state);
+    c->ver[0]++;
+}
 
 void sc_reset(sc_cache *c, const int32_t *slot, int n) {
     for (int i = 0; i < n; i++) {
@@ -246,7 +259,7 @@ rd_status sc_update_begin(sc_cache *c, const int32_t *src, int n, int32_t *src_p
                            c->cfg.n_slots - 1);
         }
         src_phys[i] = c->map[src[i]];
-        dst_phys[i] = c->free_stack[--c->n_free];
+        dst_phys[i] = pop_free(c);
     }
     return RD_OK;
 }
@@ -256,12 +269,16 @@ static void mark_layers(sc_cache *c, int32_t p, uint8_t v) {
 }
 
 void sc_update_commit(sc_cache *c, const int32_t *child, const int32_t *dst_phys, int n) {
+    /* every new reference first: a live dst_phys whose only reference is a
+     * child's old state must not reach the free list on the way */
     for (int i = 0; i < n; i++) {
         if (c->ref[dst_phys[i]] == 0) { /* freshly written by the model */
             mark_layers(c, dst_phys[i], 1);
             if (c->cfg.int8_sim) int8_sim_phys(c, dst_phys[i]);
         }
         c->ref[dst_phys[i]]++;
+    }
+    for (int i = 0; i < n; i++) {
         decref(c, c->map[child[i]]);
         c->map[child[i]] = dst_phys[i];
     }
@@ -278,7 +295,7 @@ void sc_gather(const sc_cache *c, const int32_t *slot, int n, float *out) {
 
 rd_status sc_load_slot(sc_cache *c, int32_t slot, const float *state, rd_error *err) {
     if (c->n_free == 0) return rd_fail(err, RD_ERR_INTERNAL, "state cache: no free physical slot");
-    int32_t p = c->free_stack[--c->n_free];
+    int32_t p = pop_free(c);
     write_phys(c, p, state);
     sc_update_commit(c, &slot, &p, 1);
     return RD_OK;
@@ -287,7 +304,7 @@ rd_status sc_load_slot(sc_cache *c, int32_t slot, const float *state, rd_error *
 rd_status sc_phys_alloc(sc_cache *c, int n, int32_t *phys, rd_error *err) {
     if (n > c->n_free)
         return rd_fail(err, RD_ERR_INTERNAL, "state cache: %d rows asked, %d free physical slots", n, c->n_free);
-    for (int i = 0; i < n; i++) phys[i] = c->free_stack[--c->n_free];
+    for (int i = 0; i < n; i++) phys[i] = pop_free(c);
     return RD_OK;
 }
 
@@ -298,6 +315,10 @@ void sc_phys_release_unreferenced(sc_cache *c, const int32_t *phys, int n) {
 
 int sc_phys_in_use(const sc_cache *c) { return c->n_phys - c->n_free; }
 
+uint32_t sc_phys_version(const sc_cache *c, int32_t phys) { return c->ver[phys]; }
+
+int sc_phys_live(const sc_cache *c, int32_t phys) { return c->ref[phys] > 0; }
+
 /* ---------- per-layer access ---------- */
 
 /* Gives slot a private physical slot (copy-on-write) so that one layer can
@@ -306,7 +327,7 @@ static rd_status own_slot(sc_cache *c, int32_t slot, rd_error *err) {
     int32_t p = c->map[slot];
     if (p != 0 && c->ref[p] == 1) return RD_OK;
     if (c->n_free == 0) return rd_fail(err, RD_ERR_INTERNAL, "state cache: no free physical slot");
-    int32_t q = c->free_stack[--c->n_free];
+    int32_t q = pop_free(c);
     const sc_config *g = &c->cfg;
     size_t es = rd_dtype_size(g->dtype);
     for (int k = 0; k < g->n_kinds; k++) {
@@ -355,6 +376,7 @@ rd_status sc_layer_set(sc_cache *c, int32_t slot, int layer, int kind, const flo
     size_t off = ((size_t)layer * (size_t)c->n_phys + (size_t)p) * sz;
     for (size_t e = 0; e < sz; e++) store(c->cfg.dtype, c->base[kind], off + e, v[e]);
     c->layer_init[(size_t)p * (size_t)c->cfg.n_layers + (size_t)layer] = 1;
+    c->ver[p]++;
     return RD_OK;
 }
 
@@ -372,6 +394,7 @@ rd_status sc_layer_reset(sc_cache *c, int32_t slot, int layer, int kind, rd_erro
                base + ((size_t)layer * (size_t)c->n_phys) * sz * es, sz * es); /* from the initial state */
     }
     if (kind < 0) c->layer_init[(size_t)p * (size_t)g->n_layers + (size_t)layer] = 0;
+    c->ver[p]++;
     return RD_OK;
 }
 

@@ -123,6 +123,12 @@ rd_status sc_load_slot(sc_cache *c, int32_t slot, const float *state, rd_error *
 size_t sc_state_size(const sc_config *cfg);
 /* Physical slots in use (for tests and memory reports). */
 int sc_phys_in_use(const sc_cache *c);
+/* A physical slot's version: it changes whenever the slot is handed out
+ * afresh or written in place, so (phys, version) names one state's contents
+ * for as long as the slot is live (referenced by a slot). Lets a model
+ * remember results per state across updates (lm_rwkv's word memo). */
+uint32_t sc_phys_version(const sc_cache *c, int32_t phys);
+int sc_phys_live(const sc_cache *c, int32_t phys);
 
 /* Per-layer access. A layer of a slot is "initialized" once an update (the
  * model's step), sc_load_slot or sc_layer_set wrote it; a reset slot shares

@@ -108,7 +108,24 @@ static rd_status tlm_copy(void *p, int32_t src, int32_t dst, rd_error *err) {
 
 static const lm_ops tlm_ops = {"table", tlm_model_free, tlm_cache_create, tlm_cache_free, tlm_word,
                                tlm_known, tlm_unigrams, tlm_start, tlm_score, tlm_finish, tlm_reorder, NULL,
-                               tlm_copy, NULL, NULL, NULL, NULL, NULL};
+                               tlm_copy, NULL, NULL, NULL, NULL, NULL, NULL};
+
+/* The same table, giving up every word below its floor (as lm_score_words_floor
+ * allows: score -inf, child undefined); tlm_gave_up counts them. */
+static int tlm_gave_up;
+static rd_status tlm_score_floor(void *p, const int32_t *parent, const int32_t *word, const int32_t *child, int n,
+                                 const float *floor, float *score, rd_error *err) {
+    RD_TRY(tlm_score(p, parent, word, child, n, score, err));
+    for (int i = 0; i < n; i++)
+        if (score[i] < floor[i]) {
+            score[i] = -INFINITY;
+            tlm_gave_up++;
+        }
+    return RD_OK;
+}
+static const lm_ops tlm_floor_ops = {"table", tlm_model_free, tlm_cache_create, tlm_cache_free, tlm_word,
+                                     tlm_known, tlm_unigrams, tlm_start, tlm_score, tlm_finish, tlm_reorder, NULL,
+                                     tlm_copy, NULL, NULL, NULL, NULL, NULL, tlm_score_floor};
 
 /* ---------- brute force ---------- */
 
@@ -394,6 +411,61 @@ static void test_exhaustive_two_lms(void **state) {
     (void)state;
     for (unsigned s = 60; s <= 67; s++) run_case_mix(tok_delim, lex_delim, 1, s, 7, 0.6f, 0.9f);
     for (unsigned s = 70; s <= 75; s++) run_case_mix(tok_leaf, lex_delim, 1, s, 7, 1.3f, -0.4f);
+}
+
+/* The decoder passes each word its beam cut as a floor: an LM that gives up
+ * every word below it (tlm_floor_ops) decodes exactly as one that scores
+ * everything, with pruning active (small beam and threshold), one table or a
+ * mix of two; and it did give words up. */
+static void test_lm_floors_keep_results(void **state) {
+    (void)state;
+    lex_units *u = make_units(tok_delim);
+    lex_lexicon *l = make_lexicon(lex_delim, u);
+    int V = lex_units_count(u), T = 8;
+    float lp[MAXT * 8];
+    static const int variants[2] = {0, 1};
+    tlm_gave_up = 0;
+    for (unsigned seed = 200; seed < 230; seed++) {
+        random_logprobs(lp, T, V, seed);
+        dec_options o;
+        dec_options_default(&o);
+        o.beam = 2 + (int)(seed % 3);
+        o.beam_threshold = 2.0f + (float)(seed % 4);
+        o.nbest = 4;
+        o.word_score = 0.3f;
+        int mixed = seed % 2;
+        o.lm_weight = mixed ? 1.0f : 0.7f;
+        const dec_hyp *got[2][4];
+        int count[2];
+        dec_decoder *d[2];
+        lm_model *mix[2] = {NULL, NULL};
+        lm_model t0[2] = {{.ops = &tlm_ops, .description = "table"}, {.ops = &tlm_floor_ops, .description = "table"}};
+        lm_model t1[2] = {{.ops = &tlm_ops, .impl = (void *)&variants[1], .description = "table 1"},
+                          {.ops = &tlm_floor_ops, .impl = (void *)&variants[1], .description = "table 1"}};
+        rd_error err;
+        for (int k = 0; k < 2; k++) {
+            lm_model *parts[2] = {&t0[k], &t1[k]};
+            float wts[2] = {0.6f, 0.9f};
+            if (mixed) assert_int_equal(lm_mix(parts, wts, 2, &mix[k], &err), RD_OK);
+            assert_int_equal(dec_create(&o, u, l, mixed ? mix[k] : &t0[k], &d[k], &err), RD_OK);
+            assert_int_equal(dec_decode(d[k], lp, T, &err), RD_OK);
+            count[k] = dec_nbest_count(d[k]);
+            for (int i = 0; i < count[k] && i < 4; i++) got[k][i] = dec_nbest(d[k], i);
+        }
+        assert_int_equal(count[0], count[1]);
+        for (int i = 0; i < count[0] && i < 4; i++) {
+            assert_string_equal(got[0][i]->text, got[1][i]->text);
+            assert_true(got[0][i]->score == got[1][i]->score);
+            assert_true(got[0][i]->lm == got[1][i]->lm);
+        }
+        for (int k = 0; k < 2; k++) {
+            dec_free(d[k]);
+            lm_free(mix[k]);
+        }
+    }
+    assert_true(tlm_gave_up > 0);
+    lex_lexicon_free(l);
+    lex_units_free(u);
 }
 
 /* Peaky emissions spelling "ab ba" must decode to it; the homophone AB of
@@ -1253,7 +1325,7 @@ int main(void) {
         cmocka_unit_test(test_exhaustive_delimiter_lm),
         cmocka_unit_test(test_exhaustive_delimiter_no_lm),
         cmocka_unit_test(test_exhaustive_leaf_mode),
-        cmocka_unit_test(test_exhaustive_two_lms),
+        cmocka_unit_test(test_exhaustive_two_lms), cmocka_unit_test(test_lm_floors_keep_results),
         cmocka_unit_test(test_mix_scores_are_weighted_sums),
         cmocka_unit_test(test_rescore_nbest),
         cmocka_unit_test(test_fallback_score),

@@ -381,6 +381,70 @@ static void rwkv_case(const char *rel) {
     rwkv_free(x.m);
 }
 
+/* One commit where slot 2 takes the state whose only reference was slot 1's
+ * old one, while slot 1 takes a new state: that state stays live (not on the
+ * free list), so no later allocation hands it out again. */
+static void test_commit_keeps_live_target(void **state) {
+    (void)state;
+    sc_config g = toy_config(RD_F32);
+    sc_cache *c;
+    rd_error err;
+    assert_int_equal(sc_create(&g, &c, &err), RD_OK);
+    int32_t zero = 0, one = 1, sp, p, q, tok = 3;
+    assert_int_equal(sc_update_begin(c, &zero, 1, &sp, &p, &err), RD_OK);
+    toy_step(c, 1, &tok, &sp, &p);
+    sc_update_commit(c, &one, &p, 1);
+    int in_use = sc_phys_in_use(c); /* the initial state and p */
+    assert_int_equal(sc_phys_alloc(c, 1, &q, &err), RD_OK);
+    toy_step(c, 1, &tok, &p, &q);
+    int32_t child[2] = {1, 2}, dst[2] = {q, p};
+    sc_update_commit(c, child, dst, 2);
+    assert_int_equal(sc_phys(c, 1), q);
+    assert_int_equal(sc_phys(c, 2), p);
+    assert_int_equal(sc_phys_in_use(c), in_use + 1);
+    int n_phys;
+    sc_bytes(c, NULL, &n_phys);
+    int nfree = n_phys - sc_phys_in_use(c);
+    int32_t got[64];
+    assert_true(nfree <= 64);
+    assert_int_equal(sc_phys_alloc(c, nfree, got, &err), RD_OK);
+    for (int i = 0; i < nfree; i++) {
+        assert_int_not_equal(got[i], p);
+        assert_int_not_equal(got[i], q);
+    }
+    sc_update_abort(c, got, nfree);
+    sc_free(c);
+}
+
+/* A physical slot's version changes when it is handed out afresh and when
+ * it is written in place, so (slot, version) never names two contents. */
+static void test_phys_version(void **state) {
+    (void)state;
+    sc_config g = toy_config(RD_F32);
+    sc_cache *c;
+    rd_error err;
+    assert_int_equal(sc_create(&g, &c, &err), RD_OK);
+    int32_t zero = 0, one = 1, sp, p, tok = 5;
+    assert_int_equal(sc_update_begin(c, &zero, 1, &sp, &p, &err), RD_OK);
+    toy_step(c, 1, &tok, &sp, &p);
+    sc_update_commit(c, &one, &p, 1);
+    uint32_t v = sc_phys_version(c, p);
+    assert_true(sc_phys_live(c, p));
+    float x[9] = {1, 2, 3, 4, 5, 6, 7, 8, 9};
+    assert_int_equal(sc_layer_set(c, 1, 0, 1, x, &err), RD_OK); /* slot 1 alone holds p: written in place */
+    assert_int_equal(sc_phys(c, 1), p);
+    assert_true(sc_phys_version(c, p) != v);
+    v = sc_phys_version(c, p);
+    sc_reset(c, &one, 1); /* p is free now */
+    assert_false(sc_phys_live(c, p));
+    int32_t q;
+    assert_int_equal(sc_phys_alloc(c, 1, &q, &err), RD_OK);
+    assert_int_equal(q, p); /* the free list is a stack */
+    assert_true(sc_phys_version(c, q) != v);
+    sc_update_abort(c, &q, 1);
+    sc_free(c);
+}
+
 static void test_rwkv7_replay(void **state) {
     (void)state;
     rwkv_case("rwkv/tiny-rwkv-7v0-834K-FP32.bin");
@@ -395,11 +459,36 @@ static void test_rwkv4_replay(void **state) {
 
 /* Random score_words / reorder on an LM cache; each slot's next-word score
  * must equal the score after replaying its word history in a fresh slot. */
-static void lm_random_ops(const char *path, const char *const *vocab, int nv, double tol) {
-    lm_model *m;
+/* ln p(word w | history h) replayed in slot 0 of ref. */
+static float replay_word(lm_cache *ref, const int32_t *wr, const history *h, int w) {
+    rd_error err;
+    int32_t z = 0;
+    float dummy, got;
+    assert_int_equal(lm_start(ref, &z, 1, &err), RD_OK);
+    for (int t = 0; t < h->len; t++)
+        assert_int_equal(lm_score_words(ref, &z, &wr[h->tok[t]], &z, 1, &dummy, &err), RD_OK);
+    assert_int_equal(lm_score_words(ref, &z, &wr[w], &z, 1, &got, &err), RD_OK);
+    return got;
+}
+
+/* With floors (lm_score_words_floor, random floors): a word scored finite
+ * equals the replay; a word given up (-inf) replays below its floor, and its
+ * child is undefined. m2, when not NULL, is mixed in (weights 0.5, 0.25). */
+static void lm_random_ops_ex(const char *path, const char *path2, const char *const *vocab, int nv, double tol,
+                             int floors) {
+    lm_model *m, *m1 = NULL, *m2 = NULL;
     rd_error err;
     lm_load_options lo = {0};
-    assert_int_equal(lm_load(path, &lo, &m, &err), RD_OK);
+    if (path2) {
+        assert_int_equal(lm_load(path, &lo, &m1, &err), RD_OK);
+        assert_int_equal(lm_load(path2, &lo, &m2, &err), RD_OK);
+        lm_model *parts[2] = {m1, m2};
+        float wts[2] = {0.5f, 0.25f};
+        assert_int_equal(lm_mix(parts, wts, 2, &m, &err), RD_OK);
+    } else {
+        assert_int_equal(lm_load(path, &lo, &m, &err), RD_OK);
+    }
+    int gave_up = 0, kept = 0;
     lm_cache *c, *ref;
     assert_int_equal(lm_cache_create(m, NSLOT, &c, &err), RD_OK);
     assert_int_equal(lm_cache_create(m, 2, &ref, &err), RD_OK);
@@ -415,7 +504,7 @@ static void lm_random_ops(const char *path, const char *const *vocab, int nv, do
         if (rand() % 3) {
             int n = 1 + rand() % 4;
             int32_t parent[4], child[4], word[4];
-            float sc[4];
+            float sc[4], fl[4];
             int used[NSLOT] = {0};
             for (int i = 0; i < n; i++) {
                 parent[i] = rand() % NSLOT;
@@ -423,11 +512,30 @@ static void lm_random_ops(const char *path, const char *const *vocab, int nv, do
                 used[child[i]] = 1;
                 int w = rand() % nv;
                 word[i] = wc[w];
+                fl[i] = -(float)(rand() % 1600) / 100.0f;
                 tmp[i] = hist[parent[i]];
                 /* an undefined parent gives an undefined child */
                 if (tmp[i].len >= 0 && tmp[i].len < MAXHIST) tmp[i].tok[tmp[i].len++] = w;
             }
-            assert_int_equal(lm_score_words(c, parent, word, child, n, sc, &err), RD_OK);
+            if (floors) {
+                history par[4];
+                for (int i = 0; i < n; i++) par[i] = hist[parent[i]];
+                assert_int_equal(lm_score_words_floor(c, parent, word, child, n, fl, sc, &err), RD_OK);
+                for (int i = 0; i < n; i++) {
+                    if (par[i].len < 0 || par[i].len >= MAXHIST) continue;
+                    float want = replay_word(ref, wr, &par[i], tmp[i].tok[tmp[i].len - 1]);
+                    if (sc[i] == -INFINITY) {
+                        assert_true(want < fl[i]);
+                        tmp[i].len = -1; /* given up: undefined */
+                        gave_up++;
+                    } else {
+                        assert_float_equal(sc[i], want, tol);
+                        kept++;
+                    }
+                }
+            } else {
+                assert_int_equal(lm_score_words(c, parent, word, child, n, sc, &err), RD_OK);
+            }
             for (int i = 0; i < n; i++) hist[child[i]] = tmp[i];
         } else {
             int n = 1 + rand() % NSLOT;
@@ -451,9 +559,16 @@ static void lm_random_ops(const char *path, const char *const *vocab, int nv, do
             assert_float_equal(got, want, tol);
         }
     }
+    if (floors) assert_true(gave_up > 0 && kept > 0); /* both ways exercised */
     lm_cache_free(c);
     lm_cache_free(ref);
     lm_free(m);
+    lm_free(m1);
+    lm_free(m2);
+}
+
+static void lm_random_ops(const char *path, const char *const *vocab, int nv, double tol) {
+    lm_random_ops_ex(path, NULL, vocab, nv, tol, 0);
 }
 
 static const char *const words_en[] = {"the", "fake", "friend", "of", "family,", "like", "cat", "a"};
@@ -470,6 +585,21 @@ static void test_rwkv_lm_replay(void **state) {
     char path[512];
     RD_DATA_OR_SKIP(path, "rwkv/tiny-rwkv-7v0-834K-FP32.bin");
     lm_random_ops(path, words_en, 8, 1e-5);
+}
+
+static void test_rwkv_lm_floors(void **state) {
+    (void)state;
+    char path[512];
+    RD_DATA_OR_SKIP(path, "rwkv/tiny-rwkv-7v0-834K-FP32.bin");
+    lm_random_ops_ex(path, NULL, words_en, 8, 1e-5, 1);
+}
+
+static void test_mix_lm_floors(void **state) {
+    (void)state;
+    char path[512], path2[512];
+    RD_DATA_OR_SKIP(path, "lm/ocr-bigram.arpa");
+    RD_DATA_OR_SKIP(path2, "rwkv/tiny-rwkv-7v0-834K-FP32.bin");
+    lm_random_ops_ex(path, path2, words_en, 8, 1e-5, 1);
 }
 
 /* lm_unigrams equals scoring the word from a fresh slot; lm_lookahead is an
@@ -514,7 +644,9 @@ int main(void) {
         cmocka_unit_test(test_rwkv7_replay),   cmocka_unit_test(test_rwkv4_replay),
         cmocka_unit_test(test_ngram_replay),   cmocka_unit_test(test_rwkv_lm_replay),
         cmocka_unit_test(test_rwkv_unigrams), cmocka_unit_test(test_layer_access),
-        cmocka_unit_test(test_int8_rest),
+        cmocka_unit_test(test_int8_rest),     cmocka_unit_test(test_commit_keeps_live_target),
+        cmocka_unit_test(test_phys_version),  cmocka_unit_test(test_rwkv_lm_floors),
+        cmocka_unit_test(test_mix_lm_floors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

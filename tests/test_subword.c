@@ -96,7 +96,7 @@ static rd_status hlm_copy(void *p, int32_t src, int32_t dst, rd_error *err) {
 }
 static const lm_ops hlm_ops = {"hash", hlm_model_free, hlm_cache_create, hlm_cache_free, hlm_word,
                                hlm_known, hlm_unigrams, hlm_start, hlm_score, hlm_finish, hlm_reorder, NULL,
-                               hlm_copy, NULL, NULL, NULL, NULL, NULL};
+                               hlm_copy, NULL, NULL, NULL, NULL, NULL, NULL};
 
 /* ---------- brute force over every alignment ---------- */
 

@@ -72,9 +72,29 @@ typedef struct rwkv_lm_cache {
     int32_t *tmp_slot;
     int32_t *node_phys;              /* run_words' fresh slots past the stems */
     int n_nodes, cap_nodes;
+    /* word memo: (parent state, pending token, word) -> score and the child's
+     * state, while both states live (see memo_find) */
+    struct memo_entry *memo;
+    uint32_t memo_mask;
+    int32_t *hit;                    /* per score_words row: memo entry, or -1 */
+    /* early stop: rows whose score falls below row_floor[r] (when not NULL)
+     * are given up (dead[r]) before their last token */
+    float *row_floor;
+    uint8_t *dead;
 } rwkv_lm_cache;
 
 /* ---------- helpers ---------- */
+
+/* One remembered word score. A physical slot with the same version holds
+ * the same state for as long as it is live (state_cache.h), so an entry is
+ * good while its parent and child slots are live at their versions: then the
+ * child state and score are exactly what feeding the word again would give.
+ * Direct-mapped; a newer entry overwrites an older one. */
+typedef struct memo_entry {
+    int32_t parent, pending, word, child; /* physical slots, token, word id */
+    uint32_t parent_ver, child_ver;
+    float score;
+} memo_entry;
 
 static uint64_t hash_bytes(const char *s, size_t n) {
     uint64_t h = 1469598103934665603ull;
@@ -240,7 +260,7 @@ static rd_status feed_tails(rwkv_lm_cache *c, int n, const int32_t *word, float 
     for (int r = 0; r < n; r++) {
         int len = c->words[word[r]].len;
         c->row_phys[r] = c->stem_phys[c->row_stem[r]];
-        if (len > 1) c->order[nl++] = r;
+        if (len > 1 && !c->dead[r]) c->order[nl++] = r;
         if (len > maxlen) maxlen = len;
     }
     if (nl == 0) return RD_OK;
@@ -261,7 +281,7 @@ static rd_status feed_tails(rwkv_lm_cache *c, int n, const int32_t *word, float 
         for (int i = 0; i < nl; i++) {
             int r = c->order[i];
             const word_entry *w = &c->words[word[r]];
-            if (w->len <= j) continue;
+            if (w->len <= j || c->dead[r]) continue;
             if (share && prev >= 0 && same_run(c, word, prev, r, j)) {
                 c->fw_next[r] = m - 1;
             } else {
@@ -288,13 +308,17 @@ static rd_status feed_tails(rwkv_lm_cache *c, int n, const int32_t *word, float 
                 int r = c->order[i];
                 const word_entry *w = &c->words[word[r]];
                 int f = c->fw_next[r];
-                if (w->len <= j || f < i0 || f >= i0 + k) continue;
+                if (w->len <= j || c->dead[r] || f < i0 || f >= i0 + k) continue;
                 score[r] += c->logits[(size_t)(f - i0) * V + c->pool[w->off + j]] - c->stem_lse[f - i0];
             }
         }
         for (int i = 0; i < nl; i++) {
             int r = c->order[i];
-            if (c->words[word[r]].len > j) c->row_phys[r] = dst[c->fw_next[r]];
+            int len = c->words[word[r]].len;
+            if (len <= j || c->dead[r]) continue;
+            c->row_phys[r] = dst[c->fw_next[r]];
+            /* a row with tokens left stops once below its floor */
+            if (c->row_floor && len > j + 1 && score[r] < c->row_floor[r]) c->dead[r] = 1;
         }
     }
     return RD_OK;
@@ -345,6 +369,8 @@ static rd_status run_words(rwkv_lm_cache *c, int n, const int32_t *src, const in
             score[r] += x[c->pool[c->words[word[r]].off]] - c->stem_lse[s - s0];
         }
     }
+    for (int r = 0; r < n; r++)
+        c->dead[r] = c->row_floor && c->words[word[r]].len > 1 && score[r] < c->row_floor[r];
     rd_status st = feed_tails(c, n, word, score, err);
     if (st != RD_OK || !keep) {
         sc_update_abort(c->sc, c->node_phys, c->n_nodes);
@@ -376,6 +402,10 @@ static void rwkv_cache_free(void *p) {
                        c->order, c->tmp_slot};
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) free(bufs[i]);
     free(c->node_phys);
+    free(c->memo);
+    free(c->hit);
+    free(c->row_floor);
+    free(c->dead);
     free(c->stem_lse);
     free(c->row_score);
     free(c->logits);
@@ -446,7 +476,16 @@ static rd_status rwkv_cache_create(void *model, int n_slots, void **out, rd_erro
     c->stem_lse = rd_malloc_array(n, sizeof(float));
     c->row_score = rd_malloc_array(n, sizeof(float));
     c->logits = rd_malloc_array((size_t)c->max_rows * (size_t)l->V, sizeof(float));
-    if (!ok || !c->stem_lse || !c->row_score || !c->logits) {
+    size_t memo_n = 4096;
+    while (memo_n < 16 * n) memo_n *= 2;
+    c->memo = rd_malloc_array(memo_n, sizeof *c->memo);
+    c->memo_mask = (uint32_t)memo_n - 1;
+    c->hit = rd_malloc_array(n, sizeof(int32_t));
+    c->row_floor = rd_malloc_array(n, sizeof(float));
+    c->dead = rd_calloc_array(n, 1);
+    if (c->memo)
+        for (size_t i = 0; i < memo_n; i++) c->memo[i].parent = -1;
+    if (!ok || !c->stem_lse || !c->row_score || !c->logits || !c->memo || !c->hit || !c->row_floor || !c->dead) {
         rwkv_cache_free(c);
         return rd_fail(err, RD_ERR_NOMEM, "out of memory for an RWKV cache of %d slots", n_slots);
     }
@@ -598,30 +637,74 @@ static rd_status rwkv_start(void *p, const int32_t *slot, int n, rd_error *err) 
     return RD_OK;
 }
 
-static rd_status rwkv_score_words(void *p, const int32_t *parent, const int32_t *word, const int32_t *child,
-                                  int n, float *score, rd_error *err) {
+static uint32_t memo_index(const rwkv_lm_cache *c, int32_t ph, uint32_t ver, int32_t pend, int32_t word) {
+    uint64_t h = ((uint64_t)(uint32_t)ph << 32 | ver) * 0x9e3779b97f4a7c15ull;
+    h ^= ((uint64_t)(uint32_t)pend << 32 | (uint32_t)word) * 0xc2b2ae3d27d4eb4full;
+    return (uint32_t)(h ^ h >> 31) & c->memo_mask;
+}
+
+/* The entry remembering word from physical slot ph (pending pend), or -1. */
+static int32_t memo_find(const rwkv_lm_cache *c, int32_t ph, int32_t pend, int32_t word) {
+    uint32_t ver = sc_phys_version(c->sc, ph), i = memo_index(c, ph, ver, pend, word);
+    const memo_entry *e = &c->memo[i];
+    if (e->parent != ph || e->parent_ver != ver || e->pending != pend || e->word != word) return -1;
+    if (!sc_phys_live(c->sc, e->child) || sc_phys_version(c->sc, e->child) != e->child_ver) return -1;
+    return (int32_t)i;
+}
+
+static rd_status rwkv_score_words_floor(void *p, const int32_t *parent, const int32_t *word, const int32_t *child,
+                                        int n, const float *floor, float *score, rd_error *err) {
     rwkv_lm_cache *c = p;
-    /* distinct (parent state, pending, word) rows; duplicates share a row */
+    /* distinct (parent state, pending, word) rows not remembered; duplicates share a row */
     int nr = 0;
     for (int i = 0; i < n; i++) {
         int32_t ph = sc_phys(c->sc, parent[i]), pt = c->pending[parent[i]];
+        c->hit[i] = memo_find(c, ph, pt, word[i]);
+        if (c->hit[i] >= 0) continue;
         int r = 0;
         for (r = 0; r < nr; r++)
             if (c->fw_src[r] == ph && c->fw_tok[r] == pt && c->row_word[r] == word[i]) break;
         if (r == nr) {
             c->fw_src[nr] = ph;
             c->fw_tok[nr] = pt;
+            c->row_floor[nr] = floor ? floor[i] : -INFINITY;
             c->row_word[nr++] = word[i];
+        } else if (floor && floor[i] < c->row_floor[r]) {
+            c->row_floor[r] = floor[i];
         }
         c->row_of[i] = r;
     }
-    memcpy(c->tmp_slot, c->fw_src, (size_t)nr * sizeof(int32_t));
-    memcpy(c->pending_tmp, c->fw_tok, (size_t)nr * sizeof(int32_t));
-    RD_TRY(run_words(c, nr, c->tmp_slot, c->pending_tmp, c->row_word, c->row_score, 1, err));
+    c->n_stems = c->n_nodes = 0;
+    if (nr > 0) {
+        memcpy(c->tmp_slot, c->fw_src, (size_t)nr * sizeof(int32_t));
+        memcpy(c->pending_tmp, c->fw_tok, (size_t)nr * sizeof(int32_t));
+        float *keep_floor = c->row_floor;
+        if (!floor) c->row_floor = NULL;
+        rd_status st = run_words(c, nr, c->tmp_slot, c->pending_tmp, c->row_word, c->row_score, 1, err);
+        c->row_floor = keep_floor;
+        RD_TRY(st);
+        for (int r = 0; r < nr; r++)
+            if (floor && c->dead[r]) c->row_score[r] = -INFINITY;
+    }
     for (int i = 0; i < n; i++) {
-        int r = c->row_of[i];
-        score[i] = c->row_score[r];
-        c->tmp_slot[i] = c->row_phys[r];
+        if (c->hit[i] >= 0) {
+            const memo_entry *e = &c->memo[c->hit[i]];
+            score[i] = e->score;
+            c->tmp_slot[i] = e->child;
+        } else {
+            int r = c->row_of[i];
+            score[i] = c->row_score[r];
+            c->tmp_slot[i] = c->row_phys[r];
+        }
+    }
+    /* remember the new rows (their parents and children live on: the
+     * children are bound below, the parents belong to the caller's slots) */
+    for (int i = 0; i < n; i++) {
+        if (c->hit[i] >= 0 || (floor && c->dead[c->row_of[i]])) continue;
+        int32_t ph = sc_phys(c->sc, parent[i]), pt = c->pending[parent[i]];
+        uint32_t ver = sc_phys_version(c->sc, ph);
+        memo_entry *e = &c->memo[memo_index(c, ph, ver, pt, word[i])];
+        *e = (memo_entry){ph, pt, word[i], c->tmp_slot[i], ver, sc_phys_version(c->sc, c->tmp_slot[i]), score[i]};
     }
     /* bind children (each adds a reference); slots no child took go back */
     sc_update_commit(c->sc, child, c->tmp_slot, n);
@@ -635,6 +718,11 @@ static rd_status rwkv_score_words(void *p, const int32_t *parent, const int32_t 
     RD_TRY(sc_check_finite(c->sc, child, n, err));
 #endif
     return RD_OK;
+}
+
+static rd_status rwkv_score_words(void *p, const int32_t *parent, const int32_t *word, const int32_t *child,
+                                  int n, float *score, rd_error *err) {
+    return rwkv_score_words_floor(p, parent, word, child, n, NULL, score, err);
 }
 
 static rd_status rwkv_finish(void *p, const int32_t *slot, int n, float *score, rd_error *err) {
@@ -703,7 +791,8 @@ static rd_status rwkv_state_set(void *p, int32_t slot, const float *state, int32
 
 static const lm_ops rwkv_ops = {"rwkv", rwkv_lm_free, rwkv_cache_create, rwkv_cache_free, rwkv_word,
                                 rwkv_word_known, rwkv_unigrams, rwkv_start, rwkv_score_words, rwkv_finish,
-                                rwkv_reorder, rwkv_cache_bytes, rwkv_copy, rwkv_state_get, rwkv_state_set, NULL, NULL, NULL};
+                                rwkv_reorder, rwkv_cache_bytes, rwkv_copy, rwkv_state_get, rwkv_state_set, NULL, NULL, NULL,
+                                rwkv_score_words_floor};
 
 rd_status lm_rwkv_open(const char *path, const lm_load_options *opt, lm_model *m, rd_error *err) {
     rwkv_lm *l = calloc(1, sizeof *l);
