@@ -456,7 +456,7 @@ static int parse_options(int argc, char **argv, options *o, int *first_file) {
         case OPT_UNK: if (!cli_parse_weight(PROG, "unk-score", optarg, -1000, 1000, 1, &o->dec.unk_score)) return 0; o->unk_given = 1; break;
         case OPT_HOM: if (!cli_parse_int(PROG, "homophones", optarg, 0, 1000000, &v)) return 0; o->dec.homophones = (int)v; break;
         case OPT_NOLA: o->dec.lookahead = 0; break;
-        case OPT_PREFIX: o->dec.lm_prefix = optarg; break;
+        case OPT_PREFIX: o->dec.lm_start.text = optarg; break;
         case OPT_TMIN: if (!cli_parse_float(PROG, "token-min-logp", optarg, &o->dec.token_min_logp)) return 0; break;
         case OPT_LMTH: if (!cli_parse_int(PROG, "lm-threads", optarg, 1, 256, &v)) return 0; o->lm_threads = (int)v; break;
         case OPT_VOCAB: o->vocab = optarg; break;
@@ -935,8 +935,8 @@ static rd_status load_start_state(app *a, rd_error *err) {
     if (a->start.n != 1)
         return rd_fail(err, RD_ERR_INPUT, "%s: holds %d states; --lm-state takes a file of one", a->o.lm_state,
                        a->start.n);
-    a->o.dec.lm_start_state = a->start.data;
-    a->o.dec.lm_start_pending = a->start.pending[0];
+    a->o.dec.lm_start.state = a->start.data;
+    a->o.dec.lm_start.pending = a->start.pending[0];
     return RD_OK;
 }
 

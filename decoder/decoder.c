@@ -55,8 +55,6 @@ struct dec_decoder {
     const lex_lexicon *lex;
     lm_model *lm_model;
     lm_cache *lm;
-    float *start_state;     /* RWKV: the warm start (file + prefix), computed once */
-    int32_t start_pending;
     int32_t carry_slot;     /* LM slot of the last utterance's best result, -1 none */
     int V, blank, delim, K;
     size_t sep_len;      /* bytes of the longest word separator */
@@ -353,6 +351,7 @@ static rd_status alloc_buffers(dec_decoder *d, rd_error *err) {
     if (slots > beam + cap) slots = beam + cap;
     d->max_slots = (int)slots;
     RD_TRY(lm_cache_create(d->lm_model, d->max_slots, &d->lm, err));
+    RD_TRY(lm_set_start(d->lm, &d->opt.lm_start, err));
     d->lm_parent = rd_malloc_array(slots, sizeof(int32_t));
     d->lm_wordv = rd_malloc_array(slots, sizeof(int32_t));
     d->lm_child = rd_malloc_array(slots, sizeof(int32_t));
@@ -420,7 +419,6 @@ rd_status dec_create(const dec_options *opt, const lex_units *units,
 void dec_free(dec_decoder *d) {
     if (!d) return;
     lm_cache_free(d->lm);
-    free(d->start_state);
     free(d->word_lm);
     free(d->lookahead);
     free(d->groups);
@@ -1023,25 +1021,6 @@ static rd_status step_frame(dec_decoder *d, const float *lp, rd_error *err) {
 
 /* ---------- utterance API ---------- */
 
-/* Slot 0 takes the start state: the model's, or opt.lm_start_state, then the
- * words of opt.lm_prefix. An RWKV warm start is computed on the first call
- * and copied into slot 0 afterwards (ARPA contexts are cheap to rebuild). */
-static rd_status start_lm(dec_decoder *d, rd_error *err) {
-    int32_t s = 0;
-    if (d->start_state) return lm_state_set(d->lm, 0, d->start_state, d->start_pending, err);
-    RD_TRY(lm_start(d->lm, &s, 1, err));
-    if (d->opt.lm_start_state)
-        RD_TRY(lm_state_set(d->lm, 0, d->opt.lm_start_state, d->opt.lm_start_pending, err));
-    RD_TRY(lm_feed_text(d->lm, 0, d->opt.lm_prefix, err));
-    size_t ss = lm_state_size(d->lm_model);
-    if (ss > 0 && (d->opt.lm_start_state || (d->opt.lm_prefix && d->opt.lm_prefix[0]))) {
-        d->start_state = rd_malloc_array(ss, sizeof(float));
-        if (!d->start_state) return rd_fail(err, RD_ERR_NOMEM, "out of memory for the LM start state");
-        RD_TRY(lm_state_get(d->lm, 0, d->start_state, &d->start_pending, err));
-    }
-    return RD_OK;
-}
-
 rd_status dec_begin(dec_decoder *d, rd_error *err) { return dec_begin_ex(d, 0, err); }
 
 rd_status dec_begin_ex(dec_decoder *d, int carry, rd_error *err) {
@@ -1066,11 +1045,13 @@ rd_status dec_begin_ex(dec_decoder *d, int carry, rd_error *err) {
     d->frame = 0;
     d->n_nbest = 0;
     d->begun = 1;
-    int32_t carry_slot = d->carry_slot;
+    int32_t carry_slot = d->carry_slot, zero = 0;
     d->carry_slot = -1;
+    /* slot 0: the last utterance's best context, or the LM's start (its warm
+     * start, opt.lm_start, given to the cache in alloc_buffers) */
     if (d->lm) {
         if (carry && carry_slot >= 0) RD_TRY(lm_copy(d->lm, carry_slot, 0, err));
-        else RD_TRY(start_lm(d, err));
+        else RD_TRY(lm_start(d->lm, &zero, 1, err));
     }
     return RD_OK;
 }

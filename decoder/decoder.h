@@ -52,7 +52,7 @@ typedef struct dec_options {
                                first; 0 = the whole group (default
                                DEC_HOMOPHONES_DEFAULT: English groups stay whole,
                                CMUdict's largest is 14; a Rime key has up to 312
-                               words, and the RWKV state cache grows with it) */
+                               words, and a recurrent LM's state cache grows with it) */
     int nbest;              /* hypotheses returned (default 1) */
     int lookahead;          /* 1: rank partial words by their best unigram below the
                                trie node (LM look-ahead); 0: off (default 1) */
@@ -61,14 +61,11 @@ typedef struct dec_options {
     float token_min_logp;   /* units with a log-probability below this in a frame are
                                not tried, unless one is the frame's best unit
                                (pyctcdecode's token_min_logp; default -inf: off) */
-    const char *lm_prefix;  /* words (space-separated) fed to the LM before each
-                               utterance, unscored: context for domain biasing
-                               (default NULL) */
-    const float *lm_start_state;  /* RWKV: every utterance starts from this state
-                               (fp32 [kind][layer][size], see lm.h; e.g. a state
-                               file), then lm_prefix is fed; NULL = the model's
-                               start (default). Must outlive the decoder. */
-    int32_t lm_start_pending; /* the pending token that goes with it */
+    lm_start_spec lm_start; /* where each utterance's LM context begins (lm.h):
+                               a recurrent state (e.g. a state file) and words
+                               fed unscored (context for domain biasing); all
+                               zero = the model's sentence start (default).
+                               What it points to must outlive the decoder. */
     const char *word_separator; /* between words in dec_hyp.text; NULL = automatic:
                                none between two CJK characters (是 / 妈 -> 是妈), else
                                a space (default NULL) */

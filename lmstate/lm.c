@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "common/arena.h"
 #include "common/compress.h"
 #include "common/text.h"
 #include "lmstate/lm_impl.h"
@@ -110,6 +111,7 @@ rd_status lm_cache_create(lm_model *m, int n_slots, lm_cache **out, rd_error *er
 void lm_cache_free(lm_cache *c) {
     if (!c) return;
     c->ops->cache_free(c->impl);
+    free(c->start_state);
     free(c);
 }
 
@@ -184,9 +186,40 @@ static rd_status check_slots(const lm_cache *c, const char *fn, const char *what
     return RD_OK;
 }
 
+rd_status lm_set_start(lm_cache *c, const lm_start_spec *s, rd_error *err) {
+    free(c->start_state);
+    c->start_state = NULL;
+    c->start = s ? *s : (lm_start_spec){0};
+    c->warm = c->start.state || (c->start.text && c->start.text[0]);
+    return RD_OK;
+}
+
+/* Slot takes the warm start. The first time: the model's start, the given
+ * state, the text fed; a model with a recurrent state keeps the result and
+ * later starts copy it (an n-gram context is cheap to rebuild). */
+static rd_status start_warm(lm_cache *c, int32_t slot, rd_error *err) {
+    if (c->start_state) return lm_state_set(c, slot, c->start_state, c->start_pending, err);
+    RD_TRY(c->ops->start(c->impl, &slot, 1, err));
+    if (c->start.state) RD_TRY(lm_state_set(c, slot, c->start.state, c->start.pending, err));
+    RD_TRY(lm_feed_text(c, slot, c->start.text, err));
+    size_t ss = lm_state_size(c->model);
+    if (ss == 0) return RD_OK;
+    float *state = rd_malloc_array(ss, sizeof(float));
+    if (!state) return rd_fail(err, RD_ERR_NOMEM, "out of memory for the LM start state");
+    rd_status st = lm_state_get(c, slot, state, &c->start_pending, err);
+    if (st != RD_OK) {
+        free(state);
+        return st;
+    }
+    c->start_state = state;
+    return RD_OK;
+}
+
 rd_status lm_start(lm_cache *c, const int32_t *slot, int n, rd_error *err) {
     RD_TRY(check_slots(c, "lm_start", "slot", slot, n, err));
-    return c->ops->start(c->impl, slot, n, err);
+    if (!c->warm) return c->ops->start(c->impl, slot, n, err);
+    for (int i = 0; i < n; i++) RD_TRY(start_warm(c, slot[i], err));
+    return RD_OK;
 }
 
 rd_status lm_score_words(lm_cache *c, const int32_t *parent, const int32_t *word, const int32_t *child, int n,

@@ -90,7 +90,24 @@ rd_status lm_lookahead(lm_cache *c, const int32_t *word, int n, float *out,
 /* lm_unigrams for one word; -inf on error. */
 float lm_unigram(lm_cache *c, int32_t word);
 
-/* Sets slots to the sentence-start state. */
+/* Where every lm_start begins (a warm start): the model's sentence start, or
+ * the recurrent state `state` (lm_state_size floats, see lm_state_get; NULL =
+ * the model's start) with its pending token, then the words of `text` fed
+ * unscored (NULL or "" = none), e.g. --lm-state and --lm-prefix. */
+typedef struct lm_start_spec {
+    const float *state;  /* must outlive the cache */
+    int32_t pending;
+    const char *text;    /* must outlive the cache */
+} lm_start_spec;
+
+/* Every later lm_start on c begins from *s (NULL: the model's sentence
+ * start). Nothing is computed here: the first lm_start does it (a state
+ * that does not fit the model fails there, as lm_state_set), and a model
+ * with a recurrent state keeps the result, so later starts copy it instead
+ * of feeding the text again. */
+rd_status lm_set_start(lm_cache *c, const lm_start_spec *s, rd_error *err);
+/* Sets slots to the start state: the model's sentence start, or the warm
+ * start of lm_set_start. */
 rd_status lm_start(lm_cache *c, const int32_t *slot, int n, rd_error *err);
 /* For each i: score[i] = ln p(word[i] | state of slot parent[i]), and slot
  * child[i] receives the advanced state. A child may equal its parent (the

@@ -59,6 +59,11 @@ struct lm_cache {
     void *impl;
     int n_slots;
     const lm_model *model;
+    lm_start_spec start;  /* lm_set_start's warm start */
+    int warm;             /* start has a state or a non-empty text */
+    float *start_state;   /* the warm start computed by the first lm_start
+                             (models with a recurrent state), else NULL */
+    int32_t start_pending;
 };
 
 /* Model kinds' loaders, called by lm_load. */

@@ -672,7 +672,7 @@ static void test_session_carry(void **state) {
     snprintf(a_text, sizeof a_text, "%s", dec_nbest(d, 0)->text);
     assert_true(a_text[0] != '\0');
     assert_int_equal(dec_decode_ex(d, b, T, 1, &err), RD_OK);
-    o.lm_prefix = a_text;
+    o.lm_start.text = a_text;
     assert_int_equal(dec_create(&o, u, l, &lm, &p, &err), RD_OK);
     assert_int_equal(dec_decode(p, b, T, &err), RD_OK);
     assert_string_equal(dec_nbest(d, 0)->text, dec_nbest(p, 0)->text);
@@ -706,7 +706,7 @@ static void test_lm_prefix(void **state) {
         dec_options o;
         dec_options_default(&o);
         o.beam = 16;
-        o.lm_prefix = prefixes[k];
+        o.lm_start.text = prefixes[k];
         dec_decoder *d;
         rd_error err;
         assert_int_equal(dec_create(&o, u, l, &lm, &d, &err), RD_OK);
