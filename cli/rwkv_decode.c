@@ -1570,13 +1570,23 @@ static rd_status run_stream(app *a, rd_error *err) {
 
 /* ---------- main ---------- */
 
-/* Every --lm (their mix when several) and the --rescore model. */
+/* An environment switch: set, not empty and not "0". */
+static int env_on(const char *name) {
+    const char *v = getenv(name);
+    return v && *v && strcmp(v, "0") != 0;
+}
+
+/* Every --lm (their mix when several) and the --rescore model. The
+ * environment's measurement switches (RWKV_NO_AVX512, RD_STATE_INT8_SIM)
+ * are read here: the library reads no environment. */
 static rd_status load_lms(app *a, rd_error *err) {
     lm_load_options lo = {.threads = a->o.lm_threads > 0 ? a->o.lm_threads : 1,
                           .max_memory = (size_t)a->o.max_memory_mb << 20,
                           .vocab = a->o.vocab,
                           .state_dtype = a->o.state_dtype,
-                          .lookahead_tokens = a->o.lookahead_tokens};
+                          .lookahead_tokens = a->o.lookahead_tokens,
+                          .no_avx512 = getenv("RWKV_NO_AVX512") != NULL,
+                          .state_int8_sim = env_on("RD_STATE_INT8_SIM")};
     for (int i = 0; i < a->o.n_lm; i++) RD_TRY(lm_load(a->o.lm_paths[i], &lo, &a->lm_parts[i], err));
     if (a->o.n_lm == 1) a->lm = a->lm_parts[0];
     if (a->o.n_lm > 1) RD_TRY(lm_mix(a->lm_parts, a->o.lm_weights, a->o.n_lm, &a->lm, err));

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cli/cli_util.h"
+#include "common/hash.h"
 #include "common/text.h"
 
 /* ---------- small helpers ---------- */
@@ -16,9 +17,7 @@ static int is_space(unsigned char c) {
 }
 
 static uint32_t hash_bytes(const char *s, size_t n) {
-    uint32_t h = 2166136261u; /* FNV-1a */
-    for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)s[i]) * 16777619u;
-    return h;
+    return rd_fnv1a32(RD_FNV32_OFFSET, s, n);
 }
 
 /* Decodes one code point of valid UTF-8 at s (n > 0 bytes left); returns its

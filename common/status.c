@@ -43,6 +43,22 @@ rd_status rd_fail(rd_error *err, rd_status st, const char *fmt, ...) {
     return st;
 }
 
+rd_status rd_vfail_at(rd_error *err, rd_status st, const char *file, long line, const char *fmt, va_list ap) {
+    if (!err) return st;
+    char msg[RD_ERROR_MSG_MAX];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    if (line > 0) return rd_fail(err, st, "%s:%ld: %s", file, line, msg);
+    return rd_fail(err, st, "%s: %s", file, msg);
+}
+
+rd_status rd_fail_at(rd_error *err, rd_status st, const char *file, long line, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    rd_status r = rd_vfail_at(err, st, file, line, fmt, ap);
+    va_end(ap);
+    return r;
+}
+
 void rd_error_clear(rd_error *err) {
     if (!err) return;
     err->status = RD_OK;

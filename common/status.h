@@ -7,6 +7,7 @@
 #ifndef RD_STATUS_H
 #define RD_STATUS_H
 
+#include <stdarg.h>
 #include <stddef.h>
 
 typedef enum rd_status {
@@ -41,6 +42,16 @@ rd_status rd_fail(rd_error *err, rd_status st, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)))
 #endif
     ;
+
+/* rd_fail with the place first: "FILE:LINE: message" when line > 0, else
+ * "FILE: message". The one formatter of the parsers' errors; the arguments
+ * may point into err->msg. */
+rd_status rd_fail_at(rd_error *err, rd_status st, const char *file, long line, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 5, 6)))
+#endif
+    ;
+rd_status rd_vfail_at(rd_error *err, rd_status st, const char *file, long line, const char *fmt, va_list ap);
 
 /* Clears err to RD_OK with an empty message. err may be NULL. */
 void rd_error_clear(rd_error *err);

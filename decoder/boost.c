@@ -19,7 +19,7 @@
 
 #include "common/arena.h"
 #include "common/text.h"
-#include "lexicon/strtab.h"
+#include "common/strtab.h"
 
 typedef struct boost_pron_rec {
     int32_t word;
@@ -31,7 +31,7 @@ typedef struct boost_pron_rec {
 struct boost_graph {
     char **names;    /* the files read, in order */
     int n_names, cur; /* cur: the file being parsed */
-    lex_strtab words;
+    rd_strtab words;
     int *word_file;  /* index into names, parallel to word_line */
     long *word_line;
     int32_t word_line_cap;
@@ -230,7 +230,7 @@ static int graph_add_name(boost_graph *g, const char *name) {
 static boost_graph *graph_new(const char *name) {
     boost_graph *g = calloc(1, sizeof *g);
     if (!g) return NULL;
-    lex_strtab_init(&g->words);
+    rd_strtab_init(&g->words);
     if (!graph_add_name(g, name) || new_node(g, -1, 0.0f) != 0) {
         boost_free(g);
         return NULL;
@@ -240,7 +240,7 @@ static boost_graph *graph_new(const char *name) {
 
 static int32_t intern_word(boost_graph *g, const char *s, size_t len, long line) {
     int added;
-    int32_t id = lex_strtab_intern(&g->words, s, len, &added);
+    int32_t id = rd_strtab_intern(&g->words, s, len, &added);
     if (id < 0) return -1;
     if (added) {
         size_t cap = (size_t)g->word_line_cap;
@@ -455,7 +455,7 @@ void boost_free(boost_graph *g) {
     if (!g) return;
     for (int i = 0; i < g->n_names; i++) free(g->names[i]);
     free(g->names);
-    lex_strtab_free(&g->words);
+    rd_strtab_free(&g->words);
     free(g->word_line);
     free(g->word_file);
     free(g->prons);
@@ -478,12 +478,12 @@ int boost_phrase_count(const boost_graph *g) { return g->n_phrases; }
 const char *boost_name(const boost_graph *g) { return g->names[0]; }
 const char *boost_word_file(const boost_graph *g, int32_t id) { return g->names[g->word_file[id]]; }
 int boost_word_count(const boost_graph *g) { return (int)g->words.count; }
-const char *boost_word(const boost_graph *g, int32_t id) { return lex_strtab_get(&g->words, id); }
+const char *boost_word(const boost_graph *g, int32_t id) { return rd_strtab_get(&g->words, id); }
 long boost_word_line(const boost_graph *g, int32_t id) { return g->word_line[id]; }
 int32_t boost_state_count(const boost_graph *g) { return g->n_nodes; }
 
 int32_t boost_token(const boost_graph *g, const char *s, size_t len) {
-    return g->words.count ? lex_strtab_find(&g->words, s, len) : -1;
+    return g->words.count ? rd_strtab_find(&g->words, s, len) : -1;
 }
 
 int boost_pron_count(const boost_graph *g) { return g->n_prons; }
@@ -492,7 +492,7 @@ void boost_pron(const boost_graph *g, int i, const char **word, const char **uni
                 long *line) {
     const boost_pron_rec *p = &g->prons[i];
     *file = g->names[p->file];
-    *word = lex_strtab_get(&g->words, p->word);
+    *word = rd_strtab_get(&g->words, p->word);
     *units = g->pron_text + p->units_off;
     *line = p->line;
 }

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "common/arena.h"
+#include "common/hash.h"
 #include "decoder/boost.h"
 #include "decoder/hyp_store.h"
 #include "decoder/rescore.h"
@@ -1133,9 +1134,7 @@ static long path_words(dec_decoder *d, const hyp *c, int64_t **buf, size_t *cap)
  * n-best entries, each with part of the probability. The likelier keeps its
  * timing. Their LM scores and boosts are equal (same words). */
 static uint64_t hash_words(const int64_t *p, long n) {
-    uint64_t h = 1469598103934665603ull;
-    for (long k = 0; k < n; k++) h = (h ^ (uint64_t)p[k]) * 1099511628211ull;
-    return h;
+    return rd_fnv1a64(RD_FNV64_OFFSET, p, (size_t)n * sizeof *p);
 }
 
 static rd_status merge_same_words(dec_decoder *d, rd_error *err) {

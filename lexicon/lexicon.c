@@ -115,7 +115,7 @@ static rd_status lex_nomem(const lex_parser *p, rd_error *err) {
 /* ---------- one line ---------- */
 
 static rd_status lex_bad(const lex_parser *p, rd_error *err, const char *what) {
-    return rd_fail(err, RD_ERR_INPUT, "%s:%ld: expected %s", p->name, p->lineno, what);
+    return rd_fail_at(err, RD_ERR_INPUT, p->name, p->lineno, "expected %s", what);
 }
 
 /* Splits s[0..n) at spaces/tabs into p->field; returns the count or -1. */
@@ -199,7 +199,7 @@ static rd_status lex_add(lex_parser *p, const char *w, size_t wn, long k, float 
     RD_TRY(lex_map_units(p, k, &kept, err));
     if (!kept) return RD_OK;
     int added;
-    int32_t word = lex_strtab_intern(&p->l->words, w, wn, &added);
+    int32_t word = rd_strtab_intern(&p->l->words, w, wn, &added);
     if (word < 0 || !lex_grow((void **)&p->ent, &p->ent_cap, p->n_ent + 1, sizeof *p->ent))
         return lex_nomem(p, err);
     if (k >= INT32_MAX) return lex_bad(p, err, "fewer units");
@@ -329,7 +329,7 @@ rd_status lex_lexicon_parse_ex(const char *buf, size_t n, const char *name, cons
     p.l = calloc(1, sizeof *p.l);
     if (!p.l) return lex_nomem(&p, err);
     p.l->units = u;
-    lex_strtab_init(&p.l->words);
+    rd_strtab_init(&p.l->words);
     rd_status st = lex_build(&p, buf, n, err);
     free(p.pool);
     free(p.ent);
@@ -361,15 +361,15 @@ rd_status lex_lexicon_load_ex(const char *path, const lex_units *u, const lex_ex
 
 void lex_lexicon_free(lex_lexicon *l) {
     if (!l) return;
-    lex_strtab_free(&l->words);
+    rd_strtab_free(&l->words);
     lex_trie_release(&l->trie);
     free(l);
 }
 
 int lex_word_count(const lex_lexicon *l) { return (int)l->words.count; }
 
-const char *lex_word(const lex_lexicon *l, int32_t word) { return lex_strtab_get(&l->words, word); }
+const char *lex_word(const lex_lexicon *l, int32_t word) { return rd_strtab_get(&l->words, word); }
 
 int32_t lex_word_find(const lex_lexicon *l, const char *w, size_t len) {
-    return lex_strtab_find(&l->words, w, len);
+    return rd_strtab_find(&l->words, w, len);
 }

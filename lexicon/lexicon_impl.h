@@ -6,7 +6,7 @@
 #include <stdint.h>
 
 #include "lexicon/lexicon.h"
-#include "lexicon/strtab.h"
+#include "common/strtab.h"
 
 /* One pronunciation while building: units[0..n_units) (pointer into the
  * parser's unit pool, set once the pool stops moving), its word and value
@@ -39,7 +39,7 @@ typedef struct lex_trie {
 
 struct lex_lexicon {
     const lex_units *units;
-    lex_strtab words; /* id = word id */
+    rd_strtab words; /* id = word id */
     lex_trie trie;
 };
 

@@ -5,10 +5,10 @@
 
 #include "common/arena.h"
 #include "common/text.h"
-#include "lexicon/strtab.h"
+#include "common/strtab.h"
 
 struct lex_units {
-    lex_strtab names; /* id = unit id */
+    rd_strtab names; /* id = unit id */
     int blank, delimiter;
     lex_unit_type type;  /* CHAR or SENTENCEPIECE */
 };
@@ -143,12 +143,12 @@ static rd_status units_collect(units_parse *p, const char *buf, size_t n, rd_err
 static rd_status units_intern_all(const units_parse *p, lex_units *u, rd_error *err) {
     for (long id = 0; id < p->count; id++) {
         int added;
-        int32_t got = lex_strtab_intern(&u->names, p->unit[id], p->unit_len[id], &added);
+        int32_t got = rd_strtab_intern(&u->names, p->unit[id], p->unit_len[id], &added);
         if (got < 0) return rd_fail(err, RD_ERR_NOMEM, "%s: out of memory", p->name);
         if (!added) {
             long a = p->line_of_id[got], b = p->line_of_id[id];
             return rd_fail(err, RD_ERR_INPUT, "%s:%ld: unit '%s' already on line %ld", p->name,
-                           a > b ? a : b, lex_strtab_str(&u->names, got), a > b ? b : a);
+                           a > b ? a : b, rd_strtab_str(&u->names, got), a > b ? b : a);
         }
     }
     return RD_OK;
@@ -365,7 +365,7 @@ rd_status lex_units_parse_ex(const char *buf, size_t n, const char *name, const 
     *out = NULL;
     lex_units *u = calloc(1, sizeof *u);
     if (!u) return rd_fail(err, RD_ERR_NOMEM, "%s: out of memory", name);
-    lex_strtab_init(&u->names);
+    rd_strtab_init(&u->names);
     int fairseq = 0;
     rd_status st = units_build(u, buf, n, name, &fairseq, err);
     if (st == RD_OK && !blank && fairseq) blank = "<s>";
@@ -403,16 +403,16 @@ rd_status lex_units_load_ex(const char *path, const char *blank, const char *del
 
 void lex_units_free(lex_units *u) {
     if (!u) return;
-    lex_strtab_free(&u->names);
+    rd_strtab_free(&u->names);
     free(u);
 }
 
 int lex_units_count(const lex_units *u) { return (int)u->names.count; }
 
-const char *lex_units_name(const lex_units *u, int id) { return lex_strtab_get(&u->names, id); }
+const char *lex_units_name(const lex_units *u, int id) { return rd_strtab_get(&u->names, id); }
 
 int lex_units_find(const lex_units *u, const char *name, size_t len) {
-    return (int)lex_strtab_find(&u->names, name, len);
+    return (int)rd_strtab_find(&u->names, name, len);
 }
 
 int lex_units_blank(const lex_units *u) { return u->blank; }

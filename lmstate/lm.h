@@ -27,6 +27,11 @@ typedef struct lm_load_options {
     int state_dtype;      /* RWKV state storage: 0 fp32, 1 fp16, 2 bf16 (rd_dtype) */
     int lookahead_tokens; /* RWKV look-ahead bound: a word's first N tokens;
                              0 = 4, negative = the whole word (exact) */
+    int no_avx512;        /* RWKV: CPU products without AVX-512 (AVX2 at most),
+                             to compare the two paths on one machine */
+    int state_int8_sim;   /* RWKV, a measurement aid: every state the model
+                             writes is rounded as int8 storage at rest would
+                             be (sc_config.int8_sim; tests/bench/bench_state.sh) */
 } lm_load_options;
 
 /* Loads an ARPA file (text starting with "\data\") or an RWKV model, chosen by

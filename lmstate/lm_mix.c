@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "common/arena.h"
+#include "common/hash.h"
 #include "lmstate/lm_impl.h"
 
 typedef struct mix_model {
@@ -93,8 +94,7 @@ static rd_status mix_cache_create(void *model, int n_slots, void **out, rd_error
 }
 
 static uint32_t tuple_hash(const int32_t *h, int n) {
-    uint32_t x = 2166136261u;
-    for (int i = 0; i < n; i++) x = (x ^ (uint32_t)h[i]) * 16777619u;
+    uint32_t x = rd_fnv1a32(RD_FNV32_OFFSET, h, (size_t)n * sizeof *h);
     return x ^ (x >> 15);
 }
 

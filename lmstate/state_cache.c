@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "common/arena.h"
-#include "common/half.h"
+#include "common/dtype.h"
 
 struct sc_cache {
     sc_config cfg;
@@ -85,18 +85,6 @@ size_t sc_total_bytes(const sc_config *cfg) {
            (size_t)cfg->n_slots * 2 * sizeof(int32_t) + (size_t)n_phys_of(cfg) * 2 * sizeof(int32_t);
 }
 
-static void store(rd_dtype t, void *base, size_t i, float v) {
-    if (t == RD_F32) ((float *)base)[i] = v;
-    else if (t == RD_F16) ((uint16_t *)base)[i] = rd_f32_to_f16(v);
-    else ((uint16_t *)base)[i] = rd_f32_to_bf16(v);
-}
-
-static float load(rd_dtype t, const void *base, size_t i) {
-    if (t == RD_F32) return ((const float *)base)[i];
-    if (t == RD_F16) return rd_f16_to_f32(((const uint16_t *)base)[i]);
-    return rd_bf16_to_f32(((const uint16_t *)base)[i]);
-}
-
 /* Writes a [kind][layer][size] fp32 state into physical slot p. */
 static void write_phys(sc_cache *c, int32_t p, const float *state) {
     const sc_config *g = &c->cfg;
@@ -105,7 +93,7 @@ static void write_phys(sc_cache *c, int32_t p, const float *state) {
         for (int l = 0; l < g->n_layers; l++) {
             size_t off = ((size_t)l * (size_t)c->n_phys + (size_t)p) * sz;
             if (g->dtype == RD_F32) memcpy((float *)c->base[k] + off, state, sz * sizeof(float));
-            else for (size_t e = 0; e < sz; e++) store(g->dtype, c->base[k], off + e, state[e]);
+            else for (size_t e = 0; e < sz; e++) rd_store_f32(c->base[k], g->dtype, off + e, state[e]);
             state += sz;
         }
     }
@@ -118,7 +106,7 @@ static void read_phys(const sc_cache *c, int32_t p, float *state) {
         for (int l = 0; l < g->n_layers; l++) {
             size_t off = ((size_t)l * (size_t)c->n_phys + (size_t)p) * sz;
             if (g->dtype == RD_F32) memcpy(state, (const float *)c->base[k] + off, sz * sizeof(float));
-            else for (size_t e = 0; e < sz; e++) state[e] = load(g->dtype, c->base[k], off + e);
+            else for (size_t e = 0; e < sz; e++) state[e] = rd_load_f32(c->base[k], g->dtype, off + e);
             state += sz;
         }
     }
@@ -364,7 +352,7 @@ rd_status sc_layer_get(const sc_cache *c, int32_t slot, int layer, int kind, flo
     RD_TRY(check_layer(c, "sc_layer_get", slot, layer, kind, err));
     size_t sz = c->cfg.kind[kind].size;
     size_t off = ((size_t)layer * (size_t)c->n_phys + (size_t)c->map[slot]) * sz;
-    for (size_t e = 0; e < sz; e++) out[e] = load(c->cfg.dtype, c->base[kind], off + e);
+    for (size_t e = 0; e < sz; e++) out[e] = rd_load_f32(c->base[kind], c->cfg.dtype, off + e);
     return RD_OK;
 }
 
@@ -374,7 +362,7 @@ rd_status sc_layer_set(sc_cache *c, int32_t slot, int layer, int kind, const flo
     size_t sz = c->cfg.kind[kind].size;
     int32_t p = c->map[slot];
     size_t off = ((size_t)layer * (size_t)c->n_phys + (size_t)p) * sz;
-    for (size_t e = 0; e < sz; e++) store(c->cfg.dtype, c->base[kind], off + e, v[e]);
+    for (size_t e = 0; e < sz; e++) rd_store_f32(c->base[kind], c->cfg.dtype, off + e, v[e]);
     c->layer_init[(size_t)p * (size_t)c->cfg.n_layers + (size_t)layer] = 1;
     c->ver[p]++;
     return RD_OK;
@@ -407,7 +395,7 @@ rd_status sc_check_finite(const sc_cache *c, const int32_t *slot, int n, rd_erro
             for (int l = 0; l < g->n_layers; l++) {
                 size_t off = ((size_t)l * (size_t)c->n_phys + (size_t)p) * sz;
                 for (size_t e = 0; e < sz; e++) {
-                    float v = load(g->dtype, c->base[k], off + e);
+                    float v = rd_load_f32(c->base[k], g->dtype, off + e);
                     if (!isfinite(v) && !(v < 0 && isinf(v) && g->dtype != RD_F32))
                         return rd_fail(err, RD_ERR_INTERNAL,
                                        "state cache: slot %d, layer %d, kind %s, element %zu is %s after an update",

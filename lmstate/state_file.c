@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "common/half.h"
+#include "common/hash.h"
 #include "common/safe_write.h"
 #include "common/text.h"
 
@@ -40,12 +41,11 @@ static rd_status bad(rd_error *err, const char *name, const char *fmt, ...)
     ;
 
 static rd_status bad(rd_error *err, const char *name, const char *fmt, ...) {
-    char msg[RD_ERROR_MSG_MAX];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    rd_status st = rd_vfail_at(err, RD_ERR_INPUT, name, 0, fmt, ap);
     va_end(ap);
-    return rd_fail(err, RD_ERR_INPUT, "%s: %s", name, msg);
+    return st;
 }
 
 /* ---------- little-endian fields ---------- */
@@ -72,9 +72,7 @@ static unsigned char *put_f32(unsigned char *p, float v) { return put_u32(p, rd_
 
 uint64_t sf_checksum(const void *buf, size_t n) {
     const unsigned char *b = buf;
-    uint64_t h = 14695981039346656037ull;
-    for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 1099511628211ull;
-    return h;
+    return rd_fnv1a64(RD_FNV64_OFFSET, b, n);
 }
 
 /* ---------- model and layout ---------- */

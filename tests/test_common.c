@@ -5,8 +5,11 @@
 #include <math.h>
 
 #include "common/arena.h"
+#include "common/dtype.h"
+#include "common/hash.h"
 #include "common/half.h"
 #include "common/npy.h"
+#include "common/pool.h"
 #include "common/status.h"
 #include "common/text.h"
 #include "common/timer.h"
@@ -850,10 +853,112 @@ static void test_timer_and_progress(void **state) {
     fclose(f);
 }
 
+/* The one FNV-1a (common/hash.h): published test vectors, chaining, and
+ * the constants (an offset basis once typed with a digit missing). */
+static void test_fnv1a_vectors(void **state) {
+    (void)state;
+    assert_true(RD_FNV64_OFFSET == 0xcbf29ce484222325ull);
+    assert_true(RD_FNV32_OFFSET == 0x811c9dc5u);
+    assert_true(rd_fnv1a64(RD_FNV64_OFFSET, "", 0) == 0xcbf29ce484222325ull);
+    assert_true(rd_fnv1a64(RD_FNV64_OFFSET, "a", 1) == 0xaf63dc4c8601ec8cull);
+    assert_true(rd_fnv1a64(RD_FNV64_OFFSET, "foobar", 6) == 0x85944171f73967e8ull);
+    assert_true(rd_fnv1a32(RD_FNV32_OFFSET, "a", 1) == 0xe40c292cu);
+    assert_true(rd_fnv1a32(RD_FNV32_OFFSET, "foobar", 6) == 0xbf9cf968u);
+    uint64_t h = rd_fnv1a64(RD_FNV64_OFFSET, "foo", 3);
+    assert_true(rd_fnv1a64(h, "bar", 3) == 0x85944171f73967e8ull);
+}
+
+/* Element sizes and the fp32 <-> fp32/fp16/bf16 array helpers (common/dtype.h). */
+static void test_dtype_arrays(void **state) {
+    (void)state;
+    assert_int_equal(rd_dtype_size(RD_F32), 4);
+    assert_int_equal(rd_dtype_size(RD_F16), 2);
+    assert_int_equal(rd_dtype_size(RD_BF16), 2);
+    assert_int_equal(rd_dtype_size((rd_dtype)99), 0);
+    const float in[5] = {0.0f, 1.0f, -2.5f, 65504.0f, 1.0f / 3.0f};
+    const rd_dtype types[3] = {RD_F32, RD_F16, RD_BF16};
+    for (int k = 0; k < 3; k++) {
+        rd_dtype t = types[k];
+        unsigned char buf[5 * 4];
+        float out[5];
+        rd_write_f32(buf, t, 5, in);
+        rd_read_f32(buf, t, 5, out);
+        for (int i = 0; i < 5; i++) {
+            float want = t == RD_F32 ? in[i] : t == RD_F16 ? rd_f16_to_f32(rd_f32_to_f16(in[i]))
+                                                           : rd_bf16_to_f32(rd_f32_to_bf16(in[i]));
+            assert_true(out[i] == want);
+            assert_true(rd_load_f32(buf, t, (size_t)i) == want);
+        }
+        rd_store_f32(buf, t, 2, 7.0f);
+        assert_true(rd_load_f32(buf, t, 2) == 7.0f);
+        assert_true(rd_load_f32(buf, t, 1) == 1.0f);
+        rd_fill_f32(buf, t, 5, -1.0f);
+        for (int i = 0; i < 5; i++) assert_true(rd_load_f32(buf, t, (size_t)i) == -1.0f);
+    }
+    assert_true(rd_f32_to_bf16(1.0f / 3.0f) == 0x3eab); /* rounded to nearest even */
+    assert_true(rd_f32_to_f16(1.0f / 3.0f) == 0x3555);
+}
+
+/* rd_fail_at: the place first, "FILE:LINE: " or "FILE: " (line <= 0), and
+ * arguments may come from the error's own message. */
+static void test_fail_at(void **state) {
+    (void)state;
+    rd_error err;
+    assert_int_equal(rd_fail_at(&err, RD_ERR_INPUT, "lex.txt", 12, "expected %s", "a word"), RD_ERR_INPUT);
+    assert_string_equal(err.msg, "lex.txt:12: expected a word");
+    assert_int_equal(err.status, RD_ERR_INPUT);
+    assert_int_equal(rd_fail_at(&err, RD_ERR_IO, "s.state", 0, "truncated"), RD_ERR_IO);
+    assert_string_equal(err.msg, "s.state: truncated");
+    rd_fail(&err, RD_ERR_INPUT, "inner");
+    rd_fail_at(&err, RD_ERR_INPUT, "f", 3, "%s", err.msg);
+    assert_string_equal(err.msg, "f:3: inner");
+    assert_int_equal(rd_fail_at(NULL, RD_ERR_NOMEM, "f", 1, "x"), RD_ERR_NOMEM);
+}
+
+typedef struct pool_job {
+    int calls[8];
+    int n_seen[8];
+    int round;
+} pool_job;
+
+static void pool_job_fn(void *ctx, int t, int n) {
+    pool_job *j = ctx;
+    j->calls[t] += j->round; /* each slot written by its own thread only */
+    j->n_seen[t] = n;
+}
+
+/* rd_pool_run calls fn once per thread index, every run, and returns only
+ * when all have returned; one thread (or fewer) runs on the caller alone. */
+static void test_pool(void **state) {
+    (void)state;
+    for (int threads = 0; threads <= 4; threads++) {
+        rd_pool p;
+        rd_error err;
+        assert_int_equal(rd_pool_start(&p, threads, &err), RD_OK);
+        int n = threads < 1 ? 1 : threads;
+        assert_int_equal(p.n, n);
+        pool_job j = {{0}, {0}, 0};
+        for (int r = 1; r <= 50; r++) {
+            j.round = r;
+            rd_pool_run(&p, pool_job_fn, &j);
+        }
+        for (int t = 0; t < 8; t++) {
+            assert_int_equal(j.calls[t], t < n ? 50 * 51 / 2 : 0);
+            assert_int_equal(j.n_seen[t], t < n ? n : 0);
+        }
+        rd_pool_stop(&p);
+        rd_pool_stop(&p); /* a stopped (zeroed) pool: nothing to do */
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_npy_roundtrip), cmocka_unit_test(test_text_matrix),
         cmocka_unit_test(test_npy_write_errors),
+        cmocka_unit_test(test_fnv1a_vectors),
+        cmocka_unit_test(test_fail_at),
+        cmocka_unit_test(test_pool),
+        cmocka_unit_test(test_dtype_arrays),
         cmocka_unit_test(test_npy_v1_f4_le),
         cmocka_unit_test(test_npy_v2_f8_both_orders),
         cmocka_unit_test(test_npy_v3_f2_special_values),

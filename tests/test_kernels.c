@@ -179,7 +179,7 @@ static void twin_make(const rwkv_model *m, const kern_rwkv *gm, int n, rd_dtype 
     t->m = m, t->n_slots = n, t->dt = dt;
     t->v.n_kinds = rwkv_state_kinds(m, info);
     for (int k = 0; k < t->v.n_kinds; k++) {
-        t->mem[k] = malloc(info[k].size * (size_t)n * (size_t)m->n_layer * rwkv_elem_size(dt));
+        t->mem[k] = malloc(info[k].size * (size_t)n * (size_t)m->n_layer * rd_dtype_size(dt));
         t->v.base[k] = t->mem[k];
         t->v.dtype[k] = dt;
         t->v.slot_stride[k] = info[k].size;
@@ -199,12 +199,12 @@ static void twin_free(twin *t) {
 static void cpu_slot_io(const twin *t, int a, float *buf, int dir) {
     rwkv_kind_info info[RWKV_MAX_KINDS];
     int nk = rwkv_state_kinds(t->m, info);
-    size_t es = rwkv_elem_size(t->dt);
+    size_t es = rd_dtype_size(t->dt);
     for (int k = 0; k < nk; k++)
         for (int l = 0; l < t->m->n_layer; l++) {
             char *p = (char *)t->v.base[k] + (l * t->v.layer_stride[k] + (size_t)a * t->v.slot_stride[k]) * es;
-            if (dir == 0) rwkv_read(p, t->dt, info[k].size, buf);
-            else rwkv_write(p, t->dt, info[k].size, buf);
+            if (dir == 0) rd_read_f32(p, t->dt, info[k].size, buf);
+            else rd_write_f32(p, t->dt, info[k].size, buf);
             buf += info[k].size;
         }
 }

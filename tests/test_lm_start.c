@@ -1,5 +1,6 @@
 /* tests/test_lm_start.c - lm_set_start: the warm start (--lm-state,
- * --lm-prefix) behind the LM interface. A cache given a start begins every
+ * --lm-prefix) behind the LM interface; and the load options that replaced
+ * the library's environment switches (no_avx512, state_int8_sim). A cache given a start begins every
  * lm_start there: the given state, then the text fed; an RWKV model keeps
  * the computed start and copies it into later slots; an n-gram model
  * rebuilds its context; a state given to a model without one fails at the
@@ -133,10 +134,62 @@ static void test_arpa_warm_start(void **state) {
     unlink(path);
 }
 
+/* The state after a text with lm_load_options (threads 1, and extra). */
+static void state_after(const lm_load_options *extra, const char *text, float *state, size_t ss) {
+    lm_load_options lo = *extra;
+    lm_model *m = NULL;
+    lm_cache *c = NULL;
+    rd_error err;
+    if (lm_load(RWKV_MODEL, &lo, &m, &err) != RD_OK) fail_msg("%s", err.msg);
+    assert_int_equal(lm_state_size(m), ss);
+    assert_int_equal(lm_cache_create(m, 3, &c, &err), RD_OK);
+    int32_t s0 = 0, pending;
+    assert_int_equal(lm_start(c, &s0, 1, &err), RD_OK);
+    assert_int_equal(lm_feed_text(c, 0, text, &err), RD_OK);
+    assert_int_equal(lm_state_get(c, 0, state, &pending, &err), RD_OK);
+    lm_cache_free(c);
+    lm_free(m);
+}
+
+/* state_int8_sim (was RD_STATE_INT8_SIM) rounds the states the model
+ * writes: they move, by at most a step of the row's int8 scale; no_avx512
+ * (was RWKV_NO_AVX512) changes the product path only, not the result
+ * beyond rounding. Without either, two loads agree bit for bit. */
+static void test_load_options(void **state) {
+    (void)state;
+    if (access(RWKV_MODEL, R_OK) != 0) skip();
+    lm_load_options plain = {0}, sim = {.state_int8_sim = 1}, no512 = {.no_avx512 = 1};
+    lm_model *m = load(RWKV_MODEL);
+    size_t ss = lm_state_size(m);
+    lm_free(m);
+    float *a = malloc(ss * sizeof *a), *b = malloc(ss * sizeof *b), *r = malloc(ss * sizeof *r);
+    assert_non_null(a);
+    assert_non_null(b);
+    assert_non_null(r);
+    const char *text = "the cat sat on the mat";
+    state_after(&plain, text, a, ss);
+    state_after(&plain, text, b, ss);
+    assert_memory_equal(a, b, ss * sizeof *a);
+    state_after(&sim, text, r, ss);
+    float amax = 0, dmax = 0;
+    for (size_t i = 0; i < ss; i++) {
+        amax = fmaxf(amax, fabsf(a[i]));
+        dmax = fmaxf(dmax, fabsf(a[i] - r[i]));
+    }
+    assert_true(dmax > 0);
+    assert_true(dmax <= 0.05f * amax);
+    state_after(&no512, text, b, ss);
+    for (size_t i = 0; i < ss; i++) assert_float_equal(a[i], b[i], 1e-3 + 1e-3 * fabsf(a[i]));
+    free(a);
+    free(b);
+    free(r);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_rwkv_warm_start),
         cmocka_unit_test(test_arpa_warm_start),
+        cmocka_unit_test(test_load_options),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -396,13 +396,11 @@ static rd_status perr(parser *p, const char *fmt, ...)
     ;
 
 static rd_status perr(parser *p, const char *fmt, ...) {
-    char msg[RD_ERROR_MSG_MAX];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    rd_status st = rd_vfail_at(p->err, RD_ERR_INPUT, p->name, p->lineno > 0 ? p->lineno : 1, fmt, ap);
     va_end(ap);
-    long line = p->lineno > 0 ? p->lineno : 1;
-    return rd_fail(p->err, RD_ERR_INPUT, "%s:%ld: %s", p->name, line, msg);
+    return st;
 }
 
 static rd_status nomem(parser *p) {

@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "common/arena.h"
+#include "common/strtab.h"
 #include "common/logsumexp.h"
 #include "lmstate/lm_impl.h"
 #include "lmstate/rwkv/rwkv.h"
@@ -31,7 +32,7 @@
 typedef struct rwkv_lm {
     rwkv_model *m;
     rwkv_tokenizer *tok;
-    int V, start_token, end_token, threads, lookahead_tokens;
+    int V, start_token, end_token, threads, lookahead_tokens, no_avx512, state_int8_sim;
     rd_dtype state_dtype;
     /* --max-memory is the process's limit: the weights and the state caches
      * of every thread (each cache reserves its bytes at create, frees them
@@ -42,8 +43,6 @@ typedef struct rwkv_lm {
 } rwkv_lm;
 
 typedef struct word_entry {
-    uint64_t hash;
-    const char *text;
     int32_t off, len;   /* tokens in the pool */
     float unigram;      /* exact context-free log-probability, NAN until computed */
     float bound;        /* log-probability of the first lookahead_tokens tokens, NAN until computed */
@@ -58,13 +57,13 @@ typedef struct rwkv_lm_cache {
     int n_slots, max_rows, n_stems;
     int32_t *pending, *pending_tmp;  /* per logical slot */
     /* words */
-    word_entry *words;
+    rd_strtab names;                 /* word text -> word handle */
+    word_entry *words;               /* [handle] */
     int32_t n_words, cap_words;
-    int32_t *table;                  /* open addressing over word hashes */
-    uint32_t table_mask;
     int32_t *pool;
     size_t pool_len, pool_cap;
-    rd_arena text;
+    char *spell;                     /* scratch: " word", what the tokenizer reads */
+    size_t spell_cap;
     /* batch scratch, max_rows each */
     int32_t *fw_next, *row_of, *stem_phys, *stem_src, *stem_tok, *row_stem, *row_word, *row_phys;
     int32_t *fw_tok, *fw_src, *fw_dst, *fw_row, *order;
@@ -95,12 +94,6 @@ typedef struct memo_entry {
     uint32_t parent_ver, child_ver;
     float score;
 } memo_entry;
-
-static uint64_t hash_bytes(const char *s, size_t n) {
-    uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
-    return h ^ (h >> 29);
-}
 
 /* Log-sum-exp of a logits row: ln softmax(x)[tok] = x[tok] - row_lse(x). */
 static float row_lse(const float *x, int V) { return (float)rd_logsumexp(x, V); }
@@ -142,31 +135,10 @@ static rd_status load_tokenizer(rwkv_lm *l, const char *path, const lm_load_opti
 
 /* ---------- words ---------- */
 
-static int grow_table(rwkv_lm_cache *c) {
-    uint32_t size = c->table_mask ? (c->table_mask + 1) * 2 : 1024;
-    int32_t *t = rd_malloc_array(size, sizeof *t);
-    if (!t) return 0;
-    memset(t, 0xff, (size_t)size * sizeof *t);
-    for (int32_t i = 0; i < c->n_words; i++) {
-        uint32_t b = (uint32_t)c->words[i].hash & (size - 1);
-        while (t[b] >= 0) b = (b + 1) & (size - 1);
-        t[b] = i;
-    }
-    free(c->table);
-    c->table = t;
-    c->table_mask = size - 1;
-    return 1;
-}
-
 static int32_t rwkv_word(void *p, const char *text, size_t len) {
     rwkv_lm_cache *c = p;
-    uint64_t h = hash_bytes(text, len);
-    if ((!c->table || (uint32_t)c->n_words * 2 >= c->table_mask + 1) && !grow_table(c)) return -1;
-    uint32_t b = (uint32_t)h & c->table_mask;
-    for (; c->table[b] >= 0; b = (b + 1) & c->table_mask) {
-        const word_entry *w = &c->words[c->table[b]];
-        if (w->hash == h && strlen(w->text) == len && memcmp(w->text, text, len) == 0) return c->table[b];
-    }
+    int32_t id = rd_strtab_find(&c->names, text, len);
+    if (id >= 0) return id;
     if (c->n_words == c->cap_words) {
         int32_t nc = c->cap_words ? c->cap_words * 2 : 1024;
         word_entry *nw = rd_realloc_array(c->words, (size_t)nc, sizeof *nw);
@@ -181,23 +153,27 @@ static int32_t rwkv_word(void *p, const char *text, size_t len) {
         c->pool = np;
         c->pool_cap = nc;
     }
-    char *t = rd_arena_alloc(&c->text, len + 2);
-    if (!t) return -1;
-    t[0] = ' ';
-    memcpy(t + 1, text, len);
-    t[len + 1] = '\0';
-    int n = rwkv_tok_encode(c->lm->tok, t, len + 1, c->pool + c->pool_len, WORD_MAX_TOKENS);
+    if (c->spell_cap < len + 2) {
+        char *ns = realloc(c->spell, len + 2);
+        if (!ns) return -1;
+        c->spell = ns;
+        c->spell_cap = len + 2;
+    }
+    c->spell[0] = ' ';
+    memcpy(c->spell + 1, text, len);
+    c->spell[len + 1] = '\0';
+    int n = rwkv_tok_encode(c->lm->tok, c->spell, len + 1, c->pool + c->pool_len, WORD_MAX_TOKENS);
     if (n > WORD_MAX_TOKENS) n = WORD_MAX_TOKENS; /* a longer word is cut: its tail is not scored */
     if (n < 1) return -1;
+    int added;
+    id = rd_strtab_intern(&c->names, text, len, &added);
+    if (id != c->n_words) return -1; /* out of memory (ids are dense: a new word is the next one) */
     word_entry *w = &c->words[c->n_words];
-    w->hash = h;
-    w->text = t + 1;
     w->off = (int32_t)c->pool_len;
     w->len = n;
     w->unigram = NAN;
     w->bound = NAN;
     c->pool_len += (size_t)n;
-    c->table[b] = c->n_words;
     return c->n_words++;
 }
 
@@ -394,9 +370,9 @@ static void rwkv_cache_free(void *p) {
     free(c->pending);
     free(c->pending_tmp);
     free(c->words);
-    free(c->table);
+    rd_strtab_free(&c->names);
     free(c->pool);
-    rd_arena_free(&c->text);
+    free(c->spell);
     int32_t *bufs[] = {c->fw_next, c->row_of, c->stem_phys, c->stem_src, c->stem_tok, c->row_stem,
                        c->row_word, c->row_phys, c->fw_tok, c->fw_src, c->fw_dst, c->fw_row,
                        c->order, c->tmp_slot};
@@ -438,7 +414,7 @@ static rd_status rwkv_cache_create(void *model, int n_slots, void **out, rd_erro
     c->lm = l;
     c->n_slots = n_slots;
     c->max_rows = n_slots < 256 ? n_slots : 256;
-    rd_arena_init(&c->text, 1 << 16);
+    rd_strtab_init(&c->names);
     rwkv_kind_info info[RWKV_MAX_KINDS];
     sc_config cfg;
     memset(&cfg, 0, sizeof cfg);
@@ -450,8 +426,7 @@ static rd_status rwkv_cache_create(void *model, int n_slots, void **out, rd_erro
         cfg.kind[k].row = strcmp(info[k].name, "wkv") == 0 ? (size_t)rwkv_head_size(l->m) : info[k].size;
     }
     /* measurement aid (tests/bench/bench_state.sh): states rounded as int8 at rest would be */
-    const char *sim = getenv("RD_STATE_INT8_SIM");
-    cfg.int8_sim = sim && *sim && strcmp(sim, "0") != 0;
+    cfg.int8_sim = l->state_int8_sim;
     cfg.n_layers = rwkv_n_layer(l->m);
     cfg.n_slots = n_slots;
     /* a multi-token word needs a stem and a row slot at once: small caches get room */
@@ -460,6 +435,7 @@ static rd_status rwkv_cache_create(void *model, int n_slots, void **out, rd_erro
     rd_status st = reserve_budget(l, sc_total_bytes(&cfg), n_slots, &c->reserved, err);
     if (st == RD_OK) st = sc_create(&cfg, &c->sc, err);
     if (st == RD_OK) st = rwkv_workspace_create(l->m, c->max_rows, l->threads, &c->ws, err);
+    if (st == RD_OK && l->no_avx512) rwkv_workspace_no_avx512(c->ws);
     if (st != RD_OK) {
         rwkv_cache_free(c);
         return st;
@@ -810,6 +786,8 @@ rd_status lm_rwkv_open(const char *path, const lm_load_options *opt, lm_model *m
                          l->budget_used, l->max_memory);
         l->lookahead_tokens = opt && opt->lookahead_tokens != 0 ? opt->lookahead_tokens : 4;
         if (l->lookahead_tokens < 0) l->lookahead_tokens = 0; /* exact */
+        l->no_avx512 = opt && opt->no_avx512;
+        l->state_int8_sim = opt && opt->state_int8_sim;
         if (st == RD_OK) st = load_tokenizer(l, path, opt, err);
     }
     if (st != RD_OK) {

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/hash.h"
 #include "lmstate/rwkv/rwkv_internal.h"
 
 typedef enum { NAMES_BLINK, NAMES_FLA } rwkv_names;
@@ -139,13 +140,13 @@ static void copy_elem(const tf_tensor *t, size_t k, void *dst) {
         memcpy(dst, &f, 4);
         return;
     }
-    size_t es = t->dtype == RD_F32 ? 4 : 2;
+    size_t es = rd_dtype_size(t->dtype);
     memcpy(dst, src + k * es, es);
 }
 
 /* Packs t (out x in, or in x out when transposed) into panels at p. */
 static void pack_mat(const tf_tensor *t, int out, int in, int transposed, unsigned char *p) {
-    size_t es = kept_dtype(t->dtype) == RD_F32 ? 4 : 2;
+    size_t es = rd_dtype_size(kept_dtype(t->dtype));
     size_t padded = (size_t)(out + RWKV_PANEL - 1) / RWKV_PANEL * RWKV_PANEL;
     memset(p, 0, padded * (size_t)in * es);
     for (int o = 0; o < out; o++)
@@ -192,7 +193,7 @@ static rd_status load_mat(loader *ld, int layer, const char *suffix, int out, in
     }
     m->dtype = kept_dtype(t->dtype);
     size_t padded = (size_t)(out + RWKV_PANEL - 1) / RWKV_PANEL * RWKV_PANEL;
-    unsigned char *p = take_bytes(ld, padded * (size_t)in * (m->dtype == RD_F32 ? 4 : 2));
+    unsigned char *p = take_bytes(ld, padded * (size_t)in * rd_dtype_size(m->dtype));
     if (p) pack_mat(t, out, in, transposed, p);
     m->w = p;
     m->out = out;
@@ -317,7 +318,7 @@ static rd_status load_emb(loader *ld, rwkv_model *m) {
     if (!t) return missing(ld, name);
     if (!is_float(t->dtype)) return bad_shape(ld, t, "[n_vocab, n_embd] of floats");
     m->emb_dtype = kept_dtype(t->dtype);
-    size_t n = (size_t)m->n_vocab * (size_t)m->n_embd, es = m->emb_dtype == RD_F32 ? 4 : 2;
+    size_t n = (size_t)m->n_vocab * (size_t)m->n_embd, es = rd_dtype_size(m->emb_dtype);
     unsigned char *p = take_bytes(ld, n * es);
     if (p)
         for (size_t k = 0; k < n; k++) copy_elem(t, k, p + k * es);
@@ -457,39 +458,33 @@ size_t rwkv_weight_bytes(const rwkv_model *m) { return m->weight_bytes; }
 
 /* ---------- fingerprint ---------- */
 
-static uint64_t fnv1a(uint64_t h, const void *p, size_t n) {
-    const unsigned char *b = p;
-    for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 1099511628211ull;
-    return h;
-}
-
 static uint64_t fnv1a_u32(uint64_t h, uint32_t v) {
     unsigned char b[4] = {(unsigned char)v, (unsigned char)(v >> 8), (unsigned char)(v >> 16),
                           (unsigned char)(v >> 24)};
-    return fnv1a(h, b, 4);
+    return rd_fnv1a64(h, b, 4);
 }
 
 /* The first and last (up to) 256 bytes of n bytes at p. */
 static uint64_t hash_ends(uint64_t h, const void *p, size_t n) {
     if (!p) return fnv1a_u32(h, 0);
     size_t k = n < 256 ? n : 256;
-    h = fnv1a(h, p, k);
-    return fnv1a(h, (const unsigned char *)p + n - k, k);
+    h = rd_fnv1a64(h, p, k);
+    return rd_fnv1a64(h, (const unsigned char *)p + n - k, k);
 }
 
 /* Bytes of a packed matrix: panels padded with zeros (pack_mat clears them). */
 static size_t mat_bytes(const rwkv_mat *w) {
     size_t padded = (size_t)(w->out + RWKV_PANEL - 1) / RWKV_PANEL * RWKV_PANEL;
-    return padded * (size_t)w->in * rwkv_elem_size(w->dtype);
+    return padded * (size_t)w->in * rd_dtype_size(w->dtype);
 }
 
 uint64_t rwkv_fingerprint(const rwkv_model *m) {
-    uint64_t h = 14695981039346656037ull;
+    uint64_t h = RD_FNV64_OFFSET;
     const int dims[] = {m->version, m->n_layer, m->n_embd, rwkv_head_size(m), m->n_vocab, m->n_ffn,
                         (int)m->emb_dtype, (int)m->head.dtype};
     for (size_t i = 0; i < sizeof dims / sizeof *dims; i++) h = fnv1a_u32(h, (uint32_t)dims[i]);
     size_t C = (size_t)m->n_embd;
-    h = hash_ends(h, m->emb, (size_t)m->n_vocab * C * rwkv_elem_size(m->emb_dtype));
+    h = hash_ends(h, m->emb, (size_t)m->n_vocab * C * rd_dtype_size(m->emb_dtype));
     h = hash_ends(h, m->head.w, mat_bytes(&m->head));
     for (int l = 0; l < m->n_layer; l++) {
         h = hash_ends(h, m->layers[l].ln1_w, C * sizeof(float));
@@ -542,11 +537,11 @@ void rwkv_state_reset(const rwkv_model *m, const rwkv_state_view *v, int slot) {
     rwkv_kind_info info[RWKV_MAX_KINDS];
     int n = rwkv_state_kinds(m, info);
     for (int k = 0; k < n && k < v->n_kinds; k++) {
-        size_t es = rwkv_elem_size(v->dtype[k]);
+        size_t es = rd_dtype_size(v->dtype[k]);
         for (int l = 0; l < m->n_layer; l++) {
             char *p = (char *)v->base[k] +
                       ((size_t)l * v->layer_stride[k] + (size_t)slot * v->slot_stride[k]) * es;
-            rwkv_fill(p, v->dtype[k], info[k].size, info[k].init);
+            rd_fill_f32(p, v->dtype[k], info[k].size, info[k].init);
         }
     }
 }

@@ -80,6 +80,9 @@ void rwkv_state_reset(const rwkv_model *m, const rwkv_state_view *v, int slot);
 rd_status rwkv_workspace_create(const rwkv_model *m, int max_rows, int threads,
                                 rwkv_workspace **out, rd_error *err);
 void rwkv_workspace_free(rwkv_workspace *ws);
+/* From now on the products use AVX2 at most, not AVX-512 (to compare the
+ * two paths on one machine; the CLI: RWKV_NO_AVX512 in the environment). */
+void rwkv_workspace_no_avx512(rwkv_workspace *ws);
 
 rd_status rwkv_forward(const rwkv_model *m, rwkv_workspace *ws, int n,
                        const int32_t *token, const rwkv_state_view *src,

@@ -14,12 +14,6 @@ typedef struct bridge {
     rd_error *err;
 } bridge;
 
-static float to_f32(const void *p, rd_dtype t, size_t i) {
-    if (t == RD_F32) return ((const float *)p)[i];
-    uint16_t h = ((const uint16_t *)p)[i];
-    return t == RD_F16 ? rd_f16_to_f32(h) : rd_bf16_to_f32(h);
-}
-
 static float *keep(bridge *b, size_t n) {
     float *p = n ? malloc(n * sizeof(float)) : NULL;
     if (!p) return NULL;
@@ -37,7 +31,7 @@ static rd_status unpack(bridge *b, const rwkv_mat *m, kern_mat_desc *out) {
                        (size_t)m->out * (size_t)m->in * sizeof(float), m->out, m->in);
     for (int o = 0; o < m->out; o++)
         for (int i = 0; i < m->in; i++)
-            w[(size_t)o * m->in + i] = to_f32(m->w, m->dtype,
+            w[(size_t)o * m->in + i] = rd_load_f32(m->w, m->dtype,
                                               (size_t)(o / RWKV_PANEL) * m->in * RWKV_PANEL +
                                                   (size_t)i * RWKV_PANEL + o % RWKV_PANEL);
     *out = (kern_mat_desc){w, m->out, m->in};
@@ -51,7 +45,7 @@ static rd_status describe(const rwkv_model *m, bridge *b) {
     size_t VC = (size_t)m->n_vocab * (size_t)m->n_embd;
     float *emb = keep(b, VC);
     if (!emb) return rd_fail(b->err, RD_ERR_NOMEM, "out of memory: %zu bytes to stage the embedding", VC * 4);
-    for (size_t i = 0; i < VC; i++) emb[i] = to_f32(m->emb, m->emb_dtype, i);
+    for (size_t i = 0; i < VC; i++) emb[i] = rd_load_f32(m->emb, m->emb_dtype, i);
     d->emb = emb, d->ln0_w = m->ln0_w, d->ln0_b = m->ln0_b;
     d->ln_out_w = m->ln_out_w, d->ln_out_b = m->ln_out_b;
     RD_TRY(unpack(b, &m->head, &d->head));

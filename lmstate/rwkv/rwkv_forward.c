@@ -3,9 +3,10 @@
  * A batch of n rows moves through the network together: the big products
  * are matrix-matrix (each weight row is read once per block of 64 rows), the
  * per-row parts (layer norms, WKV) are plain loops. Products split their
- * output rows over a small pthread pool owned by the workspace. Each output
- * element is computed in the same order whatever the batch size or thread
- * count, so a row's result does not depend on the rows beside it.
+ * output rows over a small thread pool (common/pool.h) owned by the
+ * workspace. Each output element is computed in the same order whatever the
+ * batch size or thread count, so a row's result does not depend on the rows
+ * beside it.
  *
  * Semantics follow the rwkv package's RWKV_x070 and RWKV-4 (numerically
  * stable aa/bb/pp form) one-token paths. */
@@ -18,10 +19,10 @@
 #include "lmstate/rwkv/rwkv.h"
 
 #include <math.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/pool.h"
 #include "lmstate/rwkv/rwkv_internal.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -40,11 +41,7 @@
 /* Products of panels [p0, p1) for rows [0, n): Y[r * ldy + o], X[r * in + i]. */
 typedef void (*mm_fn)(const rwkv_mat *W, const float *X, int n, float *Y, int ldy, int p0, int p1);
 
-static float w_at(const rwkv_mat *W, size_t k) {
-    if (W->dtype == RD_F32) return ((const float *)W->w)[k];
-    uint16_t h = ((const uint16_t *)W->w)[k];
-    return W->dtype == RD_F16 ? rd_f16_to_f32(h) : rd_bf16_to_f32(h);
-}
+static float w_at(const rwkv_mat *W, size_t k) { return rd_load_f32(W->w, W->dtype, k); }
 
 /* Copies a tile of rows x cols from t (stride ts) to Y (stride ldy). */
 static void tile_out(const float *t, int ts, int rows, int cols, float *Y, int ldy) {
@@ -129,7 +126,7 @@ MM_KERNELS(bf16, LD8_BF16)
  * partial last panel. */
 static void mm_rows(const mm_kernel *k, const rwkv_mat *W, const float *X, int r0, int r1, float *Y, int ldy,
                     int p) {
-    size_t es = W->dtype == RD_F32 ? 4 : 2;
+    size_t es = rd_dtype_size(W->dtype);
     const char *w = (const char *)W->w + (size_t)p * W->in * RWKV_PANEL * es;
     int cols = W->out - p * RWKV_PANEL;
     for (int r = r0; r < r1; r += MM_TILE_ROWS) {
@@ -147,7 +144,7 @@ static void mm_rows(const mm_kernel *k, const rwkv_mat *W, const float *X, int r
 
 static void mm_avx2(const rwkv_mat *W, const float *X, int n, float *Y, int ldy, int p0, int p1) {
     const mm_kernel *k = W->dtype == RD_F16 ? mm_f16 : W->dtype == RD_BF16 ? mm_bf16 : mm_f32;
-    size_t es = W->dtype == RD_F32 ? 4 : 2;
+    size_t es = rd_dtype_size(W->dtype);
     int full = W->out / RWKV_PANEL; /* panels with 16 real outputs */
     if (n == 1) {
         int p = p0;
@@ -227,7 +224,7 @@ MM512_KERNELS(bf16, LD16_BF16)
  * when a panel is the partial last one. */
 static void mm5_rows(const mm_kernel *k, const rwkv_mat *W, const float *X, int r0, int r1, float *Y, int ldy,
                      int p, int np) {
-    size_t es = W->dtype == RD_F32 ? 4 : 2;
+    size_t es = rd_dtype_size(W->dtype);
     const char *w = (const char *)W->w + (size_t)p * W->in * RWKV_PANEL * es;
     int cols = W->out - p * RWKV_PANEL;
     for (int r = r0; r < r1; r += MM5_TILE_ROWS) {
@@ -246,7 +243,7 @@ static void mm5_rows(const mm_kernel *k, const rwkv_mat *W, const float *X, int 
 
 static void mm_avx512(const rwkv_mat *W, const float *X, int n, float *Y, int ldy, int p0, int p1) {
     const mm_kernel *k = W->dtype == RD_F16 ? mm5_f16 : W->dtype == RD_BF16 ? mm5_bf16 : mm5_f32;
-    size_t es = W->dtype == RD_F32 ? 4 : 2;
+    size_t es = rd_dtype_size(W->dtype);
     int full = W->out / RWKV_PANEL;
     int p = p0;
     if (n == 1) {
@@ -307,62 +304,6 @@ AVX2 static void wkv7_head_avx2(const float *src, float *dst, int N, const float
 }
 #endif
 
-/* ---------- thread pool ---------- */
-
-typedef void (*job_fn)(void *ctx, int t, int nt);
-
-typedef struct pool {
-    int n;                 /* threads including the caller */
-    pthread_t *th;
-    pthread_mutex_t mu;
-    pthread_cond_t go, done;
-    unsigned gen;
-    int pending, quit;
-    job_fn fn;
-    void *ctx;
-} pool;
-
-typedef struct worker_arg {
-    pool *p;
-    int t;
-} worker_arg;
-
-static void *worker(void *arg) {
-    worker_arg *wa = arg;
-    pool *p = wa->p;
-    unsigned seen = 0;
-    pthread_mutex_lock(&p->mu);
-    for (;;) {
-        while (p->gen == seen && !p->quit) pthread_cond_wait(&p->go, &p->mu);
-        if (p->quit) break;
-        seen = p->gen;
-        pthread_mutex_unlock(&p->mu);
-        p->fn(p->ctx, wa->t, p->n);
-        pthread_mutex_lock(&p->mu);
-        if (--p->pending == 0) pthread_cond_signal(&p->done);
-    }
-    pthread_mutex_unlock(&p->mu);
-    return NULL;
-}
-
-static void pool_run(pool *p, job_fn fn, void *ctx) {
-    if (p->n <= 1) {
-        fn(ctx, 0, 1);
-        return;
-    }
-    pthread_mutex_lock(&p->mu);
-    p->fn = fn;
-    p->ctx = ctx;
-    p->pending = p->n - 1;
-    p->gen++;
-    pthread_cond_broadcast(&p->go);
-    pthread_mutex_unlock(&p->mu);
-    fn(ctx, 0, p->n);
-    pthread_mutex_lock(&p->mu);
-    while (p->pending > 0) pthread_cond_wait(&p->done, &p->mu);
-    pthread_mutex_unlock(&p->mu);
-}
-
 /* ---------- workspace ---------- */
 
 typedef void (*wkv_fn)(const float *src, float *dst, int N, const float *w, const float *k, const float *v,
@@ -380,40 +321,8 @@ struct rwkv_workspace {
     float *shead;          /* per thread, one WKV head [head_size^2] */
     wkv_fn wkv;
     mm_fn mm;
-    pool pool;
-    worker_arg *args;
+    rd_pool pool;
 };
-
-static void pool_stop(pool *p, int started) {
-    pthread_mutex_lock(&p->mu);
-    p->quit = 1;
-    pthread_cond_broadcast(&p->go);
-    pthread_mutex_unlock(&p->mu);
-    for (int i = 0; i < started; i++) pthread_join(p->th[i], NULL);
-    pthread_mutex_destroy(&p->mu);
-    pthread_cond_destroy(&p->go);
-    pthread_cond_destroy(&p->done);
-    free(p->th);
-}
-
-static rd_status pool_start(rwkv_workspace *ws, int threads, rd_error *err) {
-    pool *p = &ws->pool;
-    p->n = threads < 1 ? 1 : threads;
-    pthread_mutex_init(&p->mu, NULL);
-    pthread_cond_init(&p->go, NULL);
-    pthread_cond_init(&p->done, NULL);
-    p->th = calloc((size_t)p->n, sizeof *p->th);
-    ws->args = calloc((size_t)p->n, sizeof *ws->args);
-    if (!p->th || !ws->args) return rd_fail(err, RD_ERR_NOMEM, "out of memory for %d threads", p->n);
-    for (int i = 1; i < p->n; i++) {
-        ws->args[i] = (worker_arg){p, i};
-        if (pthread_create(&p->th[i - 1], NULL, worker, &ws->args[i]) != 0) {
-            p->n = i;
-            return rd_fail(err, RD_ERR_NOMEM, "cannot start thread %d of %d", i + 1, threads);
-        }
-    }
-    return RD_OK;
-}
 
 rd_status rwkv_workspace_create(const rwkv_model *m, int max_rows, int threads, rwkv_workspace **out,
                                 rd_error *err) {
@@ -445,10 +354,10 @@ rd_status rwkv_workspace_create(const rwkv_model *m, int max_rows, int threads, 
     /* every x86 CPU with AVX2 and FMA has F16C (clang 14 cannot test for it) */
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
         ws->mm = mm_avx2;
-    if (ws->mm == mm_avx2 && __builtin_cpu_supports("avx512f") && !getenv("RWKV_NO_AVX512")) ws->mm = mm_avx512;
+    if (ws->mm == mm_avx2 && __builtin_cpu_supports("avx512f")) ws->mm = mm_avx512;
     if (ws->mm != mm_ref && m->head_size % 8 == 0) ws->wkv = wkv7_head_avx2;
 #endif
-    rd_status st = pool_start(ws, threads, err);
+    rd_status st = rd_pool_start(&ws->pool, threads, err);
     if (st != RD_OK) {
         rwkv_workspace_free(ws);
         return st;
@@ -457,10 +366,17 @@ rd_status rwkv_workspace_create(const rwkv_model *m, int max_rows, int threads, 
     return RD_OK;
 }
 
+void rwkv_workspace_no_avx512(rwkv_workspace *ws) {
+#ifdef RWKV_X86
+    if (ws->mm == mm_avx512) ws->mm = mm_avx2;
+#else
+    (void)ws;
+#endif
+}
+
 void rwkv_workspace_free(rwkv_workspace *ws) {
     if (!ws) return;
-    if (ws->pool.th) pool_stop(&ws->pool, ws->pool.n - 1);
-    free(ws->args);
+    rd_pool_stop(&ws->pool);
     free(ws->mem);
     free(ws);
 }
@@ -491,7 +407,7 @@ static void mm_part(void *ctx, int t, int nt) {
 static void matmul(rwkv_workspace *ws, const rwkv_mat *W, const float *X, int n, float *Y) {
     mm_job j = {ws->mm, W, X, n, Y};
     if ((double)W->out * W->in * n < MM_THREAD_MIN || ws->pool.n <= 1) mm_part(&j, 0, 1);
-    else pool_run(&ws->pool, mm_part, &j);
+    else rd_pool_run(&ws->pool, mm_part, &j);
 }
 
 /* ---------- per-row pieces ---------- */
@@ -510,7 +426,7 @@ static void layer_norm(const float *x, const float *w, const float *b, int n, fl
 static void *state_at(const rwkv_state_view *v, int kind, int layer, int slot) {
     return (char *)v->base[kind] +
            ((size_t)layer * v->layer_stride[kind] + (size_t)slot * v->slot_stride[kind]) *
-               rwkv_elem_size(v->dtype[kind]);
+               rd_dtype_size(v->dtype[kind]);
 }
 
 typedef struct batch {
@@ -526,8 +442,8 @@ static void shift_in(rwkv_workspace *ws, const batch *b, int l, int kind, const 
     for (int i = 0; i < b->n; i++) {
         size_t o = (size_t)i * C;
         layer_norm(ws->c[B_X] + o, lw, lb, C, RWKV_LN_EPS, ws->c[B_XN] + o);
-        rwkv_read(state_at(b->src, kind, l, b->src_slot[i]), b->src->dtype[kind], (size_t)C, ws->c[B_SX] + o);
-        rwkv_write(state_at(b->dst, kind, l, b->dst_slot[i]), b->dst->dtype[kind], (size_t)C, ws->c[B_XN] + o);
+        rd_read_f32(state_at(b->src, kind, l, b->src_slot[i]), b->src->dtype[kind], (size_t)C, ws->c[B_SX] + o);
+        rd_write_f32(state_at(b->dst, kind, l, b->dst_slot[i]), b->dst->dtype[kind], (size_t)C, ws->c[B_XN] + o);
     }
 }
 
@@ -631,11 +547,11 @@ static void att7_wkv_row(rwkv_workspace *ws, int l, const batch *b, int i, float
         const float *src = sh;
         float *dst = sh;
         if (ts == RD_F32) src = (const float *)ss + hi;
-        else rwkv_read(ss + hi * 2, ts, hb, sh);
+        else rd_read_f32(ss + hi * 2, ts, hb, sh);
         if (td == RD_F32) dst = (float *)sd + hi;
         ws->wkv(src, dst, N, ws->c[B_W] + o + h, ws->c[B_K] + o + h, ws->c[B_V] + o + h, ws->c[B_KK] + o + h,
                 ws->c[B_T] + o + h, ws->c[B_R] + o + h, ws->c[B_Y] + o + h);
-        if (td != RD_F32) rwkv_write(sd + hi * 2, td, hb, dst);
+        if (td != RD_F32) rd_write_f32(sd + hi * 2, td, hb, dst);
     }
 }
 
@@ -668,7 +584,7 @@ static void att7_out(rwkv_workspace *ws, const rwkv_layer *L, int l, const batch
     int C = ws->m->n_embd, n = b->n;
     att7_job j = {ws, L, l, b};
     if (ws->pool.n <= 1 || n < 2 || (double)n * C * ws->m->head_size < WKV_THREAD_MIN) att7_rows(&j, 0, 1);
-    else pool_run(&ws->pool, att7_rows, &j);
+    else rd_pool_run(&ws->pool, att7_rows, &j);
     matmul(ws, &L->att_o, ws->c[B_Y], n, ws->c[B_T]);
     add_into(ws->c[B_X], ws->c[B_T], (size_t)n * C);
 }
@@ -717,9 +633,9 @@ static void wkv4(rwkv_workspace *ws, const rwkv_layer *L, int l, const batch *b)
     for (int i = 0; i < b->n; i++) {
         size_t o = (size_t)i * C;
         const rwkv_state_view *s = b->src, *d = b->dst;
-        rwkv_read(state_at(s, K4_AA, l, b->src_slot[i]), s->dtype[K4_AA], (size_t)C, aa + o);
-        rwkv_read(state_at(s, K4_BB, l, b->src_slot[i]), s->dtype[K4_BB], (size_t)C, bb + o);
-        rwkv_read(state_at(s, K4_PP, l, b->src_slot[i]), s->dtype[K4_PP], (size_t)C, pp + o);
+        rd_read_f32(state_at(s, K4_AA, l, b->src_slot[i]), s->dtype[K4_AA], (size_t)C, aa + o);
+        rd_read_f32(state_at(s, K4_BB, l, b->src_slot[i]), s->dtype[K4_BB], (size_t)C, bb + o);
+        rd_read_f32(state_at(s, K4_PP, l, b->src_slot[i]), s->dtype[K4_PP], (size_t)C, pp + o);
         for (int c = 0; c < C; c++) {
             float k = ws->c[B_K][o + c], v = ws->c[B_V][o + c];
             float A = aa[o + c], B = bb[o + c], P = pp[o + c];
@@ -738,9 +654,9 @@ static void wkv4(rwkv_workspace *ws, const rwkv_layer *L, int l, const batch *b)
             pp[o + c] = q;
             ws->c[B_Y][o + c] = sigmoidf(ws->c[B_R][o + c]) * wkv;
         }
-        rwkv_write(state_at(d, K4_AA, l, b->dst_slot[i]), d->dtype[K4_AA], (size_t)C, aa + o);
-        rwkv_write(state_at(d, K4_BB, l, b->dst_slot[i]), d->dtype[K4_BB], (size_t)C, bb + o);
-        rwkv_write(state_at(d, K4_PP, l, b->dst_slot[i]), d->dtype[K4_PP], (size_t)C, pp + o);
+        rd_write_f32(state_at(d, K4_AA, l, b->dst_slot[i]), d->dtype[K4_AA], (size_t)C, aa + o);
+        rd_write_f32(state_at(d, K4_BB, l, b->dst_slot[i]), d->dtype[K4_BB], (size_t)C, bb + o);
+        rd_write_f32(state_at(d, K4_PP, l, b->dst_slot[i]), d->dtype[K4_PP], (size_t)C, pp + o);
     }
 }
 
@@ -808,7 +724,7 @@ rd_status rwkv_forward(const rwkv_model *m, rwkv_workspace *ws, int n, const int
     batch b = {n, src, dst, src_slot, dst_slot};
     for (int i = 0; i < n; i++) {
         float *x = ws->c[B_X] + (size_t)i * C;
-        rwkv_read((const char *)m->emb + (size_t)token[i] * C * rwkv_elem_size(m->emb_dtype), m->emb_dtype,
+        rd_read_f32((const char *)m->emb + (size_t)token[i] * C * rd_dtype_size(m->emb_dtype), m->emb_dtype,
                   (size_t)C, x);
         layer_norm(x, m->ln0_w, m->ln0_b, C, RWKV_LN_EPS, x);
     }

@@ -16,7 +16,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "common/half.h"
+#include "common/dtype.h"
 #include "lmstate/rwkv/rwkv.h"
 
 #define RWKV_PANEL 16
@@ -59,44 +59,6 @@ struct rwkv_model {
     unsigned char *weights;   /* the one allocation */
     size_t weight_bytes;
 };
-
-/* State elements: fp32, or fp16/bf16 storage converted on read and write. */
-static inline size_t rwkv_elem_size(rd_dtype t) { return t == RD_F32 ? 4 : 2; }
-
-static inline void rwkv_read(const void *p, rd_dtype t, size_t n, float *out) {
-    if (t == RD_F32) {
-        memcpy(out, p, n * sizeof(float));
-        return;
-    }
-    const uint16_t *h = p;
-    if (t == RD_F16)
-        for (size_t i = 0; i < n; i++) out[i] = rd_f16_to_f32(h[i]);
-    else
-        for (size_t i = 0; i < n; i++) out[i] = rd_bf16_to_f32(h[i]);
-}
-
-static inline void rwkv_write(void *p, rd_dtype t, size_t n, const float *in) {
-    if (t == RD_F32) {
-        memmove(p, in, n * sizeof(float));
-        return;
-    }
-    uint16_t *h = p;
-    if (t == RD_F16)
-        for (size_t i = 0; i < n; i++) h[i] = rd_f32_to_f16(in[i]);
-    else
-        for (size_t i = 0; i < n; i++) h[i] = rd_f32_to_bf16(in[i]);
-}
-
-static inline void rwkv_fill(void *p, rd_dtype t, size_t n, float v) {
-    if (t == RD_F32) {
-        float *f = p;
-        for (size_t i = 0; i < n; i++) f[i] = v;
-        return;
-    }
-    uint16_t h = t == RD_F16 ? rd_f32_to_f16(v) : rd_f32_to_bf16(v);
-    uint16_t *q = p;
-    for (size_t i = 0; i < n; i++) q[i] = h;
-}
 
 #define RWKV_LN_EPS 1e-5f
 #define RWKV7_GN_EPS 64e-5f

@@ -55,12 +55,11 @@ static rd_status bad_line(const line_ctx *c, const char *fmt, ...)
     ;
 
 static rd_status bad_line(const line_ctx *c, const char *fmt, ...) {
-    char what[512];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(what, sizeof what, fmt, ap);
+    rd_status st = rd_vfail_at(c->err, RD_ERR_INPUT, c->name, c->line, fmt, ap);
     va_end(ap);
-    return rd_fail(c->err, RD_ERR_INPUT, "%s:%ld: %s", c->name, c->line, what);
+    return st;
 }
 
 /* ---------- the trie ---------- */

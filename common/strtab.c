@@ -1,23 +1,16 @@
-#include "lexicon/strtab.h"
+#include "common/strtab.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/arena.h"
+#include "common/hash.h"
 
-/* FNV-1a, 32 bits. */
-static uint32_t strtab_hash(const char *s, size_t len) {
-    uint32_t h = 2166136261u;
-    for (size_t i = 0; i < len; i++) {
-        h ^= (unsigned char)s[i];
-        h *= 16777619u;
-    }
-    return h;
-}
+static uint32_t strtab_hash(const char *s, size_t len) { return rd_fnv1a32(RD_FNV32_OFFSET, s, len); }
 
-void lex_strtab_init(lex_strtab *t) { memset(t, 0, sizeof *t); }
+void rd_strtab_init(rd_strtab *t) { memset(t, 0, sizeof *t); }
 
-void lex_strtab_free(lex_strtab *t) {
+void rd_strtab_free(rd_strtab *t) {
     free(t->chars);
     free(t->off);
     free(t->hash);
@@ -25,11 +18,11 @@ void lex_strtab_free(lex_strtab *t) {
     memset(t, 0, sizeof *t);
 }
 
-static int strtab_equal(const lex_strtab *t, int32_t id, const char *s, size_t len) {
-    return lex_strtab_len(t, id) == len && memcmp(t->chars + t->off[id], s, len) == 0;
+static int strtab_equal(const rd_strtab *t, int32_t id, const char *s, size_t len) {
+    return rd_strtab_len(t, id) == len && memcmp(t->chars + t->off[id], s, len) == 0;
 }
 
-static int32_t strtab_lookup(const lex_strtab *t, const char *s, size_t len, uint32_t h,
+static int32_t strtab_lookup(const rd_strtab *t, const char *s, size_t len, uint32_t h,
                              uint32_t *pos) {
     uint32_t i = h & t->mask;
     for (;;) {
@@ -42,14 +35,14 @@ static int32_t strtab_lookup(const lex_strtab *t, const char *s, size_t len, uin
     }
 }
 
-int32_t lex_strtab_find(const lex_strtab *t, const char *s, size_t len) {
+int32_t rd_strtab_find(const rd_strtab *t, const char *s, size_t len) {
     if (!t->slot) return -1;
     uint32_t pos;
     return strtab_lookup(t, s, len, strtab_hash(s, len), &pos);
 }
 
 /* Doubles the hash table (kept at most half full) and re-inserts every id. */
-static int strtab_rehash(lex_strtab *t) {
+static int strtab_rehash(rd_strtab *t) {
     uint32_t size = t->slot ? (t->mask + 1) * 2 : 64;
     if (size == 0) return 0;
     int32_t *slot = rd_malloc_array(size, sizeof *slot);
@@ -66,7 +59,7 @@ static int strtab_rehash(lex_strtab *t) {
     return 1;
 }
 
-static int strtab_reserve(lex_strtab *t, size_t len) {
+static int strtab_reserve(rd_strtab *t, size_t len) {
     if (t->count == t->id_cap) {
         if (t->id_cap >= INT32_MAX / 2) return 0;
         int32_t cap = t->id_cap ? t->id_cap * 2 : 64;
@@ -91,7 +84,7 @@ static int strtab_reserve(lex_strtab *t, size_t len) {
     return 1;
 }
 
-int32_t lex_strtab_intern(lex_strtab *t, const char *s, size_t len, int *added) {
+int32_t rd_strtab_intern(rd_strtab *t, const char *s, size_t len, int *added) {
     *added = 0;
     uint32_t h = strtab_hash(s, len), pos;
     int32_t id = t->slot ? strtab_lookup(t, s, len, h, &pos) : -1;
