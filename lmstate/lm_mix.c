@@ -8,14 +8,15 @@
  *
  * A mix word handle stands for the tuple of its parts' handles (texts whose
  * tuples are equal score alike, e.g. two unknown words of two n-grams). The
- * handles are interned in an open-addressing table over the tuples. */
+ * handles are interned in a string table (common/strtab.h) keyed by the
+ * tuple's bytes. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/arena.h"
-#include "common/hash.h"
+#include "common/strtab.h"
 #include "lmstate/lm_impl.h"
 
 typedef struct mix_model {
@@ -29,8 +30,7 @@ typedef struct mix_cache {
     lm_cache **part;
     int32_t *handles;      /* [n_words][n]: each part's handle of a mix word */
     int32_t n_words, cap_words;
-    int32_t *table;        /* mix word ids, -1 = empty; mask + 1 entries */
-    uint32_t mask;
+    rd_strtab tuples;      /* the n handles' bytes -> mix word id (dense, in order) */
     int32_t *word_tmp;     /* tmp_cap part handles */
     float *score_tmp;      /* tmp_cap scores */
     float *floor_tmp;      /* tmp_cap floors */
@@ -51,7 +51,7 @@ static void mix_cache_free(void *p) {
     for (int i = 0; c->part && i < c->m->n; i++) lm_cache_free(c->part[i]);
     free(c->part);
     free(c->handles);
-    free(c->table);
+    rd_strtab_free(&c->tuples);
     free(c->word_tmp);
     free(c->score_tmp);
     free(c->floor_tmp);
@@ -93,44 +93,18 @@ static rd_status mix_cache_create(void *model, int n_slots, void **out, rd_error
     return RD_OK;
 }
 
-static uint32_t tuple_hash(const int32_t *h, int n) {
-    uint32_t x = rd_fnv1a32(RD_FNV32_OFFSET, h, (size_t)n * sizeof *h);
-    return x ^ (x >> 15);
-}
-
-static int grow_table(mix_cache *c) {
-    uint32_t size = c->mask ? (c->mask + 1) * 2 : 1024;
-    int32_t *t = rd_malloc_array(size, sizeof *t);
-    if (!t) return 0;
-    memset(t, 0xff, (size_t)size * sizeof *t);
-    int n = c->m->n;
-    for (int32_t w = 0; w < c->n_words; w++) {
-        uint32_t b = tuple_hash(c->handles + (size_t)w * n, n) & (size - 1);
-        while (t[b] >= 0) b = (b + 1) & (size - 1);
-        t[b] = w;
-    }
-    free(c->table);
-    c->table = t;
-    c->mask = size - 1;
-    return 1;
-}
-
 static int32_t mix_word(void *p, const char *text, size_t len) {
     mix_cache *c = p;
     int n = c->m->n;
-    int32_t key[16];
+    int32_t key[16] = {0};
     int32_t *h = n <= 16 ? key : malloc((size_t)n * sizeof *h);
     if (!h) return -1;
     int32_t id = -1;
     for (int i = 0; i < n; i++)
         if ((h[i] = lm_word(c->part[i], text, len)) < 0) goto done;
-    if ((!c->table || (uint32_t)c->n_words * 2 >= c->mask + 1) && !grow_table(c)) goto done;
-    uint32_t b = tuple_hash(h, n) & c->mask;
-    for (; c->table[b] >= 0; b = (b + 1) & c->mask)
-        if (memcmp(c->handles + (size_t)c->table[b] * n, h, (size_t)n * sizeof *h) == 0) {
-            id = c->table[b];
-            goto done;
-        }
+    const char *key_bytes = (const char *)h;
+    size_t key_len = (size_t)n * sizeof *h;
+    if ((id = rd_strtab_find(&c->tuples, key_bytes, key_len)) >= 0) goto done;
     if (c->n_words == c->cap_words) {
         int32_t cap = c->cap_words ? c->cap_words * 2 : 1024;
         int32_t *nh = rd_realloc_array(c->handles, (size_t)cap * n, sizeof *nh);
@@ -138,8 +112,9 @@ static int32_t mix_word(void *p, const char *text, size_t len) {
         c->handles = nh;
         c->cap_words = cap;
     }
-    memcpy(c->handles + (size_t)c->n_words * n, h, (size_t)n * sizeof *h);
-    c->table[b] = c->n_words;
+    int added;
+    if (rd_strtab_intern(&c->tuples, key_bytes, key_len, &added) != c->n_words) goto done; /* out of memory */
+    memcpy(c->handles + (size_t)c->n_words * n, h, key_len);
     id = c->n_words++;
 done:
     if (h != key) free(h);

@@ -844,6 +844,7 @@ static void test_mix_scores_are_weighted_sums(void **state) {
     for (int k = 0; k < 3; k++)
         for (int i = 0; i < 5; i++) word[k][i] = lm_word(c3[k], text[i], strlen(text[i]));
     assert_int_equal(word[0][0], word[0][3]); /* the same text, the same handle */
+    for (int i = 0; i < 3; i++) assert_int_equal(word[0][i], i); /* mix handles: dense, in order */
     assert_true(lm_word_known(cm, word[0][0]));
     assert_false(lm_word_known(cm, word[0][2])); /* "dog": unknown to the n-gram */
     /* three rounds of batches, from the start state then from the children */
