@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cli/batch_list.h"
 #include "cli/cli_util.h"
 #include "common/npy.h"
 #include "common/status.h"
@@ -256,12 +257,28 @@ typedef struct result {
     int done;
 } result;
 
+/* An utterance in flight: taken by a worker, not yet printed. */
+typedef struct slot {
+    item it;          /* its strings are the slot's (owned) or a->items' */
+    int owned;
+    result r;
+} slot;
+
 typedef struct app {
     options o;
     model_ctx *ctx;
     int n_ctx;
-    item *items;
-    long n_items;
+    item *items;      /* files, --logits rows, --stream: every utterance; a list: none */
+    long n_items;     /* utterances to decode (a list: its lines kept by --shard and --resume) */
+    bl_list list;     /* --list / stdin, read as the workers take utterances */
+    int listed;       /* the utterances come from list */
+    long list_total;  /* the list's utterances (before --shard and --resume) */
+    long list_k;      /* list utterances read in this pass */
+    char **done_ids;  /* --resume with a list: the ids already out, sorted */
+    size_t n_done_ids;
+    long src;         /* the next utterance of a->items to take */
+    item pending;     /* a list utterance read ahead (session runs, interrupt report) */
+    int has_pending;
     rd_npy batch3d;   /* --logits: the array read (3-D: one item a row) */
     lm_model *lm;     /* the search's: lm_parts[0], or their mix */
     lm_model *lm_parts[MAX_LMS];
@@ -272,8 +289,11 @@ typedef struct app {
     lex_extra *extra;   /* their word{units}, added to the lexicon */
     int n_extra;
     sf_states start;  /* --lm-state */
-    result *res;
-    long next;
+    slot *ring;       /* utterances base..next-1 live in ring[i % ring_cap] */
+    long ring_cap, base, window;
+    long next;        /* the next utterance index to take */
+    rd_status fatal;  /* reading the list failed while decoding (fatal_msg) */
+    char *fatal_msg;
     int stop;
     int lm_reported;  /* the LM line was printed */
     int single;       /* one utterance from --logits: print its text alone */
@@ -640,61 +660,104 @@ static rd_status add_list_hotwords(app *a, const char *path, size_t n, int *idx,
     return RD_OK;
 }
 
-static rd_status read_list(app *a, const char *path, long *cap, rd_error *err) {
-    rd_text t;
-    RD_TRY(rd_text_read(path, &t, err));
-    const char *name = strcmp(path, "-") == 0 ? "<stdin>" : path;
-    a->list_name = name;
-    long first_new = a->n_items;
-    rd_line_iter it;
-    rd_line_iter_init(&it, t.data, t.size);
-    const char *line;
-    size_t len;
+static int cmp_str(const void *x, const void *y);
+static int tokens_for(const app *a, const char *npy, char *out, size_t n);
+
+/* The list's first pass: every line parsed (a malformed one is the error), its
+ * hotword files collected, and its ids checked as check_ids does for files:
+ * first an id with a carriage return, then an id given twice (the first such
+ * pair in list order). Only a hash and a line number are kept per id
+ * (bl_id_set); a hash seen before is confirmed by reading that line again. */
+static rd_status read_list(app *a, const char *path, rd_error *err) {
+    RD_TRY(bl_open(&a->list, path, err));
+    a->listed = 1;
+    a->list_name = a->list.name;
+    bl_id_set seen = {0};
+    long cr_line = 0, dup_line = 0, dup_first = 0;
+    char *id = NULL, *dup_id = NULL;
+    bl_entry e;
     rd_status st = RD_OK;
-    while (st == RD_OK && rd_line_next(&it, &line, &len)) {
-        const char *f[3];
-        size_t fl[3];
-        int n;
-        const char *tab = memchr(line, '\t', len);
-        if (tab) {
-            f[0] = line;
-            fl[0] = (size_t)(tab - line);
-            f[1] = tab + 1;
-            fl[1] = len - fl[0] - 1;
-            while (fl[1] && (f[1][fl[1] - 1] == ' ')) fl[1]--;
-            n = fl[1] ? 2 : 1;
-            const char *tab2 = memchr(f[1], '\t', fl[1]);
-            if (tab2) { /* a third column: the utterance's hotword file */
-                f[2] = tab2 + 1;
-                fl[2] = (size_t)(f[1] + fl[1] - f[2]);
-                fl[1] = (size_t)(tab2 - f[1]);
-                n = memchr(f[2], '\t', fl[2]) || fl[2] == 0 ? 4 : 3;
-            }
-        } else {
-            n = rd_split_ws(line, len, f, fl, 3);
+    int r;
+    while ((r = bl_next(&a->list, &e, &st, err)) > 0) {
+        a->list_total++;
+        if (e.hot) {
+            int idx;
+            if ((st = add_list_hotwords(a, e.hot, e.hot_len, &idx, err)) != RD_OK) break;
         }
-        if (n == 0 || (len && line[0] == '#')) continue;
-        if (n == 1 && !tab) {
-            char stem[512];
-            char *p = xstrdup(f[0], fl[0]);
-            if (!p) { st = rd_fail(err, RD_ERR_NOMEM, "out of memory"); break; }
-            cli_stem(p, stem, sizeof stem);
-            free(p);
-            st = add_item(a, cap, stem, strlen(stem), f[0], fl[0], -1, -1, err);
-        } else if (n == 2 && fl[0] > 0) {
-            st = add_item(a, cap, f[0], fl[0], f[1], fl[1], -1, -1, err);
-        } else if (n == 3 && fl[0] > 0 && fl[1] > 0) {
-            st = add_item(a, cap, f[0], fl[0], f[1], fl[1], -1, -1, err);
-            if (st == RD_OK) st = add_list_hotwords(a, f[2], fl[2], &a->items[a->n_items - 1].hot, err);
-        } else {
-            st = rd_fail(err, RD_ERR_INPUT, "%s:%ld: expected utt_id<TAB>path.npy[<TAB>hotwords.txt]", name,
-                         it.lineno);
+        free(id);
+        if (!(id = xstrdup(e.id, e.id_len))) { st = rd_fail(err, RD_ERR_NOMEM, "out of memory"); break; }
+        long line = e.line;
+        if (!cr_line && strpbrk(id, "\t\n\r")) cr_line = line;
+        if (dup_line) continue;
+        uint64_t h = bl_id_hash(id);
+        long lines[8], first = 0;
+        size_t n = bl_id_set_lines(&seen, h, lines, 8);
+        for (size_t k = 0; k < n && st == RD_OK; k++) {
+            char *other;
+            if ((st = bl_id_at(&a->list, lines[k], &other, err)) != RD_OK) break;
+            if (strcmp(other, id) == 0 && (!first || lines[k] < first)) first = lines[k];
+            free(other);
         }
-        if (st == RD_OK && a->n_items > first_new && !a->items[a->n_items - 1].line)
-            a->items[a->n_items - 1].line = it.lineno;
+        if (st != RD_OK) break;
+        if (first) {
+            dup_line = line, dup_first = first, dup_id = id, id = NULL;
+        } else if (bl_id_set_add(&seen, h, line) < 0) {
+            st = rd_fail(err, RD_ERR_NOMEM, "out of memory checking %ld ids", a->list_total);
+            break;
+        }
     }
-    rd_text_free(&t);
+    free(id);
+    bl_id_set_free(&seen);
+    if (st == RD_OK && cr_line)
+        st = rd_fail(err, RD_ERR_INPUT, "%s:%ld: the utterance id holds a carriage return", a->list_name, cr_line);
+    else if (st == RD_OK && dup_line)
+        st = rd_fail(err, RD_ERR_INPUT, "%s:%ld: utterance id '%s' is also on line %ld", a->list_name, dup_line,
+                     dup_id, dup_first);
+    free(dup_id);
+    a->n_items = a->list_total;
     return st;
+}
+
+/* List utterance number k (0-based) with this id is decoded in this run. */
+static int list_keeps(const app *a, long k, const char *id) {
+    if (a->o.shard_n && k % a->o.shard_n != a->o.shard_k - 1) return 0;
+    return !(a->n_done_ids && bsearch(&id, a->done_ids, a->n_done_ids, sizeof *a->done_ids, cmp_str));
+}
+
+/* The next list utterance kept by --shard and --resume, its strings in one
+ * allocation: 1, 0 at the list's end, -1 on a read error. */
+static int list_take(app *a, item *it, rd_error *err) {
+    bl_entry e;
+    rd_status st = RD_OK;
+    int r;
+    while ((r = bl_next(&a->list, &e, &st, err)) > 0) {
+        long k = a->list_k++;
+        if (a->o.shard_n && k % a->o.shard_n != a->o.shard_k - 1) continue;
+        memset(it, 0, sizeof *it);
+        if (!(it->id = malloc(e.id_len + e.path_len + 2))) return rd_fail(err, RD_ERR_NOMEM, "out of memory"), -1;
+        memcpy(it->id, e.id, e.id_len);
+        it->id[e.id_len] = '\0';
+        if (!list_keeps(a, k, it->id)) {
+            free(it->id);
+            continue;
+        }
+        it->path = it->id + e.id_len + 1;
+        memcpy(it->path, e.path, e.path_len);
+        it->path[e.path_len] = '\0';
+        it->row = ROW_FILE;
+        it->length = -1;
+        it->line = e.line;
+        it->hot = -1;
+        for (int i = 0; e.hot && i < a->n_hot; i++)
+            if (strlen(a->hot[i].path) == e.hot_len && memcmp(a->hot[i].path, e.hot, e.hot_len) == 0) it->hot = i;
+        it->ctx = -1;
+        char tok[4096];
+        if (tokens_for(a, it->path, tok, sizeof tok))
+            for (int i = 0; i < a->n_ctx; i++)
+                if (strcmp(a->ctx[i].tokens_path, tok) == 0) it->ctx = i;
+        return 1;
+    }
+    return r;
 }
 
 static rd_status expand_3d(app *a, long *cap, rd_error *err) {
@@ -760,11 +823,15 @@ static rd_status collect_inputs(app *a, int argc, char **argv, int first, rd_err
     const char *list = a->o.list ? a->o.list : "-";
     if (strcmp(list, "-") == 0 && isatty(0))
         return rd_fail(err, RD_ERR_USAGE, "no input: give --logits FILE.npy, FILE.npy ..., or a list on stdin (see --help)");
-    return read_list(a, list, &cap, err);
+    return read_list(a, list, err);
 }
 
 static void apply_shard(app *a) {
     if (!a->o.shard_n) return;
+    if (a->listed) { /* utterances k with k % N == K - 1 */
+        a->n_items = a->list_total / a->o.shard_n + (a->list_total % a->o.shard_n > a->o.shard_k - 1);
+        return;
+    }
     long k = 0;
     for (long i = 0; i < a->n_items; i++) {
         if (i % a->o.shard_n == a->o.shard_k - 1) a->items[k++] = a->items[i];
@@ -794,6 +861,7 @@ static int cmp_id_ref(const void *x, const void *y) {
 }
 
 static rd_status check_ids(app *a, rd_error *err) {
+    if (a->listed) return RD_OK; /* read_list checked them */
     for (long i = 0; i < a->n_items; i++) {
         const item *it = &a->items[i];
         if (strpbrk(it->id, "\t\n\r")) {
@@ -901,7 +969,28 @@ static rd_status apply_resume(app *a, rd_error *err) {
     }
     rd_text_free(&t);
     long kept = 0, skipped = 0;
-    if (st == RD_OK) {
+    if (st == RD_OK && a->listed) { /* counted on the list; list_take skips them */
+        qsort(ids, n, sizeof *ids, cmp_str);
+        a->done_ids = ids;
+        a->n_done_ids = n;
+        ids = NULL;
+        n = 0;
+        st = bl_rewind(&a->list, err);
+        bl_entry e;
+        int r;
+        for (long k = 0; st == RD_OK && (r = bl_next(&a->list, &e, &st, err)) > 0; k++) {
+            if (a->o.shard_n && k % a->o.shard_n != a->o.shard_k - 1) continue;
+            char *id = xstrdup(e.id, e.id_len);
+            if (!id) { st = rd_fail(err, RD_ERR_NOMEM, "out of memory"); break; }
+            if (list_keeps(a, k, id)) kept++;
+            else skipped++;
+            free(id);
+        }
+        a->n_items = kept;
+        if (st == RD_OK && !a->o.quiet)
+            fprintf(stderr, PROG ": --resume: %ld utterance%s already in %s, %ld to decode\n", skipped,
+                    skipped == 1 ? "" : "s", a->o.resume, kept);
+    } else if (st == RD_OK) {
         qsort(ids, n, sizeof *ids, cmp_str);
         for (long i = 0; i < a->n_items; i++) {
             const char *key = a->items[i].id;
@@ -1028,6 +1117,21 @@ static rd_status load_ctx(app *a, const char *tokens, int *idx, rd_error *err) {
 
 static rd_status resolve_contexts(app *a, rd_error *err) {
     char tok[4096];
+    if (a->listed) { /* list_take finds each utterance's among these */
+        RD_TRY(bl_rewind(&a->list, err));
+        bl_entry e;
+        rd_status st = RD_OK;
+        int r, idx;
+        for (long k = 0; st == RD_OK && (r = bl_next(&a->list, &e, &st, err)) > 0; k++) {
+            if (a->o.shard_n && k % a->o.shard_n != a->o.shard_k - 1) continue;
+            char *id = xstrdup(e.id, e.id_len), *path = xstrdup(e.path, e.path_len);
+            if (!id || !path) st = rd_fail(err, RD_ERR_NOMEM, "out of memory");
+            else if (list_keeps(a, k, id) && tokens_for(a, path, tok, sizeof tok)) st = load_ctx(a, tok, &idx, err);
+            free(id);
+            free(path);
+        }
+        return st;
+    }
     for (long i = 0; i < a->n_items; i++) {
         if (!tokens_for(a, a->items[i].path, tok, sizeof tok)) {
             /* reported when the utterance is decoded (keep-going friendly) */
@@ -1255,9 +1359,8 @@ static rd_status rescore_nbest(const app *a, dec_decoder *d, lm_cache **cache, r
     return dec_rescore(d, *cache, a->o.rescore_weight, a->o.rescore_word_score, err);
 }
 
-static rd_status decode_item(worker *w, long i, int carry, FILE *out, int64_t *frames, rd_error *err) {
+static rd_status decode_item(worker *w, const item *it, int carry, FILE *out, int64_t *frames, rd_error *err) {
     app *a = w->a;
-    const item *it = &a->items[i];
     if (it->ctx < 0) {
         char tok[4096];
         if (access(it->path, F_OK) != 0) /* the file itself is missing: say so, not "no tokens" */
@@ -1313,43 +1416,116 @@ static int same_session(const item *x, const item *y) {
     return n && n == session_len(y->id) && memcmp(x->id, y->id, n) == 0 && x->ctx == y->ctx;
 }
 
+static slot *slot_of(const app *a, long i) { return &a->ring[i % a->ring_cap]; }
+
+/* Under a->mu: the next utterance (files and rows from a->items, else the
+ * list's next kept line): 1, 0 when none is left, -1 when the list failed. */
+static int next_item(app *a, item *it, rd_error *err) {
+    if (a->has_pending) {
+        *it = a->pending;
+        a->has_pending = 0;
+        return 1;
+    }
+    if (!a->listed) {
+        if (a->src >= a->n_items) return 0;
+        *it = a->items[a->src++];
+        return 1;
+    }
+    return list_take(a, it, err);
+}
+
+/* Under a->mu: the utterance next_item gives next, read ahead; NULL at the
+ * end or when the list failed (*failed). */
+static const item *peek_item(app *a, int *failed, rd_error *err) {
+    if (!a->has_pending) {
+        int r = next_item(a, &a->pending, err);
+        if (r < 0) *failed = 1;
+        if (r <= 0) return NULL;
+        a->has_pending = 1;
+    }
+    return &a->pending;
+}
+
+/* Under a->mu: utterance a->next into its slot (the ring grows when a
+ * session run fills it); *i its index. */
+static rd_status take_slot(app *a, long *i, rd_error *err) {
+    if (a->next - a->base == a->ring_cap) {
+        long nc = 2 * a->ring_cap;
+        slot *nr = calloc((size_t)nc, sizeof *nr);
+        if (!nr) return rd_fail(err, RD_ERR_NOMEM, "out of memory for %ld utterances in flight", nc);
+        for (long j = a->base; j < a->next; j++) nr[j % nc] = *slot_of(a, j);
+        free(a->ring);
+        a->ring = nr;
+        a->ring_cap = nc;
+    }
+    item it;
+    int r = next_item(a, &it, err);
+    if (r == 0) return rd_fail(err, RD_ERR_IO, "%s: the list changed while it was decoded", a->list_name);
+    if (r < 0) return err->status;
+    slot *s = slot_of(a, a->next);
+    memset(s, 0, sizeof *s);
+    s->it = it;
+    s->owned = a->listed;
+    *i = a->next++;
+    return RD_OK;
+}
+
 /* Takes the next item, or with --session-carry the next run of items of one
- * session (decoded in order by this worker, each continuing the last). */
+ * session (decoded in order by this worker, each continuing the last). At
+ * most a->window utterances are taken beyond the first one not printed (a
+ * session run may pass it), so memory does not grow with a list's length. */
 static void *worker_main(void *arg) {
     worker *w = arg;
     app *a = w->a;
     long i = 0, end = 0, start = 0;
     for (;;) {
+        pthread_mutex_lock(&a->mu);
         if (i >= end) {
-            pthread_mutex_lock(&a->mu);
-            i = start = a->stop ? a->n_items : a->next;
-            end = i + 1;
-            while (a->o.session_carry && end < a->n_items && same_session(&a->items[end - 1], &a->items[end])) end++;
-            if (i < a->n_items) a->next = end;
-            int stop = a->stop;
+            while (!a->stop && a->next < a->n_items && a->next - a->base >= a->window)
+                pthread_cond_wait(&a->cv, &a->mu);
+            if (a->stop || a->next >= a->n_items) {
+                pthread_mutex_unlock(&a->mu);
+                break;
+            }
+            rd_error e;
+            rd_error_clear(&e);
+            rd_status st = take_slot(a, &i, &e);
+            start = i;
+            while (st == RD_OK && a->o.session_carry && a->next < a->n_items) {
+                int failed = 0;
+                long j;
+                const item *nx = peek_item(a, &failed, &e);
+                if (failed) st = e.status;
+                if (!nx || !same_session(&slot_of(a, a->next - 1)->it, nx)) break;
+                st = take_slot(a, &j, &e);
+            }
+            if (st != RD_OK) { /* reading the list failed: the printer reports it */
+                if (!a->fatal) a->fatal = st, a->fatal_msg = strdup(e.msg);
+                a->stop = 1;
+                pthread_cond_broadcast(&a->cv);
+                pthread_mutex_unlock(&a->mu);
+                break;
+            }
+            end = a->next;
+        } else if (a->stop) {
             pthread_mutex_unlock(&a->mu);
-            if (stop) break;
+            break;
         }
-        if (i >= a->n_items) break;
-        if (i > start) {
-            pthread_mutex_lock(&a->mu);
-            int stop = a->stop;
-            pthread_mutex_unlock(&a->mu);
-            if (stop) break;
-        }
+        item it = slot_of(a, i)->it; /* the ring may move; the strings do not */
+        pthread_mutex_unlock(&a->mu);
         int carry = a->o.session_carry && i > start; /* the previous item of the run was decoded here */
-        result *r = &a->res[i];
         char *buf = NULL;
         size_t len = 0;
         FILE *f = open_memstream(&buf, &len);
         rd_error e;  /* on this stack: a result keeps only a failure's message */
         rd_error_clear(&e);
         int64_t frames = 0;
-        rd_status st = f ? decode_item(w, i, carry, f, &frames, &e)
+        rd_status st = f ? decode_item(w, &it, carry, f, &frames, &e)
                          : rd_fail(&e, RD_ERR_NOMEM, "out of memory for output");
         if (f) fclose(f);
         char *msg = st == RD_OK ? NULL : strdup(e.msg);
         pthread_mutex_lock(&a->mu);
+        result *r = &slot_of(a, i)->r;
         if (st == RD_OK) {
             r->out = buf;
             r->out_len = len;
@@ -1602,12 +1778,20 @@ static int any_rwkv(const app *a) {
 }
 
 static void free_app(app *a) {
-    for (long i = 0; i < a->n_items; i++) {
-        free(a->items[i].id);
-        if (a->res) free(a->res[i].out), free(a->res[i].msg);
-    }
+    for (long i = 0; a->items && i < a->n_items; i++) free(a->items[i].id);
     free(a->items);
-    free(a->res);
+    for (long i = a->base; a->ring && i < a->next; i++) {
+        slot *s = slot_of(a, i);
+        free(s->r.out);
+        free(s->r.msg);
+        if (s->owned) free(s->it.id);
+    }
+    free(a->ring);
+    if (a->has_pending && a->listed) free(a->pending.id);
+    for (size_t i = 0; i < a->n_done_ids; i++) free(a->done_ids[i]);
+    free(a->done_ids);
+    free(a->fatal_msg);
+    if (a->listed) bl_close(&a->list);
     boost_free(a->boost);
     free(a->extra);
     for (int i = 0; i < a->n_hot; i++) {
@@ -1635,8 +1819,8 @@ static int fail(app *a, const rd_error *err) {
 }
 
 /* A failed utterance on stderr: its id first unless the message has it. */
-static void report_failure(const app *a, long i) {
-    const char *id = a->items[i].id, *msg = a->res[i].msg ? a->res[i].msg : rd_strerror(a->res[i].status);
+static void report_failure(const app *a, const char *id, const result *r) {
+    const char *msg = r->msg ? r->msg : rd_strerror(r->status);
     if (a->single || strstr(msg, id)) fprintf(stderr, PROG ": %s\n", msg);
     else fprintf(stderr, PROG ": %s: %s\n", id, msg);
 }
@@ -1650,15 +1834,23 @@ static int interrupted(app *a, long i, long ok, long failed, rd_progress *prog) 
     long unfinished = 0;
     const char *first = NULL;
     for (long j = i; j < a->n_items; j++) {
-        result *r = &a->res[j];
+        if (j >= a->next) { /* not taken yet */
+            int bad = 0;
+            const item *p = first ? NULL : peek_item(a, &bad, &(rd_error){0});
+            if (p) first = p->id;
+            unfinished += a->n_items - j;
+            break;
+        }
+        slot *s = slot_of(a, j);
+        result *r = &s->r;
         if (!r->done) {
-            if (!first) first = a->items[j].id;
+            if (!first) first = s->it.id;
             unfinished++;
         } else if (r->status == RD_OK) {
             if (!a->out_errno && !(a->out_errno = cli_write_stdout(r->out, r->out_len))) ok++;
         } else {
             failed++;
-            report_failure(a, j);
+            report_failure(a, s->it.id, r);
         }
     }
     pthread_mutex_unlock(&a->mu);
@@ -1681,11 +1873,19 @@ static int print_in_order(app *a, double t0) {
     if (a->single) prog.enabled = 0;
     for (long i = 0; i < a->n_items; i++) {
         pthread_mutex_lock(&a->mu);
-        while (!a->res[i].done && !a->interrupted) pthread_cond_wait(&a->cv, &a->mu);
-        int sig = a->interrupted;
+        while (!(i < a->next && slot_of(a, i)->r.done) && !a->interrupted && !a->fatal)
+            pthread_cond_wait(&a->cv, &a->mu);
+        int sig = a->interrupted, ready = i < a->next && slot_of(a, i)->r.done;
+        slot sl;
+        if (ready) sl = *slot_of(a, i); /* the ring may move while this one is written */
         pthread_mutex_unlock(&a->mu);
         if (sig) return interrupted(a, i, ok, failed, &prog);
-        result *r = &a->res[i];
+        if (!ready) { /* a->fatal: the list could not be read on */
+            rd_progress_finish(&prog, ok + failed);
+            fprintf(stderr, PROG ": %s\n", a->fatal_msg ? a->fatal_msg : rd_strerror(a->fatal));
+            return rd_exit_code(a->fatal);
+        }
+        result *r = &sl.r;
         if (r->status == RD_OK) {
             /* a line counts once it is out: written and flushed */
             if ((a->out_errno = cli_write_stdout(r->out, r->out_len)) != 0) {
@@ -1700,10 +1900,10 @@ static int print_in_order(app *a, double t0) {
         } else {
             failed++;
             if (first_bad == RD_OK) first_bad = r->status;
-            report_failure(a, i);
+            report_failure(a, sl.it.id, r);
             if (a->o.keep_going && a->o.json) { /* a line per utterance, failed ones too */
                 fputs("{\"utt\":", stdout);
-                cli_json_string(stdout, a->items[i].id);
+                cli_json_string(stdout, sl.it.id);
                 fputs(",\"error\":", stdout);
                 cli_json_string(stdout, r->msg ? r->msg : rd_strerror(r->status));
                 fputs("}\n", stdout);
@@ -1717,9 +1917,15 @@ static int print_in_order(app *a, double t0) {
                 break;
             }
         }
-        free(r->out);
-        free(r->msg);
-        r->out = r->msg = NULL;
+        pthread_mutex_lock(&a->mu); /* printed: its slot is free */
+        slot *s = slot_of(a, i);
+        free(s->r.out);
+        free(s->r.msg);
+        if (s->owned) free(s->it.id);
+        memset(s, 0, sizeof *s);
+        a->base = i + 1;
+        pthread_cond_broadcast(&a->cv);
+        pthread_mutex_unlock(&a->mu);
         rd_progress_update(&prog, i + 1);
     }
     rd_progress_finish(&prog, ok + failed);
@@ -1788,9 +1994,11 @@ int main(int argc, char **argv) {
         free_app(&a);
         return cli_finish_stdout(PROG, 0, a.out_errno);
     }
-    a.res = calloc((size_t)(a.n_items ? a.n_items : 1), sizeof *a.res);
-    if (!a.res) {
-        rd_fail(&err, RD_ERR_NOMEM, "out of memory for %ld results", a.n_items);
+    a.window = a.o.threads > 16 ? 64L * a.o.threads : 1024;
+    a.ring_cap = a.window;
+    a.ring = calloc((size_t)a.ring_cap, sizeof *a.ring);
+    if (!a.ring || (a.listed && bl_rewind(&a.list, &err) != RD_OK)) {
+        if (!a.ring) rd_fail(&err, RD_ERR_NOMEM, "out of memory for %ld results", a.ring_cap);
         return fail(&a, &err);
     }
     pthread_mutex_init(&a.mu, NULL);

@@ -1276,6 +1276,63 @@ static void test_subword_pieces(void **state) {
     assert_non_null(strstr(r.out, "--unit-type TYPE"));
 }
 
+/* Issue 17 item 6: a list is read as the workers take its lines, not held in
+ * memory (make bench-listmem measures that). What a list did before must
+ * still hold for lists longer than the utterances kept in flight (1024):
+ * output in list order with threads, shards, --resume, session runs, ids
+ * checked (a carriage return, then duplicates) on stdin too, the counts. */
+static void test_long_list_streamed(void **state) {
+    (void)state;
+    NEED_PROG();
+    char dir[] = "/tmp/rd_cli_listXXXXXX", cwd[1024];
+    assert_non_null(mkdtemp(dir));
+    assert_non_null(getcwd(cwd, sizeof cwd));
+    run_result r;
+    /* 32 units; every frame says "a" (unit 1) */
+    run(&r, "cd %s && { echo '<blank>'; for c in a b c d e f g h i j k l m n o p q r s t u v w x y z \"'\" '|' x1 x2 x3; "
+        "do echo \"$c\"; done; } > tokens.txt && awk 'BEGIN { for (t = 0; t < 2; t++) { for (v = 0; v < 32; v++) "
+        "printf \"%%s%%s\", v ? \" \" : \"\", v == 1 ? \"-0.1\" : \"-9\"; print \"\" } }' > tiny.txt && "
+        "printf '\\\\data\\\\\\nngram 1=3\\n\\n\\\\1-grams:\\n-1.0\\t<s>\\n-1.0\\t</s>\\n-0.5\\ta\\n\\n\\\\end\\\\\\n' > lm.arpa && "
+        "awk 'BEGIN { print \"# ids\"; for (i = 0; i < 3000; i++) { printf \"u%%05d\\ttiny.txt\\n\", i; if (i == 5) print \"\" } }' > list",
+        dir);
+    assert_int_equal(r.status, 0);
+    /* every line, in list order, at 3 threads; the summary counts them */
+    run(&r, "cd %s && %s/" PROG " --list list --threads 3 > all && grep -c '\ta$' all && grep -v '^#' list | grep . | cut -f1 > ids && "
+        "cut -f1 all | cmp - ids && echo same", dir, cwd);
+    assert_string_equal(r.out, "3000\nsame\n");
+    assert_non_null(strstr(r.err, "decoded 3000 utterances (0 failed), 6000 frames"));
+    /* a shard: every third utterance from the second */
+    run(&r, "cd %s && %s/" PROG " --list list --threads 2 --shard 2/3 --quiet > s2 && awk 'NR %% 3 == 2' all | cmp - s2 && "
+        "echo same",
+        dir, cwd);
+    assert_string_equal(r.out, "same\n");
+    assert_string_equal(r.err, "");
+    /* --resume after 1100 lines, the list on stdin, with a shard-free run: the rest, appended, in order */
+    run(&r, "cd %s && head -n 1100 all > out && cat list | %s/" PROG " --threads 2 --resume out >> out && cmp out all "
+        "&& echo same", dir, cwd);
+    assert_string_equal(r.out, "same\n");
+    assert_non_null(strstr(r.err, "--resume: 1100 utterances already in out, 1900 to decode\n"));
+    assert_non_null(strstr(r.err, "decoded 1900 utterances (0 failed)"));
+    /* a session run longer than what is kept in flight */
+    run(&r, "cd %s && sed 's,^u,s/u,' list > slist && %s/" PROG " --list slist --lm lm.arpa --session-carry --threads 2 "
+        "--quiet | cut -f1 > got && sed 's,^u,s/u,' ids | cmp - got && echo same", dir, cwd);
+    assert_string_equal(r.out, "same\n");
+    /* a duplicate late in a list on stdin: both lines named, nothing decoded */
+    run(&r, "cd %s && { cat list; printf 'u00007\\ttiny.txt\\n'; } | %s/" PROG, dir, cwd);
+    assert_int_equal(r.status, 1);
+    assert_string_equal(r.out, "");
+    assert_string_equal(r.err, "rwkv-decode: <stdin>:3003: utterance id 'u00007' is also on line 10\n");
+    /* an id with a carriage return is reported before an earlier duplicate; a bad line before both */
+    run(&r, "cd %s && { cat list; printf 'u00007\\ttiny.txt\\nx\\ry\\ttiny.txt\\n'; } | %s/" PROG, dir, cwd);
+    assert_int_equal(r.status, 1);
+    assert_string_equal(r.err, "rwkv-decode: <stdin>:3004: the utterance id holds a carriage return\n");
+    run(&r, "cd %s && { cat list; printf 'u00007\\ttiny.txt\\nx\\ry\\ttiny.txt\\n\\tno-id\\n'; } > bad && %s/" PROG
+        " --list bad", dir, cwd);
+    assert_int_equal(r.status, 1);
+    assert_string_equal(r.err, "rwkv-decode: bad:3005: expected utt_id<TAB>path.npy[<TAB>hotwords.txt]\n");
+    run(&r, "rm -rf %s", dir);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_options_as_typed),
@@ -1308,6 +1365,7 @@ int main(void) {
         cmocka_unit_test(test_weights_refused_at_parse),
         cmocka_unit_test(test_zero_dim_3d_refused),
         cmocka_unit_test(test_subword_pieces),
+        cmocka_unit_test(test_long_list_streamed),
     };
     if (getenv("RD_TEST_FILTER")) cmocka_set_test_filter(getenv("RD_TEST_FILTER")); /* tests/gpu/run.sh */
     return cmocka_run_group_tests(tests, NULL, NULL);
