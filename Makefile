@@ -48,8 +48,13 @@ endif
 LIB_SRC  := $(wildcard common/*.c lexicon/*.c lmstate/*.c lmstate/*/*.c kernels/*.c decoder/*.c)
 CLI_MAIN := cli/rwkv_decode.c cli/rwkv_lm.c cli/rwkv_wer.c
 CLI_SRC  := $(filter-out $(CLI_MAIN),$(wildcard cli/*.c))
-LIB_OBJ  := $(patsubst %.c,$(BUILD)/obj/%.o,$(LIB_SRC) $(CLI_SRC)) $(CU_OBJ)
+LIB_OBJ  := $(patsubst %.c,$(BUILD)/obj/%.o,$(LIB_SRC)) $(CU_OBJ)
 LIB      := $(BUILD)/librd.a
+# The programs' own code (options, lists, output, WER, rwkv-lm's commands):
+# linked into the programs and the tests of it, not into the library.
+CLI_OBJ  := $(patsubst %.c,$(BUILD)/obj/%.o,$(CLI_SRC))
+CLI_LIB  := $(BUILD)/libcli.a
+CLI_TESTS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(shell grep -l '\#include "cli/' tests/test_*.c))
 PROGS    := $(BIN)/rwkv-decode $(BIN)/rwkv-lm $(BIN)/rwkv-wer
 TEST_SRC := $(wildcard tests/test_*.c)
 TESTS    := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
@@ -80,23 +85,30 @@ $(BUILD)/obj/%.cu.o: %.cu
 	@mkdir -p $(dir $@)
 	$(NVCC) $(NVFLAGS) -DRD_HAVE_CUDA -c $< -o $@
 
-$(LIB): $(LIB_OBJ)
+$(LIB): $(LIB_OBJ) Makefile
+	@rm -f $@
+	ar rcs $@ $(filter %.o,$^)
+
+$(CLI_LIB): $(CLI_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(BIN)/rwkv-decode: $(BUILD)/obj/cli/rwkv_decode.o $(LIB)
+$(BIN)/rwkv-decode: $(BUILD)/obj/cli/rwkv_decode.o $(CLI_LIB) $(LIB)
 	@mkdir -p $(BIN)
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
-$(BIN)/rwkv-lm: $(BUILD)/obj/cli/rwkv_lm.o $(LIB)
+$(BIN)/rwkv-lm: $(BUILD)/obj/cli/rwkv_lm.o $(CLI_LIB) $(LIB)
 	@mkdir -p $(BIN)
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
-$(BIN)/rwkv-wer: $(BUILD)/obj/cli/rwkv_wer.o $(LIB)
+$(BIN)/rwkv-wer: $(BUILD)/obj/cli/rwkv_wer.o $(CLI_LIB) $(LIB)
 	@mkdir -p $(BIN)
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
 
 $(BUILD)/tests/%: tests/%.c $(LIB) tests/testutil.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $< $(LIB) -o $@ -lcmocka $(LDLIBS) $(LDFLAGS)
+$(CLI_TESTS): $(BUILD)/tests/%: tests/%.c $(CLI_LIB) $(LIB) tests/testutil.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $< $(CLI_LIB) $(LIB) -o $@ -lcmocka $(LDLIBS) $(LDFLAGS)
 
 $(BUILD)/obj-cpu/%.o: %.cu
 	@mkdir -p $(dir $@)

@@ -140,22 +140,19 @@ int bl_next(bl_list *l, bl_entry *e, rd_status *st, rd_error *err) {
     return 0;
 }
 
-rd_status bl_id_at(bl_list *l, long line, char **id, rd_error *err) {
+rd_status bl_find_id(bl_list *l, const char *id, long before, long *line, rd_error *err) {
     off_t pos = ftello(l->f);
     long lineno = l->lineno;
-    *id = NULL;
+    size_t n = strlen(id);
+    *line = 0;
     RD_TRY(bl_rewind(l, err));
     bl_entry e;
     rd_status st = RD_OK;
-    int r;
-    while ((r = bl_next(l, &e, &st, err)) > 0 && e.line < line) {}
-    if (r > 0 && e.line == line) {
-        *id = malloc(e.id_len + 1);
-        if (!*id) st = rd_fail(err, RD_ERR_NOMEM, "out of memory");
-        else memcpy(*id, e.id, e.id_len), (*id)[e.id_len] = '\0';
-    } else if (r >= 0) {
-        st = rd_fail(err, RD_ERR_IO, "%s:%ld: the line changed while it was read", l->name, line);
-    }
+    while (bl_next(l, &e, &st, err) > 0 && e.line < before)
+        if (strnlen(e.id, e.id_len) == n && memcmp(e.id, id, n) == 0) {
+            *line = e.line;
+            break;
+        }
     if (fseeko(l->f, pos, SEEK_SET) != 0 && st == RD_OK)
         st = rd_fail(err, RD_ERR_IO, "%s: cannot read it again: %s", l->name, strerror(errno));
     l->lineno = lineno;
@@ -178,38 +175,32 @@ uint64_t bl_id_hash(const char *id) {
     return h;
 }
 
-static void put(struct bl_id_slot *slot, size_t cap, uint64_t h, long line) {
+static int put(uint64_t *t, size_t cap, uint64_t h) {
     size_t i = (size_t)h & (cap - 1);
-    while (slot[i].line) i = (i + 1) & (cap - 1);
-    slot[i].h = h;
-    slot[i].line = line;
+    for (; t[i]; i = (i + 1) & (cap - 1))
+        if (t[i] == h) return 1;
+    t[i] = h;
+    return 0;
 }
 
-int bl_id_set_add(bl_id_set *s, uint64_t h, long line) {
-    if (2 * (s->n + 1) > s->cap) {
+int bl_id_set_add(bl_id_set *s, uint64_t h) {
+    if (h == 0) h = 1; /* 0 marks an empty entry */
+    if (8 * (s->n + 1) > 7 * s->cap) {
         size_t nc = s->cap ? 2 * s->cap : 1024;
-        struct bl_id_slot *ns = calloc(nc, sizeof *ns);
-        if (!ns) return -1;
+        uint64_t *nt = calloc(nc, sizeof *nt);
+        if (!nt) return -1;
         for (size_t i = 0; i < s->cap; i++)
-            if (s->slot[i].line) put(ns, nc, s->slot[i].h, s->slot[i].line);
-        free(s->slot);
-        s->slot = ns;
+            if (s->h[i]) put(nt, nc, s->h[i]);
+        free(s->h);
+        s->h = nt;
         s->cap = nc;
     }
-    put(s->slot, s->cap, h, line);
+    if (put(s->h, s->cap, h)) return 1;
     s->n++;
     return 0;
 }
 
-size_t bl_id_set_lines(const bl_id_set *s, uint64_t h, long *lines, size_t max) {
-    size_t k = 0;
-    if (!s->cap) return 0;
-    for (size_t i = (size_t)h & (s->cap - 1); s->slot[i].line; i = (i + 1) & (s->cap - 1))
-        if (s->slot[i].h == h && k < max) lines[k++] = s->slot[i].line;
-    return k;
-}
-
 void bl_id_set_free(bl_id_set *s) {
-    free(s->slot);
+    free(s->h);
     memset(s, 0, sizeof *s);
 }

@@ -40,24 +40,22 @@ rd_status bl_rewind(bl_list *l, rd_error *err);
 /* The next utterance: 1, or 0 at the end; on a malformed line or a read error
  * returns -1 with *st and err set ("LIST:LINE: expected ..."). */
 int bl_next(bl_list *l, bl_entry *e, rd_status *st, rd_error *err);
-/* The id on list line `line` (an utterance line read before), malloc'd in
- * *id; the read position is kept. */
-rd_status bl_id_at(bl_list *l, long line, char **id, rd_error *err);
+/* The first list line before line `before` whose id is id, 0 when none;
+ * the read position is kept. */
+rd_status bl_find_id(bl_list *l, const char *id, long before, long *line, rd_error *err);
 void bl_close(bl_list *l);
 
-/* The ids seen so far, as 64-bit hashes with their line (16 bytes an entry,
- * at most half full: 32 bytes a line, 48 while growing). A hash seen before
- * may be another id: the caller compares the ids (bl_id_at). */
+/* The ids seen so far, as 64-bit hashes only: 8 bytes an entry, the table
+ * grown at 7/8 full, so 9-18 bytes a line (27 while it grows). A hash seen
+ * before may be another id: the caller rereads the list (bl_find_id). */
 typedef struct bl_id_set {
-    struct bl_id_slot { uint64_t h; long line; } *slot; /* line 0: empty */
+    uint64_t *h;         /* 0: empty */
     size_t cap, n;
 } bl_id_set;
 
 uint64_t bl_id_hash(const char *id);
-/* Adds (h, line); 0, or -1 when out of memory. */
-int bl_id_set_add(bl_id_set *s, uint64_t h, long line);
-/* The lines added with hash h (up to max of them, in no order); their count. */
-size_t bl_id_set_lines(const bl_id_set *s, uint64_t h, long *lines, size_t max);
+/* Adds h: 1 when it was there already, 0 when added, -1 out of memory. */
+int bl_id_set_add(bl_id_set *s, uint64_t h);
 void bl_id_set_free(bl_id_set *s);
 
 #endif

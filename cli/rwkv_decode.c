@@ -666,8 +666,8 @@ static int tokens_for(const app *a, const char *npy, char *out, size_t n);
 /* The list's first pass: every line parsed (a malformed one is the error), its
  * hotword files collected, and its ids checked as check_ids does for files:
  * first an id with a carriage return, then an id given twice (the first such
- * pair in list order). Only a hash and a line number are kept per id
- * (bl_id_set); a hash seen before is confirmed by reading that line again. */
+ * pair in list order). Only a hash is kept per id (bl_id_set); a hash seen
+ * before is confirmed, and its first line found, by reading the list again. */
 static rd_status read_list(app *a, const char *path, rd_error *err) {
     RD_TRY(bl_open(&a->list, path, err));
     a->listed = 1;
@@ -689,22 +689,14 @@ static rd_status read_list(app *a, const char *path, rd_error *err) {
         long line = e.line;
         if (!cr_line && strpbrk(id, "\t\n\r")) cr_line = line;
         if (dup_line) continue;
-        uint64_t h = bl_id_hash(id);
-        long lines[8], first = 0;
-        size_t n = bl_id_set_lines(&seen, h, lines, 8);
-        for (size_t k = 0; k < n && st == RD_OK; k++) {
-            char *other;
-            if ((st = bl_id_at(&a->list, lines[k], &other, err)) != RD_OK) break;
-            if (strcmp(other, id) == 0 && (!first || lines[k] < first)) first = lines[k];
-            free(other);
-        }
-        if (st != RD_OK) break;
-        if (first) {
-            dup_line = line, dup_first = first, dup_id = id, id = NULL;
-        } else if (bl_id_set_add(&seen, h, line) < 0) {
+        int seen_before = bl_id_set_add(&seen, bl_id_hash(id));
+        if (seen_before < 0) {
             st = rd_fail(err, RD_ERR_NOMEM, "out of memory checking %ld ids", a->list_total);
             break;
         }
+        long first = 0;
+        if (seen_before && (st = bl_find_id(&a->list, id, line, &first, err)) != RD_OK) break;
+        if (first) dup_line = line, dup_first = first, dup_id = id, id = NULL;
     }
     free(id);
     bl_id_set_free(&seen);

@@ -6,7 +6,8 @@
 # set (ru_maxrss of the child) and the cost per line:
 #   (peak(N lines) - peak(1 line)) / (N - 1).
 # Environment: RWKV_DECODE (binary, default bin/rwkv-decode; give an older
-# build to compare), LISTMEM_N, LISTMEM_DIR (default build/bench/listmem).
+# build to compare), LISTMEM_N, LISTMEM_THREADS (default "1 4"), LISTMEM_DIR
+# (default build/bench/listmem).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 BIN=${RWKV_DECODE:-bin/rwkv-decode}
@@ -41,7 +42,7 @@ PY
 }
 echo "bench-listmem: $BIN, $N list lines of a 2-frame utterance (machine shared and noisy: RSS is exact, seconds are not)"
 printf '%-8s %12s %12s %10s %14s %8s\n' threads "peak 1 line" "peak N lines" "lines out" "bytes a line" seconds
-for th in 1 4; do
+for th in ${LISTMEM_THREADS:-1 4}; do
   read -r p1 _ _ < <(peak "$OUT/one.tsv" "$th")
   read -r pn lines sec < <(peak "$OUT/list.tsv" "$th")
   [ "$lines" = "$N" ] || { echo "bench-listmem: $lines lines out of $N" >&2; exit 1; }
