@@ -58,7 +58,7 @@ static void exercise(sf_states *s) {
     sf_distance d;
     sf_distance_of(in, s->data, s->data + (size_t)(s->n - 1) * size, -1, -1, &d);
     round_trip(s);
-    float w[RWKV_MAX_KINDS] = {0.25f, 0.5f, 0.75f, 1.0f, 0.0f};
+    float w[RD_STATE_MAX_KINDS] = {0.25f, 0.5f, 0.75f, 1.0f, 0.0f};
     float *last = s->data + (size_t)(s->n - 1) * size;
     sf_blend(in, s->data, last, w, s->data);
     sf_decay(in, last, 0.5f);
