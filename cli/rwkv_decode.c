@@ -19,6 +19,7 @@
 
 #include "cli/batch_list.h"
 #include "cli/cli_util.h"
+#include "cli/output.h"
 #include "common/npy.h"
 #include "common/status.h"
 #include "common/text.h"
@@ -217,7 +218,8 @@ typedef struct options {
     int stream, session_carry;
     lex_unit_type unit_type;     /* --unit-type */
     int device, batch;           /* --device (DEV_*), --batch */
-    int ctm, token_times, confidence, nbest_out; /* --format ctm; hypotheses printed */
+    const out_format *format;    /* --format */
+    int token_times, confidence, nbest_out; /* hypotheses printed */
     int partial_best;            /* --partial best: the current best, not the stable words */
     float frame_shift;           /* seconds per frame, 0 = not given */
     unsigned char given[1024];   /* given[OPT_x]: the option was on the command line */
@@ -356,7 +358,7 @@ static int check_needs(const options *o, const unsigned char *given, const struc
         else if ((n & NEED_RWKV) && rwkv == 0) why = "with an ARPA --lm (it is for RWKV models)";
         else if ((n & NEED_RESCORE) && !o->rescore) why = "without --rescore";
         else if ((n & NEED_JSON) && !o->json) why = "without --format json";
-        else if ((n & NEED_JSON_OR_CTM) && !o->json && !o->ctm) why = "without --format json or ctm";
+        else if ((n & NEED_JSON_OR_CTM) && !o->format->word_times) why = "without --format json or ctm";
         if (why) {
             fprintf(stderr, PROG ": --%s does nothing %s\n", option_name(longopts, option_needs[i].opt), why);
             return 0;
@@ -435,6 +437,7 @@ static int parse_options(int argc, char **argv, options *o, int *first_file) {
         {"confidence", no_argument, 0, OPT_CONF}, {"partial", required_argument, 0, OPT_PARTIAL},
         {"word-separator", required_argument, 0, OPT_WSEP}, {"hotwords", required_argument, 0, OPT_HOTWORDS}, {"hotword-weight", required_argument, 0, OPT_HOTWEIGHT}, {"version", no_argument, 0, OPT_VERSION}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
+    o->format = out_format_find("text");
     dec_options_default(&o->dec);
     o->threads = 1;
     o->rescore_weight = 0.5f;
@@ -496,10 +499,13 @@ static int parse_options(int argc, char **argv, options *o, int *first_file) {
             break;
         case OPT_NBEST: if (!cli_parse_int(PROG, "nbest", optarg, 1, 10000, &v)) return 0; o->dec.nbest = (int)v; break;
         case OPT_FORMAT:
-            if (strcmp(optarg, "json") == 0) o->json = 1;
-            else if (strcmp(optarg, "text") == 0) o->json = 0;
-            else if (strcmp(optarg, "ctm") == 0) o->json = 0, o->ctm = 1;
-            else { fprintf(stderr, PROG ": --format: expected text, json or ctm, got '%s'\n", optarg); return 0; }
+            if (!(o->format = out_format_find(optarg))) {
+                char names[256];
+                out_format_names(names, sizeof names);
+                fprintf(stderr, PROG ": --format: expected %s, got '%s'\n", names, optarg);
+                return 0;
+            }
+            o->json = o->format->json;
             break;
         case OPT_THREADS: if (!cli_parse_int(PROG, "threads", optarg, 1, 1024, &v)) return 0; o->threads = (int)v; break;
         case OPT_DEVICE:
@@ -575,8 +581,8 @@ static int parse_options(int argc, char **argv, options *o, int *first_file) {
     }
     if (!check_needs(o, given, longopts, -1)) return 0;
     if (!settle_weights(o)) return 0;
-    if (o->ctm && !o->frame_shift) {
-        fprintf(stderr, PROG ": --format ctm needs --frame-shift SECONDS (seconds per frame, e.g. 0.02 for wav2vec2)\n");
+    if (o->format->needs_frame_shift && !o->frame_shift) {
+        fprintf(stderr, PROG ": --format %s needs --frame-shift SECONDS (seconds per frame, e.g. 0.02 for wav2vec2)\n", o->format->name);
         return 0;
     }
     o->nbest_out = o->dec.nbest;
@@ -1182,111 +1188,11 @@ typedef struct worker {
     lm_cache *rescore;   /* --rescore's states, created on first use */
 } worker;
 
-/* Confidence of word j of hypothesis 0: the posterior, over the final
- * n-best (softmax of the total scores), of the hypotheses that have the same
- * word at overlapping frames. */
-static double word_confidence(const dec_decoder *d, int j) {
-    const dec_word *w = &dec_nbest(d, 0)->words[j];
-    double best = dec_nbest(d, 0)->score, all = 0, with = 0;
-    for (int i = 0; i < dec_nbest_count(d); i++) {
-        const dec_hyp *h = dec_nbest(d, i);
-        double p = exp((double)h->score - best);
-        all += p;
-        for (int k = 0; k < h->n_words; k++)
-            if (h->words[k].start <= w->end && h->words[k].end >= w->start && strcmp(h->words[k].text, w->text) == 0) {
-                with += p;
-                break;
-            }
-    }
-    return all > 0 ? with / all : 1.0;
-}
-
-/* --format ctm: 'id 1 start duration word [confidence]' a word, seconds. */
-static void format_ctm(const app *a, const item *it, const dec_decoder *d, FILE *f) {
-    const dec_hyp *h = dec_nbest_count(d) ? dec_nbest(d, 0) : NULL;
-    double fs = a->o.frame_shift;
-    for (int j = 0; h && j < h->n_words; j++) {
-        const dec_word *w = &h->words[j];
-        fprintf(f, "%s 1 %.3f %.3f %s", it->id, w->start * fs, (w->end - w->start + 1) * fs, w->text);
-        if (a->o.confidence) fprintf(f, " %.4f", word_confidence(d, j));
-        fputc('\n', f);
-    }
-}
-
+/* The utterance's lines in the --format's writer (cli/output.c). */
 static void format_result(const app *a, const item *it, const dec_decoder *d, int64_t T, FILE *f) {
-    int n = dec_nbest_count(d);
-    if (n > a->o.nbest_out) n = a->o.nbest_out;
-    if (a->o.ctm) {
-        format_ctm(a, it, d, f);
-        return;
-    }
-    if (!a->o.json && a->o.nbest_out > 1) {  /* id<TAB>rank<TAB>score<TAB>text, best first */
-        for (int i = 0; i < n; i++) {
-            const dec_hyp *h = dec_nbest(d, i);
-            fprintf(f, "%s\t%d\t%.6g\t%s\n", it->id, i + 1, (double)h->score, h->text);
-        }
-        return;
-    }
-    if (!a->o.json) {
-        const dec_hyp *h = dec_nbest(d, 0);
-        const char *text = h ? h->text : "";
-        if (a->single) fprintf(f, "%s\n", text);
-        else fprintf(f, "%s\t%s\n", it->id, text);
-        return;
-    }
-    fputs("{\"utt\":", f);
-    cli_json_string(f, it->id);
-    fprintf(f, ",\"frames\":%lld,\"nbest\":[", (long long)T);
-    for (int i = 0; i < n; i++) {
-        const dec_hyp *h = dec_nbest(d, i);
-        if (i) fputc(',', f);
-        fputs("{\"text\":", f);
-        cli_json_string(f, h->text);
-        fputs(",\"score\":", f);
-        cli_json_float(f, h->score);
-        fputs(",\"acoustic\":", f);
-        cli_json_float(f, h->acoustic);
-        fputs(",\"lm\":", f);
-        cli_json_float(f, h->lm);
-        if (a->rescore) {
-            fputs(",\"first_pass\":", f);
-            cli_json_float(f, h->first_pass);
-            fputs(",\"rescore_lm\":", f);
-            cli_json_float(f, h->rescore_lm);
-        }
-        if (h->fallback) fputs(",\"fallback\":true", f); /* no hypothesis finished its last word */
-        fprintf(f, ",\"unk\":%d,\"words\":[", h->n_unk);
-        for (int j = 0; j < h->n_words; j++) {
-            const dec_word *w = &h->words[j];
-            if (j) fputc(',', f);
-            fputs("{\"word\":", f);
-            cli_json_string(f, w->text);
-            fprintf(f, ",\"start\":%d,\"end\":%d%s", w->start, w->end, w->oov ? ",\"oov\":true" : "");
-            if (a->o.frame_shift) /* seconds: the first frame's start, the last frame's end */
-                fprintf(f, ",\"start_time\":%.3f,\"end_time\":%.3f", w->start * (double)a->o.frame_shift,
-                        (w->end + 1) * (double)a->o.frame_shift);
-            if (a->o.confidence && i == 0) fprintf(f, ",\"conf\":%.4f", word_confidence(d, j));
-            fputc('}', f);
-        }
-        fputc(']', f);
-        if (a->o.token_times) {
-            const lex_units *units = a->ctx[it->ctx].units;
-            fputs(",\"tokens\":[", f);
-            for (int k = 0; k < h->n_tokens; k++) {
-                const dec_token *t = &h->tokens[k];
-                fputs(k ? ",{\"token\":" : "{\"token\":", f);
-                cli_json_string(f, lex_units_name(units, t->unit));
-                fprintf(f, ",\"start\":%d,\"end\":%d", t->start, t->end);
-                if (a->o.frame_shift)
-                    fprintf(f, ",\"start_time\":%.3f,\"end_time\":%.3f", t->start * (double)a->o.frame_shift,
-                            (t->end + 1) * (double)a->o.frame_shift);
-                fputc('}', f);
-            }
-            fputc(']', f);
-        }
-        fputc('}', f);
-    }
-    fputs("]}\n", f);
+    out_utt u = {it->id, d, T, a->o.nbest_out, !a->single, a->o.frame_shift, a->o.confidence, a->o.token_times,
+                 a->rescore != NULL, it->ctx >= 0 ? a->ctx[it->ctx].units : NULL};
+    a->o.format->write(&u, f);
 }
 
 static rd_status load_emissions(const app *a, const item *it, rd_npy *x, float **data, int64_t *T,

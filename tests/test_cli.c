@@ -1333,6 +1333,27 @@ static void test_long_list_streamed(void **state) {
     run(&r, "rm -rf %s", dir);
 }
 
+/* The last --format given is the format (before, a ctm given earlier stayed
+ * on under a later --format text and asked for --frame-shift). */
+static void test_last_format_wins(void **state) {
+    (void)state;
+    NEED_PROG();
+    char npy[512], want[4096];
+    RD_DATA_OR_SKIP(npy, W2V);
+    run_result r;
+    run(&r, PROG " --logits %s --beam 4 --format ctm --format text", npy);
+    assert_int_equal(r.status, 0);
+    snprintf(want, sizeof want, "%s\n", REF121);
+    assert_string_equal(r.out, want);
+    run(&r, PROG " --logits %s --beam 4 --format text --format ctm", npy);
+    assert_int_equal(r.status, 2);
+    assert_string_equal(r.err, "rwkv-decode: --format ctm needs --frame-shift SECONDS (seconds per frame, e.g. 0.02 for "
+                               "wav2vec2)\n");
+    run(&r, PROG " --logits %s --format xml", npy);
+    assert_int_equal(r.status, 2);
+    assert_string_equal(r.err, "rwkv-decode: --format: expected text, json or ctm, got 'xml'\n");
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_options_as_typed),
@@ -1366,6 +1387,7 @@ int main(void) {
         cmocka_unit_test(test_zero_dim_3d_refused),
         cmocka_unit_test(test_subword_pieces),
         cmocka_unit_test(test_long_list_streamed),
+        cmocka_unit_test(test_last_format_wins),
     };
     if (getenv("RD_TEST_FILTER")) cmocka_set_test_filter(getenv("RD_TEST_FILTER")); /* tests/gpu/run.sh */
     return cmocka_run_group_tests(tests, NULL, NULL);
