@@ -1080,12 +1080,12 @@ static void revoke_partial_boost(dec_decoder *d) {
 /* Closes every live hypothesis: words in progress end (all homophones), a
  * partial non-word is dropped, hotword partial credit is revoked, then </s>
  * is scored. */
-/* The words and units of candidate c's path, last first, into *buf
- * (delimiters and the end left out: "ab|", closed by a final delimiter, and
- * "ab", closed by the utterance's end, read alike). With piece_words, the
- * words' texts alone: "▁ca t" and "▁cat" read alike. A new candidate has no
- * node yet: its own key comes first, then its parent's path. Returns the
- * length, or -1 when out of memory. */
+/* The words of candidate c's path, last first, into *buf: a lexicon word
+ * by its id, a spelled word by its text, so that readings of the same words
+ * through other units read alike ("ab|" closed by a final delimiter and "ab"
+ * closed by the utterance's end; "▁ca t" and "▁cat"; a word's alternate
+ * pronunciations). A new candidate has no node yet: its own key comes first,
+ * then its parent's path. Returns the length, or -1 when out of memory. */
 static long path_words(dec_decoder *d, const hyp *c, int64_t **buf, size_t *cap) {
     long n = 0;
     int32_t x = c->node, parent = c->parent;
@@ -1097,8 +1097,8 @@ static long path_words(dec_decoder *d, const hyp *c, int64_t **buf, size_t *cap)
         parent = d->store.node[x].parent;
     }
     for (;;) {
-        size_t len = d->piece_words && word != DEC_WORD_NONE ? spell_word(d, parent, unit) : 0;
-        size_t need = (size_t)n + 2 + (len + 7) / 8;
+        size_t len = word < 0 && word != DEC_WORD_NONE ? spell_word(d, parent, unit) : 0;
+        size_t need = (size_t)n + 1 + (len + 7) / 8;
         if (need > *cap) {
             size_t nc = *cap ? 2 * *cap : 64;
             while (nc < need) nc *= 2;
@@ -1107,18 +1107,15 @@ static long path_words(dec_decoder *d, const hyp *c, int64_t **buf, size_t *cap)
             *buf = p;
             *cap = nc;
         }
-        if (d->piece_words) {
-            if (word != DEC_WORD_NONE) {
-                (*buf)[n++] = -16 - (int64_t)len;
-                for (size_t i = 0; i < len; i += 8) {
-                    int64_t v = 0;
-                    memcpy(&v, d->spell + i, len - i < 8 ? len - i : 8);
-                    (*buf)[n++] = v;
-                }
+        if (word >= 0) {
+            (*buf)[n++] = -16 - (int64_t)word;
+        } else if (word != DEC_WORD_NONE) {
+            (*buf)[n++] = INT64_MIN + (int64_t)len; /* below every word id's mark */
+            for (size_t i = 0; i < len; i += 8) {
+                int64_t v = 0;
+                memcpy(&v, d->spell + i, len - i < 8 ? len - i : 8);
+                (*buf)[n++] = v;
             }
-        } else {
-            if (word != DEC_WORD_NONE) (*buf)[n++] = -16 - (int64_t)word;
-            if (unit >= 0 && unit != d->delim) (*buf)[n++] = unit;
         }
         x = parent;
         if (x <= 0) return n;

@@ -404,6 +404,16 @@ static void test_exhaustive_leaf_mode(void **state) {
     for (unsigned s = 40; s <= 49; s++) run_case(tok_leaf, lex_delim, 1, s, 7);
 }
 
+/* A word with two pronunciations is one result, its probability the sum of
+ * both readings' (the brute force sums by words): the final merge used to
+ * compare unit sequences, giving two entries for "ab" each with part of it. */
+static void test_exhaustive_alternates(void **state) {
+    (void)state;
+    static const char lex_alt[] = "ab a b\nab b a b\nba b a\na a\nb b\nab a b a\n";
+    for (unsigned s = 80; s <= 87; s++) run_case(tok_leaf, lex_alt, 1, s, 7);
+    for (unsigned s = 90; s <= 95; s++) run_case(tok_delim, lex_alt, 1, s, 7);
+}
+
 /* Two LMs at once (lm_mix): the exhaustive beam finds the brute force's best
  * under wA * table 0 + wB * table 1, in both modes, and its lm is that
  * weighted sum of each table alone over its words. */
@@ -1327,6 +1337,7 @@ int main(void) {
         cmocka_unit_test(test_exhaustive_delimiter_no_lm),
         cmocka_unit_test(test_exhaustive_leaf_mode),
         cmocka_unit_test(test_exhaustive_two_lms), cmocka_unit_test(test_lm_floors_keep_results),
+        cmocka_unit_test(test_exhaustive_alternates),
         cmocka_unit_test(test_mix_scores_are_weighted_sums),
         cmocka_unit_test(test_rescore_nbest),
         cmocka_unit_test(test_fallback_score),
