@@ -93,7 +93,8 @@ static const char usage_text_search[] =
     "  --word-score F           added per word, -1000..1000 [0]\n"
     "  --unk-score F            added per word spelled outside the lexicon, -1000..1000 or\n"
     "                           -inf; with --lexicon the default -inf forbids such words, a\n"
-    "                           finite value lets the decoder spell a missing word. Without\n"
+    "                           finite value lets the decoder spell a missing word (units\n"
+    "                           with a word delimiter only; else refused). Without\n"
     "                           --lexicon: added per word the ARPA --lm does not know\n"
     "                           (pyctcdecode's unk_score_offset, -10 there), and, if\n"
     "                           negative, while a word being spelled begins no ARPA word\n"
@@ -1105,6 +1106,9 @@ static rd_status load_ctx(app *a, const char *tokens, int *idx, rd_error *err) {
                     stats.first_skipped_line, stats.first_skipped_unit);
         if (lex_word_count(c->lex) == 0)
             return rd_fail(err, RD_ERR_INPUT, "%s: no usable word", a->o.lexicon);
+        if (a->o.unk_given && isfinite(a->o.dec.unk_score) && lex_units_delimiter(c->units) < 0)
+            return rd_fail(err, RD_ERR_USAGE, "--unk-score does nothing with the units of %s: without a word "
+                           "delimiter no word can be spelled outside the lexicon", tokens);
         if (a->boost && !isfinite(a->o.dec.unk_score)) RD_TRY(dec_boost_check(c->lex, a->boost, err));
         for (int i = 0; i < a->n_hot && !isfinite(a->o.dec.unk_score); i++)
             RD_TRY(dec_boost_check(c->lex, a->hot[i].g, err));

@@ -1272,6 +1272,11 @@ static void test_subword_pieces(void **state) {
              "(first unusable: line 1, unit '" SP_MARK "ca'): is it the lexicon for this model?\n", lex);
     assert_string_equal(r.err, want);
     unlink(lex);
+    /* words cannot be spelled outside a pieces lexicon: --unk-score is refused */
+    run(&r, PROG " --logits data/subword/cat.npy --lexicon data/subword/lexicon.txt --unk-score -5");
+    assert_int_equal(r.status, 2);
+    assert_string_equal(r.err, "rwkv-decode: --unk-score does nothing with the units of data/subword/tokens.txt: "
+                        "without a word delimiter no word can be spelled outside the lexicon\n");
     run(&r, PROG " --help");
     assert_non_null(strstr(r.out, "--unit-type TYPE"));
 }
