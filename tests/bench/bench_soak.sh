@@ -12,7 +12,8 @@
 # folder, default build/bench/soak), SOAK_N (lines, 10000), THREADS (main
 # run, 2), SOAK_SAMPLE (utterances decoded alone, 300), SOAK_FORMAT (json or
 # text, json), SOAK_SEED (shuffle and sample, 1), SOAK_GEN_ARGS (more
-# make_soak.py options), RD_SHARED_DATA (default ../shared/data).
+# make_soak.py options), RD_SHARED_DATA (default ../shared/data), BENCH_VENV
+# (a venv with numpy; default build/bench-venv, made when python3 lacks numpy).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 D=${RD_SHARED_DATA:-../shared/data}
@@ -29,9 +30,21 @@ for f in "$D/emissions/librispeech-121-121726-0000.wav2vec2.npy" "$D/emissions/l
   if [ ! -f "$f" ]; then echo "bench-soak: $f not found: skipped"; exit 0; fi
 done
 if [ ! -x "$BIN" ]; then echo "bench-soak: $BIN not built (make $BIN, or set RWKV_DECODE)" >&2; exit 2; fi
+# Python with numpy: BENCH_VENV (default build/bench-venv), python3, or a venv made there
+VENV=${BENCH_VENV:-build/bench-venv}
+have() { "$1" -c 'import numpy' 2>/dev/null; }
+if [ -x "$VENV/bin/python" ] && have "$VENV/bin/python"; then PY=$VENV/bin/python
+elif have python3; then PY=python3
+else
+  mkdir -p build/bench
+  { [ -x "$VENV/bin/python" ] || python3 -m venv --system-site-packages "$VENV"; } >build/bench/pip-soak.log 2>&1
+  "$VENV/bin/python" -m pip install -q --disable-pip-version-check numpy >>build/bench/pip-soak.log 2>&1 ||
+    { echo "bench-soak: pip install numpy failed (build/bench/pip-soak.log)" >&2; exit 1; }
+  PY=$VENV/bin/python
+fi
 
 # shellcheck disable=SC2086
-python3 tests/bench/make_soak.py --shared "$D" --out "$OUT" --n "$N" ${SOAK_GEN_ARGS:-}
+"$PY" tests/bench/make_soak.py --shared "$D" --out "$OUT" --n "$N" ${SOAK_GEN_ARGS:-}
 R=$OUT/run
 rm -rf "$R"
 mkdir -p "$R/single"
@@ -48,7 +61,7 @@ batch() { # NAME THREADS LIST: one batch run -> $R/NAME.{out,err,rc,wall}
 
 # The second order: the whole list (faulty lines too) shuffled; and the sample
 # of good lines to decode alone (list lines verbatim, in list order).
-python3 - "$OUT" "$R" "$SEED" "$SAMPLE" <<'PY'
+"$PY" - "$OUT" "$R" "$SEED" "$SAMPLE" <<'PY'
 import random, sys
 out, r, seed, k = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 lines = open(f"{out}/list.tsv").read().splitlines()
@@ -78,7 +91,7 @@ done <"$R/sample.tsv"
 t1=$(date +%s.%N)
 awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.3f\n", b - a}' >"$R/single.wall"
 
-python3 - "$OUT" "$R" "$FORMAT" "$THREADS" <<'PY' | tee "$R/report.txt"
+"$PY" - "$OUT" "$R" "$FORMAT" "$THREADS" <<'PY' | tee "$R/report.txt"
 import json, os, re, subprocess, sys
 
 out, r, fmt, threads = sys.argv[1:5]
