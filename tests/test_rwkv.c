@@ -6,6 +6,7 @@
 #include <math.h>
 
 #include "lmstate/rwkv/rwkv.h"
+#include "lmstate/rwkv/rwkv_internal.h"
 
 #define MAX_SLOTS 17
 
@@ -302,6 +303,50 @@ static void test_half_state(void **s) {
     rwkv_free(m);
 }
 
+static int same_bits_or_nan(float a, float b) {
+    uint32_t x, y;
+    memcpy(&x, &a, 4);
+    memcpy(&y, &b, 4);
+    return x == y || (isnan(a) && isnan(b));
+}
+
+/* The state's fp16 reads and writes (vectorized where the CPU has F16C)
+ * give exactly rd_f16_to_f32 / rd_f32_to_f16: every half both ways, the
+ * midpoints between neighbouring halves (ties to even), and floats past the
+ * range at both ends; lengths not a multiple of 8. */
+static void test_state_f16_conversion(void **s) {
+    (void)s;
+    enum { NH = 65536, NW = 4 * 65536 + 7 };
+    uint16_t *h = malloc(NH * sizeof *h), *got16 = malloc(NW * sizeof *got16);
+    float *f = malloc(NW * sizeof *f), *got = malloc(NH * sizeof *got);
+    assert_non_null(h);
+    assert_non_null(got16);
+    assert_non_null(f);
+    assert_non_null(got);
+    for (int i = 0; i < NH; i++) h[i] = (uint16_t)i;
+    for (size_t off = 0; off < NH; off += 1003) {
+        size_t n = NH - off < 1003 ? NH - off : 1003;
+        rwkv_state_read(h + off, RD_F16, n, got + off);
+    }
+    for (int i = 0; i < NH; i++) assert_true(same_bits_or_nan(got[i], rd_f16_to_f32((uint16_t)i)));
+    size_t n = 0;
+    for (int i = 0; i < NH; i++) {
+        float a = rd_f16_to_f32((uint16_t)i);
+        if (isnan(a)) continue;
+        f[n++] = a;
+        float b = rd_f16_to_f32((uint16_t)(i + 1 < NH ? i + 1 : i));
+        if (!isnan(b) && !isinf(a) && !isinf(b) && (i & 0x7FFF) != 0x7BFF) f[n++] = 0.5f * (a + b);
+    }
+    srand(5);
+    while (n < NW) f[n++] = ldexpf((float)rand() / (float)RAND_MAX - 0.5f, rand() % 80 - 40);
+    rwkv_state_write(got16, RD_F16, NW, f);
+    for (size_t i = 0; i < NW; i++) assert_int_equal(got16[i], rd_f32_to_f16(f[i]));
+    free(h);
+    free(got16);
+    free(f);
+    free(got);
+}
+
 static void test_bad_calls(void **s) {
     (void)s;
     rwkv_model *m = load_or_skip(V7_FP32);
@@ -538,6 +583,7 @@ int main(void) {
         cmocka_unit_test(test_shapes_and_kinds), cmocka_unit_test(test_batched_v7),
         cmocka_unit_test(test_batched_v4),       cmocka_unit_test(test_gather_v7),
         cmocka_unit_test(test_gather_v4),        cmocka_unit_test(test_half_state),
+        cmocka_unit_test(test_state_f16_conversion),
         cmocka_unit_test(test_bad_calls),        cmocka_unit_test(test_broken_tensors), cmocka_unit_test(test_zero_d_tensors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -262,6 +262,53 @@ static void mm_avx512(const rwkv_mat *W, const float *X, int n, float *Y, int ld
 }
 #endif
 
+/* ---------- state reads and writes ----------
+ * fp16 state through F16C where the CPU has it (8 at a time, the same
+ * round-to-nearest-even as rd_f32_to_f16, exact both ways for every finite
+ * value and infinity), else rd_read_f32 / rd_write_f32. */
+
+#ifdef RWKV_X86
+AVX2 static void f16_read_f16c(const uint16_t *h, size_t n, float *out) {
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(out + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(h + i))));
+    for (; i < n; i++) out[i] = rd_f16_to_f32(h[i]);
+}
+
+AVX2 static void f16_write_f16c(uint16_t *h, size_t n, const float *in) {
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm_storeu_si128((__m128i *)(h + i),
+                         _mm256_cvtps_ph(_mm256_loadu_ps(in + i), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+    for (; i < n; i++) h[i] = rd_f32_to_f16(in[i]);
+}
+
+static int have_f16c(void) {
+    __builtin_cpu_init();
+    /* every x86 CPU with AVX2 and FMA has F16C (clang 14 cannot test for it) */
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+}
+#endif
+
+void rwkv_state_read(const void *p, rd_dtype t, size_t n, float *out) {
+#ifdef RWKV_X86
+    if (t == RD_F16 && have_f16c()) {
+        f16_read_f16c(p, n, out);
+        return;
+    }
+#endif
+    rd_read_f32(p, t, n, out);
+}
+
+void rwkv_state_write(void *p, rd_dtype t, size_t n, const float *in) {
+#ifdef RWKV_X86
+    if (t == RD_F16 && have_f16c()) {
+        f16_write_f16c(p, n, in);
+        return;
+    }
+#endif
+    rd_write_f32(p, t, n, in);
+}
+
 /* ---------- RWKV-7 WKV: one head of one row ----------
  * S (N x N, row i = value index) advances from src to dst (the same memory
  * or apart); y[i] = (new S) r. The vectors are the head's N-element slices
@@ -442,8 +489,8 @@ static void shift_in(rwkv_workspace *ws, const batch *b, int l, int kind, const 
     for (int i = 0; i < b->n; i++) {
         size_t o = (size_t)i * C;
         layer_norm(ws->c[B_X] + o, lw, lb, C, RWKV_LN_EPS, ws->c[B_XN] + o);
-        rd_read_f32(state_at(b->src, kind, l, b->src_slot[i]), b->src->dtype[kind], (size_t)C, ws->c[B_SX] + o);
-        rd_write_f32(state_at(b->dst, kind, l, b->dst_slot[i]), b->dst->dtype[kind], (size_t)C, ws->c[B_XN] + o);
+        rwkv_state_read(state_at(b->src, kind, l, b->src_slot[i]), b->src->dtype[kind], (size_t)C, ws->c[B_SX] + o);
+        rwkv_state_write(state_at(b->dst, kind, l, b->dst_slot[i]), b->dst->dtype[kind], (size_t)C, ws->c[B_XN] + o);
     }
 }
 
@@ -547,11 +594,11 @@ static void att7_wkv_row(rwkv_workspace *ws, int l, const batch *b, int i, float
         const float *src = sh;
         float *dst = sh;
         if (ts == RD_F32) src = (const float *)ss + hi;
-        else rd_read_f32(ss + hi * 2, ts, hb, sh);
+        else rwkv_state_read(ss + hi * 2, ts, hb, sh);
         if (td == RD_F32) dst = (float *)sd + hi;
         ws->wkv(src, dst, N, ws->c[B_W] + o + h, ws->c[B_K] + o + h, ws->c[B_V] + o + h, ws->c[B_KK] + o + h,
                 ws->c[B_T] + o + h, ws->c[B_R] + o + h, ws->c[B_Y] + o + h);
-        if (td != RD_F32) rd_write_f32(sd + hi * 2, td, hb, dst);
+        if (td != RD_F32) rwkv_state_write(sd + hi * 2, td, hb, dst);
     }
 }
 
@@ -633,9 +680,9 @@ static void wkv4(rwkv_workspace *ws, const rwkv_layer *L, int l, const batch *b)
     for (int i = 0; i < b->n; i++) {
         size_t o = (size_t)i * C;
         const rwkv_state_view *s = b->src, *d = b->dst;
-        rd_read_f32(state_at(s, K4_AA, l, b->src_slot[i]), s->dtype[K4_AA], (size_t)C, aa + o);
-        rd_read_f32(state_at(s, K4_BB, l, b->src_slot[i]), s->dtype[K4_BB], (size_t)C, bb + o);
-        rd_read_f32(state_at(s, K4_PP, l, b->src_slot[i]), s->dtype[K4_PP], (size_t)C, pp + o);
+        rwkv_state_read(state_at(s, K4_AA, l, b->src_slot[i]), s->dtype[K4_AA], (size_t)C, aa + o);
+        rwkv_state_read(state_at(s, K4_BB, l, b->src_slot[i]), s->dtype[K4_BB], (size_t)C, bb + o);
+        rwkv_state_read(state_at(s, K4_PP, l, b->src_slot[i]), s->dtype[K4_PP], (size_t)C, pp + o);
         for (int c = 0; c < C; c++) {
             float k = ws->c[B_K][o + c], v = ws->c[B_V][o + c];
             float A = aa[o + c], B = bb[o + c], P = pp[o + c];
@@ -654,9 +701,9 @@ static void wkv4(rwkv_workspace *ws, const rwkv_layer *L, int l, const batch *b)
             pp[o + c] = q;
             ws->c[B_Y][o + c] = sigmoidf(ws->c[B_R][o + c]) * wkv;
         }
-        rd_write_f32(state_at(d, K4_AA, l, b->dst_slot[i]), d->dtype[K4_AA], (size_t)C, aa + o);
-        rd_write_f32(state_at(d, K4_BB, l, b->dst_slot[i]), d->dtype[K4_BB], (size_t)C, bb + o);
-        rd_write_f32(state_at(d, K4_PP, l, b->dst_slot[i]), d->dtype[K4_PP], (size_t)C, pp + o);
+        rwkv_state_write(state_at(d, K4_AA, l, b->dst_slot[i]), d->dtype[K4_AA], (size_t)C, aa + o);
+        rwkv_state_write(state_at(d, K4_BB, l, b->dst_slot[i]), d->dtype[K4_BB], (size_t)C, bb + o);
+        rwkv_state_write(state_at(d, K4_PP, l, b->dst_slot[i]), d->dtype[K4_PP], (size_t)C, pp + o);
     }
 }
 

@@ -60,6 +60,11 @@ struct rwkv_model {
     size_t weight_bytes;
 };
 
+/* rd_read_f32 / rd_write_f32 for state, vectorized for fp16 where the CPU
+ * allows (rwkv_forward.c); the same values. */
+void rwkv_state_read(const void *p, rd_dtype t, size_t n, float *out);
+void rwkv_state_write(void *p, rd_dtype t, size_t n, const float *in);
+
 #define RWKV_LN_EPS 1e-5f
 #define RWKV7_GN_EPS 64e-5f
 
