@@ -309,6 +309,24 @@ void rwkv_state_write(void *p, rd_dtype t, size_t n, const float *in) {
     rd_write_f32(p, t, n, in);
 }
 
+/* Y[n][W.out] = X[n][W.in] W^T on the calling thread: kind 0 the portable
+ * kernel, 1 AVX2, 2 AVX-512 (falling back to the best the CPU has). For
+ * tests: the dispatched kernels against the portable one. Returns the kind
+ * used. */
+int rwkv_mat_product(const rwkv_mat *W, const float *X, int n, float *Y, int kind) {
+    mm_fn mm = mm_ref;
+    int used = 0;
+#ifdef RWKV_X86
+    __builtin_cpu_init();
+    int avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    if (kind >= 1 && avx2) mm = mm_avx2, used = 1;
+    if (kind >= 2 && avx2 && __builtin_cpu_supports("avx512f")) mm = mm_avx512, used = 2;
+#endif
+    (void)kind;
+    mm(W, X, n, Y, W->out, 0, (W->out + RWKV_PANEL - 1) / RWKV_PANEL);
+    return used;
+}
+
 /* ---------- RWKV-7 WKV: one head of one row ----------
  * S (N x N, row i = value index) advances from src to dst (the same memory
  * or apart); y[i] = (new S) r. The vectors are the head's N-element slices

@@ -65,6 +65,11 @@ struct rwkv_model {
 void rwkv_state_read(const void *p, rd_dtype t, size_t n, float *out);
 void rwkv_state_write(void *p, rd_dtype t, size_t n, const float *in);
 
+/* Y[n][W.out] = X[n][W.in] W^T with the portable kernel (kind 0), AVX2 (1)
+ * or AVX-512 (2), or the best below that the CPU has; returns the kind used
+ * (rwkv_forward.c; for tests). */
+int rwkv_mat_product(const rwkv_mat *W, const float *X, int n, float *Y, int kind);
+
 #define RWKV_LN_EPS 1e-5f
 #define RWKV7_GN_EPS 64e-5f
 
