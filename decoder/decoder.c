@@ -306,7 +306,18 @@ static rd_status bind_lexicon(dec_decoder *d, rd_error *err) {
         if (!d->group_uni) st = rd_fail(err, RD_ERR_NOMEM, "out of memory for the homophone groups");
         else memcpy(d->group_uni, uni, (size_t)nw * sizeof *uni);
     }
-    if (st == RD_OK && d->lm && d->opt.lookahead) st = lm_lookahead(d->lm, d->word_lm, nw, uni, err);
+    if (st == RD_OK && d->lm && d->opt.lookahead) {
+        st = lm_lookahead(d->lm, d->word_lm, nw, uni, err);
+        /* a homophone's exact unigram (known from group_unigrams) is the
+         * tighter bound: use it */
+        int32_t nodes = lex_trie_node_count(d->lex);
+        for (int32_t n = 0; n < nodes && st == RD_OK; n++) {
+            const int32_t *w;
+            const float *lp;
+            int g = lex_trie_group(d->lex, n, &w, &lp);
+            for (int i = 0; i < g && g > 1; i++) uni[w[i]] = d->group_uni[w[i]];
+        }
+    }
     if (st == RD_OK && (d->lm || d->word_prior) && d->opt.lookahead) {
         const float *la = d->lm ? uni : d->word_prior;
         int32_t nodes = lex_trie_node_count(d->lex);

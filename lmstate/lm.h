@@ -69,8 +69,11 @@ const lm_model *lm_cache_model(const lm_cache *c);
 size_t lm_cache_bytes(const lm_cache *c, size_t *per_slot, int *n_stored);
 
 /* Word handle for a word's text (len bytes, no NUL needed): >= 0, or -1 if
- * out of memory. Handles are stable for the cache's lifetime; looking up the
- * same text twice gives the same handle. */
+ * out of memory. Looking up the same text twice gives the same handle,
+ * stable for the cache's lifetime. A single model's handles are the model's:
+ * the same in every cache of it (threads may call this at once; RWKV keeps
+ * one word table per model). A mix numbers its words per cache (tuples of
+ * its parts' handles). */
 int32_t lm_word(lm_cache *c, const char *text, size_t len);
 /* False when the model does not know the word (ARPA: not in its vocabulary,
  * scored as <unk>). RWKV models know every word. */

@@ -6,6 +6,7 @@
 #include "tests/testutil.h"
 
 #include <math.h>
+#include <pthread.h>
 
 #include "common/half.h"
 #include "lmstate/ngram/arpa.h"
@@ -636,6 +637,81 @@ static void test_rwkv_unigrams(void **state) {
     lm_free(m);
 }
 
+/* The word table is the model's, shared by every thread's cache (issue 15
+ * item 2): caches created in four threads, each adding the same words in
+ * its own order, get the same handle for a word, and the unigram and
+ * look-ahead values equal those of a separately loaded model bit for bit
+ * (computed once, under the model's lock, whoever asks first). Under ASan
+ * (make check-asan) this also checks that concurrent lookups read no freed
+ * memory while other threads add words. */
+enum { SHARED_NW = 12, SHARED_THREADS = 4 };
+static const char *const shared_words[SHARED_NW] = {"the", "then", "there", "their", "a", "cat",
+                                                    "catalogue", "contrivance", "x", "love", "making", "picnic"};
+typedef struct shared_job {
+    lm_model *m;
+    int rot;
+    int32_t w[SHARED_NW]; /* by word index */
+    float uni[SHARED_NW], la[SHARED_NW];
+    rd_status st;
+} shared_job;
+
+static void *shared_worker(void *p) {
+    shared_job *j = p;
+    rd_error err;
+    lm_cache *c;
+    j->st = lm_cache_create(j->m, 8, &c, &err);
+    if (j->st != RD_OK) return NULL;
+    for (int k = 0; k < SHARED_NW; k++) {
+        int i = (k + j->rot) % SHARED_NW;
+        j->w[i] = lm_word(c, shared_words[i], strlen(shared_words[i]));
+    }
+    j->st = lm_lookahead(c, j->w, SHARED_NW, j->la, &err);
+    if (j->st == RD_OK) j->st = lm_unigrams(c, j->w, SHARED_NW, j->uni, &err);
+    lm_cache_free(c);
+    return NULL;
+}
+
+static void test_rwkv_words_shared(void **state) {
+    (void)state;
+    char path[512];
+    RD_DATA_OR_SKIP(path, "rwkv/tiny-rwkv-7v0-834K-FP32.bin");
+    lm_model *m, *ref;
+    lm_cache *rc;
+    rd_error err;
+    lm_load_options lo = {0};
+    assert_int_equal(lm_load(path, &lo, &m, &err), RD_OK);
+    assert_int_equal(lm_load(path, &lo, &ref, &err), RD_OK);
+    assert_int_equal(lm_cache_create(ref, 8, &rc, &err), RD_OK);
+    int32_t rw[SHARED_NW];
+    float runi[SHARED_NW], rla[SHARED_NW];
+    for (int i = 0; i < SHARED_NW; i++) rw[i] = lm_word(rc, shared_words[i], strlen(shared_words[i]));
+    assert_int_equal(lm_lookahead(rc, rw, SHARED_NW, rla, &err), RD_OK);
+    assert_int_equal(lm_unigrams(rc, rw, SHARED_NW, runi, &err), RD_OK);
+    shared_job job[SHARED_THREADS];
+    pthread_t th[SHARED_THREADS];
+    for (int t = 0; t < SHARED_THREADS; t++) {
+        job[t] = (shared_job){.m = m, .rot = 5 * t};
+        assert_int_equal(pthread_create(&th[t], NULL, shared_worker, &job[t]), 0);
+    }
+    for (int t = 0; t < SHARED_THREADS; t++) assert_int_equal(pthread_join(th[t], NULL), 0);
+    for (int t = 0; t < SHARED_THREADS; t++) {
+        assert_int_equal(job[t].st, RD_OK);
+        for (int i = 0; i < SHARED_NW; i++) {
+            assert_int_equal(job[t].w[i], job[0].w[i]); /* one table: one handle per word */
+            assert_memory_equal(&job[t].uni[i], &runi[i], sizeof(float));
+            assert_memory_equal(&job[t].la[i], &rla[i], sizeof(float));
+        }
+    }
+    /* a cache made later finds every word already there */
+    lm_cache *late;
+    assert_int_equal(lm_cache_create(m, 2, &late, &err), RD_OK);
+    for (int i = 0; i < SHARED_NW; i++) assert_int_equal(lm_word(late, shared_words[i], strlen(shared_words[i])), job[0].w[i]);
+    lm_cache_free(late);
+    lm_cache_free(rc);
+    lm_free(ref);
+    lm_free(m);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_toy_fp32),       cmocka_unit_test(test_toy_half),
@@ -646,7 +722,7 @@ int main(void) {
         cmocka_unit_test(test_rwkv_unigrams), cmocka_unit_test(test_layer_access),
         cmocka_unit_test(test_int8_rest),     cmocka_unit_test(test_commit_keeps_live_target),
         cmocka_unit_test(test_phys_version),  cmocka_unit_test(test_rwkv_lm_floors),
-        cmocka_unit_test(test_mix_lm_floors),
+        cmocka_unit_test(test_mix_lm_floors), cmocka_unit_test(test_rwkv_words_shared),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

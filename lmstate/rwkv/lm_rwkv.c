@@ -28,6 +28,9 @@
 #include "lmstate/state_cache.h"
 
 #define WORD_MAX_TOKENS 64
+#define WORD_CHUNK_BITS 12
+#define WORD_CHUNK (1 << WORD_CHUNK_BITS)
+#define WORD_CHUNKS 8192 /* 33.5M words */
 
 typedef struct rwkv_lm {
     rwkv_model *m;
@@ -40,13 +43,29 @@ typedef struct rwkv_lm {
     size_t max_memory;
     pthread_mutex_t budget_mu;
     size_t budget_used;
+    /* The word table, one per model, shared by every thread's cache (issue
+     * 15: a 200k-word lexicon is tokenized and its unigram and look-ahead
+     * scores computed once, not once per thread). Entries live in chunks
+     * that never move, so a word handle's entry (text, tokens) is read
+     * without a lock once lm_word returned it; words_mu guards adding words
+     * (the hash table grows) and the unigram/bound values (fill_scores
+     * computes them under it, so the second thread finds them done). */
+    pthread_mutex_t words_mu;
+    struct word_entry *chunk[WORD_CHUNKS];
+    int32_t n_words;
+    rd_strtab names;                 /* word text -> word handle */
+    rd_arena text;                   /* token sequences */
 } rwkv_lm;
 
 typedef struct word_entry {
-    int32_t off, len;   /* tokens in the pool */
+    const int32_t *tok; /* the word's tokens (the model's arena) */
+    int32_t len;
     float unigram;      /* exact context-free log-probability, NAN until computed */
     float bound;        /* log-probability of the first lookahead_tokens tokens, NAN until computed */
 } word_entry;
+
+/* Word handle w's entry (w < n_words). */
+#define WORD(c, w) ((c)->lm->chunk[(uint32_t)(w) >> WORD_CHUNK_BITS][(uint32_t)(w) & (WORD_CHUNK - 1)])
 
 typedef struct rwkv_lm_cache {
     rwkv_lm *lm;
@@ -56,14 +75,6 @@ typedef struct rwkv_lm_cache {
     rwkv_state_view view;
     int n_slots, max_rows, n_stems;
     int32_t *pending, *pending_tmp;  /* per logical slot */
-    /* words */
-    rd_strtab names;                 /* word text -> word handle */
-    word_entry *words;               /* [handle] */
-    int32_t n_words, cap_words;
-    int32_t *pool;
-    size_t pool_len, pool_cap;
-    char *spell;                     /* scratch: " word", what the tokenizer reads */
-    size_t spell_cap;
     /* batch scratch, max_rows each */
     int32_t *fw_next, *row_of, *stem_phys, *stem_src, *stem_tok, *row_stem, *row_word, *row_phys;
     int32_t *fw_tok, *fw_src, *fw_dst, *fw_row, *order;
@@ -106,6 +117,10 @@ static void rwkv_lm_free(void *p) {
     rwkv_free(l->m);
     rwkv_tok_free(l->tok);
     pthread_mutex_destroy(&l->budget_mu);
+    pthread_mutex_destroy(&l->words_mu);
+    for (int i = 0; i < WORD_CHUNKS && l->chunk[i]; i++) free(l->chunk[i]);
+    rd_strtab_free(&l->names);
+    rd_arena_free(&l->text);
     free(l);
 }
 
@@ -135,46 +150,45 @@ static rd_status load_tokenizer(rwkv_lm *l, const char *path, const lm_load_opti
 
 /* ---------- words ---------- */
 
-static int32_t rwkv_word(void *p, const char *text, size_t len) {
-    rwkv_lm_cache *c = p;
-    int32_t id = rd_strtab_find(&c->names, text, len);
+/* The handle of text in the model's word table, added (tokenized) if new;
+ * -1 when out of memory. Called with words_mu held. */
+static int32_t find_or_add_word(rwkv_lm *l, const char *text, size_t len) {
+    int32_t id = rd_strtab_find(&l->names, text, len);
     if (id >= 0) return id;
-    if (c->n_words == c->cap_words) {
-        int32_t nc = c->cap_words ? c->cap_words * 2 : 1024;
-        word_entry *nw = rd_realloc_array(c->words, (size_t)nc, sizeof *nw);
-        if (!nw) return -1;
-        c->words = nw;
-        c->cap_words = nc;
-    }
-    if (c->pool_cap - c->pool_len < WORD_MAX_TOKENS) {
-        size_t nc = c->pool_cap ? c->pool_cap * 2 : 1 << 16;
-        int32_t *np = rd_realloc_array(c->pool, nc, sizeof *np);
-        if (!np) return -1;
-        c->pool = np;
-        c->pool_cap = nc;
-    }
-    if (c->spell_cap < len + 2) {
-        char *ns = realloc(c->spell, len + 2);
-        if (!ns) return -1;
-        c->spell = ns;
-        c->spell_cap = len + 2;
-    }
-    c->spell[0] = ' ';
-    memcpy(c->spell + 1, text, len);
-    c->spell[len + 1] = '\0';
-    int n = rwkv_tok_encode(c->lm->tok, c->spell, len + 1, c->pool + c->pool_len, WORD_MAX_TOKENS);
+    id = l->n_words;
+    int32_t ch = id >> WORD_CHUNK_BITS;
+    if (ch >= WORD_CHUNKS || len > (size_t)INT32_MAX - 2) return -1;
+    if (!l->chunk[ch] && !(l->chunk[ch] = rd_malloc_array(WORD_CHUNK, sizeof(word_entry)))) return -1;
+    /* the tokenizer reads the word with its leading space */
+    char *sp = malloc(len + 2);
+    if (!sp) return -1;
+    sp[0] = ' ';
+    memcpy(sp + 1, text, len);
+    sp[len + 1] = '\0';
+    int32_t tok[WORD_MAX_TOKENS];
+    int n = rwkv_tok_encode(l->tok, sp, len + 1, tok, WORD_MAX_TOKENS);
+    free(sp);
     if (n > WORD_MAX_TOKENS) n = WORD_MAX_TOKENS; /* a longer word is cut: its tail is not scored */
     if (n < 1) return -1;
+    int32_t *tp = rd_arena_alloc(&l->text, (size_t)n * sizeof *tp);
+    if (!tp) return -1;
+    memcpy(tp, tok, (size_t)n * sizeof *tp);
     int added;
-    id = rd_strtab_intern(&c->names, text, len, &added);
-    if (id != c->n_words) return -1; /* out of memory (ids are dense: a new word is the next one) */
-    word_entry *w = &c->words[c->n_words];
-    w->off = (int32_t)c->pool_len;
+    if (rd_strtab_intern(&l->names, text, len, &added) != id) return -1; /* ids are dense: a new word is the next */
+    word_entry *w = &l->chunk[ch][id & (WORD_CHUNK - 1)];
+    w->tok = tp;
     w->len = n;
     w->unigram = NAN;
     w->bound = NAN;
-    c->pool_len += (size_t)n;
-    return c->n_words++;
+    return l->n_words++;
+}
+
+static int32_t rwkv_word(void *p, const char *text, size_t len) {
+    rwkv_lm *l = ((rwkv_lm_cache *)p)->lm;
+    pthread_mutex_lock(&l->words_mu);
+    int32_t id = find_or_add_word(l, text, len);
+    pthread_mutex_unlock(&l->words_mu);
+    return id;
 }
 
 static bool rwkv_word_known(const void *c, int32_t w) {
@@ -193,16 +207,16 @@ static int cmp_rows(const void *pa, const void *pb, void *ctx) {
     const rwkv_lm_cache *c = ctx;
     int32_t ra = *(const int32_t *)pa, rb = *(const int32_t *)pb;
     if (c->row_stem[ra] != c->row_stem[rb]) return c->row_stem[ra] < c->row_stem[rb] ? -1 : 1;
-    const word_entry *x = &c->words[c->row_word[ra]], *y = &c->words[c->row_word[rb]];
-    int t = cmp_tokens(c->pool + x->off, x->len, c->pool + y->off, y->len);
+    const word_entry *x = &WORD(c, c->row_word[ra]), *y = &WORD(c, c->row_word[rb]);
+    int t = cmp_tokens(x->tok, x->len, y->tok, y->len);
     return t ? t : (ra > rb) - (ra < rb);
 }
 
 /* 1 when sorted row r shares row q's state after j - 1 tokens and its token j - 1. */
 static int same_run(const rwkv_lm_cache *c, const int32_t *word, int32_t q, int32_t r, int j) {
-    const word_entry *x = &c->words[word[q]], *y = &c->words[word[r]];
+    const word_entry *x = &WORD(c, word[q]), *y = &WORD(c, word[r]);
     return c->row_stem[q] == c->row_stem[r] &&
-           memcmp(c->pool + x->off, c->pool + y->off, (size_t)j * sizeof(int32_t)) == 0;
+           memcmp(x->tok, y->tok, (size_t)j * sizeof(int32_t)) == 0;
 }
 
 /* Forward rows of the sorted rows order[0..nl) at token positions 1.. with
@@ -213,7 +227,7 @@ static int count_runs(const rwkv_lm_cache *c, const int32_t *word, int nl, int m
         int prev = -1;
         for (int i = 0; i < nl; i++) {
             int r = c->order[i];
-            if (c->words[word[r]].len <= j) continue;
+            if (WORD(c, word[r]).len <= j) continue;
             if (prev < 0 || !same_run(c, word, prev, r, j)) runs++;
             prev = r;
         }
@@ -234,7 +248,7 @@ static rd_status feed_tails(rwkv_lm_cache *c, int n, const int32_t *word, float 
     int nl = 0, maxlen = 1;
     c->n_nodes = 0;
     for (int r = 0; r < n; r++) {
-        int len = c->words[word[r]].len;
+        int len = WORD(c, word[r]).len;
         c->row_phys[r] = c->stem_phys[c->row_stem[r]];
         if (len > 1 && !c->dead[r]) c->order[nl++] = r;
         if (len > maxlen) maxlen = len;
@@ -256,12 +270,12 @@ static rd_status feed_tails(rwkv_lm_cache *c, int n, const int32_t *word, float 
         int m = 0, prev = -1;
         for (int i = 0; i < nl; i++) {
             int r = c->order[i];
-            const word_entry *w = &c->words[word[r]];
+            const word_entry *w = &WORD(c, word[r]);
             if (w->len <= j || c->dead[r]) continue;
             if (share && prev >= 0 && same_run(c, word, prev, r, j)) {
                 c->fw_next[r] = m - 1;
             } else {
-                c->fw_tok[m] = c->pool[w->off + j - 1];
+                c->fw_tok[m] = w->tok[j - 1];
                 c->fw_src[m] = c->row_phys[r];
                 c->fw_next[r] = m++;
             }
@@ -282,15 +296,15 @@ static rd_status feed_tails(rwkv_lm_cache *c, int n, const int32_t *word, float 
             for (int i = 0; i < k; i++) c->stem_lse[i] = row_lse(c->logits + (size_t)i * V, V);
             for (int i = 0; i < nl; i++) {
                 int r = c->order[i];
-                const word_entry *w = &c->words[word[r]];
+                const word_entry *w = &WORD(c, word[r]);
                 int f = c->fw_next[r];
                 if (w->len <= j || c->dead[r] || f < i0 || f >= i0 + k) continue;
-                score[r] += c->logits[(size_t)(f - i0) * V + c->pool[w->off + j]] - c->stem_lse[f - i0];
+                score[r] += c->logits[(size_t)(f - i0) * V + w->tok[j]] - c->stem_lse[f - i0];
             }
         }
         for (int i = 0; i < nl; i++) {
             int r = c->order[i];
-            int len = c->words[word[r]].len;
+            int len = WORD(c, word[r]).len;
             if (len <= j || c->dead[r]) continue;
             c->row_phys[r] = dst[c->fw_next[r]];
             /* a row with tokens left stops once below its floor */
@@ -342,11 +356,11 @@ static rd_status run_words(rwkv_lm_cache *c, int n, const int32_t *src, const in
             int s = c->row_stem[r];
             if (s < s0 || s >= s0 + m) continue;
             const float *x = c->logits + (size_t)(s - s0) * (size_t)V;
-            score[r] += x[c->pool[c->words[word[r]].off]] - c->stem_lse[s - s0];
+            score[r] += x[WORD(c, word[r]).tok[0]] - c->stem_lse[s - s0];
         }
     }
     for (int r = 0; r < n; r++)
-        c->dead[r] = c->row_floor && c->words[word[r]].len > 1 && score[r] < c->row_floor[r];
+        c->dead[r] = c->row_floor && WORD(c, word[r]).len > 1 && score[r] < c->row_floor[r];
     rd_status st = feed_tails(c, n, word, score, err);
     if (st != RD_OK || !keep) {
         sc_update_abort(c->sc, c->node_phys, c->n_nodes);
@@ -369,10 +383,6 @@ static void rwkv_cache_free(void *p) {
     rwkv_workspace_free(c->ws);
     free(c->pending);
     free(c->pending_tmp);
-    free(c->words);
-    rd_strtab_free(&c->names);
-    free(c->pool);
-    free(c->spell);
     int32_t *bufs[] = {c->fw_next, c->row_of, c->stem_phys, c->stem_src, c->stem_tok, c->row_stem,
                        c->row_word, c->row_phys, c->fw_tok, c->fw_src, c->fw_dst, c->fw_row,
                        c->order, c->tmp_slot};
@@ -414,7 +424,6 @@ static rd_status rwkv_cache_create(void *model, int n_slots, void **out, rd_erro
     c->lm = l;
     c->n_slots = n_slots;
     c->max_rows = n_slots < 256 ? n_slots : 256;
-    rd_strtab_init(&c->names);
     rwkv_kind_info info[RWKV_MAX_KINDS];
     sc_config cfg;
     memset(&cfg, 0, sizeof cfg);
@@ -479,16 +488,16 @@ static int cmp_tokens(const int32_t *a, int la, const int32_t *b, int lb) {
 
 static int cmp_word_tokens(const void *pa, const void *pb, void *ctx) {
     const rwkv_lm_cache *c = ctx;
-    const word_entry *x = &c->words[*(const int32_t *)pa], *y = &c->words[*(const int32_t *)pb];
-    return cmp_tokens(c->pool + x->off, x->len, c->pool + y->off, y->len);
+    const word_entry *x = &WORD(c, *(const int32_t *)pa), *y = &WORD(c, *(const int32_t *)pb);
+    return cmp_tokens(x->tok, x->len, y->tok, y->len);
 }
 
 static void sort_words(rwkv_lm_cache *c, int32_t *w, int n) { qsort_r(w, (size_t)n, sizeof *w, cmp_word_tokens, c); }
 
 /* 1 when words a and b share their first j tokens. */
 static int same_prefix(const rwkv_lm_cache *c, int32_t a, int32_t b, int j) {
-    const word_entry *x = &c->words[a], *y = &c->words[b];
-    return x->len >= j && y->len >= j && memcmp(c->pool + x->off, c->pool + y->off, (size_t)j * sizeof(int32_t)) == 0;
+    const word_entry *x = &WORD(c, a), *y = &WORD(c, b);
+    return x->len >= j && y->len >= j && memcmp(x->tok, y->tok, (size_t)j * sizeof(int32_t)) == 0;
 }
 
 /* out[r] = ln p(first min(depth, len) tokens of word w[r]) from the initial
@@ -505,12 +514,12 @@ static rd_status prefix_scores(rwkv_lm_cache *c, const int32_t *w, int n, int de
         return st;
     }
     float lse0 = row_lse(c->logits, V);
-    for (int r = 0; r < n; r++) out[r] = c->logits[c->pool[c->words[w[r]].off]] - lse0;
+    for (int r = 0; r < n; r++) out[r] = c->logits[WORD(c, w[r]).tok[0]] - lse0;
     int32_t *node = c->row_stem, *prev = c->stem_src, *cur = c->fw_dst;
     for (int r0 = 0; r0 < n && st == RD_OK; r0 += B) {
         int m0 = n - r0 < B ? n - r0 : B, np = 0, maxlen = 1;
         for (int r = 0; r < m0; r++) {
-            int len = c->words[w[r0 + r]].len;
+            int len = WORD(c, w[r0 + r]).len;
             if (depth > 0 && len > depth) len = depth;
             if (len > maxlen) maxlen = len;
             node[r] = 0;
@@ -519,13 +528,13 @@ static rd_status prefix_scores(rwkv_lm_cache *c, const int32_t *w, int n, int de
         for (int j = 1; j < maxlen && st == RD_OK; j++) {
             int m = 0, last = -1;
             for (int r = 0; r < m0; r++) {
-                const word_entry *e = &c->words[w[r0 + r]];
+                const word_entry *e = &WORD(c, w[r0 + r]);
                 int len = depth > 0 && e->len > depth ? depth : e->len;
                 if (len <= j) continue;
                 if (last >= 0 && same_prefix(c, w[r0 + last], w[r0 + r], j)) {
                     c->row_of[r] = c->row_of[last];
                 } else {
-                    c->fw_tok[m] = c->pool[e->off + j - 1];
+                    c->fw_tok[m] = e->tok[j - 1];
                     c->fw_src[m] = prev[node[r]];
                     c->row_of[r] = m++;
                 }
@@ -536,11 +545,11 @@ static rd_status prefix_scores(rwkv_lm_cache *c, const int32_t *w, int n, int de
             st = rwkv_forward(c->lm->m, c->ws, m, c->fw_tok, &c->view, c->fw_src, &c->view, cur, c->logits, err);
             for (int i = 0; i < m && st == RD_OK; i++) c->stem_lse[i] = row_lse(c->logits + (size_t)i * V, V);
             for (int r = 0; r < m0 && st == RD_OK; r++) {
-                const word_entry *e = &c->words[w[r0 + r]];
+                const word_entry *e = &WORD(c, w[r0 + r]);
                 int len = depth > 0 && e->len > depth ? depth : e->len;
                 if (len <= j) continue;
                 int k = c->row_of[r];
-                out[r0 + r] += c->logits[(size_t)k * V + c->pool[e->off + j]] - c->stem_lse[k];
+                out[r0 + r] += c->logits[(size_t)k * V + e->tok[j]] - c->stem_lse[k];
                 node[r] = k;
             }
             if (j > 1) sc_update_abort(c->sc, prev, np);
@@ -569,7 +578,7 @@ static rd_status fill_scores(rwkv_lm_cache *c, const int32_t *w, int n, int dept
     }
     int k = 0;
     for (int i = 0; i < n; i++) {
-        const word_entry *e = &c->words[w[i]];
+        const word_entry *e = &WORD(c, w[i]);
         float v = depth > 0 ? e->bound : e->unigram;
         if (isnan(v)) todo[k++] = w[i];
     }
@@ -580,14 +589,11 @@ static rd_status fill_scores(rwkv_lm_cache *c, const int32_t *w, int n, int dept
         if (u == 0 || todo[u - 1] != todo[i]) todo[u++] = todo[i];
     rd_status st = prefix_scores(c, todo, u, depth, val, err);
     for (int i = 0; i < u && st == RD_OK; i++) {
-        word_entry *e = &c->words[todo[i]];
-        if (depth > 0) {
-            e->bound = val[i];
-            if (e->len <= depth) e->unigram = val[i];
-        } else {
-            e->unigram = val[i];
-            e->bound = val[i];
-        }
+        word_entry *e = &WORD(c, todo[i]);
+        /* each value from its own computation only, never the other's: with
+         * the table shared by threads, which is asked first must not matter */
+        if (depth > 0) e->bound = val[i];
+        else e->unigram = val[i];
     }
     free(todo);
     free(val);
@@ -596,13 +602,19 @@ static rd_status fill_scores(rwkv_lm_cache *c, const int32_t *w, int n, int dept
 
 static rd_status rwkv_unigrams(void *p, const int32_t *w, int n, float *out, int bound, rd_error *err) {
     rwkv_lm_cache *c = p;
-    int depth = bound ? c->lm->lookahead_tokens : 0;
-    for (int i = 0; i < n; i++)
-        if (w[i] < 0 || w[i] >= c->n_words)
-            return rd_fail(err, RD_ERR_INTERNAL, "lm_unigrams: %d is not a word handle", (int)w[i]);
-    RD_TRY(fill_scores(c, w, n, depth, err));
-    for (int i = 0; i < n; i++) out[i] = depth > 0 ? c->words[w[i]].bound : c->words[w[i]].unigram;
-    return RD_OK;
+    rwkv_lm *l = c->lm;
+    int depth = bound ? l->lookahead_tokens : 0;
+    /* under words_mu: the values are the model's, computed once for every
+     * thread (a second thread waits, then finds them) */
+    pthread_mutex_lock(&l->words_mu);
+    rd_status st = RD_OK;
+    for (int i = 0; i < n && st == RD_OK; i++)
+        if (w[i] < 0 || w[i] >= l->n_words)
+            st = rd_fail(err, RD_ERR_INTERNAL, "lm_unigrams: %d is not a word handle", (int)w[i]);
+    if (st == RD_OK) st = fill_scores(c, w, n, depth, err);
+    for (int i = 0; i < n && st == RD_OK; i++) out[i] = depth > 0 ? WORD(c, w[i]).bound : WORD(c, w[i]).unigram;
+    pthread_mutex_unlock(&l->words_mu);
+    return st;
 }
 
 static rd_status rwkv_start(void *p, const int32_t *slot, int n, rd_error *err) {
@@ -687,8 +699,8 @@ static rd_status rwkv_score_words_floor(void *p, const int32_t *parent, const in
     sc_phys_release_unreferenced(c->sc, c->stem_phys, c->n_stems);
     sc_phys_release_unreferenced(c->sc, c->node_phys, c->n_nodes);
     for (int i = 0; i < n; i++) {
-        const word_entry *w = &c->words[word[i]];
-        c->pending[child[i]] = c->pool[w->off + w->len - 1];
+        const word_entry *w = &WORD(c, word[i]);
+        c->pending[child[i]] = w->tok[w->len - 1];
     }
 #ifdef RD_DEBUG
     RD_TRY(sc_check_finite(c->sc, child, n, err));
@@ -774,6 +786,9 @@ rd_status lm_rwkv_open(const char *path, const lm_load_options *opt, lm_model *m
     rwkv_lm *l = calloc(1, sizeof *l);
     if (!l) return rd_fail(err, RD_ERR_NOMEM, "out of memory loading %s", path);
     pthread_mutex_init(&l->budget_mu, NULL);
+    pthread_mutex_init(&l->words_mu, NULL);
+    rd_arena_init(&l->text, 1 << 16);
+    rd_strtab_init(&l->names);
     rd_status st = rwkv_load(path, &l->m, err);
     if (st == RD_OK) {
         l->V = rwkv_n_vocab(l->m);
