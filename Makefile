@@ -74,7 +74,7 @@ endif
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ     := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRC))
 
-.PHONY: all check test check-asan fuzz fuzz-smoke bench bench-cpu bench-rwkv bench-homophones bench-lm-bpc bench-lm-cost bench-state bench-soak bench-listmem bench-arpa bench-scaleout bench-gpu bench-zh bench-hotwords bench-homophone-groups bench-parity bench-subword deps clean
+.PHONY: all check test check-asan fuzz fuzz-smoke bench bench-cpu bench-rwkv bench-homophones bench-lm-bpc bench-lm-cost bench-state bench-soak bench-listmem bench-arpa bench-scaleout bench-gpu bench-zh bench-hotwords bench-homophone-groups bench-parity bench-subword bench-threads-rss deps clean
 all: $(PROGS)
 
 $(BUILD)/obj/%.o: %.c
@@ -167,7 +167,7 @@ fuzz-smoke: $(FUZZ)
 	  grep -E '^(Done|stat::number_of_executed_units)' $(BUILD)/fuzz-work/$$n.log; done; \
 	echo "fuzz-smoke: every target ran without a crash"
 
-bench: bench-cpu bench-rwkv bench-homophones bench-lm-bpc bench-lm-cost bench-state bench-soak bench-listmem bench-arpa bench-scaleout bench-zh bench-hotwords
+bench: bench-cpu bench-rwkv bench-homophones bench-lm-bpc bench-lm-cost bench-state bench-soak bench-listmem bench-arpa bench-scaleout bench-zh bench-hotwords bench-threads-rss
 bench-scaleout: $(PROGS)
 	tests/bench/bench_scaleout.sh
 bench-cpu: $(PROGS)
@@ -194,6 +194,8 @@ bench-homophone-groups: $(PROGS)
 	tests/bench/bench_homophone_groups.sh
 bench-parity: $(PROGS)
 	tests/bench/bench_parity.sh
+bench-threads-rss: $(PROGS)
+	tests/bench/bench_threads_rss.sh
 bench-arpa: $(PROGS)
 	tests/bench/bench_arpa.sh
 bench-subword: $(PROGS)
