@@ -19,7 +19,9 @@
 
 #include "cli/batch_list.h"
 #include "cli/cli_util.h"
+#include "cli/decode_app.h"
 #include "cli/output.h"
+#include "cli/stream.h"
 #include "common/npy.h"
 #include "common/status.h"
 #include "common/text.h"
@@ -33,7 +35,6 @@
 #include "lmstate/state_file.h"
 #include "kernels/kernels.h"
 
-#define PROG "rwkv-decode"
 #define HOTWORD_WEIGHT 2.0f /* --hotword-weight default: natural log, per word */
 
 static const char usage_text[] =
@@ -200,112 +201,6 @@ static const char usage_text2[] =
     "  rwkv-decode $D/emissions/*.npy            # lexicon-free, each with its tokens file\n"
     "  printf 'utt1\\tx.npy\\n' | rwkv-decode --tokens tokens.txt --format json\n"
     "  rwkv-decode --list test.tsv --tokens tokens.txt --shard 3/8 --threads 4 > part3.tsv\n";
-
-#define MAX_LMS 8
-
-typedef struct options {
-    const char *lm_paths[MAX_LMS]; /* --lm, in order; lm is the first */
-    float lm_weights[MAX_LMS];     /* --lm-weight, n_lm_weights of them */
-    int n_lm, n_lm_weights;
-    const char *rescore;           /* --rescore MODEL */
-    float rescore_weight;
-    float rescore_word_score;      /* --rescore-word-score */
-    const char *logits, *list, *lengths, *tokens, *blank, *delim, *lexicon, *lm, *vocab, *resume, *lm_state;
-    const char *hotwords;        /* --hotwords FILE */
-    float hotword_weight;        /* --hotword-weight: per word of a phrase without ":W" */
-    int lm_threads, state_dtype, lookahead_tokens;
-    long max_memory_mb;
-    int delim_given, json, threads, keep_going, quiet, unk_given, lm_weight_given;
-    int stream, session_carry;
-    lex_unit_type unit_type;     /* --unit-type */
-    int device, batch;           /* --device (DEV_*), --batch */
-    const out_format *format;    /* --format */
-    int token_times, confidence, nbest_out; /* hypotheses printed */
-    int partial_best;            /* --partial best: the current best, not the stable words */
-    float frame_shift;           /* seconds per frame, 0 = not given */
-    unsigned char given[1024];   /* given[OPT_x]: the option was on the command line */
-    const struct option *longopts;
-    long chunk_frames;
-    float stream_timeout;
-    long shard_k, shard_n;
-    dec_input input;
-    dec_options dec;
-} options;
-
-/* One unit table with its lexicon: emissions files may differ in tokens. */
-typedef struct model_ctx {
-    char *tokens_path;
-    lex_units *units;
-    lex_lexicon *lex;
-} model_ctx;
-
-typedef struct item {
-    char *id, *path;  /* one allocation: path points into id's block */
-    int ctx;
-    int row;          /* row of a 3-D array, -1 for a 2-D file */
-    int64_t length;   /* frames of that row, -1 for all */
-    int hot;          /* the list's hotword file for it: index into app.hot, -1 none */
-    long line;        /* its line in the list, 0 when it is not from a list */
-} item;
-
-#define ROW_FILE (-1)     /* item.row: read the item's own file */
-#define ROW_LOADED (-2)   /* item.row: the 2-D --logits array already read */
-
-typedef struct result {
-    char *out;        /* formatted output line(s) */
-    size_t out_len;
-    char *msg;        /* the failure's message (malloc'd; NULL: see status) */
-    int64_t frames;
-    rd_status status; /* RD_OK, or why it failed */
-    int done;
-} result;
-
-/* An utterance in flight: taken by a worker, not yet printed. */
-typedef struct slot {
-    item it;          /* its strings are the slot's (owned) or a->items' */
-    int owned;
-    result r;
-} slot;
-
-typedef struct app {
-    options o;
-    model_ctx *ctx;
-    int n_ctx;
-    item *items;      /* files, --logits rows, --stream: every utterance; a list: none */
-    long n_items;     /* utterances to decode (a list: its lines kept by --shard and --resume) */
-    bl_list list;     /* --list / stdin, read as the workers take utterances */
-    int listed;       /* the utterances come from list */
-    long list_total;  /* the list's utterances (before --shard and --resume) */
-    long list_k;      /* list utterances read in this pass */
-    char **done_ids;  /* --resume with a list: the ids already out, sorted */
-    size_t n_done_ids;
-    long src;         /* the next utterance of a->items to take */
-    item pending;     /* a list utterance read ahead (session runs, interrupt report) */
-    int has_pending;
-    rd_npy batch3d;   /* --logits: the array read (3-D: one item a row) */
-    lm_model *lm;     /* the search's: lm_parts[0], or their mix */
-    lm_model *lm_parts[MAX_LMS];
-    lm_model *rescore;
-    boost_graph *boost; /* --hotwords */
-    struct { char *path; boost_graph *g; } *hot; /* a list's third column: each file with --hotwords */
-    int n_hot;
-    lex_extra *extra;   /* their word{units}, added to the lexicon */
-    int n_extra;
-    sf_states start;  /* --lm-state */
-    slot *ring;       /* utterances base..next-1 live in ring[i % ring_cap] */
-    long ring_cap, base, window;
-    long next;        /* the next utterance index to take */
-    rd_status fatal;  /* reading the list failed while decoding (fatal_msg) */
-    char *fatal_msg;
-    int stop;
-    int lm_reported;  /* the LM line was printed */
-    int single;       /* one utterance from --logits: print its text alone */
-    int interrupted;  /* the signal that stopped the batch, 0 if none */
-    int out_errno;    /* errno of the first failed write to stdout, 0 if none */
-    const char *list_name; /* the list's name in messages ("<stdin>" for -) */
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-} app;
 
 /* ---------- options ---------- */
 
@@ -668,7 +563,6 @@ static rd_status add_list_hotwords(app *a, const char *path, size_t n, int *idx,
 }
 
 static int cmp_str(const void *x, const void *y);
-static int tokens_for(const app *a, const char *npy, char *out, size_t n);
 
 /* The list's first pass: every line parsed (a malformed one is the error), its
  * hotword files collected, and its ids checked as check_ids does for files:
@@ -1032,7 +926,7 @@ static int file_exists(const char *p) { return access(p, R_OK) == 0; }
 
 /* The tokens file for an emissions file: --tokens, X.tokens.txt, or
  * tokens.txt in the same folder. */
-static int tokens_for(const app *a, const char *npy, char *out, size_t n) {
+int tokens_for(const app *a, const char *npy, char *out, size_t n) {
     if (a->o.tokens) {
         snprintf(out, n, "%s", a->o.tokens);
         return 1;
@@ -1193,7 +1087,7 @@ typedef struct worker {
 } worker;
 
 /* The utterance's lines in the --format's writer (cli/output.c). */
-static void format_result(const app *a, const item *it, const dec_decoder *d, int64_t T, FILE *f) {
+void format_result(const app *a, const item *it, const dec_decoder *d, int64_t T, FILE *f) {
     out_utt u = {it->id, d, T, a->o.nbest_out, !a->single, a->o.frame_shift, a->o.confidence, a->o.token_times,
                  a->rescore != NULL, it->ctx >= 0 ? a->ctx[it->ctx].units : NULL};
     a->o.format->write(&u, f);
@@ -1255,7 +1149,7 @@ static void report_lm(app *a, const dec_decoder *d, const lm_cache *rescore) {
 
 /* --rescore: the n-best list re-ranked by the rescoring model; *cache (2
  * slots per hypothesis) is created on first use and kept by the caller. */
-static rd_status rescore_nbest(const app *a, dec_decoder *d, lm_cache **cache, rd_error *err) {
+rd_status rescore_nbest(const app *a, dec_decoder *d, lm_cache **cache, rd_error *err) {
     if (!a->rescore) return RD_OK;
     if (!*cache) RD_TRY(lm_cache_create(a->rescore, 2 * a->o.dec.nbest, cache, err));
     return dec_rescore(d, *cache, a->o.rescore_weight, a->o.rescore_word_score, err);
@@ -1445,205 +1339,10 @@ static void *worker_main(void *arg) {
     return NULL;
 }
 
-/* ---------- --stream ---------- */
-
-typedef struct stream_in {
-    int fd, regular, raw;
-    const char *name;
-    unsigned char *buf;
-    size_t len, cap;
-    double timeout;
-} stream_in;
-
-/* Reads until s->len >= want or end of data; a regular file that has not
- * grown for s->timeout seconds counts as ended. Returns 0 on a read error. */
-static int stream_fill(stream_in *s, size_t want) {
-    double idle = 0;
-    while (s->len < want) {
-        if (want > s->cap) {
-            size_t nc = s->cap ? s->cap : 1 << 16;
-            while (nc < want) nc *= 2;
-            unsigned char *nb = realloc(s->buf, nc);
-            if (!nb) return 0;
-            s->buf = nb;
-            s->cap = nc;
-        }
-        ssize_t r = read(s->fd, s->buf + s->len, s->cap - s->len);
-        if (r < 0) return 0;
-        if (r > 0) {
-            s->len += (size_t)r;
-            idle = 0;
-            continue;
-        }
-        if (!s->regular || idle >= s->timeout) break;
-        usleep(20000); /* a file still being written: wait for more */
-        idle += 0.02;
-    }
-    return 1;
-}
-
-static void stream_consume(stream_in *s, size_t n) {
-    memmove(s->buf, s->buf + n, s->len - n);
-    s->len -= n;
-}
-
 /* Notes a failed write to stdout (the stream is checked after each line). */
-static void check_stdout(app *a) {
+void check_stdout(app *a) {
     errno = 0;
     if (!a->out_errno && (fflush(stdout) != 0 || ferror(stdout))) a->out_errno = errno ? errno : EIO;
-}
-
-static void print_partial(app *a, const item *it, const char *text, int64_t frame) {
-    if (a->o.json) {
-        fputs("{\"utt\":", stdout);
-        cli_json_string(stdout, it->id);
-        fprintf(stdout, ",\"frame\":%lld,\"%s\":", (long long)frame, a->o.partial_best ? "partial" : "stable");
-        cli_json_string(stdout, text);
-        fputs("}\n", stdout);
-    } else {
-        printf("%s\tpartial\t%s\n", it->id, text);
-    }
-    check_stdout(a);
-}
-
-/* True when the first bytes of a stream read as numbers in text (digits,
- * signs, points, exponents, separators): raw float32 logits never start so
- * (their first 4 bytes would be a float near 1e-19). */
-static int looks_like_text(const unsigned char *b, size_t n) {
-    if (n < 4) return 0;
-    for (size_t i = 0; i < n && i < 64; i++)
-        if (!b[i] || !strchr("0123456789+-.eE \t,\r\n", b[i])) return 0;
-    return 1;
-}
-
-/* Decodes a->items[0] frame by frame as its data arrives. */
-static rd_status run_stream(app *a, rd_error *err) {
-    const item *it = &a->items[0];
-    if (it->ctx < 0) {
-        char tok[4096];
-        if (strcmp(it->path, "-") != 0 && access(it->path, F_OK) != 0)
-            return rd_fail(err, RD_ERR_IO, "%s: cannot open: %s", it->path, strerror(errno));
-        tokens_for(a, it->path, tok, sizeof tok);
-        return rd_fail(err, RD_ERR_USAGE, "%s: no tokens file: give --tokens (looked for %s)", it->path, tok);
-    }
-    const model_ctx *c = &a->ctx[it->ctx];
-    int64_t V = lex_units_count(c->units);
-    stream_in s = {.fd = strcmp(it->path, "-") == 0 ? 0 : open(it->path, O_RDONLY), .name = it->path,
-                   .timeout = a->o.stream_timeout};
-    if (s.fd < 0) return rd_fail(err, RD_ERR_IO, "%s: cannot open: %s", it->path, strerror(errno));
-    struct stat stt;
-    s.regular = fstat(s.fd, &stt) == 0 && S_ISREG(stt.st_mode);
-    dec_decoder *d = NULL;
-    float *x = NULL;
-    rd_status st = dec_create(&a->o.dec, c->units, c->lex, a->lm, &d, err);
-    if (st == RD_OK) st = dec_set_boost(d, a->boost, err);
-    rd_npy_hdr h = {0};
-    int64_t total = -1; /* frames announced by a .npy header */
-    if (st == RD_OK && !stream_fill(&s, 6)) st = rd_fail(err, RD_ERR_IO, "%s: read error: %s", s.name, strerror(errno));
-    if (st == RD_OK && s.len >= 1 && s.buf[0] == 0x93) {
-        for (;;) {
-            st = rd_npy_header(s.buf, s.len, s.name, &h, err);
-            if (st != RD_OK || h.need == 0) break;
-            size_t had = s.len;
-            if (!stream_fill(&s, h.need)) st = rd_fail(err, RD_ERR_IO, "%s: read error: %s", s.name, strerror(errno));
-            else if (s.len == had) st = rd_fail(err, RD_ERR_INPUT, "%s: the .npy header is cut off (%zu bytes)", s.name, s.len);
-            if (st != RD_OK) break;
-        }
-        if (st == RD_OK && (h.ndim != 2 || h.shape[1] != V))
-            st = rd_fail(err, RD_ERR_INPUT, "%s: expected a [T,%lld] array (%s lists %lld units), found %d-D shape [%lld,%lld]",
-                         s.name, (long long)V, c->tokens_path, (long long)V, h.ndim, (long long)h.shape[0],
-                         (long long)h.shape[1]);
-        if (st == RD_OK) {
-            stream_consume(&s, h.data_offset);
-            total = h.shape[0];
-        }
-    } else if (st == RD_OK && looks_like_text(s.buf, s.len)) {
-        st = rd_fail(err, RD_ERR_INPUT, "%s: looks like a text matrix: --stream reads .npy or raw float32 frames; "
-                     "decode a text matrix without --stream", s.name);
-    } else if (st == RD_OK) {
-        s.raw = 1; /* raw little-endian float32 frames */
-        h.kind = 'f';
-        h.elem_size = 4;
-    }
-    int64_t chunk = a->o.chunk_frames, t = 0;
-    size_t row_bytes = (size_t)V * h.elem_size;
-    if (st == RD_OK) x = calloc((size_t)(chunk * V), sizeof *x);
-    if (st == RD_OK && !x) st = rd_fail(err, RD_ERR_NOMEM, "out of memory for %lld frames", (long long)chunk);
-    if (st == RD_OK) st = dec_begin(d, err);
-    dec_input kind = a->o.input;
-    int shown = 0;
-    char *last_best = strdup("");
-    if (!last_best) st = rd_fail(err, RD_ERR_NOMEM, "out of memory");
-    double t0 = rd_now();
-    while (st == RD_OK && !a->out_errno && (total < 0 || t < total)) {
-        int64_t want = total < 0 || total - t > chunk ? chunk : total - t;
-        if (!stream_fill(&s, (size_t)want * row_bytes)) {
-            st = rd_fail(err, RD_ERR_IO, "%s: read error: %s", s.name, strerror(errno));
-            break;
-        }
-        int64_t n = (int64_t)(s.len / row_bytes);
-        if (n > want) n = want;
-        if (n == 0) {
-            if (total >= 0)
-                st = rd_fail(err, RD_ERR_INPUT, "%s: truncated: the header says %lld frames, %lld arrived%s", s.name,
-                             (long long)total, (long long)t, s.regular ? " (and the file stopped growing)" : "");
-            else if (s.len)
-                st = rd_fail(err, RD_ERR_INPUT, "%s: %zu bytes after frame %lld are not a whole frame of %lld float32 values",
-                             s.name, s.len, (long long)t, (long long)V);
-            break;
-        }
-        rd_npy_convert(&h, s.buf, (size_t)(n * V), x);
-        stream_consume(&s, (size_t)n * row_bytes);
-        dec_input used = kind;
-        st = dec_emissions_to_logprobs(x, n, V, kind, s.name, &used, err);
-        if (st != RD_OK) {
-            char where[64];
-            snprintf(where, sizeof where, "chunk from frame %lld", (long long)t);
-            rd_error_prefix(err, where);
-            break;
-        }
-        kind = used; /* decided on the first chunk, kept for the rest */
-        st = dec_step(d, x, (int)n, err);
-        t += n;
-        if (st == RD_OK && a->o.partial_best) { /* the current best, each time it changes */
-            const char *best = dec_partial(d);
-            if (strcmp(best, last_best) != 0) {
-                print_partial(a, it, best, t);
-                free(last_best);
-                last_best = strdup(best);
-                if (!last_best) st = rd_fail(err, RD_ERR_NOMEM, "out of memory");
-            }
-            continue;
-        }
-        int nw;
-        const char *stable = st == RD_OK ? dec_stable(d, &nw) : "";
-        if (st == RD_OK && nw > shown) {
-            print_partial(a, it, stable, t);
-            shown = nw;
-        }
-    }
-    if (st == RD_OK && t == 0 && !a->out_errno) st = rd_fail(err, RD_ERR_INPUT, "%s: no frames (T = 0)", s.name);
-    lm_cache *rescore = NULL;
-    if (st == RD_OK && !a->out_errno) st = dec_end(d, err);
-    if (st == RD_OK && !a->out_errno) st = rescore_nbest(a, d, &rescore, err);
-    if (st == RD_OK && !a->out_errno) {
-        a->single = 0;
-        format_result(a, it, d, t, stdout);
-        check_stdout(a);
-        double el = rd_now() - t0;
-        if (!a->o.quiet && !a->out_errno)
-            fprintf(stderr, PROG ": streamed %lld frames in chunks of %lld, %.3f s (%.0f frames/s)\n", (long long)t,
-                    (long long)chunk, el, el > 0 ? (double)t / el : 0.0);
-    } else if (err->msg[0] && !strstr(err->msg, s.name)) {
-        rd_error_prefix(err, s.name);
-    }
-    if (s.fd > 0) close(s.fd);
-    free(last_best);
-    free(s.buf);
-    free(x);
-    dec_free(d);
-    lm_cache_free(rescore);
-    return st;
 }
 
 /* ---------- main ---------- */
