@@ -1,7 +1,7 @@
 /* cli/decode_app.h - rwkv-decode's run, shared by the files of the program:
  * the options, the utterances, the results in flight and the few functions
- * the streaming mode (cli/stream.c) and the batch (cli/rwkv_decode.c) both
- * call. Internal to the program: no contract beyond rwkv-decode's own code. */
+ * the streaming mode (cli/stream.c), the batch (cli/workers.c) and main
+ * (cli/rwkv_decode.c) call. Internal to the program: no contract beyond rwkv-decode's own code. */
 #ifndef RD_CLI_DECODE_APP_H
 #define RD_CLI_DECODE_APP_H
 
@@ -131,18 +131,15 @@ typedef struct app {
     pthread_cond_t cv;
 } app;
 
+/* Utterance i's slot in the ring of results in flight. */
+static inline slot *slot_of(const app *a, long i) { return &a->ring[i % a->ring_cap]; }
+
 /* The tokens file expected next to emissions file npy (out, n bytes):
  * 1 when it exists. */
 int tokens_for(const app *a, const char *npy, char *out, size_t n);
 
-/* The utterance's lines in the --format's writer, to f. */
-void format_result(const app *a, const item *it, const dec_decoder *d, int64_t T, FILE *f);
-
-/* --rescore: the n-best list re-ranked by the rescoring model; *cache (2
- * slots per hypothesis) is created on first use and kept by the caller. */
-rd_status rescore_nbest(const app *a, dec_decoder *d, lm_cache **cache, rd_error *err);
-
-/* Flushes stdout and notes a failed write in a->out_errno. */
-void check_stdout(app *a);
+/* Under a->mu: the list's next utterance kept by --shard and --resume
+ * (its strings owned by *it): 1, 0 at the end, -1 when reading failed. */
+int list_take(app *a, item *it, rd_error *err);
 
 #endif

@@ -15,6 +15,7 @@
 #include "cli/cli_util.h"
 #include "cli/decode_app.h"
 #include "cli/stream.h"
+#include "cli/workers.h"
 #include "common/npy.h"
 #include "common/status.h"
 #include "common/timer.h"
