@@ -64,7 +64,7 @@ static const char usage_text[] =
     "                           tenth of the units are pieces like ▁the). sentencepiece:\n"
     "                           a piece starting with ▁ starts a word ('▁ca t' is 'cat'),\n"
     "                           a lone ▁ is a piece, not the delimiter; a --lexicon is\n"
-    "                           then spelled in pieces (tools/spell_lexicon.py)\n"
+    "                           then spelled in pieces (lexicon/spell_lexicon.py)\n"
     "  --lexicon FILE           words and their units; without it decoding is lexicon-free\n"
     "                           (words are spelled and split at the delimiter)\n"
     "  --lm FILE                language model: ARPA (.arpa, .arpa.gz/.xz/.bz2; not a KenLM\n"

@@ -7,10 +7,10 @@
 
 Trains a SentencePiece BPE model (100 pieces, identity normalization) on the
 first 20,000 sentences of ../shared/data/text/lm-train.txt and writes:
-  sp.model        the SentencePiece model (tools/spell_lexicon.py reads it)
+  sp.model        the SentencePiece model (lexicon/spell_lexicon.py reads it)
   tokens.txt      its pieces, ids 0..99, then <blank> (id 100), NeMo's layout
   lexicon.txt     the 60 commonest words of that text and the sentences'
-                  words, spelled in pieces by tools/spell_lexicon.py
+                  words, spelled in pieces by lexicon/spell_lexicon.py
   lm.arpa         a unigram ARPA over the lexicon's words (counts in that
                   text, add-one), so a sentence's LM score is a plain sum
   NAME.npy        emissions [T, 101] (log-probabilities) of each sentence's
@@ -81,7 +81,7 @@ def main():
         words += [w for w in s.split() if w not in words]
     with open(os.path.join(OUT, "words.tmp"), "w", encoding="utf-8") as f:
         f.write("".join(w + "\n" for w in words))
-    spelled = subprocess.run([sys.executable, os.path.join(HERE, "..", "tools", "spell_lexicon.py"), "--model",
+    spelled = subprocess.run([sys.executable, os.path.join(HERE, "..", "lexicon", "spell_lexicon.py"), "--model",
                               os.path.join(OUT, "sp.model"), "--tokens", os.path.join(OUT, "tokens.txt"),
                               os.path.join(OUT, "words.tmp")], check=True, capture_output=True, text=True).stdout
     os.remove(os.path.join(OUT, "words.tmp"))

@@ -444,7 +444,7 @@ static void test_fixture_lexicon_free(void **state) {
     }
 }
 
-/* A lexicon spelled in pieces (tools/spell_lexicon.py) gives the same words
+/* A lexicon spelled in pieces (lexicon/spell_lexicon.py) gives the same words
  * and timings. With an LM, "cat" (▁c at, a blank after it) ended one frame
  * late: the parent node's end moved on while "the cat" lived on as its own
  * hypothesis after "▁s" branched off it. */

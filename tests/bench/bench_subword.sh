@@ -3,7 +3,7 @@
 # a 500-piece model trained on ../shared/data/text/lm-train.txt, 200 sentences of
 # lm-val.txt as simulated CTC emissions over the pieces, a word 3-gram (train_kn.py)
 # on the same training text. rwkv-decode lexicon-free and with a lexicon spelled
-# in pieces (tools/spell_lexicon.py), against pyctcdecode (lexicon-free, the same
+# in pieces (lexicon/spell_lexicon.py), against pyctcdecode (lexicon-free, the same
 # ARPA) over one grid of LM weight / word score, beam 32 and pyctcdecode's pruning
 # (--token-min-logp -5 --beam-threshold 10), one thread each. Seconds are wall
 # time on a shared machine: indicative only. Uses BENCH_VENV (default

@@ -13,7 +13,7 @@ Writes into OUT (default build/bench/subword):
   sp.model, tokens.txt   the model; <blank>, then its pieces (<unk> is id 1)
   train.txt              the training sentences (for the word 3-gram)
   words.txt              training words seen at least twice (the lexicon's words)
-  lexicon.txt            those words spelled in pieces (tools/spell_lexicon.py)
+  lexicon.txt            those words spelled in pieces (lexicon/spell_lexicon.py)
   test.list, test.ref    utt_id<TAB>path.npy, utt_id<TAB>text
   npy/*.npy              log-probabilities, float32 [T, V]
   stats.txt              sizes, greedy piece error rate
@@ -68,7 +68,7 @@ def main():
     with open(os.path.join(a.out, "words.txt"), "w", encoding="utf-8") as f:
         f.write("".join(w + "\n" for w, c in sorted(counts.items()) if c >= 2))
     with open(os.path.join(a.out, "lexicon.txt"), "w", encoding="utf-8") as f:
-        subprocess.run([sys.executable, os.path.join(HERE, "..", "..", "tools", "spell_lexicon.py"), "--model", model,
+        subprocess.run([sys.executable, os.path.join(HERE, "..", "..", "lexicon", "spell_lexicon.py"), "--model", model,
                         "--tokens", os.path.join(a.out, "tokens.txt"), os.path.join(a.out, "words.txt")],
                        check=True, stdout=f)
     uid = {t: i for i, t in enumerate(tokens)}

@@ -3,7 +3,7 @@
 --lexicon with a subword (SentencePiece/BPE) acoustic model.
 
     pip install sentencepiece
-    python3 tools/spell_lexicon.py --model tokenizer.model words.txt > lexicon.txt
+    python3 lexicon/spell_lexicon.py --model tokenizer.model words.txt > lexicon.txt
     rwkv-decode --tokens tokens.txt --lexicon lexicon.txt --lm lm.arpa utt.npy
 
 words.txt: one word a line (a lexicon or vocabulary: only the first field of
