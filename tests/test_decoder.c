@@ -1033,27 +1033,33 @@ static void test_homophone_cap(void **state) {
 
 /* A non-finite LM score is an error naming the frame, the model and the
  * word, never an empty transcript (issue 17 item 4). */
-static void test_nonfinite_lm_score(void **state) {
-    (void)state;
+/* Decodes T frames of lp (<blank> | a b, lexicon "a b"-style words) with the
+ * table LM broken the given way; the decode must fail naming want. */
+static void expect_lm_error(const float *lp, int T, int broken, const char *desc, const char *want) {
     lex_units *u = make_units(tok_delim); /* <blank> | a b */
     lex_lexicon *l = make_lexicon(lex_delim, u);
-    enum { T = 3, V = 4 };
-    static const int path[T] = {3, 2, 1}; /* b a | */
-    float lp[T * V];
-    for (int t = 0; t < T; t++)
-        for (int v = 0; v < V; v++) lp[t * V + v] = logf(v == path[t] ? 0.97f : 0.01f);
-    static const int broken = 2;
-    lm_model lm = {.ops = &tlm_ops, .impl = (void *)&broken, .description = "table 2"};
+    lm_model lm = {.ops = &tlm_ops, .impl = (void *)&broken};
+    snprintf(lm.description, sizeof lm.description, "%s", desc);
     dec_options o;
     dec_options_default(&o);
     dec_decoder *d;
     rd_error err;
     assert_int_equal(dec_create(&o, u, l, &lm, &d, &err), RD_OK);
     assert_int_equal(dec_decode(d, lp, T, &err), RD_ERR_INPUT);
-    assert_non_null(strstr(err.msg, "the LM (table 2) scored word 'ba' nan: not a log-probability"));
+    assert_non_null(strstr(err.msg, want));
     dec_free(d);
     lex_lexicon_free(l);
     lex_units_free(u);
+}
+
+static void test_nonfinite_lm_score(void **state) {
+    (void)state;
+    enum { T = 3, V = 4 };
+    static const int path[T] = {3, 2, 1}; /* b a | */
+    float lp[T * V];
+    for (int t = 0; t < T; t++)
+        for (int v = 0; v < V; v++) lp[t * V + v] = logf(v == path[t] ? 0.97f : 0.01f);
+    expect_lm_error(lp, T, 2, "table 2", "the LM (table 2) scored word 'ba' nan: not a log-probability");
 }
 
 /* A non-finite </s> score is an error too: with nothing but blanks no word is
@@ -1061,24 +1067,11 @@ static void test_nonfinite_lm_score(void **state) {
  * (--lm-state) decoded to an empty "fallback" transcript with exit 0. */
 static void test_nonfinite_end_score(void **state) {
     (void)state;
-    lex_units *u = make_units(tok_delim); /* <blank> | a b */
-    lex_lexicon *l = make_lexicon(lex_delim, u);
     enum { T = 3, V = 4 };
     float lp[T * V];
     for (int t = 0; t < T; t++)
         for (int v = 0; v < V; v++) lp[t * V + v] = v == 0 ? 0.0f : -INFINITY; /* blanks only */
-    static const int broken = 3;
-    lm_model lm = {.ops = &tlm_ops, .impl = (void *)&broken, .description = "table 3"};
-    dec_options o;
-    dec_options_default(&o);
-    dec_decoder *d;
-    rd_error err;
-    assert_int_equal(dec_create(&o, u, l, &lm, &d, &err), RD_OK);
-    assert_int_equal(dec_decode(d, lp, T, &err), RD_ERR_INPUT);
-    assert_non_null(strstr(err.msg, "frame 3: the LM (table 3) scored </s> nan: not a log-probability"));
-    dec_free(d);
-    lex_lexicon_free(l);
-    lex_units_free(u);
+    expect_lm_error(lp, T, 3, "table 3", "frame 3: the LM (table 3) scored </s> nan: not a log-probability");
 }
 
 /* The ends of the beam selection (select_best under prune): a frame where
