@@ -37,171 +37,6 @@
 
 #define HOTWORD_WEIGHT 2.0f /* --hotword-weight default: natural log, per word */
 
-static const char usage_text[] =
-    "usage: rwkv-decode [options] [FILE.npy ...]\n"
-    "\n"
-    "CTC prefix beam search over acoustic-model outputs ([T,V] .npy), with an\n"
-    "optional lexicon (words, homophones) and language model (ARPA n-gram or RWKV).\n"
-    "\n"
-    "Input (one of):\n"
-    "  --logits FILE.npy        one utterance; prints its text alone\n"
-    "  FILE.npy ...             several; prints 'id<TAB>text' (id = file name without .npy)\n"
-    "  --list FILE              lines 'utt_id<TAB>path.npy' (or 'utt_id path', Kaldi style);\n"
-    "                           '-' or no input at all reads the list from stdin\n"
-    "  --lengths FILE.npy       with a 3-D [B,T,V] --logits: frames used per row (ids FILE/0, FILE/1, ...)\n"
-    "  --input KIND             auto|logits|logprobs|probs (default auto: raw logits are\n"
-    "                           detected on any row and log-softmaxed; -inf is refused in\n"
-    "                           raw logits unless the kind is given)\n"
-    "\n"
-    "Model:\n"
-    "  --tokens FILE            units, one a line (default: X.tokens.txt beside X.npy, or\n"
-    "                           tokens.txt in its folder); also k2 'unit id' lines, a Hugging\n"
-    "                           Face vocab.json, a fairseq dict.ltr.txt ('unit count'; its\n"
-    "                           <s> <pad> </s> <unk> are ids 0-3, <s> the blank)\n"
-    "  --blank NAME             blank unit (default: <blank>, <pad>, <blk>, <s> or _)\n"
-    "  --word-delimiter NAME    word delimiter unit (default: |, <space> or ▁; '' for none)\n"
-    "  --unit-type TYPE         auto|char|sentencepiece (default auto: sentencepiece when a\n"
-    "                           tenth of the units are pieces like ▁the). sentencepiece:\n"
-    "                           a piece starting with ▁ starts a word ('▁ca t' is 'cat'),\n"
-    "                           a lone ▁ is a piece, not the delimiter; a --lexicon is\n"
-    "                           then spelled in pieces (lexicon/spell_lexicon.py)\n"
-    "  --lexicon FILE           words and their units; without it decoding is lexicon-free\n"
-    "                           (words are spelled and split at the delimiter)\n"
-    "  --lm FILE                language model: ARPA (.arpa, .arpa.gz/.xz/.bz2; not a KenLM\n"
-    "                           binary) or RWKV (.bin/.pth/.safetensors); give it twice or\n"
-    "                           more (up to 8) to search with their weighted sum (see\n"
-    "                           --lm-weight): every hypothesis carries each model's state\n"
-    "  --rescore MODEL          rescore the --nbest list of each utterance with MODEL (RWKV\n"
-    "                           or ARPA; prefixes shared, one batched call per word\n"
-    "                           position): score = search total + W * its log-probability\n"
-    "                           of the words and </s> + B * words, then re-ranked; JSON\n"
-    "                           adds first_pass and rescore_lm. The search uses --lm, or none\n"
-    "  --rescore-weight W       weight of the rescoring log-probability, 0..1000 [0.5]\n"
-    "  --rescore-word-score B   added per word in the rescoring (NeMo's beta; offsets the\n"
-    "                           cost the rescoring LM adds per word), -1000..1000 [0]\n"
-    "\n";
-static const char usage_text_search[] =
-    "Search (defaults in brackets):\n"
-    "  --beam N                 hypotheses kept per frame (also --beam-size, --beam-width) [32]\n"
-    "  --beam-size-token N      units tried per frame, best first; 0 = all [0]\n"
-    "  --beam-threshold F       drop hypotheses this far (natural log) below the best [25]\n"
-    "  --token-min-logp F       skip units whose frame log-probability is below F, unless\n"
-    "                           the frame's best (pyctcdecode's pruning; -5 is its default,\n"
-    "                           fast on peaky acoustic models) [-inf: off]\n"
-    "  --lm-weight F[,F...]     weight of the LM log-probability, 0..1000 [0.5]; with\n"
-    "                           several --lm, one weight each in their order (the JSON lm\n"
-    "                           is then the weighted sum, the search adding it at weight 1)\n"
-    "  --word-score F           added per word, -1000..1000 [0]\n"
-    "  --unk-score F            added per word spelled outside the lexicon, -1000..1000 or\n"
-    "                           -inf; with --lexicon the default -inf forbids such words, a\n"
-    "                           finite value lets the decoder spell a missing word (units\n"
-    "                           with a word delimiter only; else refused). Without\n"
-    "                           --lexicon: added per word the ARPA --lm does not know\n"
-    "                           (pyctcdecode's unk_score_offset, -10 there), and, if\n"
-    "                           negative, while a word being spelled begins no ARPA word\n"
-    "                           (times its characters / 6 beyond 6, as pyctcdecode)\n"
-    "                           [-inf with --lexicon, 0 without]\n"
-    "  --homophones H           candidates per hypothesis at a word end, best unigram\n"
-    "                           first; 0 = every word sharing the units [32]. Without\n"
-    "                           --lm, a Rime lexicon's weights are a unigram prior\n"
-    "                           (at the default LM weight 0.5): 'shi' reads 是\n"
-    "  --no-lookahead           do not rank partial words by their best unigram\n"
-    "  --lm-prefix TEXT         words fed to the LM before each utterance, unscored\n"
-    "                           (context for domain biasing, e.g. 'the patient was')\n"
-    "  --lm-state FILE          RWKV: start every utterance from this saved state (made by\n"
-    "                           'rwkv-lm state save'; checked against the model), then\n"
-    "                           --lm-prefix if given\n"
-    "  --nbest N                hypotheses per utterance [1]; in text output N > 1 prints\n"
-    "                           'id<TAB>rank<TAB>score<TAB>text' lines, best (rank 1) first\n"
-    "\n";
-static const char usage_text_hotwords[] =
-    "Hotwords and output:\n"
-    "  --word-separator S       between words of the output text [automatic: a space,\n"
-    "                           none between two CJK characters]; '' joins every word\n"
-    "  --hotwords FILE          phrases to boost, one a line: words, optional ':W' weight\n"
-    "                           last, '#' comments; 'word{u n i t s}' adds a word the\n"
-    "                           lexicon lacks (a missing word without units is an error).\n"
-    "                           A complete phrase earns W per word; half a phrase, nothing\n"
-    "  --hotword-weight W       weight of phrases without ':W' (natural log, per word),\n"
-    "                           -1000..1000 [2]\n"
-    "                           A --list line's third column names that utterance's own\n"
-    "                           hotword file (added to --hotwords for it)\n"
-    "\n";
-static const char usage_text_stream[] =
-    "Streaming and sessions:\n"
-    "  --stream                 decode --logits FILE frame by frame as it arrives: a .npy\n"
-    "                           still being written (the header's T frames are awaited),\n"
-    "                           or '-' (stdin: a .npy stream, or raw float32 frames of V\n"
-    "                           values, V = units in --tokens). Each time more words become\n"
-    "                           final, prints 'id<TAB>partial<TAB>words' (JSON: \"stable\");\n"
-    "                           the last line is the usual result, equal to a whole decode\n"
-    "  --partial best|stable    partials: the words every hypothesis shares (final, only\n"
-    "                           grows) or the current best hypothesis' text each time it\n"
-    "                           changes (may be revised; JSON \"partial\") [stable]\n"
-    "  --chunk-frames N         frames fed to the decoder at a time [1]\n"
-    "  --stream-timeout S       give up on a growing file after S seconds without data [10]\n"
-    "  --session-carry          with ids 'session/utt': consecutive utterances of a session\n"
-    "                           continue the LM context of the previous one's best result\n"
-    "\n"
-    "RWKV language model:\n";
-static const char usage_text2[] =
-    "  --lm-threads N           threads inside each batched RWKV step [1]\n"
-    "  --lookahead-tokens N     look-ahead scores a partial word by the LM probability of\n"
-    "                           its word's first N tokens (an upper bound); 0 = whole\n"
-    "                           words (exact, slow for big lexicons) [4]\n"
-    "  --vocab FILE             World tokenizer vocabulary [rwkv_vocab_v20230424.txt\n"
-    "                           beside the model]\n"
-    "  --state-dtype T          fp32|fp16|bf16 storage of the state cache; arithmetic\n"
-    "                           stays fp32 [fp32]\n"
-    "  --max-memory MB          the process's limit: an RWKV LM's weights and the state caches\n"
-    "                           of all threads together, an ARPA model [no limit]\n"
-    "\n"
-    "Output and batches:\n"
-    "  --format text|json|ctm   'id<TAB>text' lines, one JSON object a line with the\n"
-    "                           n-best (total/acoustic/lm scores) and word frames, or CTM\n"
-    "                           ('id 1 start duration word [conf]', needs --frame-shift) [text]\n"
-    "  --frame-shift S          seconds per frame (0.02 for wav2vec2): JSON words get\n"
-    "                           start_time (first frame's start) and end_time (last frame's end)\n"
-    "  --token-times            JSON: the best hypothesis' units with their frames\n"
-    "  --confidence             a word confidence (JSON \"conf\", CTM's last column): the\n"
-    "                           posterior over the final n-best (16 at least) of the\n"
-    "                           hypotheses with the same word at overlapping frames\n"
-    "  --threads N              utterances decoded in parallel; output order is kept [1]\n"
-    "  --shard K/N              decode only lines K, K+N, K+2N, ... (1 <= K <= N)\n"
-    "  --device auto|cpu|cuda   where to decode: cpu; cuda needs a CUDA build and device\n"
-    "                           and exits 3 saying what is missing; auto = cuda when a\n"
-    "                           device is found, else cpu. This version decodes on the\n"
-    "                           CPU only: cuda exits 3, auto decodes on the CPU [cpu]\n"
-    "  --batch B                utterances decoded together on the GPU (with --device\n"
-    "                           cuda or auto; unused on the CPU) [64]\n"
-    "  --keep-going             report a bad utterance on stderr and go on; the exit\n"
-    "                           status is then 1 if any failed; JSON output gets a line\n"
-    "                           {\"utt\":...,\"error\":...} for it (--resume redoes it)\n"
-    "  --resume OUT             skip utterances whose id already has a complete line in\n"
-    "                           OUT, an earlier (interrupted) output of the same command:\n"
-    "                           rwkv-decode --list l.tsv --resume out.tsv >> out.tsv\n"
-    "                           (a cut-off last line is dropped; see README, 'Resuming')\n"
-    "  --quiet                  no summary line on stderr\n"
-    "  -h, --help               this text\n"
-    "  --version                the version\n"
-    "\n"
-    "Options are spelled in full (no abbreviations). One that does nothing in the given\n"
-    "mode is refused: LM options without --lm, RWKV ones with an ARPA model, --homophones\n"
-    "without --lexicon, --chunk-frames without --stream.\n"
-    "\n"
-    "Exit status: 0 ok, 1 bad input, 2 usage, 3 resources (memory); 130/143 after SIGINT/\n"
-    "SIGTERM (every finished line is written first, stderr says how far it got).\n"
-    "Emissions may also be plain text: one frame a line, values separated by spaces,\n"
-    "tabs, commas or semicolons ('-' reads stdin); the content decides, not the name.\n"
-    "\n"
-    "Examples:\n"
-    "  D=../shared/data\n"
-    "  rwkv-decode --logits $D/emissions/librispeech-121-121726-0000.wav2vec2.npy \\\n"
-    "      --lexicon $D/lexicon/librispeech-lm-vocab.lst --lm $D/lm/librispeech-3gram-pruned.arpa\n"
-    "  rwkv-decode $D/emissions/*.npy            # lexicon-free, each with its tokens file\n"
-    "  printf 'utt1\\tx.npy\\n' | rwkv-decode --tokens tokens.txt --format json\n"
-    "  rwkv-decode --list test.tsv --tokens tokens.txt --shard 3/8 --threads 4 > part3.tsv\n";
-
 /* ---------- options ---------- */
 
 enum { OPT_TMIN = 600, OPT_RESUME, OPT_STREAM, OPT_CHUNK, OPT_STIMEOUT, OPT_CARRY, OPT_LMSTATE };
@@ -218,32 +53,292 @@ enum { OPT_RESCORE = 900, OPT_RESCORE_W, OPT_RESCORE_WS };
 enum { OPT_UNITTYPE = 950 };
 
 /* Options that do nothing without another one are refused rather than
- * silently ignored: one line an option. NEED_RWKV is checked once the LM is
+ * silently ignored (the needs of a row of opt_table below). NEED_RWKV is checked once the LM is
  * loaded (an ARPA model has no tokenizer, threads or state). */
 enum { NEED_LM = 1, NEED_LEXICON = 2, NEED_LM_OR_LEXICON = 4, NEED_STREAM = 8, NEED_RWKV = 16, NEED_JSON = 32,
        NEED_JSON_OR_CTM = 64, NEED_HOTWORDS = 128, NEED_RESCORE = 256 };
-static const struct { int opt, needs; } option_needs[] = {
-    {OPT_LMW, NEED_LM},         {OPT_PREFIX, NEED_LM},           {OPT_LMSTATE, NEED_RWKV | NEED_LM},
-    {OPT_LMTH, NEED_RWKV | NEED_LM}, {OPT_LATOK, NEED_RWKV | NEED_LM}, {OPT_VOCAB, NEED_RWKV | NEED_LM},
-    {OPT_SDT, NEED_RWKV | NEED_LM}, {OPT_MAXMEM, NEED_LM},       {OPT_CARRY, NEED_LM},
-    {OPT_HOM, NEED_LEXICON},    {OPT_NOLA, NEED_LEXICON | NEED_LM}, {OPT_UNK, NEED_LM_OR_LEXICON},
-    {OPT_CHUNK, NEED_STREAM},   {OPT_STIMEOUT, NEED_STREAM}, {OPT_PARTIAL, NEED_STREAM},
-    {OPT_HOTWEIGHT, NEED_HOTWORDS}, {OPT_FSHIFT, NEED_JSON_OR_CTM}, {OPT_TOKTIMES, NEED_JSON}, {OPT_CONF, NEED_JSON_OR_CTM},
-    {OPT_RESCORE_W, NEED_RESCORE}, {OPT_RESCORE_WS, NEED_RESCORE},
-};
 
-static const char *option_name(const struct option *longopts, int val) {
-    for (const struct option *p = longopts; p->name; p++)
-        if (p->val == val) return p->name;
-    return "?";
+/* The options, in --help order: one row an option (an alias has no help
+ * lines), rows without a name are --help's other text. suggest: the option's
+ * place in getopt_long's longopts, which orders "did you mean" suggestions;
+ * needs: NEED_x, what the option is refused without; needs_rank (1, 2, ...;
+ * 0 = no needs): the order they are checked in, which decides the option
+ * reported when two do nothing. Defaults in the help lines are written out.
+ * Adding an option: a row here (suggest = the next free place), then its
+ * case in parse_options. */
+typedef struct {
+    const char *name; /* long option; NULL: --help text only */
+    int has_arg, val, suggest, needs, needs_rank;
+    const char *help; /* its --help lines; NULL for an alias */
+} opt_row;
+
+static const opt_row opt_table[] = {
+    /* name, has_arg, val, suggest, needs, needs_rank, help */
+    {NULL, 0, 0, -1, 0, 0,
+     "usage: rwkv-decode [options] [FILE.npy ...]\n"
+     "\n"
+     "CTC prefix beam search over acoustic-model outputs ([T,V] .npy), with an\n"
+     "optional lexicon (words, homophones) and language model (ARPA n-gram or RWKV).\n"
+     "\n"
+     "Input (one of):\n"},
+    {"logits", required_argument, 'l', 0, 0, 0,
+     "  --logits FILE.npy        one utterance; prints its text alone\n"},
+    {NULL, 0, 0, -1, 0, 0,
+     "  FILE.npy ...             several; prints 'id<TAB>text' (id = file name without .npy)\n"},
+    {"list", required_argument, 'L', 1, 0, 0,
+     "  --list FILE              lines 'utt_id<TAB>path.npy' (or 'utt_id path', Kaldi style);\n"
+     "                           '-' or no input at all reads the list from stdin\n"},
+    {"lengths", required_argument, OPT_LENGTHS, 28, 0, 0,
+     "  --lengths FILE.npy       with a 3-D [B,T,V] --logits: frames used per row (ids FILE/0, FILE/1, ...)\n"},
+    {"input", required_argument, OPT_INPUT, 27, 0, 0,
+     "  --input KIND             auto|logits|logprobs|probs (default auto: raw logits are\n"
+     "                           detected on any row and log-softmaxed; -inf is refused in\n"
+     "                           raw logits unless the kind is given)\n"},
+    {NULL, 0, 0, -1, 0, 0,
+     "\n"
+     "Model:\n"},
+    {"tokens", required_argument, 't', 2, 0, 0,
+     "  --tokens FILE            units, one a line (default: X.tokens.txt beside X.npy, or\n"
+     "                           tokens.txt in its folder); also k2 'unit id' lines, a Hugging\n"
+     "                           Face vocab.json, a fairseq dict.ltr.txt ('unit count'; its\n"
+     "                           <s> <pad> </s> <unk> are ids 0-3, <s> the blank)\n"},
+    {"blank", required_argument, OPT_BLANK, 5, 0, 0,
+     "  --blank NAME             blank unit (default: <blank>, <pad>, <blk>, <s> or _)\n"},
+    {"word-delimiter", required_argument, OPT_DELIM, 6, 0, 0,
+     "  --word-delimiter NAME    word delimiter unit (default: |, <space> or ▁; '' for none)\n"},
+    {"unit-type", required_argument, OPT_UNITTYPE, 8, 0, 0,
+     "  --unit-type TYPE         auto|char|sentencepiece (default auto: sentencepiece when a\n"
+     "                           tenth of the units are pieces like ▁the). sentencepiece:\n"
+     "                           a piece starting with ▁ starts a word ('▁ca t' is 'cat'),\n"
+     "                           a lone ▁ is a piece, not the delimiter; a --lexicon is\n"
+     "                           then spelled in pieces (lexicon/spell_lexicon.py)\n"},
+    {"lexicon", required_argument, 'x', 3, 0, 0,
+     "  --lexicon FILE           words and their units; without it decoding is lexicon-free\n"
+     "                           (words are spelled and split at the delimiter)\n"},
+    {"lm", required_argument, 'm', 4, 0, 0,
+     "  --lm FILE                language model: ARPA (.arpa, .arpa.gz/.xz/.bz2; not a KenLM\n"
+     "                           binary) or RWKV (.bin/.pth/.safetensors); give it twice or\n"
+     "                           more (up to 8) to search with their weighted sum (see\n"
+     "                           --lm-weight): every hypothesis carries each model's state\n"},
+    {"rescore", required_argument, OPT_RESCORE, 14, 0, 0,
+     "  --rescore MODEL          rescore the --nbest list of each utterance with MODEL (RWKV\n"
+     "                           or ARPA; prefixes shared, one batched call per word\n"
+     "                           position): score = search total + W * its log-probability\n"
+     "                           of the words and </s> + B * words, then re-ranked; JSON\n"
+     "                           adds first_pass and rescore_lm. The search uses --lm, or none\n"},
+    {"rescore-weight", required_argument, OPT_RESCORE_W, 15, NEED_RESCORE, 20,
+     "  --rescore-weight W       weight of the rescoring log-probability, 0..1000 [0.5]\n"},
+    {"rescore-word-score", required_argument, OPT_RESCORE_WS, 16, NEED_RESCORE, 21,
+     "  --rescore-word-score B   added per word in the rescoring (NeMo's beta; offsets the\n"
+     "                           cost the rescoring LM adds per word), -1000..1000 [0]\n"},
+    {NULL, 0, 0, -1, 0, 0,
+     "\n"
+     "Search (defaults in brackets):\n"},
+    {"beam", required_argument, OPT_BEAM, 7, 0, 0,
+     "  --beam N                 hypotheses kept per frame (also --beam-size, --beam-width) [32]\n"},
+    {"beam-size", required_argument, OPT_BEAM, 9, 0, 0,
+     NULL},
+    {"beam-width", required_argument, OPT_BEAM, 10, 0, 0,
+     NULL},
+    {"beam-size-token", required_argument, OPT_BST, 11, 0, 0,
+     "  --beam-size-token N      units tried per frame, best first; 0 = all [0]\n"},
+    {"beam-threshold", required_argument, OPT_BTH, 12, 0, 0,
+     "  --beam-threshold F       drop hypotheses this far (natural log) below the best [25]\n"},
+    {"token-min-logp", required_argument, OPT_TMIN, 29, 0, 0,
+     "  --token-min-logp F       skip units whose frame log-probability is below F, unless\n"
+     "                           the frame's best (pyctcdecode's pruning; -5 is its default,\n"
+     "                           fast on peaky acoustic models) [-inf: off]\n"},
+    {"lm-weight", required_argument, OPT_LMW, 13, NEED_LM, 1,
+     "  --lm-weight F[,F...]     weight of the LM log-probability, 0..1000 [0.5]; with\n"
+     "                           several --lm, one weight each in their order (the JSON lm\n"
+     "                           is then the weighted sum, the search adding it at weight 1)\n"},
+    {"word-score", required_argument, OPT_WS, 17, 0, 0,
+     "  --word-score F           added per word, -1000..1000 [0]\n"},
+    {"unk-score", required_argument, OPT_UNK, 18, NEED_LM_OR_LEXICON, 12,
+     "  --unk-score F            added per word spelled outside the lexicon, -1000..1000 or\n"
+     "                           -inf; with --lexicon the default -inf forbids such words, a\n"
+     "                           finite value lets the decoder spell a missing word (units\n"
+     "                           with a word delimiter only; else refused). Without\n"
+     "                           --lexicon: added per word the ARPA --lm does not know\n"
+     "                           (pyctcdecode's unk_score_offset, -10 there), and, if\n"
+     "                           negative, while a word being spelled begins no ARPA word\n"
+     "                           (times its characters / 6 beyond 6, as pyctcdecode)\n"
+     "                           [-inf with --lexicon, 0 without]\n"},
+    {"homophones", required_argument, OPT_HOM, 19, NEED_LEXICON, 10,
+     "  --homophones H           candidates per hypothesis at a word end, best unigram\n"
+     "                           first; 0 = every word sharing the units [32]. Without\n"
+     "                           --lm, a Rime lexicon's weights are a unigram prior\n"
+     "                           (at the default LM weight 0.5): 'shi' reads 是\n"},
+    {"no-lookahead", no_argument, OPT_NOLA, 20, NEED_LEXICON | NEED_LM, 11,
+     "  --no-lookahead           do not rank partial words by their best unigram\n"},
+    {"lm-prefix", required_argument, OPT_PREFIX, 30, NEED_LM, 2,
+     "  --lm-prefix TEXT         words fed to the LM before each utterance, unscored\n"
+     "                           (context for domain biasing, e.g. 'the patient was')\n"},
+    {"lm-state", required_argument, OPT_LMSTATE, 41, NEED_RWKV | NEED_LM, 3,
+     "  --lm-state FILE          RWKV: start every utterance from this saved state (made by\n"
+     "                           'rwkv-lm state save'; checked against the model), then\n"
+     "                           --lm-prefix if given\n"},
+    {"nbest", required_argument, OPT_NBEST, 21, 0, 0,
+     "  --nbest N                hypotheses per utterance [1]; in text output N > 1 prints\n"
+     "                           'id<TAB>rank<TAB>score<TAB>text' lines, best (rank 1) first\n"},
+    {NULL, 0, 0, -1, 0, 0,
+     "\n"
+     "Hotwords and output:\n"},
+    {"word-separator", required_argument, OPT_WSEP, 48, 0, 0,
+     "  --word-separator S       between words of the output text [automatic: a space,\n"
+     "                           none between two CJK characters]; '' joins every word\n"},
+    {"hotwords", required_argument, OPT_HOTWORDS, 49, 0, 0,
+     "  --hotwords FILE          phrases to boost, one a line: words, optional ':W' weight\n"
+     "                           last, '#' comments; 'word{u n i t s}' adds a word the\n"
+     "                           lexicon lacks (a missing word without units is an error).\n"
+     "                           A complete phrase earns W per word; half a phrase, nothing\n"},
+    {"hotword-weight", required_argument, OPT_HOTWEIGHT, 50, NEED_HOTWORDS, 16,
+     "  --hotword-weight W       weight of phrases without ':W' (natural log, per word),\n"
+     "                           -1000..1000 [2]\n"
+     "                           A --list line's third column names that utterance's own\n"
+     "                           hotword file (added to --hotwords for it)\n"},
+    {NULL, 0, 0, -1, 0, 0,
+     "\n"
+     "Streaming and sessions:\n"},
+    {"stream", no_argument, OPT_STREAM, 37, 0, 0,
+     "  --stream                 decode --logits FILE frame by frame as it arrives: a .npy\n"
+     "                           still being written (the header's T frames are awaited),\n"
+     "                           or '-' (stdin: a .npy stream, or raw float32 frames of V\n"
+     "                           values, V = units in --tokens). Each time more words become\n"
+     "                           final, prints 'id<TAB>partial<TAB>words' (JSON: \"stable\");\n"
+     "                           the last line is the usual result, equal to a whole decode\n"},
+    {"partial", required_argument, OPT_PARTIAL, 47, NEED_STREAM, 15,
+     "  --partial best|stable    partials: the words every hypothesis shares (final, only\n"
+     "                           grows) or the current best hypothesis' text each time it\n"
+     "                           changes (may be revised; JSON \"partial\") [stable]\n"},
+    {"chunk-frames", required_argument, OPT_CHUNK, 38, NEED_STREAM, 13,
+     "  --chunk-frames N         frames fed to the decoder at a time [1]\n"},
+    {"stream-timeout", required_argument, OPT_STIMEOUT, 39, NEED_STREAM, 14,
+     "  --stream-timeout S       give up on a growing file after S seconds without data [10]\n"},
+    {"session-carry", no_argument, OPT_CARRY, 40, NEED_LM, 9,
+     "  --session-carry          with ids 'session/utt': consecutive utterances of a session\n"
+     "                           continue the LM context of the previous one's best result\n"},
+    {NULL, 0, 0, -1, 0, 0,
+     "\n"
+     "RWKV language model:\n"},
+    {"lm-threads", required_argument, OPT_LMTH, 31, NEED_RWKV | NEED_LM, 4,
+     "  --lm-threads N           threads inside each batched RWKV step [1]\n"},
+    {"lookahead-tokens", required_argument, OPT_LATOK, 35, NEED_RWKV | NEED_LM, 5,
+     "  --lookahead-tokens N     look-ahead scores a partial word by the LM probability of\n"
+     "                           its word's first N tokens (an upper bound); 0 = whole\n"
+     "                           words (exact, slow for big lexicons) [4]\n"},
+    {"vocab", required_argument, OPT_VOCAB, 32, NEED_RWKV | NEED_LM, 6,
+     "  --vocab FILE             World tokenizer vocabulary [rwkv_vocab_v20230424.txt\n"
+     "                           beside the model]\n"},
+    {"state-dtype", required_argument, OPT_SDT, 33, NEED_RWKV | NEED_LM, 7,
+     "  --state-dtype T          fp32|fp16|bf16 storage of the state cache; arithmetic\n"
+     "                           stays fp32 [fp32]\n"},
+    {"max-memory", required_argument, OPT_MAXMEM, 34, NEED_LM, 8,
+     "  --max-memory MB          the process's limit: an RWKV LM's weights and the state caches\n"
+     "                           of all threads together, an ARPA model [no limit]\n"},
+    {NULL, 0, 0, -1, 0, 0,
+     "\n"
+     "Output and batches:\n"},
+    {"format", required_argument, OPT_FORMAT, 22, 0, 0,
+     "  --format text|json|ctm   'id<TAB>text' lines, one JSON object a line with the\n"
+     "                           n-best (total/acoustic/lm scores) and word frames, or CTM\n"
+     "                           ('id 1 start duration word [conf]', needs --frame-shift) [text]\n"},
+    {"frame-shift", required_argument, OPT_FSHIFT, 42, NEED_JSON_OR_CTM, 17,
+     "  --frame-shift S          seconds per frame (0.02 for wav2vec2): JSON words get\n"
+     "                           start_time (first frame's start) and end_time (last frame's end)\n"},
+    {"token-times", no_argument, OPT_TOKTIMES, 43, NEED_JSON, 18,
+     "  --token-times            JSON: the best hypothesis' units with their frames\n"},
+    {"confidence", no_argument, OPT_CONF, 46, NEED_JSON_OR_CTM, 19,
+     "  --confidence             a word confidence (JSON \"conf\", CTM's last column): the\n"
+     "                           posterior over the final n-best (16 at least) of the\n"
+     "                           hypotheses with the same word at overlapping frames\n"},
+    {"threads", required_argument, OPT_THREADS, 23, 0, 0,
+     "  --threads N              utterances decoded in parallel; output order is kept [1]\n"},
+    {"shard", required_argument, OPT_SHARD, 24, 0, 0,
+     "  --shard K/N              decode only lines K, K+N, K+2N, ... (1 <= K <= N)\n"},
+    {"device", required_argument, OPT_DEVICE, 44, 0, 0,
+     "  --device auto|cpu|cuda   where to decode: cpu; cuda needs a CUDA build and device\n"
+     "                           and exits 3 saying what is missing; auto = cuda when a\n"
+     "                           device is found, else cpu. This version decodes on the\n"
+     "                           CPU only: cuda exits 3, auto decodes on the CPU [cpu]\n"},
+    {"batch", required_argument, OPT_BATCH, 45, 0, 0,
+     "  --batch B                utterances decoded together on the GPU (with --device\n"
+     "                           cuda or auto; unused on the CPU) [64]\n"},
+    {"keep-going", no_argument, OPT_KEEP, 25, 0, 0,
+     "  --keep-going             report a bad utterance on stderr and go on; the exit\n"
+     "                           status is then 1 if any failed; JSON output gets a line\n"
+     "                           {\"utt\":...,\"error\":...} for it (--resume redoes it)\n"},
+    {"resume", required_argument, OPT_RESUME, 36, 0, 0,
+     "  --resume OUT             skip utterances whose id already has a complete line in\n"
+     "                           OUT, an earlier (interrupted) output of the same command:\n"
+     "                           rwkv-decode --list l.tsv --resume out.tsv >> out.tsv\n"
+     "                           (a cut-off last line is dropped; see README, 'Resuming')\n"},
+    {"quiet", no_argument, OPT_QUIET, 26, 0, 0,
+     "  --quiet                  no summary line on stderr\n"},
+    {"help", no_argument, 'h', 52, 0, 0,
+     "  -h, --help               this text\n"},
+    {"version", no_argument, OPT_VERSION, 51, 0, 0,
+     "  --version                the version\n"},
+    {NULL, 0, 0, -1, 0, 0,
+     "\n"
+     "Options are spelled in full (no abbreviations). One that does nothing in the given\n"
+     "mode is refused: LM options without --lm, RWKV ones with an ARPA model, --homophones\n"
+     "without --lexicon, --chunk-frames without --stream.\n"
+     "\n"
+     "Exit status: 0 ok, 1 bad input, 2 usage, 3 resources (memory); 130/143 after SIGINT/\n"
+     "SIGTERM (every finished line is written first, stderr says how far it got).\n"
+     "Emissions may also be plain text: one frame a line, values separated by spaces,\n"
+     "tabs, commas or semicolons ('-' reads stdin); the content decides, not the name.\n"
+     "\n"
+     "Examples:\n"
+     "  D=../shared/data\n"
+     "  rwkv-decode --logits $D/emissions/librispeech-121-121726-0000.wav2vec2.npy \\\n"
+     "      --lexicon $D/lexicon/librispeech-lm-vocab.lst --lm $D/lm/librispeech-3gram-pruned.arpa\n"
+     "  rwkv-decode $D/emissions/*.npy            # lexicon-free, each with its tokens file\n"
+     "  printf 'utt1\\tx.npy\\n' | rwkv-decode --tokens tokens.txt --format json\n"
+     "  rwkv-decode --list test.tsv --tokens tokens.txt --shard 3/8 --threads 4 > part3.tsv\n"},
+};
+#define N_ROWS (sizeof opt_table / sizeof *opt_table)
+
+static struct option longopts[N_ROWS + 1]; /* by suggest, then {0} */
+static const opt_row *needs_order[N_ROWS]; /* by needs_rank, then NULL */
+
+/* Fills longopts and needs_order from opt_table; aborts on a table whose
+ * ranks leave a gap or repeat (a programming error). */
+static void build_options(void) {
+    if (longopts[0].name) return; /* built already */
+    size_t n_opt = 0, n_needs = 0;
+    for (size_t i = 0; i < N_ROWS; i++) {
+        const opt_row *r = &opt_table[i];
+        if (!r->name) continue;
+        n_opt++;
+        if (r->needs_rank) n_needs++;
+    }
+    for (size_t i = 0; i < N_ROWS; i++) {
+        const opt_row *r = &opt_table[i];
+        if (!r->name) continue;
+        if (r->suggest < 0 || (size_t)r->suggest >= n_opt || longopts[r->suggest].name ||
+            (r->needs_rank && ((size_t)r->needs_rank > n_needs || needs_order[r->needs_rank - 1])) ||
+            !r->needs != !r->needs_rank) {
+            fprintf(stderr, PROG ": internal error: option table row --%s has a bad suggest or needs_rank\n", r->name);
+            abort();
+        }
+        longopts[r->suggest] = (struct option){r->name, r->has_arg, NULL, r->val};
+        if (r->needs_rank) needs_order[r->needs_rank - 1] = r;
+    }
+}
+
+static void print_help(void) {
+    for (size_t i = 0; i < N_ROWS; i++)
+        if (opt_table[i].help) fputs(opt_table[i].help, stdout);
 }
 
 /* Refuses given options that need what is missing; rwkv: -1 before the LM is
  * loaded (NEED_RWKV not checked), else whether it is an RWKV model. */
-static int check_needs(const options *o, const unsigned char *given, const struct option *longopts, int rwkv) {
-    for (size_t i = 0; i < sizeof option_needs / sizeof *option_needs; i++) {
-        int n = option_needs[i].needs;
-        if (!given[option_needs[i].opt]) continue;
+static int check_needs(const options *o, const unsigned char *given, int rwkv) {
+    for (const opt_row *const *r = needs_order; *r; r++) {
+        int n = (*r)->needs;
+        if (!given[(*r)->val]) continue;
         const char *why = NULL;
         if ((n & NEED_LM) && !o->lm && !((n & NEED_RWKV) && o->rescore)) why = "without --lm";
         else if ((n & NEED_LEXICON) && !o->lexicon) why = "without --lexicon";
@@ -256,7 +351,7 @@ static int check_needs(const options *o, const unsigned char *given, const struc
         else if ((n & NEED_JSON) && !o->json) why = "without --format json";
         else if ((n & NEED_JSON_OR_CTM) && !o->format->word_times) why = "without --format json or ctm";
         if (why) {
-            fprintf(stderr, PROG ": --%s does nothing %s\n", option_name(longopts, option_needs[i].opt), why);
+            fprintf(stderr, PROG ": --%s does nothing %s\n", (*r)->name, why);
             return 0;
         }
     }
@@ -305,33 +400,7 @@ static int settle_weights(options *o) {
 }
 
 static int parse_options(int argc, char **argv, options *o, int *first_file) {
-    static const struct option longopts[] = {
-        {"logits", required_argument, 0, 'l'}, {"list", required_argument, 0, 'L'},
-        {"tokens", required_argument, 0, 't'}, {"lexicon", required_argument, 0, 'x'},
-        {"lm", required_argument, 0, 'm'}, {"blank", required_argument, 0, OPT_BLANK},
-        {"word-delimiter", required_argument, 0, OPT_DELIM}, {"beam", required_argument, 0, OPT_BEAM},
-        {"unit-type", required_argument, 0, OPT_UNITTYPE},
-        {"beam-size", required_argument, 0, OPT_BEAM}, {"beam-width", required_argument, 0, OPT_BEAM},
-        {"beam-size-token", required_argument, 0, OPT_BST},
-        {"beam-threshold", required_argument, 0, OPT_BTH}, {"lm-weight", required_argument, 0, OPT_LMW},
-        {"rescore", required_argument, 0, OPT_RESCORE}, {"rescore-weight", required_argument, 0, OPT_RESCORE_W},
-        {"rescore-word-score", required_argument, 0, OPT_RESCORE_WS},
-        {"word-score", required_argument, 0, OPT_WS}, {"unk-score", required_argument, 0, OPT_UNK},
-        {"homophones", required_argument, 0, OPT_HOM}, {"no-lookahead", no_argument, 0, OPT_NOLA},
-        {"nbest", required_argument, 0, OPT_NBEST}, {"format", required_argument, 0, OPT_FORMAT},
-        {"threads", required_argument, 0, OPT_THREADS}, {"shard", required_argument, 0, OPT_SHARD},
-        {"keep-going", no_argument, 0, OPT_KEEP}, {"quiet", no_argument, 0, OPT_QUIET},
-        {"input", required_argument, 0, OPT_INPUT}, {"lengths", required_argument, 0, OPT_LENGTHS},
-        {"token-min-logp", required_argument, 0, OPT_TMIN}, {"lm-prefix", required_argument, 0, OPT_PREFIX}, {"lm-threads", required_argument, 0, OPT_LMTH},
-        {"vocab", required_argument, 0, OPT_VOCAB}, {"state-dtype", required_argument, 0, OPT_SDT},
-        {"max-memory", required_argument, 0, OPT_MAXMEM}, {"lookahead-tokens", required_argument, 0, OPT_LATOK},
-        {"resume", required_argument, 0, OPT_RESUME}, {"stream", no_argument, 0, OPT_STREAM},
-        {"chunk-frames", required_argument, 0, OPT_CHUNK}, {"stream-timeout", required_argument, 0, OPT_STIMEOUT},
-        {"session-carry", no_argument, 0, OPT_CARRY}, {"lm-state", required_argument, 0, OPT_LMSTATE},
-        {"frame-shift", required_argument, 0, OPT_FSHIFT}, {"token-times", no_argument, 0, OPT_TOKTIMES},
-        {"device", required_argument, 0, OPT_DEVICE}, {"batch", required_argument, 0, OPT_BATCH},
-        {"confidence", no_argument, 0, OPT_CONF}, {"partial", required_argument, 0, OPT_PARTIAL},
-        {"word-separator", required_argument, 0, OPT_WSEP}, {"hotwords", required_argument, 0, OPT_HOTWORDS}, {"hotword-weight", required_argument, 0, OPT_HOTWEIGHT}, {"version", no_argument, 0, OPT_VERSION}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+    build_options();
     memset(o, 0, sizeof *o);
     o->format = out_format_find("text");
     dec_options_default(&o->dec);
@@ -427,7 +496,7 @@ static int parse_options(int argc, char **argv, options *o, int *first_file) {
             break;
         }
         case OPT_LENGTHS: o->lengths = optarg; break;
-        case 'h': fputs(usage_text, stdout); fputs(usage_text_search, stdout); fputs(usage_text_hotwords, stdout); fputs(usage_text_stream, stdout); fputs(usage_text2, stdout); exit(0);
+        case 'h': print_help(); exit(0);
         case OPT_VERSION: puts(PROG " " RD_VERSION); exit(0);
         case OPT_FSHIFT:
             if (!cli_parse_float(PROG, "frame-shift", optarg, &o->frame_shift)) return 0;
@@ -475,7 +544,7 @@ static int parse_options(int argc, char **argv, options *o, int *first_file) {
         fprintf(stderr, PROG ": --lengths goes with --logits (a 3-D [B,T,V] array)\n");
         return 0;
     }
-    if (!check_needs(o, given, longopts, -1)) return 0;
+    if (!check_needs(o, given, -1)) return 0;
     if (!settle_weights(o)) return 0;
     if (o->format->needs_frame_shift && !o->frame_shift) {
         fprintf(stderr, PROG ": --format %s needs --frame-shift SECONDS (seconds per frame, e.g. 0.02 for wav2vec2)\n", o->format->name);
@@ -1175,7 +1244,7 @@ int main(int argc, char **argv) {
     if (apply_resume(&a, &err) != RD_OK) return fail(&a, &err);
     if (a.o.lm || a.o.rescore) {
         if (load_lms(&a, &err) != RD_OK) return fail(&a, &err);
-        if (!check_needs(&a.o, a.o.given, a.o.longopts, any_rwkv(&a))) {
+        if (!check_needs(&a.o, a.o.given, any_rwkv(&a))) {
             free_app(&a);
             return 2;
         }
