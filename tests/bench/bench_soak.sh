@@ -31,17 +31,8 @@ for f in "$D/emissions/librispeech-121-121726-0000.wav2vec2.npy" "$D/emissions/l
 done
 if [ ! -x "$BIN" ]; then echo "bench-soak: $BIN not built (make $BIN, or set RWKV_DECODE)" >&2; exit 2; fi
 # Python with numpy: BENCH_VENV (default build/bench-venv), python3, or a venv made there
-VENV=${BENCH_VENV:-build/bench-venv}
-have() { "$1" -c 'import numpy' 2>/dev/null; }
-if [ -x "$VENV/bin/python" ] && have "$VENV/bin/python"; then PY=$VENV/bin/python
-elif have python3; then PY=python3
-else
-  mkdir -p build/bench
-  { [ -x "$VENV/bin/python" ] || python3 -m venv --system-site-packages "$VENV"; } >build/bench/pip-soak.log 2>&1
-  "$VENV/bin/python" -m pip install -q --disable-pip-version-check numpy >>build/bench/pip-soak.log 2>&1 ||
-    { echo "bench-soak: pip install numpy failed (build/bench/pip-soak.log)" >&2; exit 1; }
-  PY=$VENV/bin/python
-fi
+. tests/bench/python.sh
+bench_python soak numpy numpy system
 
 # shellcheck disable=SC2086
 "$PY" tests/bench/make_soak.py --shared "$D" --out "$OUT" --n "$N" ${SOAK_GEN_ARGS:-}

@@ -12,17 +12,8 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 D=${RD_SHARED_DATA:-../shared/data}
 OUT=build/bench/subword
-VENV=${BENCH_VENV:-build/bench-venv}
-PKGS="sentencepiece numpy kenlm pyctcdecode"
-have() { "$1" -c 'import sentencepiece, numpy, kenlm, pyctcdecode' 2>/dev/null; }
-if ! { [ -x "$VENV/bin/python" ] && have "$VENV/bin/python"; }; then
-  mkdir -p build/bench
-  { [ -x "$VENV/bin/python" ] || python3 -m venv --system-site-packages "$VENV"; } >build/bench/pip-subword.log 2>&1
-  # shellcheck disable=SC2086
-  "$VENV/bin/python" -m pip install -q --disable-pip-version-check $PKGS >>build/bench/pip-subword.log 2>&1 ||
-    { echo "bench-subword: pip install failed (build/bench/pip-subword.log)" >&2; exit 1; }
-fi
-PY=$VENV/bin/python
+. tests/bench/python.sh
+bench_python subword "sentencepiece numpy kenlm pyctcdecode" "sentencepiece, numpy, kenlm, pyctcdecode"
 [ -f "$OUT/stats.txt" ] || $PY tests/bench/make_subword.py --shared "$D" --out "$OUT" >/dev/null
 [ -f "$OUT/lm.arpa" ] || $PY tests/bench/train_kn.py --order 3 --text "$OUT/train.txt" --out "$OUT/lm.arpa" 2>/dev/null
 cat "$OUT/stats.txt"
