@@ -17,6 +17,7 @@ typedef struct run_result {
     int status;
     char out[65536];
     char err[8192];
+    char cmd[8192]; /* the command, shown when a check of it fails */
 } run_result;
 
 static char *slurp(const char *path, char *buf, size_t n) {
@@ -32,16 +33,16 @@ static char *slurp(const char *path, char *buf, size_t n) {
 
 /* Runs a shell command, capturing stdout and stderr separately. */
 static void run(run_result *r, const char *fmt, ...) {
-    char cmd[8192], full[9000];
+    char full[9000];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    vsnprintf(r->cmd, sizeof r->cmd, fmt, ap);
     va_end(ap);
     /* per-process capture files: two test runs side by side must not mix */
     char out[64], errf[64];
     snprintf(out, sizeof out, "/tmp/rd_cli_out.%d", (int)getpid());
     snprintf(errf, sizeof errf, "/tmp/rd_cli_err.%d", (int)getpid());
-    snprintf(full, sizeof full, "( %s ) >%s 2>%s </dev/null", cmd, out, errf);
+    snprintf(full, sizeof full, "( %s ) >%s 2>%s </dev/null", r->cmd, out, errf);
     int st = system(full);
     r->status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
     slurp(out, r->out, sizeof r->out);
@@ -49,6 +50,23 @@ static void run(run_result *r, const char *fmt, ...) {
     unlink(out);
     unlink(errf);
 }
+
+/* Asserts the exit status of the command run into r and, where out / err
+ * are not NULL, its whole stdout / stderr; names the command and the line of
+ * the test that ran it if one fails. */
+static void check_run(const run_result *r, int status, const char *out, const char *err, int line) {
+    if (r->status != status || (out && strcmp(r->out, out) != 0) || (err && strcmp(r->err, err) != 0))
+        print_message("test_cli.c:%d: command: %s\n", line, r->cmd);
+    assert_int_equal(r->status, status);
+    if (out) assert_string_equal(r->out, out);
+    if (err) assert_string_equal(r->err, err);
+}
+
+/* run(), then check_run(): its exit status alone, or with its whole stdout
+ * or its whole stderr. */
+#define run_exit(r, status, ...) (run((r), __VA_ARGS__), check_run((r), (status), NULL, NULL, __LINE__))
+#define run_out(r, status, out, ...) (run((r), __VA_ARGS__), check_run((r), (status), (out), NULL, __LINE__))
+#define run_err(r, status, err, ...) (run((r), __VA_ARGS__), check_run((r), (status), NULL, (err), __LINE__))
 
 static int have_prog(void) { return access(PROG, X_OK) == 0; }
 
@@ -60,20 +78,41 @@ static int have_prog(void) { return access(PROG, X_OK) == 0; }
         }                                                \
     } while (0)
 
+/* NEED_PROG(), then RD_DATA_OR_SKIP for each (buf, rel) pair of the
+ * NULL-ended list, in its order: each buf (a char[512]) gets the path of its
+ * shared data file rel, or the test is skipped. */
+static void need_prog_and_data(char *buf, const char *rel, ...) {
+    NEED_PROG();
+    va_list ap;
+    va_start(ap, rel);
+    while (buf) {
+        if (!rd_test_data(buf, 512, rel)) {
+            va_end(ap);
+            fprintf(stderr, "skipping: %s not found\n", rel);
+            skip();
+        }
+        buf = va_arg(ap, char *);
+        if (buf) rel = va_arg(ap, const char *);
+    }
+    va_end(ap);
+}
+
+/* The shared data files most tests decode with (need_prog_and_data's rel). */
 static const char *W2V = "emissions/librispeech-121-121726-0000.wav2vec2.npy";
+static const char *TOK121 = "emissions/librispeech-121-121726-0000.wav2vec2.tokens.txt";
+static const char *LEX_VOCAB = "lexicon/librispeech-lm-vocab.lst";
+static const char *LEX_WORDS = "lexicon/librispeech-words.lst";
+static const char *ARPA3 = "lm/librispeech-3gram-pruned.arpa";
+static const char *RWKV7 = "rwkv/tiny-rwkv-7v0-834K-FP32.bin";
 static const char *REF121 =
     "also a popular contrivance whereby love making may be suspended but not stopped during the picnic season";
 
 static void test_librispeech_with_3gram(void **state) {
     (void)state;
-    NEED_PROG();
     char npy[512], lex[512], lm[512];
-    RD_DATA_OR_SKIP(npy, W2V);
-    RD_DATA_OR_SKIP(lex, "lexicon/librispeech-lm-vocab.lst");
-    RD_DATA_OR_SKIP(lm, "lm/librispeech-3gram-pruned.arpa");
+    need_prog_and_data(npy, W2V, lex, LEX_VOCAB, lm, ARPA3, NULL);
     run_result r;
-    run(&r, PROG " --logits %s --lexicon %s --lm %s", npy, lex, lm);
-    assert_int_equal(r.status, 0);
+    run_exit(&r, 0, PROG " --logits %s --lexicon %s --lm %s", npy, lex, lm);
     char want[512];
     snprintf(want, sizeof want, "%s\n", REF121);
     assert_string_equal(r.out, want);
@@ -83,19 +122,14 @@ static void test_librispeech_with_3gram(void **state) {
  * the lexicon; with a finite --unk-score it spells the missing word. */
 static void test_missing_word(void **state) {
     (void)state;
-    NEED_PROG();
     char npy[512], lex[512], lm[512];
-    RD_DATA_OR_SKIP(npy, W2V);
-    RD_DATA_OR_SKIP(lex, "lexicon/librispeech-words.lst");
-    RD_DATA_OR_SKIP(lm, "lm/librispeech-3gram-pruned.arpa");
+    need_prog_and_data(npy, W2V, lex, LEX_WORDS, lm, ARPA3, NULL);
     run_result r;
-    run(&r, PROG " --logits %s --lexicon %s --lm %s", npy, lex, lm);
-    assert_int_equal(r.status, 0);
+    run_exit(&r, 0, PROG " --logits %s --lexicon %s --lm %s", npy, lex, lm);
     assert_null(strstr(r.out, "contrivance"));
     assert_non_null(strstr(r.out, "also a popular "));
     assert_non_null(strstr(r.out, " whereby love making may be suspended but not stopped during the picnic season"));
-    run(&r, PROG " --logits %s --lexicon %s --lm %s --unk-score -5 --format json", npy, lex, lm);
-    assert_int_equal(r.status, 0);
+    run_exit(&r, 0, PROG " --logits %s --lexicon %s --lm %s --unk-score -5 --format json", npy, lex, lm);
     assert_non_null(strstr(r.out, "\"text\":\"also a popular contrivance whereby love making"));
     assert_non_null(strstr(r.out, "{\"word\":\"contrivance\""));
     assert_non_null(strstr(r.out, "\"oov\":true"));
@@ -106,11 +140,8 @@ static void test_missing_word(void **state) {
  * hotword file's line. */
 static void test_hotwords(void **state) {
     (void)state;
-    NEED_PROG();
     char npy[512], lex[512], lm[512], hot[64];
-    RD_DATA_OR_SKIP(npy, W2V);
-    RD_DATA_OR_SKIP(lex, "lexicon/librispeech-words.lst");
-    RD_DATA_OR_SKIP(lm, "lm/librispeech-3gram-pruned.arpa");
+    need_prog_and_data(npy, W2V, lex, LEX_WORDS, lm, ARPA3, NULL);
     const char ok[] = "# units for a word the lexicon lacks\ncontrivance{c o n t r i v a n c e} :2\n";
     assert_non_null(rd_test_tmpfile(hot, sizeof hot, ok, strlen(ok)));
     run_result r;
@@ -122,8 +153,7 @@ static void test_hotwords(void **state) {
     assert_string_equal(r.out, want);
     const char nounits[] = "picnic\n\ncontrivance :2\n";
     assert_non_null(rd_test_tmpfile(hot, sizeof hot, nounits, strlen(nounits)));
-    run(&r, PROG " --logits %s --lexicon %s --hotwords %s", npy, lex, hot);
-    assert_int_equal(r.status, 1);
+    run_exit(&r, 1, PROG " --logits %s --lexicon %s --hotwords %s", npy, lex, hot);
     char msg[512];
     snprintf(msg, sizeof msg, "rwkv-decode: %s:3: hotword 'contrivance' is not in the lexicon (give its units as "
              "contrivance{u n i t s})\n", hot);
@@ -152,17 +182,14 @@ static void test_hotwords(void **state) {
     assert_null(strstr(r.out, "u1\talso a popular whereby love making may be suspended but not stopped"));
     assert_non_null(strstr(r.out, "u1\talso a popular"));
     assert_non_null(strstr(u2, " but not stopped during the picnic season"));
-    run(&r, PROG " --logits %s --hotword-weight 2", npy);
-    assert_int_equal(r.status, 2);
+    run_exit(&r, 2, PROG " --logits %s --hotword-weight 2", npy);
     assert_non_null(strstr(r.err, "--hotword-weight does nothing without --hotwords or --list"));
 }
 
 static void test_ocr_line_real_words(void **state) {
     (void)state;
-    NEED_PROG();
     char npy[512], lm[512];
-    RD_DATA_OR_SKIP(npy, "emissions/ocr-handwriting-line.npy");
-    RD_DATA_OR_SKIP(lm, "lm/ocr-bigram.arpa");
+    need_prog_and_data(npy, "emissions/ocr-handwriting-line.npy", lm, "lm/ocr-bigram.arpa", NULL);
     /* the lexicon: the LM's words spelled with the OCR model's units */
     const char lex[] = "the t h e\nfake f a k e\nfriend f r i e n d\nof o f\nfamily, f a m i l y ,\nlike l i k e\n";
     char lexpath[64];
@@ -176,12 +203,10 @@ static void test_ocr_line_real_words(void **state) {
 
 static void test_all_emissions_one_command(void **state) {
     (void)state;
-    NEED_PROG();
     char dir[512];
-    RD_DATA_OR_SKIP(dir, "emissions");
+    need_prog_and_data(dir, "emissions", NULL);
     run_result r;
-    run(&r, PROG " %s/*.npy", dir);
-    assert_int_equal(r.status, 0);
+    run_exit(&r, 0, PROG " %s/*.npy", dir);
     assert_non_null(strstr(r.out, "librispeech-pyctcdecode-sample\ti have a good deal of will you remember and what "
                                   "i have set my mind upon no doubt i shall some day achieve\n"));
     assert_non_null(strstr(r.out, "librispeech-121-121726-0000.wav2vec2\talso a popular contrivance"));
@@ -192,10 +217,8 @@ static void test_all_emissions_one_command(void **state) {
  * shards, gives identical output. */
 static void test_threads_and_shards_identical(void **state) {
     (void)state;
-    NEED_PROG();
     char npy[512], tok[512];
-    RD_DATA_OR_SKIP(npy, W2V);
-    RD_DATA_OR_SKIP(tok, "emissions/librispeech-121-121726-0000.wav2vec2.tokens.txt");
+    need_prog_and_data(npy, W2V, tok, TOK121, NULL);
     char list[64];
     char text[8192];
     size_t n = 0;
@@ -219,29 +242,22 @@ static void test_errors_name_file_and_exit(void **state) {
     (void)state;
     NEED_PROG();
     run_result r;
-    run(&r, PROG " --logits /nonexistent/x.npy --tokens /dev/null");
-    assert_int_equal(r.status, 1);
+    run_exit(&r, 1, PROG " --logits /nonexistent/x.npy --tokens /dev/null");
     assert_non_null(strstr(r.err, "/nonexistent/x.npy"));
-    run(&r, PROG " --beam 0 --logits x.npy");
-    assert_int_equal(r.status, 2);
-    assert_string_equal(r.err, "rwkv-decode: --beam: expected a whole number from 1 to 100000, got '0'\n");
-    run(&r, PROG " --format xml --logits x.npy");
-    assert_int_equal(r.status, 2);
-    assert_string_equal(r.err, "rwkv-decode: --format: expected text, json or ctm, got 'xml'\n");
-    run(&r, PROG " --shard 4/3 --logits x.npy");
-    assert_int_equal(r.status, 2);
-    run(&r, PROG " --help");
-    assert_int_equal(r.status, 0);
+    run_err(&r, 2, "rwkv-decode: --beam: expected a whole number from 1 to 100000, got '0'\n",
+        PROG " --beam 0 --logits x.npy");
+    run_err(&r, 2, "rwkv-decode: --format: expected text, json or ctm, got 'xml'\n",
+        PROG " --format xml --logits x.npy");
+    run_exit(&r, 2, PROG " --shard 4/3 --logits x.npy");
+    run_exit(&r, 0, PROG " --help");
     assert_non_null(strstr(r.out, "--homophones H"));
 }
 
 /* A bad utterance in a list: named, skipped with --keep-going, counted. */
 static void test_keep_going_counts_failures(void **state) {
     (void)state;
-    NEED_PROG();
     char npy[512], tok[512];
-    RD_DATA_OR_SKIP(npy, W2V);
-    RD_DATA_OR_SKIP(tok, "emissions/librispeech-121-121726-0000.wav2vec2.tokens.txt");
+    need_prog_and_data(npy, W2V, tok, TOK121, NULL);
     char other[512];
     RD_DATA_OR_SKIP(other, "emissions/librispeech-pyctcdecode-sample.npy");
     char list[64], text[4096];
@@ -249,8 +265,7 @@ static void test_keep_going_counts_failures(void **state) {
                      other, npy);
     assert_non_null(rd_test_tmpfile(list, sizeof list, text, (size_t)n));
     run_result r;
-    run(&r, PROG " --list %s --tokens %s --keep-going --beam 4", list, tok);
-    assert_int_equal(r.status, 1);
+    run_exit(&r, 1, PROG " --list %s --tokens %s --keep-going --beam 4", list, tok);
     assert_non_null(strstr(r.out, "good1\talso a popular"));
     assert_non_null(strstr(r.out, "good2\talso a popular"));
     assert_null(strstr(r.out, "missing"));
@@ -260,8 +275,7 @@ static void test_keep_going_counts_failures(void **state) {
     assert_non_null(strstr(r.err, want));
     assert_non_null(strstr(r.err, "decoded 2 utterances (2 failed)"));
     /* without --keep-going the first failure stops the run, after good1 */
-    run(&r, PROG " --list %s --tokens %s --beam 4", list, tok);
-    assert_int_equal(r.status, 1);
+    run_exit(&r, 1, PROG " --list %s --tokens %s --beam 4", list, tok);
     assert_non_null(strstr(r.out, "good1\t"));
     assert_null(strstr(r.out, "good2\t"));
     unlink(list);
@@ -271,13 +285,9 @@ static void test_keep_going_counts_failures(void **state) {
  * for sorted shards; a session list with --session-carry too. */
 static void test_determinism_with_lm(void **state) {
     (void)state;
-    NEED_PROG();
     char npy[512], tok[512], lex[512], lm[512], other[512];
-    RD_DATA_OR_SKIP(npy, W2V);
-    RD_DATA_OR_SKIP(other, "emissions/librispeech-pyctcdecode-sample.npy");
-    RD_DATA_OR_SKIP(tok, "emissions/librispeech-121-121726-0000.wav2vec2.tokens.txt");
-    RD_DATA_OR_SKIP(lex, "lexicon/librispeech-lm-vocab.lst");
-    RD_DATA_OR_SKIP(lm, "lm/librispeech-3gram-pruned.arpa");
+    need_prog_and_data(npy, W2V, other, "emissions/librispeech-pyctcdecode-sample.npy", tok, TOK121, lex, LEX_VOCAB,
+                       lm, ARPA3, NULL);
     (void)other;
     char list[64], text[8192];
     size_t n = 0;
@@ -287,8 +297,7 @@ static void test_determinism_with_lm(void **state) {
     snprintf(opts, sizeof opts, "--list %s --tokens %s --lexicon %s --lm %s --beam 8 --format json --quiet", list, tok,
              lex, lm);
     run_result a, b;
-    run(&a, PROG " %s --threads 1", opts);
-    assert_int_equal(a.status, 0);
+    run_exit(&a, 0, PROG " %s --threads 1", opts);
     assert_non_null(strstr(a.out, "\"text\":\"also a popular contrivance"));
     for (int t = 2; t <= 8; t *= 4) {
         run(&b, PROG " %s --threads %d", opts, t);
@@ -311,10 +320,8 @@ static void test_determinism_with_lm(void **state) {
 /* Plain-text emissions (by content, any name; '-' = stdin) decode like the .npy. */
 static void test_text_matrix_input(void **state) {
     (void)state;
-    NEED_PROG();
     char npy[512], tok[512];
-    RD_DATA_OR_SKIP(npy, W2V);
-    RD_DATA_OR_SKIP(tok, "emissions/librispeech-121-121726-0000.wav2vec2.tokens.txt");
+    need_prog_and_data(npy, W2V, tok, TOK121, NULL);
     rd_npy x;
     rd_error err;
     assert_int_equal(rd_npy_read(npy, &x, &err), RD_OK);
@@ -329,29 +336,22 @@ static void test_text_matrix_input(void **state) {
     rd_npy_free(&x);
     run_result a, b;
     run(&a, PROG " --logits %s --beam 8", npy);
-    run(&b, PROG " --logits %s --tokens %s --beam 8", mat, tok);
-    assert_int_equal(b.status, 0);
+    run_exit(&b, 0, PROG " --logits %s --tokens %s --beam 8", mat, tok);
     assert_string_equal(a.out, b.out);
     run(&b, "cat %s | " PROG " --logits - --tokens %s --beam 8", mat, tok);
     assert_string_equal(a.out, b.out);
-    run(&b, "printf '1 2 3\\n4 5\\n' | " PROG " --logits - --tokens %s", tok);
-    assert_int_equal(b.status, 1);
-    assert_string_equal(b.err, "rwkv-decode: <stdin>:2: expected 3 values (as on line 1), found 2\n");
+    run_err(&b, 1, "rwkv-decode: <stdin>:2: expected 3 values (as on line 1), found 2\n",
+        "printf '1 2 3\\n4 5\\n' | " PROG " --logits - --tokens %s", tok);
     unlink(mat);
 }
 
 /* --stream in chunks of 1, 7, 50 frames ends with the whole decode's line. */
 static void test_stream_equals_whole(void **state) {
     (void)state;
-    NEED_PROG();
     char npy[512], lex[512], lm[512], tok[512];
-    RD_DATA_OR_SKIP(npy, W2V);
-    RD_DATA_OR_SKIP(tok, "emissions/librispeech-121-121726-0000.wav2vec2.tokens.txt");
-    RD_DATA_OR_SKIP(lex, "lexicon/librispeech-lm-vocab.lst");
-    RD_DATA_OR_SKIP(lm, "lm/librispeech-3gram-pruned.arpa");
+    need_prog_and_data(npy, W2V, tok, TOK121, lex, LEX_VOCAB, lm, ARPA3, NULL);
     run_result w, s;
-    run(&w, PROG " --logits %s --lexicon %s --lm %s --format json --quiet", npy, lex, lm);
-    assert_int_equal(w.status, 0);
+    run_exit(&w, 0, PROG " --logits %s --lexicon %s --lm %s --format json --quiet", npy, lex, lm);
     int chunks[] = {1, 7, 50};
     for (int i = 0; i < 3; i++) {
         run(&s, "cat %s | " PROG " --stream --chunk-frames %d --logits - --tokens %s --lexicon %s --lm %s --format json "
@@ -359,12 +359,10 @@ static void test_stream_equals_whole(void **state) {
             npy, chunks[i], tok, lex, lm);
         assert_string_equal(s.out, w.out);
     }
-    run(&s, PROG " --stream --logits %s --lexicon %s --lm %s --beam 8 --beam-threshold 10", npy, lex, lm);
-    assert_int_equal(s.status, 0);
+    run_exit(&s, 0, PROG " --stream --logits %s --lexicon %s --lm %s --beam 8 --beam-threshold 10", npy, lex, lm);
     assert_non_null(strstr(s.out, "\tpartial\talso a popular\n"));
     /* a .npy stream cut short: an error naming how many frames came */
-    run(&s, "head -c 3000 %s | " PROG " --stream --logits - --tokens %s --stream-timeout 0.1", npy, tok);
-    assert_int_equal(s.status, 1);
+    run_exit(&s, 1, "head -c 3000 %s | " PROG " --stream --logits - --tokens %s --stream-timeout 0.1", npy, tok);
     assert_non_null(strstr(s.err, "-: truncated: the header says 422 frames, 22 arrived"));
 }
 
@@ -376,12 +374,8 @@ static void test_stream_equals_whole(void **state) {
  * output and expect "utterances": a loaded machine could have written one.) */
 static void test_signals_and_resume(void **state) {
     (void)state;
-    NEED_PROG();
     char npy[512], tok[512], lex[512], lm[512];
-    RD_DATA_OR_SKIP(npy, W2V);
-    RD_DATA_OR_SKIP(tok, "emissions/librispeech-121-121726-0000.wav2vec2.tokens.txt");
-    RD_DATA_OR_SKIP(lex, "lexicon/librispeech-lm-vocab.lst");
-    RD_DATA_OR_SKIP(lm, "lm/librispeech-3gram-pruned.arpa");
+    need_prog_and_data(npy, W2V, tok, TOK121, lex, LEX_VOCAB, lm, ARPA3, NULL);
     char dir[] = "/tmp/rd_cli_sigXXXXXX", path[600];
     assert_non_null(mkdtemp(dir));
     snprintf(path, sizeof path, "%s/fifo.npy", dir);
@@ -416,8 +410,7 @@ static void test_signals_and_resume(void **state) {
     assert_non_null(f);
     for (int i = 0; i < 4000; i++) fprintf(f, "u%05d\t%s\n", i, npy);
     fclose(f);
-    run(&r, PROG " --list %s %s | head -2", want, opts);
-    assert_int_equal(r.status, 0);
+    run_exit(&r, 0, PROG " --list %s %s | head -2", want, opts);
     assert_int_equal(strlen(r.out), 2 * (strlen("u00000\t") + strlen(REF121) + 1));
     assert_null(strstr(r.err, "rror")); /* no "Broken pipe" / write error: it just ends */
     assert_null(strstr(r.err, "decoded"));
@@ -428,11 +421,8 @@ static void test_signals_and_resume(void **state) {
  * with the same text; a corrupt or foreign state file is refused. */
 static void test_lm_state_equals_prefix(void **state) {
     (void)state;
-    NEED_PROG();
     char npy[512], model[512], other[512];
-    RD_DATA_OR_SKIP(npy, W2V);
-    RD_DATA_OR_SKIP(model, "rwkv/tiny-rwkv-7v0-834K-FP32.bin");
-    RD_DATA_OR_SKIP(other, "rwkv/tiny-rwkv-4v0-660K-FP32.bin");
+    need_prog_and_data(npy, W2V, model, RWKV7, other, "rwkv/tiny-rwkv-4v0-660K-FP32.bin", NULL);
     /* a small lexicon: the transcript's words spelled in the model's letters, plus distractors */
     char lex[64], text[8192];
     size_t n = 0;
@@ -451,8 +441,7 @@ static void test_lm_state_equals_prefix(void **state) {
     run_result a, b;
     char stf[64];
     snprintf(stf, sizeof stf, "/tmp/rd_cli.%d.state", (int)getpid());
-    run(&a, "bin/rwkv-lm state save --model %s --text '%s' -o %s", model, prefix, stf);
-    assert_int_equal(a.status, 0);
+    run_exit(&a, 0, "bin/rwkv-lm state save --model %s --text '%s' -o %s", model, prefix, stf);
     run(&a, PROG " --logits %s --lexicon %s --lm %s --lm-prefix '%s' --format json", npy, lex, model, prefix);
     run(&b, PROG " --logits %s --lexicon %s --lm %s --lm-state %s --format json", npy, lex, model, stf);
     assert_int_equal(a.status, 0);
@@ -465,12 +454,10 @@ static void test_lm_state_equals_prefix(void **state) {
         npy, lex, model, stf);
     assert_string_equal(a.out, b.out);
     /* refused: another model's state, a corrupt file, an ARPA LM */
-    run(&b, PROG " --logits %s --lexicon %s --lm %s --lm-state %s", npy, lex, other, stf);
-    assert_int_equal(b.status, 1);
+    run_exit(&b, 1, PROG " --logits %s --lexicon %s --lm %s --lm-state %s", npy, lex, other, stf);
     assert_non_null(strstr(b.err, ".state: made for another model"));
-    run(&b, "printf 'X' | dd of=%s bs=1 seek=$(($(stat -c %%s %s) - 20)) conv=notrunc 2>/dev/null; " PROG
+    run_exit(&b, 1, "printf 'X' | dd of=%s bs=1 seek=$(($(stat -c %%s %s) - 20)) conv=notrunc 2>/dev/null; " PROG
         " --logits %s --lexicon %s --lm %s --lm-state %s", stf, stf, npy, lex, model, stf);
-    assert_int_equal(b.status, 1);
     assert_non_null(strstr(b.err, ".state: checksum"));
     unlink(stf);
     unlink(lex);
@@ -483,8 +470,7 @@ static void test_list_parse_error(void **state) {
     const char text[] = "a\tx.npy\n\tonly-a-path-after-tab\n";
     assert_non_null(rd_test_tmpfile(list, sizeof list, text, strlen(text)));
     run_result r;
-    run(&r, PROG " --list %s --tokens /dev/null", list);
-    assert_int_equal(r.status, 1);
+    run_exit(&r, 1, PROG " --list %s --tokens /dev/null", list);
     char want[256];
     snprintf(want, sizeof want, "rwkv-decode: %s:2: expected utt_id<TAB>path.npy[<TAB>hotwords.txt]\n", list);
     assert_string_equal(r.err, want);
@@ -498,26 +484,17 @@ static void test_list_parse_error(void **state) {
  * missing; --batch is refused with --device cpu. */
 static void test_device_option(void **state) {
     (void)state;
-    NEED_PROG();
     char npy[512], lex[512];
-    RD_DATA_OR_SKIP(npy, W2V);
-    RD_DATA_OR_SKIP(lex, "lexicon/librispeech-lm-vocab.lst");
+    need_prog_and_data(npy, W2V, lex, LEX_VOCAB, NULL);
     run_result base, r;
-    run(&base, PROG " --logits %s --lexicon %s --quiet", npy, lex);
-    assert_int_equal(base.status, 0);
-    run(&r, PROG " --device cpu --logits %s --lexicon %s --quiet", npy, lex);
-    assert_int_equal(r.status, 0);
-    assert_string_equal(r.out, base.out);
-    run(&r, PROG " --device auto --batch 16 --logits %s --lexicon %s --quiet", npy, lex);
-    assert_int_equal(r.status, 0);
-    assert_string_equal(r.out, base.out);
+    run_exit(&base, 0, PROG " --logits %s --lexicon %s --quiet", npy, lex);
+    run_out(&r, 0, base.out, PROG " --device cpu --logits %s --lexicon %s --quiet", npy, lex);
+    run_out(&r, 0, base.out, PROG " --device auto --batch 16 --logits %s --lexicon %s --quiet", npy, lex);
     assert_string_equal(r.err, "");
     /* cuda: exit 3 naming what is missing, whatever the program's build and
      * machine (the program, not this test binary, decides: check-asan runs
      * the main build's bin/rwkv-decode) */
-    run(&r, PROG " --device cuda --logits %s --lexicon %s", npy, lex);
-    assert_int_equal(r.status, 3);
-    assert_string_equal(r.out, "");
+    run_out(&r, 3, "", PROG " --device cuda --logits %s --lexicon %s", npy, lex);
     static const char found[] = "rwkv-decode: --device cuda: a CUDA device was found, but this version decodes on "
                                 "the CPU only (the GPU decode path is not wired yet); use --device cpu\n";
     int gpu = strcmp(r.err, found) == 0;
@@ -525,16 +502,12 @@ static void test_device_option(void **state) {
                               "PATH)\n") != 0 &&
         strncmp(r.err, "rwkv-decode: --device cuda: no cuda device: ", 44) != 0)
         fail_msg("unexpected --device cuda message: %s", r.err);
-    run(&r, PROG " --device auto --logits %s --lexicon %s", npy, lex);
-    assert_int_equal(r.status, 0);
-    assert_string_equal(r.out, base.out);
+    run_out(&r, 0, base.out, PROG " --device auto --logits %s --lexicon %s", npy, lex);
     assert_int_equal(strstr(r.err, "--device auto: a CUDA device was found") != NULL, gpu);
-    run(&r, PROG " --device gpu --logits %s", npy);
-    assert_int_equal(r.status, 2);
-    assert_string_equal(r.err, "rwkv-decode: --device: expected auto, cpu or cuda, got 'gpu'\n");
-    run(&r, PROG " --batch 8 --logits %s", npy);
-    assert_int_equal(r.status, 2);
-    assert_string_equal(r.err, "rwkv-decode: --batch does nothing with --device cpu (it sizes GPU batches)\n");
+    run_err(&r, 2, "rwkv-decode: --device: expected auto, cpu or cuda, got 'gpu'\n",
+        PROG " --device gpu --logits %s", npy);
+    run_err(&r, 2, "rwkv-decode: --batch does nothing with --device cpu (it sizes GPU batches)\n",
+        PROG " --batch 8 --logits %s", npy);
 }
 
 static void test_options_as_typed(void **state) {
@@ -562,52 +535,40 @@ static void test_options_as_typed(void **state) {
     };
     run_result r;
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
-        run(&r, PROG " %s --logits x.npy", bad[i].args);
-        assert_int_equal(r.status, 2);
-        assert_string_equal(r.err, bad[i].err);
+        run_err(&r, 2, bad[i].err, PROG " %s --logits x.npy", bad[i].args);
     }
     /* an option's value that looks like an option is a value, not a typo */
-    run(&r, PROG " --lm-prefix --beam-s --logits /nonexistent.npy --tokens /dev/null");
-    assert_int_equal(r.status, 2);
-    assert_string_equal(r.err, "rwkv-decode: --lm-prefix does nothing without --lm\n");
-    run(&r, PROG " --version");
-    assert_int_equal(r.status, 0);
-    assert_string_equal(r.out, "rwkv-decode " RD_VERSION "\n");
+    run_err(&r, 2, "rwkv-decode: --lm-prefix does nothing without --lm\n",
+        PROG " --lm-prefix --beam-s --logits /nonexistent.npy --tokens /dev/null");
+    run_out(&r, 0, "rwkv-decode " RD_VERSION "\n", PROG " --version");
     run(&r, "bin/rwkv-lm --version && bin/rwkv-wer --version");
     assert_string_equal(r.out, "rwkv-lm " RD_VERSION "\nrwkv-wer " RD_VERSION "\n");
-    run(&r, "bin/rwkv-wer --case_insensitive a b");
-    assert_int_equal(r.status, 2);
-    assert_string_equal(r.err, "rwkv-wer: unknown option '--case_insensitive'; did you mean --case-insensitive?\n"
-                               "try 'rwkv-wer --help'\n");
-    run(&r, "bin/rwkv-lm state save --mod x");
-    assert_int_equal(r.status, 2);
-    assert_string_equal(r.err, "rwkv-lm state: unknown option '--mod' (options are spelled in full); did you mean "
-                               "--model?\ntry 'rwkv-lm state --help'\n");
-    run(&r, "bin/rwkv-lm --model x --thread 2");
-    assert_int_equal(r.status, 2);
+    run_err(&r, 2, "rwkv-wer: unknown option '--case_insensitive'; did you mean --case-insensitive?\n"
+        "try 'rwkv-wer --help'\n",
+        "bin/rwkv-wer --case_insensitive a b");
+    run_err(&r, 2, "rwkv-lm state: unknown option '--mod' (options are spelled in full); did you mean "
+        "--model?\ntry 'rwkv-lm state --help'\n",
+        "bin/rwkv-lm state save --mod x");
+    run_exit(&r, 2, "bin/rwkv-lm --model x --thread 2");
     assert_non_null(strstr(r.err, "unknown option '--thread' (options are spelled in full); did you mean --threads?"));
     /* --beam-size and --beam-width are --beam (not --beam-size-token) */
     char npy[512], lm[512], model[512];
     RD_DATA_OR_SKIP(npy, W2V);
     run_result a, b;
-    run(&a, PROG " --logits %s --beam 1 --format json", npy);
-    assert_int_equal(a.status, 0);
+    run_exit(&a, 0, PROG " --logits %s --beam 1 --format json", npy);
     run(&b, PROG " --logits %s --beam-size 1 --format json", npy);
     assert_string_equal(a.out, b.out);
     run(&b, PROG " --logits %s --beam-width 1 --format json", npy);
     assert_string_equal(a.out, b.out);
-    run(&b, PROG " --logits %s --beam-size-token 1 --format json", npy);
-    assert_int_equal(b.status, 0);
+    run_exit(&b, 0, PROG " --logits %s --beam-size-token 1 --format json", npy);
     assert_string_not_equal(a.out, b.out);
-    RD_DATA_OR_SKIP(lm, "lm/librispeech-3gram-pruned.arpa");
-    run(&r, PROG " --logits %s --lm %s --lm-threads 2", npy, lm);
-    assert_int_equal(r.status, 2);
-    assert_string_equal(r.err, "rwkv-decode: --lm-threads does nothing with an ARPA --lm (it is for RWKV models)\n");
-    RD_DATA_OR_SKIP(model, "rwkv/tiny-rwkv-7v0-834K-FP32.bin");
-    run(&r, PROG " --logits %s --lm %s --unk-score -5", npy, model);
-    assert_int_equal(r.status, 2);
-    assert_string_equal(r.err, "rwkv-decode: --unk-score does nothing with an RWKV --lm and no --lexicon (an RWKV "
-                               "model knows every word)\n");
+    RD_DATA_OR_SKIP(lm, ARPA3);
+    run_err(&r, 2, "rwkv-decode: --lm-threads does nothing with an ARPA --lm (it is for RWKV models)\n",
+        PROG " --logits %s --lm %s --lm-threads 2", npy, lm);
+    RD_DATA_OR_SKIP(model, RWKV7);
+    run_err(&r, 2, "rwkv-decode: --unk-score does nothing with an RWKV --lm and no --lexicon (an RWKV "
+        "model knows every word)\n",
+        PROG " --logits %s --lm %s --unk-score -5", npy, model);
 }
 
 /* --unk-score without a lexicon: added per word the ARPA LM does not know
@@ -615,13 +576,10 @@ static void test_options_as_typed(void **state) {
  * be ignored there (the same text whatever the value). */
 static void test_unk_score_lexicon_free(void **state) {
     (void)state;
-    NEED_PROG();
     char npy[512], lm[512];
-    RD_DATA_OR_SKIP(npy, "emissions/ocr-handwriting-line.npy");
-    RD_DATA_OR_SKIP(lm, "lm/ocr-bigram.arpa");
+    need_prog_and_data(npy, "emissions/ocr-handwriting-line.npy", lm, "lm/ocr-bigram.arpa", NULL);
     run_result a, b;
-    run(&a, PROG " --logits %s --lm %s --format json --quiet", npy, lm);
-    assert_int_equal(a.status, 0);
+    run_exit(&a, 0, PROG " --logits %s --lm %s --format json --quiet", npy, lm);
     assert_non_null(strstr(a.out, "\"text\":\"the fake friend of the fomcly hae tC\""));
     assert_non_null(strstr(a.out, "\"unk\":3,"));
     assert_non_null(strstr(a.out, "{\"word\":\"fomcly\",\"start\":"));
@@ -630,8 +588,7 @@ static void test_unk_score_lexicon_free(void **state) {
     /* a penalty per unknown word, and (pyctcdecode's partial-word penalty)
      * while a word in progress begins no LM word: fewer unknown words, and
      * "fomcly" gives way to the LM's "family," */
-    run(&b, PROG " --logits %s --lm %s --unk-score -5 --format json --quiet", npy, lm);
-    assert_int_equal(b.status, 0);
+    run_exit(&b, 0, PROG " --logits %s --lm %s --unk-score -5 --format json --quiet", npy, lm);
     assert_non_null(strstr(b.out, "\"text\":\"the fake friend of the family, haetC\""));
     assert_non_null(strstr(b.out, "\"unk\":1,"));
 }
@@ -639,12 +596,10 @@ static void test_unk_score_lexicon_free(void **state) {
 /* --nbest N in text output: 'id<TAB>rank<TAB>score<TAB>text', best first. */
 static void test_nbest_text(void **state) {
     (void)state;
-    NEED_PROG();
     char npy[512];
-    RD_DATA_OR_SKIP(npy, W2V);
+    need_prog_and_data(npy, W2V, NULL);
     run_result r, j;
-    run(&r, PROG " %s --nbest 3 --beam 8 --quiet", npy);
-    assert_int_equal(r.status, 0);
+    run_exit(&r, 0, PROG " %s --nbest 3 --beam 8 --quiet", npy);
     run(&j, PROG " %s --nbest 3 --beam 8 --quiet --format json", npy);
     const char *p = r.out;
     for (int rank = 1; rank <= 3; rank++) {
@@ -680,16 +635,12 @@ static double json_number(const char *p, const char *key) {
  * weighted sum of what each gives that text alone. */
 static void test_rescore_and_two_lms(void **state) {
     (void)state;
-    NEED_PROG();
     char npy[512], lex[512], model[512], arpa[512];
-    RD_DATA_OR_SKIP(npy, W2V);
-    RD_DATA_OR_SKIP(lex, "lexicon/librispeech-lm-vocab.lst");
-    RD_DATA_OR_SKIP(model, "rwkv/english-rwkv7-2m-bytes.pth");
-    RD_DATA_OR_SKIP(arpa, "lm/librispeech-3gram-pruned.arpa");
+    need_prog_and_data(npy, W2V, lex, LEX_VOCAB, model, "rwkv/english-rwkv7-2m-bytes.pth", arpa, ARPA3, NULL);
     run_result r, first, one;
-    run(&r, PROG " --logits %s --lexicon %s --nbest 6 --rescore %s --rescore-weight 0.7 --format json --quiet", npy,
+    run_exit(&r, 0,
+        PROG " --logits %s --lexicon %s --nbest 6 --rescore %s --rescore-weight 0.7 --format json --quiet", npy,
         lex, model);
-    assert_int_equal(r.status, 0);
     run(&first, PROG " --logits %s --lexicon %s --nbest 6 --format json --quiet", npy, lex);
     const char *p = strstr(r.out, "{\"text\":\"");
     double prev = INFINITY;
@@ -706,22 +657,19 @@ static void test_rescore_and_two_lms(void **state) {
         const char *f = strstr(first.out, entry);
         assert_non_null(f);
         assert_float_equal(json_number(f, "score"), fp, 1e-4 * fabs(fp) + 1e-6);
-        run(&one, "printf ' %%s\\n' '%s' | bin/rwkv-lm --model %s --no-tokens | grep '^line'", text, model);
-        assert_int_equal(one.status, 0);
+        run_exit(&one, 0, "printf ' %%s\\n' '%s' | bin/rwkv-lm --model %s --no-tokens | grep '^line'", text, model);
         assert_float_equal(strtod(one.out + 5, NULL), re, 2e-3);
     }
     assert_int_equal(n, 6);
     /* two LMs: the weights' count must match */
-    run(&r, PROG " --logits %s --lm %s --lm %s --lm-weight 0.5", npy, arpa, model);
-    assert_int_equal(r.status, 2);
-    assert_string_equal(r.err, "rwkv-decode: --lm-weight: 1 weight for 2 --lm (expected one per model, in their "
-                               "order)\n");
-    run(&r, PROG " --logits %s --rescore-weight 0.5", npy);
-    assert_int_equal(r.status, 2);
-    assert_string_equal(r.err, "rwkv-decode: --rescore-weight does nothing without --rescore\n");
-    run(&r, PROG " --logits %s --lexicon %s --lm %s --lm %s --lm-weight 0.5,0.25 --format json", npy, lex, model,
+    run_err(&r, 2, "rwkv-decode: --lm-weight: 1 weight for 2 --lm (expected one per model, in their "
+        "order)\n",
+        PROG " --logits %s --lm %s --lm %s --lm-weight 0.5", npy, arpa, model);
+    run_err(&r, 2, "rwkv-decode: --rescore-weight does nothing without --rescore\n",
+        PROG " --logits %s --rescore-weight 0.5", npy);
+    run_exit(&r, 0,
+        PROG " --logits %s --lexicon %s --lm %s --lm %s --lm-weight 0.5,0.25 --format json", npy, lex, model,
         model);
-    assert_int_equal(r.status, 0);
     /* one state cache line per model */
     const char *line = strstr(r.err, "state cache per thread");
     assert_non_null(line);
@@ -738,37 +686,29 @@ static void test_rescore_and_two_lms(void **state) {
  * a list and an ARPA file with a BOM too. */
 static void test_token_files_as_published(void **state) {
     (void)state;
-    NEED_PROG();
     char npy[512], tok[512], lm[512];
-    RD_DATA_OR_SKIP(npy, W2V);
-    RD_DATA_OR_SKIP(tok, "emissions/librispeech-121-121726-0000.wav2vec2.tokens.txt");
-    RD_DATA_OR_SKIP(lm, "lm/librispeech-3gram-pruned.arpa");
+    need_prog_and_data(npy, W2V, tok, TOK121, lm, ARPA3, NULL);
     char dir[] = "/tmp/rd_cli_tokXXXXXX";
     assert_non_null(mkdtemp(dir));
     run_result want, r;
-    run(&want, PROG " --logits %s --tokens %s --beam 8", npy, tok);
-    assert_int_equal(want.status, 0);
-    assert_string_equal(want.out, "also a popular contrivance whereby love making may be suspended but not stopped "
-                                  "during the picnic season\n");
-    run(&r, "{ printf '\\357\\273\\277'; sed 's/$/\\r/' %s; echo; } > %s/bom.txt && "
+    run_out(&want, 0, "also a popular contrivance whereby love making may be suspended but not stopped "
+        "during the picnic season\n",
+        PROG " --logits %s --tokens %s --beam 8", npy, tok);
+    run_exit(&r, 0, "{ printf '\\357\\273\\277'; sed 's/$/\\r/' %s; echo; } > %s/bom.txt && "
         "awk 'BEGIN{printf \"{\"} {printf \"%%s\\\"%%s\\\": %%d\", (NR>1?\", \":\"\"), $1, NR-1} "
         "END{print \"}\"}' %s > %s/vocab.json && awk 'NR>4{print $1, 1000-NR}' %s > %s/dict.ltr.txt && "
         "awk '{print $1, NR-1}' %s > %s/k2.txt", tok, dir, tok, dir, tok, dir, tok, dir);
-    assert_int_equal(r.status, 0);
     const char *files[] = {"bom.txt", "vocab.json", "dict.ltr.txt", "k2.txt"};
     for (int i = 0; i < 4; i++) {
-        run(&r, PROG " --logits %s --tokens %s/%s --beam 8", npy, dir, files[i]);
-        assert_int_equal(r.status, 0);
-        assert_string_equal(r.out, want.out);
+        run_out(&r, 0, want.out, PROG " --logits %s --tokens %s/%s --beam 8", npy, dir, files[i]);
     }
     /* a list and an ARPA model with a BOM */
     run(&want, PROG " --logits %s --lm %s --beam 8 --format json", npy, lm);
     char list[600], bomlm[600];
     snprintf(list, sizeof list, "%s/list", dir);
     snprintf(bomlm, sizeof bomlm, "%s/lm.arpa", dir);
-    run(&r, "printf '\\357\\273\\277u1\\t%s\\r\\n' > %s && { printf '\\357\\273\\277'; cat %s; } > %s && " PROG
+    run_exit(&r, 0, "printf '\\357\\273\\277u1\\t%s\\r\\n' > %s && { printf '\\357\\273\\277'; cat %s; } > %s && " PROG
         " --list %s --tokens %s --lm %s --beam 8 --format json --quiet", npy, list, lm, bomlm, list, tok, bomlm);
-    assert_int_equal(r.status, 0);
     assert_memory_equal(r.out, "{\"utt\":\"u1\",", 11);
     assert_string_equal(strchr(r.out, ','), strchr(want.out, ','));
     run(&r, "rm -r %s", dir);
@@ -777,12 +717,8 @@ static void test_token_files_as_published(void **state) {
 /* Errors that tell the truth, each with its exit status. */
 static void test_errors_tell_the_truth(void **state) {
     (void)state;
-    NEED_PROG();
     char npy[512], tok[512], lex[512], lm[512];
-    RD_DATA_OR_SKIP(npy, W2V);
-    RD_DATA_OR_SKIP(tok, "emissions/librispeech-121-121726-0000.wav2vec2.tokens.txt");
-    RD_DATA_OR_SKIP(lex, "lexicon/librispeech-words.lst");
-    RD_DATA_OR_SKIP(lm, "lm/librispeech-3gram-pruned.arpa");
+    need_prog_and_data(npy, W2V, tok, TOK121, lex, LEX_WORDS, lm, ARPA3, NULL);
     char dir[] = "/tmp/rd_cli_errXXXXXX", want[2048];
     assert_non_null(mkdtemp(dir));
     run_result r;
@@ -792,40 +728,31 @@ static void test_errors_tell_the_truth(void **state) {
     for (int i = 0; i < 5; i++) {
         char cmd[1024];
         snprintf(cmd, sizeof cmd, as_dir[i], i == 0 || i == 4 ? dir : npy, dir);
-        run(&r, PROG " %s", cmd);
-        assert_int_equal(r.status, 1);
         snprintf(want, sizeof want, "rwkv-decode: %s: is a directory, not a file\n", dir);
-        assert_string_equal(r.err, want);
+        run_err(&r, 1, want, PROG " %s", cmd);
     }
-    run(&r, "bin/rwkv-wer %s %s", dir, dir);
-    assert_int_equal(r.status, 1);
     snprintf(want, sizeof want, "rwkv-wer: %s: is a directory, not a file\n", dir);
-    assert_string_equal(r.err, want);
-    run(&r, "bin/rwkv-lm --lm %s", dir);
-    assert_int_equal(r.status, 1);
+    run_err(&r, 1, want, "bin/rwkv-wer %s %s", dir, dir);
     snprintf(want, sizeof want, "rwkv-lm: %s: is a directory, not a file\n", dir);
-    assert_string_equal(r.err, want);
+    run_err(&r, 1, want, "bin/rwkv-lm --lm %s", dir);
     /* a missing .npy is missing (it said "no tokens file") */
-    run(&r, PROG " /nonexistent/a.npy --quiet");
-    assert_int_equal(r.status, 1);
-    assert_string_equal(r.err, "rwkv-decode: /nonexistent/a.npy: cannot open: No such file or directory\n");
+    run_err(&r, 1, "rwkv-decode: /nonexistent/a.npy: cannot open: No such file or directory\n",
+        PROG " /nonexistent/a.npy --quiet");
     /* a lexicon spelled in units the model lacks: an error with counts */
-    run(&r, "tr a-z A-Z < %s > %s/up.lst && " PROG " --logits %s --lexicon %s/up.lst", lex, dir, npy, dir);
-    assert_int_equal(r.status, 1);
     snprintf(want, sizeof want, "rwkv-decode: %s/up.lst: only 1 of 26709 pronunciations use units in %s (first "
              "unusable: line 1, unit 'I'): is it the lexicon for this model?\n", dir, tok);
-    assert_string_equal(r.err, want);
+    run_err(&r, 1, want, "tr a-z A-Z < %s > %s/up.lst && " PROG " --logits %s --lexicon %s/up.lst", lex, dir, npy, dir);
     /* mostly usable: a warning with counts, and it decodes */
-    run(&r, "{ head -3 %s; echo 'zz3 z z 3'; } > %s/part.lst && " PROG " --logits %s --lexicon %s/part.lst --beam 4",
+    run_exit(&r, 0,
+        "{ head -3 %s; echo 'zz3 z z 3'; } > %s/part.lst && " PROG " --logits %s --lexicon %s/part.lst --beam 4",
         lex, dir, npy, dir);
-    assert_int_equal(r.status, 0);
     snprintf(want, sizeof want, "rwkv-decode: warning: %s/part.lst: 1 of 4 pronunciations skipped: they use units "
              "that %s lacks (first: line 4, unit '3')\n", dir, tok);
     assert_string_equal(r.err, want);
     /* words the LM lacks (upper case against a lower-case ARPA): a warning with the share */
-    run(&r, "awk '{ $1 = toupper($1); print }' %s > %s/upw.lst && " PROG " --logits %s --lexicon %s/upw.lst --lm %s "
+    run_exit(&r, 0,
+        "awk '{ $1 = toupper($1); print }' %s > %s/upw.lst && " PROG " --logits %s --lexicon %s/upw.lst --lm %s "
         "--beam 4 --quiet", lex, dir, npy, dir, lm);
-    assert_int_equal(r.status, 0);
     snprintf(want, sizeof want, "rwkv-decode: warning: only 0.0%% of the 26709 words of %s/upw.lst are in the "
              "vocabulary of %s (the others are scored as <unk>); 87.4%% are when lower-cased: a case mismatch?\n",
              dir, lm);
@@ -836,8 +763,7 @@ static void test_errors_tell_the_truth(void **state) {
         npy, dir, dir, tok, dir, dir, dir);
     assert_string_equal(r.out, "1\n1\n{\"utt\":\"bad\",\"error\":\"/nonexistent.npy: cannot open: No such file or "
                                "directory\"}\n");
-    run(&r, PROG " --list %s/l --tokens %s --beam 4 --format json --keep-going --resume %s/out", dir, tok, dir);
-    assert_int_equal(r.status, 1);
+    run_exit(&r, 1, PROG " --list %s/l --tokens %s --beam 4 --format json --keep-going --resume %s/out", dir, tok, dir);
     snprintf(want, sizeof want, "--resume: 1 utterance already in %s/out, 1 to decode", dir);
     assert_non_null(strstr(r.err, want));
     /* an id that is not UTF-8: escaped (\udcXX), the JSON stays valid, --resume reads it back */
@@ -845,8 +771,7 @@ static void test_errors_tell_the_truth(void **state) {
         " --list %s/l8 --tokens %s --beam 4 --format json --quiet > %s/o8; cut -d, -f1 %s/o8", npy, npy, dir, dir, tok,
         dir, dir);
     assert_string_equal(r.out, "{\"utt\":\"ok\\udcff\"\n{\"utt\":\"id\xc3\xa9\"\n");
-    run(&r, PROG " --list %s/l8 --tokens %s --beam 4 --format json --resume %s/o8", dir, tok, dir);
-    assert_int_equal(r.status, 0);
+    run_exit(&r, 0, PROG " --list %s/l8 --tokens %s --beam 4 --format json --resume %s/o8", dir, tok, dir);
     snprintf(want, sizeof want, "--resume: 2 utterances already in %s/o8, 0 to decode", dir);
     assert_non_null(strstr(r.err, want));
     run(&r, "rm -r %s", dir);
@@ -856,38 +781,28 @@ static void test_errors_tell_the_truth(void **state) {
  * model says what it looks like (it said "unknown tensor file format"). */
 static void test_lm_files_as_published(void **state) {
     (void)state;
-    NEED_PROG();
     char npy[512], lex[512], lm[512];
-    RD_DATA_OR_SKIP(npy, W2V);
-    RD_DATA_OR_SKIP(lex, "lexicon/librispeech-words.lst");
-    RD_DATA_OR_SKIP(lm, "lm/librispeech-3gram-pruned.arpa");
+    need_prog_and_data(npy, W2V, lex, LEX_WORDS, lm, ARPA3, NULL);
     char dir[] = "/tmp/rd_cli_lmXXXXXX", want[2048];
     assert_non_null(mkdtemp(dir));
     run_result a, b;
-    run(&a, PROG " --logits %s --lexicon %s --lm %s --beam 8 --format json --quiet", npy, lex, lm);
-    assert_int_equal(a.status, 0);
-    run(&b, "gzip -c %s > %s/lm.arpa.gz && " PROG " --logits %s --lexicon %s --lm %s/lm.arpa.gz --beam 8 --format json "
+    run_exit(&a, 0, PROG " --logits %s --lexicon %s --lm %s --beam 8 --format json --quiet", npy, lex, lm);
+    run_exit(&b, 0,
+        "gzip -c %s > %s/lm.arpa.gz && " PROG " --logits %s --lexicon %s --lm %s/lm.arpa.gz --beam 8 --format json "
         "--quiet", lm, dir, npy, lex, dir);
-    assert_int_equal(b.status, 0);
     assert_string_equal(a.out, b.out);
-    run(&b, "printf 'hello world\\n' > %s/t.txt && " PROG " --logits %s --lm %s/t.txt", dir, npy, dir);
-    assert_int_equal(b.status, 1);
     snprintf(want, sizeof want, "rwkv-decode: %s/t.txt: not a language model: expected an ARPA file (\\data\\ first; "
              "also .gz/.xz/.bz2) or an RWKV model (rwkv.cpp .bin, .pth, .safetensors); found text starting 'hello "
              "world'\n", dir);
-    assert_string_equal(b.err, want);
-    run(&b, PROG " --logits %s --lm %s", npy, npy);
-    assert_int_equal(b.status, 1);
+    run_err(&b, 1, want, "printf 'hello world\\n' > %s/t.txt && " PROG " --logits %s --lm %s/t.txt", dir, npy, dir);
     snprintf(want, sizeof want, "rwkv-decode: %s: not a language model: expected an ARPA file (\\data\\ first; also "
              ".gz/.xz/.bz2) or an RWKV model (rwkv.cpp .bin, .pth, .safetensors); found a NumPy .npy array "
              "(emissions?)\n", npy);
-    assert_string_equal(b.err, want);
-    run(&b, "printf 'mmap lm http://kheafield.com/code format version 5\\n' > %s/k.bin && " PROG
-        " --logits %s --lm %s/k.bin", dir, npy, dir);
-    assert_int_equal(b.status, 1);
+    run_err(&b, 1, want, PROG " --logits %s --lm %s", npy, npy);
     snprintf(want, sizeof want, "rwkv-decode: %s/k.bin: KenLM binary: give the ARPA file (build_binary's output "
              "cannot be read; .arpa, .arpa.gz, .arpa.xz and .arpa.bz2 can)\n", dir);
-    assert_string_equal(b.err, want);
+    run_err(&b, 1, want, "printf 'mmap lm http://kheafield.com/code format version 5\\n' > %s/k.bin && " PROG
+        " --logits %s --lm %s/k.bin", dir, npy, dir);
     run(&b, "rm -r %s", dir);
 }
 
@@ -895,12 +810,10 @@ static void test_lm_files_as_published(void **state) {
  * CTM; and the options refused where they would do nothing. */
 static void test_timestamps(void **state) {
     (void)state;
-    NEED_PROG();
     char npy[512];
-    RD_DATA_OR_SKIP(npy, W2V);
+    need_prog_and_data(npy, W2V, NULL);
     run_result r;
-    run(&r, PROG " --logits %s --beam 8 --format json --frame-shift 0.02 --token-times --confidence", npy);
-    assert_int_equal(r.status, 0);
+    run_exit(&r, 0, PROG " --logits %s --beam 8 --format json --frame-shift 0.02 --token-times --confidence", npy);
     /* also: frames 17-33 -> 0.34 s to 0.68 s (the end of frame 33) */
     assert_non_null(strstr(r.out, "{\"word\":\"also\",\"start\":17,\"end\":33,\"start_time\":0.340,"
                                   "\"end_time\":0.680,\"conf\":1.0000}"));
@@ -908,10 +821,9 @@ static void test_timestamps(void **state) {
                                   "\"end_time\":0.360},{\"token\":\"l\",\"start\":18,\"end\":19,"));
     /* one hypothesis printed, however many the confidence used */
     assert_null(strstr(r.out, "}]},{\"text\""));
-    run(&r, PROG " --logits %s --beam 8 --format ctm --frame-shift 0.02 | head -2", npy);
-    assert_int_equal(r.status, 0);
-    assert_string_equal(r.out, "librispeech-121-121726-0000.wav2vec2 1 0.340 0.340 also\n"
-                               "librispeech-121-121726-0000.wav2vec2 1 0.960 0.020 a\n");
+    run_out(&r, 0, "librispeech-121-121726-0000.wav2vec2 1 0.340 0.340 also\n"
+        "librispeech-121-121726-0000.wav2vec2 1 0.960 0.020 a\n",
+        PROG " --logits %s --beam 8 --format ctm --frame-shift 0.02 | head -2", npy);
     struct { const char *args, *err; } bad[] = {
         {"--format ctm", "rwkv-decode: --format ctm needs --frame-shift SECONDS (seconds per frame, e.g. 0.02 for "
                          "wav2vec2)\n"},
@@ -923,9 +835,7 @@ static void test_timestamps(void **state) {
                                           "0.02), got '0'\n"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
-        run(&r, PROG " --logits %s %s", npy, bad[i].args);
-        assert_int_equal(r.status, 2);
-        assert_string_equal(r.err, bad[i].err);
+        run_err(&r, 2, bad[i].err, PROG " --logits %s %s", npy, bad[i].args);
     }
 }
 
@@ -934,17 +844,13 @@ static void test_timestamps(void **state) {
  * "partial"; the last line is still the whole decode's. */
 static void test_partial_best(void **state) {
     (void)state;
-    NEED_PROG();
     char npy[512], lex[512], lm[512];
-    RD_DATA_OR_SKIP(npy, W2V);
-    RD_DATA_OR_SKIP(lex, "lexicon/librispeech-lm-vocab.lst");
-    RD_DATA_OR_SKIP(lm, "lm/librispeech-3gram-pruned.arpa");
+    need_prog_and_data(npy, W2V, lex, LEX_VOCAB, lm, ARPA3, NULL);
     run_result r, w;
     const char *opts = "--beam 8 --chunk-frames 25 --quiet";
     run(&r, PROG " --stream --logits %s --lexicon %s --lm %s %s | grep -c partial", npy, lex, lm, opts);
     int stable = atoi(r.out);
-    run(&r, PROG " --stream --logits %s --lexicon %s --lm %s %s --partial best", npy, lex, lm, opts);
-    assert_int_equal(r.status, 0);
+    run_exit(&r, 0, PROG " --stream --logits %s --lexicon %s --lm %s %s --partial best", npy, lex, lm, opts);
     int best = 0;
     for (const char *p = r.out; (p = strstr(p, "\tpartial\t")); p++) best++;
     assert_true(best >= 8);
@@ -958,12 +864,9 @@ static void test_partial_best(void **state) {
     const char *head = "{\"utt\":\"librispeech-121-121726-0000.wav2vec2\",\"frame\":";
     assert_memory_equal(r.out, head, strlen(head));
     assert_non_null(strstr(r.out, ",\"partial\":\""));
-    run(&w, PROG " --logits %s --partial best", npy);
-    assert_int_equal(w.status, 2);
-    assert_string_equal(w.err, "rwkv-decode: --partial does nothing without --stream\n");
-    run(&w, PROG " --stream --logits %s --partial all", npy);
-    assert_int_equal(w.status, 2);
-    assert_string_equal(w.err, "rwkv-decode: --partial: expected best or stable, got 'all'\n");
+    run_err(&w, 2, "rwkv-decode: --partial does nothing without --stream\n", PROG " --logits %s --partial best", npy);
+    run_err(&w, 2, "rwkv-decode: --partial: expected best or stable, got 'all'\n",
+        PROG " --stream --logits %s --partial all", npy);
 }
 
 /* Item 1 of issue 17: 'rwkv-lm state save|decay -o OUT' writes a fresh
@@ -972,9 +875,8 @@ static void test_partial_best(void **state) {
  * and leaves no temporary file behind when it fails. */
 static void test_state_output_written_safely(void **state) {
     (void)state;
-    NEED_PROG();
     char model[512];
-    RD_DATA_OR_SKIP(model, "rwkv/tiny-rwkv-7v0-834K-FP32.bin");
+    need_prog_and_data(model, RWKV7, NULL);
     run_result r;
     run(&r, "rm -rf /tmp/rd_cli_sw && mkdir /tmp/rd_cli_sw && echo precious > /tmp/rd_cli_sw/victim && "
         "ln -s /tmp/rd_cli_sw/victim /tmp/rd_cli_sw/out.state.tmp && "
@@ -1001,12 +903,8 @@ static void test_state_output_written_safely(void **state) {
  * summary does not count lines that were not written. */
 static void test_stdout_full_is_an_error(void **state) {
     (void)state;
-    NEED_PROG();
     char npy[512], tok[512], arpa[512], model[512];
-    RD_DATA_OR_SKIP(npy, W2V);
-    RD_DATA_OR_SKIP(tok, "emissions/librispeech-121-121726-0000.wav2vec2.tokens.txt");
-    RD_DATA_OR_SKIP(arpa, "lm/kenlm-test.arpa");
-    RD_DATA_OR_SKIP(model, "rwkv/tiny-rwkv-7v0-834K-FP32.bin");
+    need_prog_and_data(npy, W2V, tok, TOK121, arpa, "lm/kenlm-test.arpa", model, RWKV7, NULL);
     char list[64], text[2048];
     snprintf(text, sizeof text, "a\t%s\nb\t%s\nc\t%s\n", npy, npy, npy);
     assert_non_null(rd_test_tmpfile(list, sizeof list, text, strlen(text)));
@@ -1019,16 +917,13 @@ static void test_stdout_full_is_an_error(void **state) {
         char cmd[2048];
         int n = snprintf(cmd, sizeof cmd, PROG " ");
         snprintf(cmd + n, sizeof cmd - (size_t)n, decode[i], npy, tok);
-        run(&r, "%s > /dev/full", cmd);
-        assert_int_equal(r.status, 3);
+        run_exit(&r, 3, "%s > /dev/full", cmd);
         assert_non_null(strstr(r.err, "rwkv-decode: writing stdout: No space left on device\n"));
     }
-    run(&r, PROG " --list %s --beam 4 --threads 2 > /dev/full", list);
-    assert_int_equal(r.status, 3);
+    run_exit(&r, 3, PROG " --list %s --beam 4 --threads 2 > /dev/full", list);
     assert_non_null(strstr(r.err, "rwkv-decode: writing stdout: No space left on device\n"));
     assert_non_null(strstr(r.err, "rwkv-decode: decoded 0 utterances (0 failed)"));
-    run(&r, PROG " --list %s --beam 4 --format json > /dev/full", list);
-    assert_int_equal(r.status, 3);
+    run_exit(&r, 3, PROG " --list %s --beam 4 --format json > /dev/full", list);
     assert_non_null(strstr(r.err, "rwkv-decode: decoded 0 utterances (0 failed)"));
     const char *lm[] = {"bin/rwkv-lm --lm %s < /dev/null",
                         "bin/rwkv-lm --model %s",
@@ -1037,8 +932,7 @@ static void test_stdout_full_is_an_error(void **state) {
     for (int i = 0; i < 4; i++) {
         char cmd[2048];
         snprintf(cmd, sizeof cmd, lm[i], i == 0 ? arpa : model);
-        run(&r, "echo 'the cat' | %s > /dev/full", cmd);
-        assert_int_equal(r.status, 3);
+        run_exit(&r, 3, "echo 'the cat' | %s > /dev/full", cmd);
         assert_non_null(strstr(r.err, "rwkv-lm: writing stdout: No space left on device\n"));
     }
     unlink("/tmp/rd_cli_full.state");
@@ -1051,9 +945,8 @@ static void test_stdout_full_is_an_error(void **state) {
  * ids in a list and ids with a tab or newline are refused. */
 static void test_resume_exact(void **state) {
     (void)state;
-    NEED_PROG();
     char rel[512], npy[4096];
-    RD_DATA_OR_SKIP(rel, W2V);
+    need_prog_and_data(rel, W2V, NULL);
     assert_non_null(realpath(rel, npy)); /* the commands run in a temporary directory */
     char dir[] = "/tmp/rd_cli_resXXXXXX", cwd[1024];
     assert_non_null(mkdtemp(dir));
@@ -1072,16 +965,15 @@ static void test_resume_exact(void **state) {
     assert_string_equal(r.out, want);
     assert_non_null(strstr(r.err, "out:2: the last line has no newline (cut off?): dropped it"));
     /* JSON: a line glued by an older version does not parse: refused, named */
-    run(&r, "cd %s && printf '{\"utt\":\"a\",\"frames\":5,\"nbest\":[]}\\n{\"utt\":\"b\",\"frames\":5,\"nbest\":[{\"text\":\"al"
+    run_exit(&r, 1,
+        "cd %s && printf '{\"utt\":\"a\",\"frames\":5,\"nbest\":[]}\\n{\"utt\":\"b\",\"frames\":5,\"nbest\":[{\"text\":\"al"
         "{\"utt\":\"c\",\"frames\":5,\"nbest\":[]}\\n' > out.json && %s/" PROG " --list list --format json --resume out.json",
         dir, cwd);
-    assert_int_equal(r.status, 1);
     assert_non_null(strstr(r.err, "out.json:2: expected an earlier output line"));
     /* a JSON error line of --keep-going is decoded again; valid lines count */
-    run(&r, "cd %s && printf '{\"utt\":\"a\",\"frames\":5,\"nbest\":[]}\\n{\"utt\":\"b\",\"error\":\"x\"}\\n' > out.json && "
+    run_out(&r, 0, "{\"utt\":\"b\",\"\n{\"utt\":\"c\",\"\n",
+        "cd %s && printf '{\"utt\":\"a\",\"frames\":5,\"nbest\":[]}\\n{\"utt\":\"b\",\"error\":\"x\"}\\n' > out.json && "
         "%s/" PROG " --list list --format json --resume out.json --beam 4 | cut -c1-12", dir, cwd);
-    assert_int_equal(r.status, 0);
-    assert_string_equal(r.out, "{\"utt\":\"b\",\"\n{\"utt\":\"c\",\"\n");
     /* ids that start with '{' or are 4 KB long: our own output is read back */
     char id[4200];
     memset(id, 'x', 4100);
@@ -1102,20 +994,17 @@ static void test_resume_exact(void **state) {
     assert_non_null(f);
     fprintf(f, "a\t%s\nb\t%s\na\t%s\n", npy, npy, npy);
     fclose(f);
-    run(&r, PROG " --list %s --beam 4", list);
-    assert_int_equal(r.status, 1);
     snprintf(want, sizeof want, "rwkv-decode: %s:3: utterance id 'a' is also on line 1\n", list);
-    assert_string_equal(r.err, want);
+    run_err(&r, 1, want, PROG " --list %s --beam 4", list);
     assert_string_equal(r.out, "");
     /* two files with one stem are two utterances with one id */
-    run(&r, "mkdir -p %s/d1 %s/d2 && ln -s %s %s/d1/x.npy && ln -s %s %s/d2/x.npy && " PROG " %s/d1/x.npy %s/d2/x.npy",
+    run_exit(&r, 1,
+        "mkdir -p %s/d1 %s/d2 && ln -s %s %s/d1/x.npy && ln -s %s %s/d2/x.npy && " PROG " %s/d1/x.npy %s/d2/x.npy",
         dir, dir, npy, dir, npy, dir, dir, dir);
-    assert_int_equal(r.status, 1);
     snprintf(want, sizeof want, "rwkv-decode: %s/d2/x.npy: utterance id 'x' is also the id of %s/d1/x.npy\n", dir, dir);
     assert_string_equal(r.err, want);
     /* an id with a tab or a newline (from a file name) is refused */
-    run(&r, "ln -s %s \"%s/t$(printf '\\t')ab.npy\" && " PROG " %s/t*ab.npy --beam 4", npy, dir, dir);
-    assert_int_equal(r.status, 1);
+    run_exit(&r, 1, "ln -s %s \"%s/t$(printf '\\t')ab.npy\" && " PROG " %s/t*ab.npy --beam 4", npy, dir, dir);
     assert_non_null(strstr(r.err, "ab.npy: the utterance id would hold a tab or a newline; give ids with --list\n"));
     run(&r, "rm -rf %s", dir);
 }
@@ -1126,10 +1015,8 @@ static void test_resume_exact(void **state) {
  * writers exit after writing; 'timeout' only bounds a hang. */
 static void test_fifo_opened_once(void **state) {
     (void)state;
-    NEED_PROG();
     char rel[512], npy[4096], tok[512];
-    RD_DATA_OR_SKIP(rel, W2V);
-    RD_DATA_OR_SKIP(tok, "emissions/librispeech-121-121726-0000.wav2vec2.tokens.txt");
+    need_prog_and_data(rel, W2V, tok, TOK121, NULL);
     assert_non_null(realpath(rel, npy));
     char dir[] = "/tmp/rd_cli_fifoXXXXXX", want[4096];
     assert_non_null(mkdtemp(dir));
@@ -1145,9 +1032,9 @@ static void test_fifo_opened_once(void **state) {
     snprintf(want, sizeof want, "a\t%s\nb\t%s\nstatus=0\n", REF121, REF121);
     assert_string_equal(r.out, want);
     /* a text matrix on --stream --logits -: refused */
-    run(&r, "awk 'BEGIN { for (t = 0; t < 20; t++) { for (v = 0; v < 32; v++) printf \"%%s-%%d.5\", v ? \" \" : \"\", v; "
+    run_exit(&r, 1,
+        "awk 'BEGIN { for (t = 0; t < 20; t++) { for (v = 0; v < 32; v++) printf \"%%s-%%d.5\", v ? \" \" : \"\", v; "
         "print \"\" } }' | " PROG " --stream --logits - --tokens %s", tok);
-    assert_int_equal(r.status, 1);
     assert_non_null(strstr(r.err, "rwkv-decode: -: looks like a text matrix: --stream reads .npy or raw float32 "
                                   "frames; decode a text matrix without --stream\n"));
     run(&r, "rm -rf %s", dir);
@@ -1174,15 +1061,15 @@ static void test_weights_refused_at_parse(void **state) {
                             {"word-score", "1e39"}, {"word-score", "-inf"}, {"unk-score", "inf"},
                             {"hotword-weight", "1e39"}, {"rescore-weight", "nan"}};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        run(&r, PROG " --logits %s --tokens %s --lexicon %s --lm %s --%s %s", em, tok, lex, lm, bad[i][0], bad[i][1]);
-        assert_int_equal(r.status, 2);
+        run_exit(&r, 2,
+            PROG " --logits %s --tokens %s --lexicon %s --lm %s --%s %s", em, tok, lex, lm, bad[i][0], bad[i][1]);
         char want[128];
         snprintf(want, sizeof want, "rwkv-decode: --%s:", bad[i][0]);
         assert_non_null(strstr(r.err, want));
         assert_null(strstr(r.err, "AddressSanitizer"));
     }
-    run(&r, PROG " --logits %s --tokens %s --lexicon %s --lm %s --lm-weight 1000 --unk-score -inf", em, tok, lex, lm);
-    assert_int_equal(r.status, 0);
+    run_exit(&r, 0,
+        PROG " --logits %s --tokens %s --lexicon %s --lm %s --lm-weight 1000 --unk-score -inf", em, tok, lex, lm);
     unlink(tok);
     unlink(lex);
     unlink(lm);
@@ -1206,8 +1093,7 @@ static void test_zero_dim_3d_refused(void **state) {
     for (int i = 1; i < 32; i++) snprintf(tt + strlen(tt), sizeof tt - strlen(tt), "u%d\n", i);
     assert_non_null(rd_test_tmpfile(tok, sizeof tok, tt, strlen(tt)));
     run_result r;
-    run(&r, "ulimit -v 1000000; " PROG " --logits %s --tokens %s", npy, tok);
-    assert_int_equal(r.status, 1);
+    run_exit(&r, 1, "ulimit -v 1000000; " PROG " --logits %s --tokens %s", npy, tok);
     char want[256];
     snprintf(want, sizeof want, "rwkv-decode: %s: shape (1099511627776, 0, 32) has a zero dimension: expected "
                                 "utterances, frames and units all at least 1\n", npy);
@@ -1227,15 +1113,11 @@ static void test_subword_pieces(void **state) {
     (void)state;
     NEED_PROG();
     run_result r;
-    run(&r, PROG " --logits data/subword/cat.npy");
-    assert_int_equal(r.status, 0);
-    assert_string_equal(r.out, "the cat sat on the mat\n");
-    run(&r, PROG " --logits data/subword/zebra.npy --lexicon data/subword/lexicon.txt --lm data/subword/lm.arpa");
-    assert_int_equal(r.status, 0);
-    assert_string_equal(r.out, "a quick zebra jumps over the lazy dog\n");
-    run(&r, PROG " --logits data/subword/zebra.npy --unit-type sentencepiece --lm data/subword/lm.arpa "
-               "--unk-score -10 --format json --nbest 3 --token-times");
-    assert_int_equal(r.status, 0);
+    run_out(&r, 0, "the cat sat on the mat\n", PROG " --logits data/subword/cat.npy");
+    run_out(&r, 0, "a quick zebra jumps over the lazy dog\n",
+        PROG " --logits data/subword/zebra.npy --lexicon data/subword/lexicon.txt --lm data/subword/lm.arpa");
+    run_exit(&r, 0, PROG " --logits data/subword/zebra.npy --unit-type sentencepiece --lm data/subword/lm.arpa "
+        "--unk-score -10 --format json --nbest 3 --token-times");
     assert_non_null(strstr(r.out, "{\"text\":\"a quick zebra jumps over the lazy dog\""));
     assert_non_null(strstr(r.out, "{\"word\":\"quick\",\"start\":4,\"end\":10}"));
     assert_non_null(strstr(r.out, "{\"token\":\"" SP_MARK "\",\"start\":4,")); /* pieces only in tokens */
@@ -1248,17 +1130,14 @@ static void test_subword_pieces(void **state) {
         texts++;
     }
     assert_int_equal(texts, 3);
-    run(&r, PROG " --logits data/subword/cat.npy --unit-type char");
-    assert_int_equal(r.status, 0);
-    assert_string_equal(r.out, SP_MARK "the" SP_MARK "cat" SP_MARK "sat" SP_MARK "on" SP_MARK "the" SP_MARK "mat\n");
-    run(&r, PROG " --logits data/subword/cat.npy --unit-type bpe");
-    assert_int_equal(r.status, 2);
-    assert_string_equal(r.err, "rwkv-decode: --unit-type: expected auto, char or sentencepiece, got 'bpe'\n");
+    run_out(&r, 0, SP_MARK "the" SP_MARK "cat" SP_MARK "sat" SP_MARK "on" SP_MARK "the" SP_MARK "mat\n",
+        PROG " --logits data/subword/cat.npy --unit-type char");
+    run_err(&r, 2, "rwkv-decode: --unit-type: expected auto, char or sentencepiece, got 'bpe'\n",
+        PROG " --logits data/subword/cat.npy --unit-type bpe");
     char lex[64];
     static const char some[] = "the\t" SP_MARK "the\ncat\t" SP_MARK "ca t\n";
     assert_non_null(rd_test_tmpfile(lex, sizeof lex, some, sizeof some - 1));
-    run(&r, PROG " --logits data/subword/cat.npy --lexicon %s", lex);
-    assert_int_equal(r.status, 0);
+    run_exit(&r, 0, PROG " --logits data/subword/cat.npy --lexicon %s", lex);
     char want[512];
     snprintf(want, sizeof want, "rwkv-decode: warning: %s: 1 of 2 pronunciations skipped: they use units that "
              "data/subword/tokens.txt lacks (first: line 2, unit '" SP_MARK "ca')\n", lex);
@@ -1266,17 +1145,14 @@ static void test_subword_pieces(void **state) {
     unlink(lex);
     static const char none[] = "cat\t" SP_MARK "ca t\n";
     assert_non_null(rd_test_tmpfile(lex, sizeof lex, none, sizeof none - 1));
-    run(&r, PROG " --logits data/subword/cat.npy --lexicon %s", lex);
-    assert_int_equal(r.status, 1);
     snprintf(want, sizeof want, "rwkv-decode: %s: only 0 of 1 pronunciations use units in data/subword/tokens.txt "
              "(first unusable: line 1, unit '" SP_MARK "ca'): is it the lexicon for this model?\n", lex);
-    assert_string_equal(r.err, want);
+    run_err(&r, 1, want, PROG " --logits data/subword/cat.npy --lexicon %s", lex);
     unlink(lex);
     /* words cannot be spelled outside a pieces lexicon: --unk-score is refused */
-    run(&r, PROG " --logits data/subword/cat.npy --lexicon data/subword/lexicon.txt --unk-score -5");
-    assert_int_equal(r.status, 2);
-    assert_string_equal(r.err, "rwkv-decode: --unk-score does nothing with the units of data/subword/tokens.txt: "
-                        "without a word delimiter no word can be spelled outside the lexicon\n");
+    run_err(&r, 2, "rwkv-decode: --unk-score does nothing with the units of data/subword/tokens.txt: "
+        "without a word delimiter no word can be spelled outside the lexicon\n",
+        PROG " --logits data/subword/cat.npy --lexicon data/subword/lexicon.txt --unk-score -5");
     run(&r, PROG " --help");
     assert_non_null(strstr(r.out, "--unit-type TYPE"));
 }
@@ -1294,13 +1170,13 @@ static void test_long_list_streamed(void **state) {
     assert_non_null(getcwd(cwd, sizeof cwd));
     run_result r;
     /* 32 units; every frame says "a" (unit 1) */
-    run(&r, "cd %s && { echo '<blank>'; for c in a b c d e f g h i j k l m n o p q r s t u v w x y z \"'\" '|' x1 x2 x3; "
+    run_exit(&r, 0,
+        "cd %s && { echo '<blank>'; for c in a b c d e f g h i j k l m n o p q r s t u v w x y z \"'\" '|' x1 x2 x3; "
         "do echo \"$c\"; done; } > tokens.txt && awk 'BEGIN { for (t = 0; t < 2; t++) { for (v = 0; v < 32; v++) "
         "printf \"%%s%%s\", v ? \" \" : \"\", v == 1 ? \"-0.1\" : \"-9\"; print \"\" } }' > tiny.txt && "
         "printf '\\\\data\\\\\\nngram 1=3\\n\\n\\\\1-grams:\\n-1.0\\t<s>\\n-1.0\\t</s>\\n-0.5\\ta\\n\\n\\\\end\\\\\\n' > lm.arpa && "
         "awk 'BEGIN { print \"# ids\"; for (i = 0; i < 3000; i++) { printf \"u%%05d\\ttiny.txt\\n\", i; if (i == 5) print \"\" } }' > list",
         dir);
-    assert_int_equal(r.status, 0);
     /* every line, in list order, at 3 threads; the summary counts them */
     run(&r, "cd %s && %s/" PROG " --list list --threads 3 > all && grep -c '\ta$' all && grep -v '^#' list | grep . | cut -f1 > ids && "
         "cut -f1 all | cmp - ids && echo same", dir, cwd);
@@ -1323,18 +1199,14 @@ static void test_long_list_streamed(void **state) {
         "--quiet | cut -f1 > got && sed 's,^u,s/u,' ids | cmp - got && echo same", dir, cwd);
     assert_string_equal(r.out, "same\n");
     /* a duplicate late in a list on stdin: both lines named, nothing decoded */
-    run(&r, "cd %s && { cat list; printf 'u00007\\ttiny.txt\\n'; } | %s/" PROG, dir, cwd);
-    assert_int_equal(r.status, 1);
-    assert_string_equal(r.out, "");
+    run_out(&r, 1, "", "cd %s && { cat list; printf 'u00007\\ttiny.txt\\n'; } | %s/" PROG, dir, cwd);
     assert_string_equal(r.err, "rwkv-decode: <stdin>:3003: utterance id 'u00007' is also on line 10\n");
     /* an id with a carriage return is reported before an earlier duplicate; a bad line before both */
-    run(&r, "cd %s && { cat list; printf 'u00007\\ttiny.txt\\nx\\ry\\ttiny.txt\\n'; } | %s/" PROG, dir, cwd);
-    assert_int_equal(r.status, 1);
-    assert_string_equal(r.err, "rwkv-decode: <stdin>:3004: the utterance id holds a carriage return\n");
-    run(&r, "cd %s && { cat list; printf 'u00007\\ttiny.txt\\nx\\ry\\ttiny.txt\\n\\tno-id\\n'; } > bad && %s/" PROG
+    run_err(&r, 1, "rwkv-decode: <stdin>:3004: the utterance id holds a carriage return\n",
+        "cd %s && { cat list; printf 'u00007\\ttiny.txt\\nx\\ry\\ttiny.txt\\n'; } | %s/" PROG, dir, cwd);
+    run_err(&r, 1, "rwkv-decode: bad:3005: expected utt_id<TAB>path.npy[<TAB>hotwords.txt]\n",
+        "cd %s && { cat list; printf 'u00007\\ttiny.txt\\nx\\ry\\ttiny.txt\\n\\tno-id\\n'; } > bad && %s/" PROG
         " --list bad", dir, cwd);
-    assert_int_equal(r.status, 1);
-    assert_string_equal(r.err, "rwkv-decode: bad:3005: expected utt_id<TAB>path.npy[<TAB>hotwords.txt]\n");
     run(&r, "rm -rf %s", dir);
 }
 
@@ -1342,21 +1214,16 @@ static void test_long_list_streamed(void **state) {
  * on under a later --format text and asked for --frame-shift). */
 static void test_last_format_wins(void **state) {
     (void)state;
-    NEED_PROG();
     char npy[512], want[4096];
-    RD_DATA_OR_SKIP(npy, W2V);
+    need_prog_and_data(npy, W2V, NULL);
     run_result r;
-    run(&r, PROG " --logits %s --beam 4 --format ctm --format text", npy);
-    assert_int_equal(r.status, 0);
     snprintf(want, sizeof want, "%s\n", REF121);
-    assert_string_equal(r.out, want);
-    run(&r, PROG " --logits %s --beam 4 --format text --format ctm", npy);
-    assert_int_equal(r.status, 2);
-    assert_string_equal(r.err, "rwkv-decode: --format ctm needs --frame-shift SECONDS (seconds per frame, e.g. 0.02 for "
-                               "wav2vec2)\n");
-    run(&r, PROG " --logits %s --format xml", npy);
-    assert_int_equal(r.status, 2);
-    assert_string_equal(r.err, "rwkv-decode: --format: expected text, json or ctm, got 'xml'\n");
+    run_out(&r, 0, want, PROG " --logits %s --beam 4 --format ctm --format text", npy);
+    run_err(&r, 2, "rwkv-decode: --format ctm needs --frame-shift SECONDS (seconds per frame, e.g. 0.02 for "
+        "wav2vec2)\n",
+        PROG " --logits %s --beam 4 --format text --format ctm", npy);
+    run_err(&r, 2, "rwkv-decode: --format: expected text, json or ctm, got 'xml'\n",
+        PROG " --logits %s --format xml", npy);
 }
 
 int main(void) {
