@@ -6,6 +6,7 @@
  * LM. A small bigram LM plugged in through lm_impl.h keeps the test
  * independent of the ARPA reader. */
 #include "tests/testutil.h"
+#include "tests/testdecode.h"
 
 #include <math.h>
 
@@ -14,31 +15,12 @@
 #include "lexicon/lexicon.h"
 #include "lexicon/units.h"
 #include "lmstate/lm.h"
-#include "lmstate/lm_impl.h"
 #include "lmstate/rwkv/lm_rwkv.h"
 
-/* ---------- a bigram table LM ---------- */
+/* ---------- a bigram table LM (tests/testdecode.h) ---------- */
 
 #define TLM_WORDS 8
 static const char *const tlm_vocab[TLM_WORDS] = {"<s>", "</s>", "ab", "AB", "ba", "a", "b", "bab"};
-
-typedef struct tlm_cache {
-    int32_t *prev, *tmp;
-    int n;
-    int variant; /* which table: the model's impl points to it (NULL = 0) */
-} tlm_cache;
-
-static float tlm_bigram(int32_t prev, int32_t w) {
-    /* a fixed, asymmetric table: ln p in [-4.5, -0.1] */
-    return -0.1f - (float)((prev * 7 + w * 3) % 11) * 0.4f;
-}
-
-/* Table 1 is another bigram, disagreeing with table 0 (for two-LM tests). */
-static float tlm_table(int variant, int32_t prev, int32_t w) {
-    if (variant == 2 && w == 4) return NAN; /* a broken model: "ba" scores NaN */
-    if (variant == 3 && w == 1) return NAN; /* another: </s> scores NaN */
-    return variant ? -0.2f - (float)((prev * 5 + w * 2 + 3) % 13) * 0.3f : tlm_bigram(prev, w);
-}
 
 static int32_t tlm_find(const char *t, size_t len) {
     for (int i = 0; i < TLM_WORDS; i++)
@@ -46,76 +28,26 @@ static int32_t tlm_find(const char *t, size_t len) {
     return 6; /* unknown words score like "b" */
 }
 
-static void tlm_model_free(void *m) { (void)m; }
-static rd_status tlm_cache_create(void *m, int n, void **out, rd_error *err) {
-    (void)err;
-    tlm_cache *c = calloc(1, sizeof *c);
-    c->variant = m ? *(const int *)m : 0;
-    c->prev = calloc((size_t)n, sizeof(int32_t));
-    c->tmp = calloc((size_t)n, sizeof(int32_t));
-    c->n = n;
-    *out = c;
-    return RD_OK;
-}
-static void tlm_cache_free(void *p) {
-    tlm_cache *c = p;
-    free(c->prev);
-    free(c->tmp);
-    free(c);
-}
-static int32_t tlm_word(void *c, const char *t, size_t len) { (void)c; return tlm_find(t, len); }
-static bool tlm_known(const void *c, int32_t w) { (void)c; return w != 6; }
-static rd_status tlm_unigrams(void *p, const int32_t *w, int n, float *out, int bound, rd_error *err) {
-    const tlm_cache *c = p;
-    for (int i = 0; i < n; i++) out[i] = tlm_table(c->variant, 0, w[i]);
-    return RD_OK;
-}
-static rd_status tlm_start(void *p, const int32_t *slot, int n, rd_error *err) {
-    (void)err;
-    tlm_cache *c = p;
-    for (int i = 0; i < n; i++) c->prev[slot[i]] = 0;
-    return RD_OK;
-}
-static rd_status tlm_score(void *p, const int32_t *parent, const int32_t *word, const int32_t *child,
-                           int n, float *score, rd_error *err) {
-    (void)err;
-    tlm_cache *c = p;
-    for (int i = 0; i < n; i++) score[i] = tlm_table(c->variant, c->prev[parent[i]], word[i]);
-    for (int i = 0; i < n; i++) c->tmp[i] = word[i];
-    for (int i = 0; i < n; i++) c->prev[child[i]] = c->tmp[i];
-    return RD_OK;
-}
-static rd_status tlm_finish(void *p, const int32_t *slot, int n, float *score, rd_error *err) {
-    (void)err;
-    tlm_cache *c = p;
-    for (int i = 0; i < n; i++) score[i] = tlm_table(c->variant, c->prev[slot[i]], 1);
-    return RD_OK;
-}
-static rd_status tlm_reorder(void *p, const int32_t *surv, int n, rd_error *err) {
-    (void)err;
-    tlm_cache *c = p;
-    for (int i = 0; i < n; i++) c->tmp[i] = c->prev[surv[i]];
-    memcpy(c->prev, c->tmp, (size_t)n * sizeof(int32_t));
-    return RD_OK;
+static bool tlm_known(int32_t w) { return w != 6; }
+
+/* The table LM with each of test_lm_bigram's tables (2 and 3 broken). */
+static const test_lm table_lm[4] = {{tlm_find, tlm_known, 0}, {tlm_find, tlm_known, 1}, {tlm_find, tlm_known, 2},
+                                    {tlm_find, tlm_known, 3}};
+
+/* An lm_model of table_lm[table], described "table" ("table 1" for table 1). */
+static lm_model table_model(int table) {
+    lm_model m = {.ops = &test_lm_ops, .impl = (void *)&table_lm[table]};
+    snprintf(m.description, sizeof m.description, "%s", table == 1 ? "table 1" : "table");
+    return m;
 }
 
-static rd_status tlm_copy(void *p, int32_t src, int32_t dst, rd_error *err) {
-    (void)err;
-    tlm_cache *c = p;
-    c->prev[dst] = c->prev[src];
-    return RD_OK;
-}
-
-static const lm_ops tlm_ops = {"table", tlm_model_free, tlm_cache_create, tlm_cache_free, tlm_word,
-                               tlm_known, tlm_unigrams, tlm_start, tlm_score, tlm_finish, tlm_reorder, NULL,
-                               tlm_copy, NULL, NULL, NULL, NULL, NULL, NULL};
-
-/* The same table, giving up every word below its floor (as lm_score_words_floor
- * allows: score -inf, child undefined); tlm_gave_up counts them. */
+/* The table LM's score_words_floor: gives up every word below its floor (as
+ * lm_score_words_floor allows: score -inf, child undefined); tlm_gave_up
+ * counts them. */
 static int tlm_gave_up;
 static rd_status tlm_score_floor(void *p, const int32_t *parent, const int32_t *word, const int32_t *child, int n,
                                  const float *floor, float *score, rd_error *err) {
-    RD_TRY(tlm_score(p, parent, word, child, n, score, err));
+    RD_TRY(test_lm_score(p, parent, word, child, n, score, err));
     for (int i = 0; i < n; i++)
         if (score[i] < floor[i]) {
             score[i] = -INFINITY;
@@ -123,9 +55,6 @@ static rd_status tlm_score_floor(void *p, const int32_t *parent, const int32_t *
         }
     return RD_OK;
 }
-static const lm_ops tlm_floor_ops = {"table", tlm_model_free, tlm_cache_create, tlm_cache_free, tlm_word,
-                                     tlm_known, tlm_unigrams, tlm_start, tlm_score, tlm_finish, tlm_reorder, NULL,
-                                     tlm_copy, NULL, NULL, NULL, NULL, NULL, tlm_score_floor};
 
 /* ---------- brute force ---------- */
 
@@ -171,16 +100,13 @@ static int normalize(const int *al, int T, int blank, int delim, int *out) {
     return n;
 }
 
-/* ln p of words[0..n) and </s> under toy table variant. */
+/* ln p of words[0..n) and </s> under table_lm[variant]. */
 static double table_lm_of(const lex_lexicon *lex, int variant, const int32_t *words, int n) {
-    double s = 0;
-    int32_t prev = 0;
-    for (int i = 0; i < n; i++) {
-        int32_t w = tlm_find(lex_word(lex, words[i]), strlen(lex_word(lex, words[i])));
-        s += tlm_table(variant, prev, w);
-        prev = w;
-    }
-    return s + tlm_table(variant, prev, 1);
+    char text[256] = "";
+    for (int i = 0; i < n; i++)
+        snprintf(text + strlen(text), sizeof text - strlen(text), "%s%s", i ? " " : "", lex_word(lex, words[i]));
+    int nw, nu;
+    return test_lm_sentence(&table_lm[variant], text, &nw, &nu);
 }
 
 static double lm_of(const bf *b, const int32_t *words, int n) {
@@ -196,8 +122,6 @@ static int32_t node_of(const lex_lexicon *lex, const int *u, int n) {
     return node;
 }
 
-static double log_add_d(double a, double c);
-
 /* Readings with the same words are one result whose probability is their
  * sum (a word closed by a final delimiter and the same word closed by the
  * utterance's end: "ab|" and "ab"), as in flashlight-text. */
@@ -207,7 +131,7 @@ static int n_seen_words;
 static void consider(bf *b, double ac, const int32_t *words, int nw) {
     for (int i = 0; i < n_seen_words; i++)
         if (seen_words[i].n == nw && memcmp(seen_words[i].w, words, (size_t)nw * sizeof *words) == 0) {
-            seen_words[i].ac = log_add_d(seen_words[i].ac, ac);
+            seen_words[i].ac = test_log_add(seen_words[i].ac, ac);
             return;
         }
     assert_true(n_seen_words < (int)(sizeof seen_words / sizeof *seen_words));
@@ -263,12 +187,6 @@ static void parse(bf *b, const int *seq, int n, int pos, double ac, int32_t *wor
     }
 }
 
-static double log_add_d(double a, double c) {
-    if (a < c) { double t = a; a = c; c = t; }
-    if (c == -INFINITY) return a;
-    return a + log1p(exp(c - a));
-}
-
 static void brute_force(bf *b, const float *lp, int T, int V) {
     static seq_entry seqs[20000];
     int ns = 0;
@@ -294,7 +212,7 @@ static void brute_force(bf *b, const float *lp, int T, int V) {
             memcpy(seqs[found].u, u, (size_t)n * sizeof(int));
             seqs[found].logp = -INFINITY;
         }
-        seqs[found].logp = log_add_d(seqs[found].logp, s);
+        seqs[found].logp = test_log_add(seqs[found].logp, s);
     }
     b->best = -INFINITY;
     b->best_text[0] = '\0';
@@ -305,23 +223,6 @@ static void brute_force(bf *b, const float *lp, int T, int V) {
 }
 
 /* ---------- fixtures ---------- */
-
-static void random_logprobs(float *lp, int T, int V, unsigned seed) {
-    srand(seed);
-    for (int t = 0; t < T; t++) {
-        for (int v = 0; v < V; v++) lp[t * V + v] = (float)(rand() % 1000) / 200.0f;
-    }
-    assert_int_equal(dec_emissions_to_logprobs(lp, T, V, DEC_INPUT_LOGITS, "rand", NULL, NULL), RD_OK);
-}
-
-static lex_units *make_units(const char *text) {
-    lex_units *u = NULL;
-    rd_error err;
-    rd_status st = lex_units_parse(text, strlen(text), "tokens", NULL, NULL, &u, &err);
-    if (st != RD_OK) fprintf(stderr, "%s\n", err.msg);
-    assert_int_equal(st, RD_OK);
-    return u;
-}
 
 static lex_lexicon *make_lexicon(const char *text, const lex_units *u) {
     lex_lexicon *l = NULL;
@@ -341,9 +242,7 @@ static void run_case_mix(const char *tokens, const char *lexicon, int use_lm, un
     int V = lex_units_count(u);
     float lp[MAXT * 8];
     random_logprobs(lp, T, V, seed);
-    static const int variants[2] = {0, 1};
-    lm_model lm = {.ops = &tlm_ops, .description = "table"};
-    lm_model lm1 = {.ops = &tlm_ops, .impl = (void *)&variants[1], .description = "table 1"};
+    lm_model lm = table_model(0), lm1 = table_model(1);
     lm_model *parts[2] = {&lm, &lm1}, *mix = NULL;
     float weights[2] = {mix_a, mix_b};
     rd_error err;
@@ -424,7 +323,7 @@ static void test_exhaustive_two_lms(void **state) {
 }
 
 /* The decoder passes each word its beam cut as a floor: an LM that gives up
- * every word below it (tlm_floor_ops) decodes exactly as one that scores
+ * every word below it (tlm_score_floor) decodes exactly as one that scores
  * everything, with pruning active (small beam and threshold), one table or a
  * mix of two; and it did give words up. */
 static void test_lm_floors_keep_results(void **state) {
@@ -433,7 +332,8 @@ static void test_lm_floors_keep_results(void **state) {
     lex_lexicon *l = make_lexicon(lex_delim, u);
     int V = lex_units_count(u), T = 8;
     float lp[MAXT * 8];
-    static const int variants[2] = {0, 1};
+    lm_ops floor_ops = test_lm_ops;
+    floor_ops.score_words_floor = tlm_score_floor;
     tlm_gave_up = 0;
     for (unsigned seed = 200; seed < 230; seed++) {
         random_logprobs(lp, T, V, seed);
@@ -449,9 +349,8 @@ static void test_lm_floors_keep_results(void **state) {
         int count[2];
         dec_decoder *d[2];
         lm_model *mix[2] = {NULL, NULL};
-        lm_model t0[2] = {{.ops = &tlm_ops, .description = "table"}, {.ops = &tlm_floor_ops, .description = "table"}};
-        lm_model t1[2] = {{.ops = &tlm_ops, .impl = (void *)&variants[1], .description = "table 1"},
-                          {.ops = &tlm_floor_ops, .impl = (void *)&variants[1], .description = "table 1"}};
+        lm_model t0[2] = {table_model(0), table_model(0)}, t1[2] = {table_model(1), table_model(1)};
+        t0[1].ops = t1[1].ops = &floor_ops;
         rd_error err;
         for (int k = 0; k < 2; k++) {
             lm_model *parts[2] = {&t0[k], &t1[k]};
@@ -489,7 +388,7 @@ static void test_homophone_choice_follows_lm(void **state) {
     float lp[7 * 4];
     for (int t = 0; t < T; t++)
         for (int v = 0; v < V; v++) lp[t * V + v] = v == path[t] ? logf(0.97f) : logf(0.01f);
-    lm_model lm = {.ops = &tlm_ops, .description = "table"};
+    lm_model lm = table_model(0);
     dec_options o;
     dec_options_default(&o);
     o.lm_weight = 1.0f;
@@ -532,7 +431,7 @@ static const dec_hyp *decode_path(dec_decoder **d, const lex_units *u, const lex
  * of 15-21); with a delimiter, blanks before it used to count. */
 static void test_word_ends(void **state) {
     (void)state;
-    lm_model lm = {.ops = &tlm_ops, .description = "table"};
+    lm_model lm = table_model(0);
     lex_units *u = make_units(tok_leaf);
     lex_lexicon *l = make_lexicon(lex_delim, u);
     /* a a b b b _ _ b b a a a _ : ab [0,4], ba [7,11] */
@@ -620,7 +519,7 @@ static void test_chunks_equal_whole(void **state) {
     srand(7);
     for (int i = 0; i < T * V; i++) lp[i] = (float)(rand() % 1000) / 100.0f;
     assert_int_equal(dec_emissions_to_logprobs(lp, T, V, DEC_INPUT_LOGITS, "x", NULL, NULL), RD_OK);
-    lm_model lm = {.ops = &tlm_ops, .description = "table"};
+    lm_model lm = table_model(0);
     dec_options o;
     dec_options_default(&o);
     o.beam = 8;
@@ -668,7 +567,7 @@ static void test_session_carry(void **state) {
     float a[24 * 4], b[24 * 4];
     random_logprobs(a, T, V, 91);
     random_logprobs(b, T, V, 92);
-    lm_model lm = {.ops = &tlm_ops, .description = "table"};
+    lm_model lm = table_model(0);
     dec_options o;
     dec_options_default(&o);
     o.beam = 16;
@@ -710,7 +609,7 @@ static void test_lm_prefix(void **state) {
     srand(5);
     for (int i = 0; i < T * V; i++) lp[i] = (float)(rand() % 1000) / 100.0f;
     assert_int_equal(dec_emissions_to_logprobs(lp, T, V, DEC_INPUT_LOGITS, "x", NULL, NULL), RD_OK);
-    lm_model lm = {.ops = &tlm_ops, .description = "table"};
+    lm_model lm = table_model(0);
     static const char *const prefixes[] = {NULL, "ab", " ba  bab "};
     for (int k = 0; k < 3; k++) {
         dec_options o;
@@ -733,10 +632,10 @@ static void test_lm_prefix(void **state) {
         float want = 0;
         for (int i = 0; i < h->n_words; i++) {
             int32_t w = tlm_find(h->words[i].text, strlen(h->words[i].text));
-            want += tlm_bigram(prev, w);
+            want += test_lm_bigram(0, prev, w);
             prev = w;
         }
-        want += tlm_bigram(prev, 1);
+        want += test_lm_bigram(0, prev, 1);
         assert_true(h->n_words > 0);
         assert_float_equal(h->lm, want, 1e-4);
         dec_free(d);
@@ -902,9 +801,7 @@ static void test_rescore_nbest(void **state) {
     lex_units *u = make_units(tok_delim);
     lex_lexicon *l = make_lexicon(lex_delim, u);
     int V = lex_units_count(u), T = 7;
-    static const int one = 1;
-    lm_model lm0 = {.ops = &tlm_ops, .description = "table"};
-    lm_model lm1 = {.ops = &tlm_ops, .impl = (void *)&one, .description = "table 1"};
+    lm_model lm0 = table_model(0), lm1 = table_model(1);
     for (unsigned seed = 80; seed < 86; seed++) {
         float lp[MAXT * 8];
         random_logprobs(lp, T, V, seed);
@@ -963,7 +860,7 @@ static void test_fallback_score(void **state) {
     float lp[T * V];
     for (int t = 0; t < T; t++)
         for (int v = 0; v < V; v++) lp[t * V + v] = logf(v == path[t] ? 0.97f : 0.01f);
-    lm_model lm = {.ops = &tlm_ops, .description = "table"};
+    lm_model lm = table_model(0);
     dec_options o;
     dec_options_default(&o);
     o.lm_weight = 0.7f;
@@ -1038,7 +935,7 @@ static void test_homophone_cap(void **state) {
 static void expect_lm_error(const float *lp, int T, int broken, const char *desc, const char *want) {
     lex_units *u = make_units(tok_delim); /* <blank> | a b */
     lex_lexicon *l = make_lexicon(lex_delim, u);
-    lm_model lm = {.ops = &tlm_ops, .impl = (void *)&broken};
+    lm_model lm = table_model(broken);
     snprintf(lm.description, sizeof lm.description, "%s", desc);
     dec_options o;
     dec_options_default(&o);
@@ -1087,7 +984,7 @@ static void test_beam_selection_edges(void **state) {
     enum { T = 3, V = 4 };
     static const int path[T] = {2, 3, 1}; /* a b | */
     float lp[T * V];
-    lm_model lm = {.ops = &tlm_ops, .description = "table"};
+    lm_model lm = table_model(0);
     dec_decoder *d;
     dec_options o;
     rd_error err;
@@ -1190,7 +1087,7 @@ static void test_hotwords(void **state) {
     float lp[7 * 4];
     for (int t = 0; t < T; t++)
         for (int v = 0; v < V; v++) lp[t * V + v] = v == path[t] ? logf(0.97f) : logf(0.01f);
-    lm_model lm = {.ops = &tlm_ops, .description = "table"};
+    lm_model lm = table_model(0);
     rd_error err;
     for (int with_lm = 0; with_lm < 2; with_lm++) {
         dec_options o;
@@ -1254,7 +1151,7 @@ static void test_hotwords_chunks_equal_whole(void **state) {
         int T = 48, V = 4;
         float lp[48 * 4];
         random_logprobs(lp, T, V, 77);
-        lm_model lm = {.ops = &tlm_ops, .description = "table"};
+        lm_model lm = table_model(0);
         const char *ph[] = {"ab ba", "ba", "a b a", "bab AB"};
         boost_graph *g;
         rd_error err;

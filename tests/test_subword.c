@@ -10,6 +10,7 @@
  * lexicon spelled in pieces, and the LM term is the ARPA's sum over the
  * sentence's words. */
 #include "tests/testutil.h"
+#include "tests/testdecode.h"
 
 #include <math.h>
 
@@ -19,12 +20,11 @@
 #include "lexicon/lexicon.h"
 #include "lexicon/units.h"
 #include "lmstate/lm.h"
-#include "lmstate/lm_impl.h"
 
 #define MARK "\xe2\x96\x81" /* ▁ */
 #define FIX "data/subword/"
 
-/* ---------- a bigram LM over word texts (ids by hash) ---------- */
+/* ---------- a bigram LM over word texts (ids by hash; tests/testdecode.h) ---------- */
 
 static int hlm_saw_piece; /* a text with ▁, or an empty word, reached the LM */
 
@@ -34,69 +34,13 @@ static int32_t hlm_id(const char *t, size_t len) {
     return 2 + (int32_t)(h % 97); /* 0 <s>, 1 </s> */
 }
 
-static float hlm_bigram(int32_t prev, int32_t w) { return -0.1f - (float)((prev * 7 + w * 3) % 11) * 0.4f; }
-
-typedef struct hlm_cache {
-    int32_t *prev, *tmp;
-} hlm_cache;
-
-static void hlm_model_free(void *m) { (void)m; }
-static rd_status hlm_cache_create(void *m, int n, void **out, rd_error *err) {
-    (void)m;
-    (void)err;
-    hlm_cache *c = calloc(1, sizeof *c);
-    c->prev = calloc((size_t)n, sizeof(int32_t));
-    c->tmp = calloc((size_t)n, sizeof(int32_t));
-    *out = c;
-    return RD_OK;
-}
-static void hlm_cache_free(void *p) {
-    hlm_cache *c = p;
-    free(c->prev);
-    free(c->tmp);
-    free(c);
-}
-static int32_t hlm_word(void *c, const char *t, size_t len) {
-    (void)c;
+static int32_t hlm_word(const char *t, size_t len) {
     if (len == 0 || memmem(t, len, MARK, 3)) hlm_saw_piece = 1;
     return hlm_id(t, len);
 }
-static bool hlm_known(const void *c, int32_t w) { (void)c; return w % 3 != 0; }
-static rd_status hlm_unigrams(void *p, const int32_t *w, int n, float *out, int bound, rd_error *err) {
-    for (int i = 0; i < n; i++) out[i] = hlm_bigram(0, w[i]);
-    return RD_OK;
-}
-static rd_status hlm_start(void *p, const int32_t *slot, int n, rd_error *err) {
-    hlm_cache *c = p;
-    for (int i = 0; i < n; i++) c->prev[slot[i]] = 0;
-    return RD_OK;
-}
-static rd_status hlm_score(void *p, const int32_t *parent, const int32_t *word, const int32_t *child, int n,
-                           float *score, rd_error *err) {
-    hlm_cache *c = p;
-    for (int i = 0; i < n; i++) score[i] = hlm_bigram(c->prev[parent[i]], word[i]);
-    for (int i = 0; i < n; i++) c->prev[child[i]] = word[i];
-    return RD_OK;
-}
-static rd_status hlm_finish(void *p, const int32_t *slot, int n, float *score, rd_error *err) {
-    hlm_cache *c = p;
-    for (int i = 0; i < n; i++) score[i] = hlm_bigram(c->prev[slot[i]], 1);
-    return RD_OK;
-}
-static rd_status hlm_reorder(void *p, const int32_t *surv, int n, rd_error *err) {
-    hlm_cache *c = p;
-    for (int i = 0; i < n; i++) c->tmp[i] = c->prev[surv[i]];
-    memcpy(c->prev, c->tmp, (size_t)n * sizeof(int32_t));
-    return RD_OK;
-}
-static rd_status hlm_copy(void *p, int32_t src, int32_t dst, rd_error *err) {
-    hlm_cache *c = p;
-    c->prev[dst] = c->prev[src];
-    return RD_OK;
-}
-static const lm_ops hlm_ops = {"hash", hlm_model_free, hlm_cache_create, hlm_cache_free, hlm_word,
-                               hlm_known, hlm_unigrams, hlm_start, hlm_score, hlm_finish, hlm_reorder, NULL,
-                               hlm_copy, NULL, NULL, NULL, NULL, NULL, NULL};
+static bool hlm_known(int32_t w) { return w % 3 != 0; }
+
+static const test_lm hash_lm = {hlm_word, hlm_known, 0};
 
 /* ---------- brute force over every alignment ---------- */
 
@@ -110,12 +54,6 @@ typedef struct reading {
 
 static reading readings[MAXREAD];
 static int n_readings;
-
-static double log_add_d(double a, double b) {
-    if (a < b) { double t = a; a = b; b = t; }
-    if (b == -INFINITY) return a;
-    return a + log1p(exp(b - a));
-}
 
 /* The words of a collapsed piece sequence, SentencePiece style: a ▁-initial
  * piece starts a word unless the word so far has no text. */
@@ -139,7 +77,7 @@ static void words_of(const lex_units *u, const int *seq, int n, char *out) {
 static void add_reading(const char *text, double ac) {
     for (int i = 0; i < n_readings; i++)
         if (strcmp(readings[i].text, text) == 0) {
-            readings[i].ac = log_add_d(readings[i].ac, ac);
+            readings[i].ac = test_log_add(readings[i].ac, ac);
             return;
         }
     assert_true(n_readings < MAXREAD);
@@ -151,23 +89,6 @@ typedef struct bf_opts {
     int use_lm;
     float lmw, ws, unk;
 } bf_opts;
-
-/* ln p(words, </s>) under the hash bigram, and the count of unknown words. */
-static double hlm_sentence(const char *text, int *n_words, int *n_unk) {
-    double s = 0;
-    int32_t prev = 0;
-    *n_words = *n_unk = 0;
-    for (const char *p = text; *p;) {
-        size_t len = strcspn(p, " ");
-        int32_t w = hlm_id(p, len);
-        s += hlm_bigram(prev, w);
-        prev = w;
-        ++*n_words;
-        *n_unk += !hlm_known(NULL, w);
-        p += len + (p[len] == ' ');
-    }
-    return s + hlm_bigram(prev, 1);
-}
 
 /* Best total over every reading; its text into best. */
 static double brute_force(const lex_units *u, const float *lp, int T, const bf_opts *o, char *best) {
@@ -193,7 +114,7 @@ static double brute_force(const lex_units *u, const float *lp, int T, const bf_o
     double bs = -INFINITY;
     for (int i = 0; i < n_readings; i++) {
         int nw, nu;
-        double lm = hlm_sentence(readings[i].text, &nw, &nu);
+        double lm = test_lm_sentence(&hash_lm, readings[i].text, &nw, &nu);
         double s = readings[i].ac + o->ws * nw + (o->use_lm ? o->lmw * lm + o->unk * nu : 0);
         if (s > bs + 1e-9) {
             bs = s;
@@ -201,15 +122,6 @@ static double brute_force(const lex_units *u, const float *lp, int T, const bf_o
         }
     }
     return bs;
-}
-
-static lex_units *make_units(const char *text) {
-    lex_units *u = NULL;
-    rd_error err;
-    rd_status st = lex_units_parse(text, strlen(text), "tokens", NULL, NULL, &u, &err);
-    if (st != RD_OK) fprintf(stderr, "%s\n", err.msg);
-    assert_int_equal(st, RD_OK);
-    return u;
 }
 
 /* ---------- unit tables ---------- */
@@ -259,18 +171,12 @@ static void test_unit_type_detection(void **state) {
 
 /* ---------- exhaustive search against brute force ---------- */
 
-static void random_logprobs(float *lp, int T, int V, unsigned seed) {
-    srand(seed);
-    for (int i = 0; i < T * V; i++) lp[i] = (float)(rand() % 1000) / 200.0f;
-    assert_int_equal(dec_emissions_to_logprobs(lp, T, V, DEC_INPUT_LOGITS, "rand", NULL, NULL), RD_OK);
-}
-
 static void run_exhaustive(unsigned seed, int use_lm) {
     lex_units *u = make_units(tok_pieces);
     int V = lex_units_count(u), T = MAXT;
     float lp[MAXT * 6];
     random_logprobs(lp, T, V, seed);
-    lm_model lm = {.ops = &hlm_ops, .description = "hash"};
+    lm_model lm = {.ops = &test_lm_ops, .impl = (void *)&hash_lm, .description = "hash"};
     dec_options o;
     dec_options_default(&o);
     o.beam = 20000;
