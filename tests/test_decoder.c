@@ -233,6 +233,26 @@ static lex_lexicon *make_lexicon(const char *text, const lex_units *u) {
     return l;
 }
 
+/* Peaky emissions: in frame t, unit path[t] has probability p and every
+ * other unit other; lp gets T frames of V natural-log probabilities. */
+static void peaky_logprobs(float *lp, const int *path, int T, int V, float p, float other) {
+    for (int t = 0; t < T; t++)
+        for (int v = 0; v < V; v++) lp[t * V + v] = logf(v == path[t] ? p : other);
+}
+
+/* dec_create (which must succeed) with o, u, l and lm, then dec_decode of T
+ * frames of lp, which must succeed (error NULL) or fail with RD_ERR_INPUT
+ * saying error. Returns the decoder, for the caller to free. */
+static dec_decoder *decode(const dec_options *o, const lex_units *u, const lex_lexicon *l, lm_model *lm,
+                           const float *lp, int T, const char *error) {
+    dec_decoder *d = NULL;
+    rd_error err;
+    assert_int_equal(dec_create(o, u, l, lm, &d, &err), RD_OK);
+    assert_int_equal(dec_decode(d, lp, T, &err), error ? RD_ERR_INPUT : RD_OK);
+    if (error) assert_non_null(strstr(err.msg, error));
+    return d;
+}
+
 /* mix_b != 0: the LM is lm_mix of toy tables 0 and 1 with weights mix_a,
  * mix_b (and the search's lm_weight 1). */
 static void run_case_mix(const char *tokens, const char *lexicon, int use_lm, unsigned seed, int T, float mix_a,
@@ -255,8 +275,7 @@ static void run_case_mix(const char *tokens, const char *lexicon, int use_lm, un
     o.nbest = 8;
     o.word_score = 0.3f;
     dec_decoder *d = NULL;
-    assert_int_equal(dec_create(&o, u, l, !use_lm ? NULL : mix ? mix : &lm, &d, &err), RD_OK);
-    assert_int_equal(dec_decode(d, lp, T, &err), RD_OK);
+    d = decode(&o, u, l, !use_lm ? NULL : mix ? mix : &lm, lp, T, NULL);
     bf b = {u, l, use_lm, o.lm_weight, o.word_score, lex_units_blank(u), lex_units_delimiter(u), 0, "", mix_a, mix_b};
     brute_force(&b, lp, T, V);
     const dec_hyp *h = dec_nbest(d, 0);
@@ -356,8 +375,7 @@ static void test_lm_floors_keep_results(void **state) {
             lm_model *parts[2] = {&t0[k], &t1[k]};
             float wts[2] = {0.6f, 0.9f};
             if (mixed) assert_int_equal(lm_mix(parts, wts, 2, &mix[k], &err), RD_OK);
-            assert_int_equal(dec_create(&o, u, l, mixed ? mix[k] : &t0[k], &d[k], &err), RD_OK);
-            assert_int_equal(dec_decode(d[k], lp, T, &err), RD_OK);
+            d[k] = decode(&o, u, l, mixed ? mix[k] : &t0[k], lp, T, NULL);
             count[k] = dec_nbest_count(d[k]);
             for (int i = 0; i < count[k] && i < 4; i++) got[k][i] = dec_nbest(d[k], i);
         }
@@ -386,16 +404,12 @@ static void test_homophone_choice_follows_lm(void **state) {
     int path[] = {2, 0, 3, 1, 3, 2, 0};
     int T = 7, V = 4;
     float lp[7 * 4];
-    for (int t = 0; t < T; t++)
-        for (int v = 0; v < V; v++) lp[t * V + v] = v == path[t] ? logf(0.97f) : logf(0.01f);
+    peaky_logprobs(lp, path, T, V, 0.97f, 0.01f);
     lm_model lm = table_model(0);
     dec_options o;
     dec_options_default(&o);
     o.lm_weight = 1.0f;
-    dec_decoder *d;
-    rd_error err;
-    assert_int_equal(dec_create(&o, u, l, &lm, &d, &err), RD_OK);
-    assert_int_equal(dec_decode(d, lp, T, &err), RD_OK);
+    dec_decoder *d = decode(&o, u, l, &lm, lp, T, NULL);
     /* bigram(<s>,ab)=-0.1-(6%11)*.4=-2.5, bigram(<s>,AB)=-0.1-(9%11)*.4=-3.7,
      * then ba after ab: (14+12)%11=4 -> -1.7; after AB: (21+12)%11=0 -> -0.1:
      * AB ba (-3.8) beats ab ba (-4.2) before </s>: </s> after ba: (28+3)%11=9 */
@@ -414,14 +428,11 @@ static const dec_hyp *decode_path(dec_decoder **d, const lex_units *u, const lex
                                   const int *path, int T) {
     int V = lex_units_count(u);
     float lp[64 * 8];
-    for (int t = 0; t < T; t++)
-        for (int v = 0; v < V; v++) lp[t * V + v] = v == path[t] ? logf(0.97f) : logf(0.03f / (float)(V - 1));
+    peaky_logprobs(lp, path, T, V, 0.97f, 0.03f / (float)(V - 1));
     dec_options o;
     dec_options_default(&o);
     o.lm_weight = lm ? 1.0f : 0.0f;
-    rd_error err;
-    assert_int_equal(dec_create(&o, u, l, lm, d, &err), RD_OK);
-    assert_int_equal(dec_decode(*d, lp, T, &err), RD_OK);
+    *d = decode(&o, u, l, lm, lp, T, NULL);
     return dec_nbest(*d, 0);
 }
 
@@ -494,14 +505,10 @@ static void test_lexicon_free_spells_words(void **state) {
     int path[] = {2, 2, 0, 3, 1, 1, 3, 0, 2};
     int T = 9, V = 4;
     float lp[9 * 4];
-    for (int t = 0; t < T; t++)
-        for (int v = 0; v < V; v++) lp[t * V + v] = v == path[t] ? logf(0.97f) : logf(0.01f);
+    peaky_logprobs(lp, path, T, V, 0.97f, 0.01f);
     dec_options o;
     dec_options_default(&o);
-    dec_decoder *d;
-    rd_error err;
-    assert_int_equal(dec_create(&o, u, NULL, NULL, &d, &err), RD_OK);
-    assert_int_equal(dec_decode(d, lp, T, &err), RD_OK);
+    dec_decoder *d = decode(&o, u, NULL, NULL, lp, T, NULL);
     const dec_hyp *h = dec_nbest(d, 0);
     assert_string_equal(h->text, "ab ba");
     assert_int_equal(h->n_words, 2);
@@ -526,8 +533,7 @@ static void test_chunks_equal_whole(void **state) {
     o.nbest = 3;
     dec_decoder *d;
     rd_error err;
-    assert_int_equal(dec_create(&o, u, l, &lm, &d, &err), RD_OK);
-    assert_int_equal(dec_decode(d, lp, T, &err), RD_OK);
+    d = decode(&o, u, l, &lm, lp, T, NULL);
     char whole[256];
     snprintf(whole, sizeof whole, "%s", dec_nbest(d, 0)->text);
     float whole_score = dec_nbest(d, 0)->score;
@@ -582,8 +588,7 @@ static void test_session_carry(void **state) {
     assert_true(a_text[0] != '\0');
     assert_int_equal(dec_decode_ex(d, b, T, 1, &err), RD_OK);
     o.lm_start.text = a_text;
-    assert_int_equal(dec_create(&o, u, l, &lm, &p, &err), RD_OK);
-    assert_int_equal(dec_decode(p, b, T, &err), RD_OK);
+    p = decode(&o, u, l, &lm, b, T, NULL);
     assert_string_equal(dec_nbest(d, 0)->text, dec_nbest(p, 0)->text);
     assert_float_equal(dec_nbest(d, 0)->score, dec_nbest(p, 0)->score, 1e-6);
     assert_float_equal(dec_nbest(d, 0)->lm, dec_nbest(p, 0)->lm, 1e-6);
@@ -616,10 +621,7 @@ static void test_lm_prefix(void **state) {
         dec_options_default(&o);
         o.beam = 16;
         o.lm_start.text = prefixes[k];
-        dec_decoder *d;
-        rd_error err;
-        assert_int_equal(dec_create(&o, u, l, &lm, &d, &err), RD_OK);
-        assert_int_equal(dec_decode(d, lp, T, &err), RD_OK);
+        dec_decoder *d = decode(&o, u, l, &lm, lp, T, NULL);
         const dec_hyp *h = dec_nbest(d, 0);
         int32_t prev = 0;
         const char *p = prefixes[k];
@@ -659,10 +661,7 @@ static void test_token_min_logp(void **state) {
         o.unk_score = 0.0f;
         o.nbest = 8;
         if (k) o.token_min_logp = -4.0f; /* ln 0.01 = -4.6 is below, ln 0.97 above */
-        dec_decoder *d;
-        rd_error err;
-        assert_int_equal(dec_create(&o, u, NULL, NULL, &d, &err), RD_OK);
-        assert_int_equal(dec_decode(d, lp, 3, &err), RD_OK);
+        dec_decoder *d = decode(&o, u, NULL, NULL, lp, 3, NULL);
         int has_ab = 0;
         for (int i = 0; i < dec_nbest_count(d); i++) has_ab |= strcmp(dec_nbest(d, i)->text, "ab") == 0;
         assert_string_equal(dec_nbest(d, 0)->text, "a");
@@ -813,8 +812,7 @@ static void test_rescore_nbest(void **state) {
         o.lm_weight = seed % 2 ? 0.5f : 0.0f;
         dec_decoder *d;
         rd_error err;
-        assert_int_equal(dec_create(&o, u, l, seed % 2 ? &lm0 : NULL, &d, &err), RD_OK);
-        assert_int_equal(dec_decode(d, lp, T, &err), RD_OK);
+        d = decode(&o, u, l, seed % 2 ? &lm0 : NULL, lp, T, NULL);
         int n = dec_nbest_count(d);
         assert_true(n >= 6);
         char before[16][64];
@@ -858,18 +856,14 @@ static void test_fallback_score(void **state) {
     enum { T = 5, V = 4 };
     static const int path[T] = {2, 3, 1, 3, 2}; /* a b | b a: "ab", then "ba" of "bab" */
     float lp[T * V];
-    for (int t = 0; t < T; t++)
-        for (int v = 0; v < V; v++) lp[t * V + v] = logf(v == path[t] ? 0.97f : 0.01f);
+    peaky_logprobs(lp, path, T, V, 0.97f, 0.01f);
     lm_model lm = table_model(0);
     dec_options o;
     dec_options_default(&o);
     o.lm_weight = 0.7f;
     o.word_score = 0.3f;
     o.beam_threshold = 5; /* "ab|" then blanks (ln 0.01^2) is pruned */
-    dec_decoder *d;
-    rd_error err;
-    assert_int_equal(dec_create(&o, u, l, &lm, &d, &err), RD_OK);
-    assert_int_equal(dec_decode(d, lp, T, &err), RD_OK);
+    dec_decoder *d = decode(&o, u, l, &lm, lp, T, NULL);
     const dec_hyp *h = dec_nbest(d, 0);
     assert_non_null(h);
     assert_string_equal(h->text, "ab");
@@ -878,12 +872,10 @@ static void test_fallback_score(void **state) {
     dec_free(d);
     /* a normal result is not a fallback */
     static const int whole[T] = {2, 3, 1, 2, 0}; /* a b | a: "ab a" */
-    for (int t = 0; t < T; t++)
-        for (int v = 0; v < V; v++) lp[t * V + v] = logf(v == whole[t] ? 0.97f : 0.01f);
+    peaky_logprobs(lp, whole, T, V, 0.97f, 0.01f);
     lex_lexicon_free(l);
     l = make_lexicon("ab a b\na a\n", u);
-    assert_int_equal(dec_create(&o, u, l, &lm, &d, &err), RD_OK);
-    assert_int_equal(dec_decode(d, lp, T, &err), RD_OK);
+    d = decode(&o, u, l, &lm, lp, T, NULL);
     assert_string_equal(dec_nbest(d, 0)->text, "ab a");
     assert_int_equal(dec_nbest(d, 0)->fallback, 0);
     dec_free(d);
@@ -904,8 +896,7 @@ static void test_homophone_cap(void **state) {
     enum { T = 3, V = 4 };
     static const int path[T] = {2, 3, 1}; /* a b | */
     float lp[T * V];
-    for (int t = 0; t < T; t++)
-        for (int v = 0; v < V; v++) lp[t * V + v] = logf(v == path[t] ? 0.97f : 0.01f);
+    peaky_logprobs(lp, path, T, V, 0.97f, 0.01f);
     dec_options o;
     dec_options_default(&o);
     assert_int_equal(o.homophones, DEC_HOMOPHONES_DEFAULT);
@@ -914,10 +905,7 @@ static void test_homophone_cap(void **state) {
     o.nbest = 200;
     for (int cap = 0; cap < 2; cap++) {
         o.homophones = cap ? DEC_HOMOPHONES_DEFAULT : 0; /* 0: the whole group */
-        dec_decoder *d;
-        rd_error err;
-        assert_int_equal(dec_create(&o, u, l, NULL, &d, &err), RD_OK);
-        assert_int_equal(dec_decode(d, lp, T, &err), RD_OK);
+        dec_decoder *d = decode(&o, u, l, NULL, lp, T, NULL);
         int n = 0;
         for (int i = 0; i < dec_nbest_count(d); i++) n += dec_nbest(d, i)->n_words == 1;
         assert_int_equal(n, cap ? DEC_HOMOPHONES_DEFAULT : 100);
@@ -939,11 +927,7 @@ static void expect_lm_error(const float *lp, int T, int broken, const char *desc
     snprintf(lm.description, sizeof lm.description, "%s", desc);
     dec_options o;
     dec_options_default(&o);
-    dec_decoder *d;
-    rd_error err;
-    assert_int_equal(dec_create(&o, u, l, &lm, &d, &err), RD_OK);
-    assert_int_equal(dec_decode(d, lp, T, &err), RD_ERR_INPUT);
-    assert_non_null(strstr(err.msg, want));
+    dec_decoder *d = decode(&o, u, l, &lm, lp, T, want);
     dec_free(d);
     lex_lexicon_free(l);
     lex_units_free(u);
@@ -954,8 +938,7 @@ static void test_nonfinite_lm_score(void **state) {
     enum { T = 3, V = 4 };
     static const int path[T] = {3, 2, 1}; /* b a | */
     float lp[T * V];
-    for (int t = 0; t < T; t++)
-        for (int v = 0; v < V; v++) lp[t * V + v] = logf(v == path[t] ? 0.97f : 0.01f);
+    peaky_logprobs(lp, path, T, V, 0.97f, 0.01f);
     expect_lm_error(lp, T, 2, "table 2", "the LM (table 2) scored word 'ba' nan: not a log-probability");
 }
 
@@ -993,18 +976,14 @@ static void test_beam_selection_edges(void **state) {
             for (int v = 0; v < V; v++)
                 lp[t * V + v] = t == 1 ? (bad ? NAN : -INFINITY) : logf(v == path[t] ? 0.7f : 0.1f);
         dec_options_default(&o);
-        assert_int_equal(dec_create(&o, u, l, &lm, &d, &err), RD_OK);
-        assert_int_equal(dec_decode(d, lp, T, &err), RD_ERR_INPUT);
-        assert_non_null(strstr(err.msg, "frame 1: no hypothesis survived"));
+        d = decode(&o, u, l, &lm, lp, T, "frame 1: no hypothesis survived");
         assert_int_equal(dec_nbest_count(d), 0);
         dec_free(d);
     }
-    for (int t = 0; t < T; t++)
-        for (int v = 0; v < V; v++) lp[t * V + v] = logf(v == path[t] ? 0.7f : 0.1f);
+    peaky_logprobs(lp, path, T, V, 0.7f, 0.1f);
     dec_options_default(&o);
     o.beam = 1;
-    assert_int_equal(dec_create(&o, u, l, &lm, &d, &err), RD_OK);
-    assert_int_equal(dec_decode(d, lp, T, &err), RD_OK);
+    d = decode(&o, u, l, &lm, lp, T, NULL);
     assert_int_equal(dec_nbest_count(d), 1);
     assert_string_equal(dec_nbest(d, 0)->text, "ab");
     assert_true(isfinite(dec_nbest(d, 0)->score));
@@ -1013,8 +992,7 @@ static void test_beam_selection_edges(void **state) {
     o.beam = 5000;
     o.nbest = 1000;
     o.beam_threshold = 1e30f;
-    assert_int_equal(dec_create(&o, u, l, &lm, &d, &err), RD_OK);
-    assert_int_equal(dec_decode(d, lp, T, &err), RD_OK);
+    d = decode(&o, u, l, &lm, lp, T, NULL);
     int n = dec_nbest_count(d);
     assert_in_range(n, 2, 999); /* fewer than asked: every reading of 3 frames */
     /* the best of all: AB (its </s> outweighs ab's better word score, which
@@ -1048,11 +1026,7 @@ static void test_score_overflow(void **state) {
         for (int v = 0; v < V; v++) lp[t * V + v] = v == 0 ? 1e38f : -1e38f;
     dec_options o;
     dec_options_default(&o);
-    dec_decoder *d;
-    rd_error err;
-    assert_int_equal(dec_create(&o, u, l, NULL, &d, &err), RD_OK);
-    assert_int_equal(dec_decode(d, lp, T, &err), RD_ERR_INPUT);
-    assert_non_null(strstr(err.msg, "frame 3: the score overflowed to +inf"));
+    dec_decoder *d = decode(&o, u, l, NULL, lp, T, "frame 3: the score overflowed to +inf");
     dec_free(d);
     lex_lexicon_free(l);
     lex_units_free(u);
@@ -1085,8 +1059,7 @@ static void test_hotwords(void **state) {
     int path[] = {2, 0, 3, 1, 3, 2, 0};
     int T = 7, V = 4;
     float lp[7 * 4];
-    for (int t = 0; t < T; t++)
-        for (int v = 0; v < V; v++) lp[t * V + v] = v == path[t] ? logf(0.97f) : logf(0.01f);
+    peaky_logprobs(lp, path, T, V, 0.97f, 0.01f);
     lm_model lm = table_model(0);
     rd_error err;
     for (int with_lm = 0; with_lm < 2; with_lm++) {
@@ -1094,9 +1067,7 @@ static void test_hotwords(void **state) {
         dec_options_default(&o);
         o.lm_weight = 1.0f;
         o.homophones = 1; /* without hotwords: ab (lexicon order) or AB (the LM's choice) only */
-        dec_decoder *d;
-        assert_int_equal(dec_create(&o, u, l, with_lm ? &lm : NULL, &d, &err), RD_OK);
-        assert_int_equal(dec_decode(d, lp, T, &err), RD_OK);
+        dec_decoder *d = decode(&o, u, l, with_lm ? &lm : NULL, lp, T, NULL);
         float plain = dec_nbest(d, 0)->score;
         assert_string_equal(dec_nbest(d, 0)->text, "ab ba");
         const char *other = "AB";
@@ -1199,22 +1170,17 @@ static void test_rime_prior_and_cjk_join(void **state) {
     lex_lexicon *l = make_lexicon(dict, u);
     int path[] = {1, 1, 0, 3, 0, 2, 0, 1};
     float lp[8 * 4];
-    for (int t = 0; t < 8; t++)
-        for (int v = 0; v < 4; v++) lp[t * 4 + v] = v == path[t] ? logf(0.97f) : logf(0.01f);
+    peaky_logprobs(lp, path, 8, 4, 0.97f, 0.01f);
     dec_options o;
     dec_options_default(&o); /* lm_weight 0.5 weighs the prior */
-    dec_decoder *d;
-    rd_error err;
-    assert_int_equal(dec_create(&o, u, l, NULL, &d, &err), RD_OK);
-    assert_int_equal(dec_decode(d, lp, 8, &err), RD_OK);
+    dec_decoder *d = decode(&o, u, l, NULL, lp, 8, NULL);
     const dec_hyp *h = dec_nbest(d, 0);
     assert_string_equal(h->text, "是妈 OK 是");
     assert_int_equal(h->n_words, 4);
     assert_float_equal(h->lm, log(300.0 / 406) * 2 + log(3.0 / 406) + log(1.0 / 406), 1e-4);
     dec_free(d);
     o.word_separator = "/";
-    assert_int_equal(dec_create(&o, u, l, NULL, &d, &err), RD_OK);
-    assert_int_equal(dec_decode(d, lp, 8, &err), RD_OK);
+    d = decode(&o, u, l, NULL, lp, 8, NULL);
     assert_string_equal(dec_nbest(d, 0)->text, "是/妈/OK/是");
     dec_free(d);
     lex_lexicon_free(l);
