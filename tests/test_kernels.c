@@ -267,6 +267,15 @@ static void pair_free(pair *p, kern_rwkv *gm) {
     free(p->want), free(p->got);
 }
 
+/* The V7 model (skips without it) on both sides: pair p with weights of
+ * wtype for ROWS rows, twin a of n fp32 slots. */
+static rwkv_model *rig_make(pair *p, kern_rwkv **gm, kern_dtype wtype, twin *a, int n) {
+    rwkv_model *m = load_or_skip(V7);
+    pair_make(p, m, wtype, ROWS, gm);
+    twin_make(m, *gm, n, RD_F32, a);
+    return m;
+}
+
 /* Several in-place updates, then reorders fused into updates (A -> B with
  * repeated parents, B -> A), then unfused copies (one slot copied into
  * twice, the second copy winning), then a state written from the host and
@@ -329,35 +338,32 @@ static void parity_rows(rwkv_model *m, int R, rd_dtype dt, double tol, double st
 
 #define ROWS_BIG 70 /* over the 64-row tile of the matrix products */
 
-static void parity(rwkv_model *m) { parity_rows(m, ROWS, RD_F32, NMSE_FP32, NMSE_FP32); }
+/* parity_rows at fp32 for the model at rel (skips without it), its weights
+ * perturbed or not. */
+static void parity(const char *rel, int perturbed) {
+    rwkv_model *m = load_or_skip(rel);
+    if (perturbed) perturb(m);
+    parity_rows(m, ROWS, RD_F32, NMSE_FP32, NMSE_FP32);
+    rwkv_free(m);
+}
 
 static void test_parity_v7(void **s) {
     (void)s;
     gpu_or_skip();
-    rwkv_model *m = load_or_skip(V7);
-    parity(m);
-    rwkv_free(m);
+    parity(V7, 0);
 }
 
 static void test_parity_v4(void **s) {
     (void)s;
     gpu_or_skip();
-    rwkv_model *m = load_or_skip(V4);
-    parity(m);
-    rwkv_free(m);
+    parity(V4, 0);
 }
 
 static void test_parity_random(void **s) {
     (void)s;
     gpu_or_skip();
-    rwkv_model *m = load_or_skip(V7);
-    perturb(m);
-    parity(m);
-    rwkv_free(m);
-    m = load_or_skip(V4);
-    perturb(m);
-    parity(m);
-    rwkv_free(m);
+    parity(V7, 1);
+    parity(V4, 1);
 }
 
 /* Synthetic RWKV-7s: head sizes 32, 64 and 128, several heads, odd
@@ -394,12 +400,10 @@ static void test_parity_shapes(void **s) {
 static void test_half_precision(void **s) {
     (void)s;
     gpu_or_skip();
-    rwkv_model *m = load_or_skip(V7);
     pair p;
     kern_rwkv *gm;
-    pair_make(&p, m, KERN_F16, ROWS, &gm);
     twin a;
-    twin_make(m, gm, ROWS, RD_F32, &a);
+    rwkv_model *m = rig_make(&p, &gm, KERN_F16, &a, ROWS);
     rd_cuda_state_free(a.g);
     rd_error err;
     assert_int_equal(rd_cuda_state_create(gm, ROWS, KERN_BF16, &a.g, &err), RD_OK);
@@ -412,9 +416,7 @@ static void test_half_precision(void **s) {
     expect_same_states(&a, 1e-3);
     fprintf(stderr, "  fp16 weights, bf16 state vs fp32 CPU: worst nmse logits %.2g, state %.2g\n", worst_logits,
             worst_state);
-    twin_free(&a);
-    pair_free(&p, gm);
-    rwkv_free(m);
+    twin_free(&a), pair_free(&p, gm), rwkv_free(m);
 }
 
 /* ---------- top-k references ---------- */
@@ -478,12 +480,10 @@ static void test_logsoftmax_topk(void **s) {
 static void test_logp_gather(void **s) {
     (void)s;
     gpu_or_skip();
-    rwkv_model *m = load_or_skip(V7);
     pair p;
     kern_rwkv *gm;
-    pair_make(&p, m, KERN_F32, ROWS, &gm);
     twin a;
-    twin_make(m, gm, ROWS, RD_F32, &a);
+    rwkv_model *m = rig_make(&p, &gm, KERN_F32, &a, ROWS);
     int32_t tok[ROWS], id[ROWS];
     for (int i = 0; i < ROWS; i++) tok[i] = (int32_t)((i * 13 + 3) % m->n_vocab), id[i] = i;
     step_both(&p, ROWS, tok, &a, id, &a, id, NMSE_FP32);
@@ -505,9 +505,7 @@ static void test_logp_gather(void **s) {
     qr[2] = 0, qt[4] = m->n_vocab;
     assert_int_equal(rd_cuda_rwkv_logp(p.gws, ROWS, NQ, qr, qt, lp, NULL, &err), RD_ERR_INPUT);
     assert_string_equal(err.msg, "rd_cuda_rwkv_logp: query 4: token 256 out of range 0..255");
-    twin_free(&a);
-    pair_free(&p, gm);
-    rwkv_free(m);
+    twin_free(&a), pair_free(&p, gm), rwkv_free(m);
 }
 
 /* ---------- the state cache with its states on the device ---------- */
@@ -663,12 +661,10 @@ static void test_no_device_messages(void **s) {
 static void test_bad_calls(void **s) {
     (void)s;
     gpu_or_skip();
-    rwkv_model *m = load_or_skip(V7);
     pair p;
     kern_rwkv *gm;
-    pair_make(&p, m, KERN_F32, ROWS, &gm);
     twin a;
-    twin_make(m, gm, 4, RD_F32, &a);
+    rwkv_model *m = rig_make(&p, &gm, KERN_F32, &a, 4);
     rd_error err;
     int32_t tok[2] = {1, 256}, sl[2] = {0, 1}, bad[2] = {0, 4};
     assert_int_equal(rd_cuda_rwkv_forward(gm, p.gws, 2, tok, a.g, sl, a.g, sl, NULL, &err), RD_ERR_INPUT);
@@ -703,9 +699,7 @@ static void test_bad_calls(void **s) {
     kern_state *huge;
     assert_int_equal(rd_cuda_state_create(gm, 1 << 30, KERN_F32, &huge, &err), RD_ERR_NOMEM);
     assert_non_null(strstr(err.msg, "cuda: out of device memory: state of 1073741824 slots: cudaMalloc of "));
-    twin_free(&a);
-    pair_free(&p, gm);
-    rwkv_free(m);
+    twin_free(&a), pair_free(&p, gm), rwkv_free(m);
 }
 
 int main(void) {
