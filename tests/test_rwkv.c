@@ -63,22 +63,12 @@ static void expected_logits(const char *model, const char *expected, double max_
     rwkv_free(m);
 }
 
-static void test_v7_fp32_logits(void **s) {
-    (void)s;
-    expected_logits(V7_FP32, "rwkv/expected-logits-7v0-834K.bin", 1e-4, 1e-3);
-}
-static void test_v7_fp16_logits(void **s) {
-    (void)s;
-    expected_logits(V7_FP16, "rwkv/expected-logits-7v0-834K.bin", 1e-2, 0.0058);
-}
-static void test_v4_fp32_logits(void **s) {
-    (void)s;
-    expected_logits(V4_FP32, "rwkv/expected-logits-4v0-660K.bin", 1e-4, 1e-3);
-}
-static void test_v4_fp16_logits(void **s) {
-    (void)s;
-    expected_logits(V4_FP16, "rwkv/expected-logits-4v0-660K.bin", 1e-2, 0.0137);
-}
+static const char *const V7_LOGITS = "rwkv/expected-logits-7v0-834K.bin";
+static const char *const V4_LOGITS = "rwkv/expected-logits-4v0-660K.bin";
+static void test_v7_fp32_logits(void **s) { expected_logits(V7_FP32, V7_LOGITS, 1e-4, 1e-3); }
+static void test_v7_fp16_logits(void **s) { expected_logits(V7_FP16, V7_LOGITS, 1e-2, 0.0058); }
+static void test_v4_fp32_logits(void **s) { expected_logits(V4_FP32, V4_LOGITS, 1e-4, 1e-3); }
+static void test_v4_fp16_logits(void **s) { expected_logits(V4_FP16, V4_LOGITS, 1e-2, 0.0137); }
 
 static void test_shapes_and_kinds(void **s) {
     (void)s;
@@ -553,41 +543,43 @@ static void test_zero_d_tensors(void **s) {
     }
 }
 
+/* The .bin file at path with one tensor's record changed: the byte `at`
+ * after its dims (at 0: the first of its name) set to c, or where dims is
+ * not NULL, its two dims; loading that must fail saying want. */
+static void expect_broken(const char *path, const char *name, size_t at, char c, const int32_t *dims,
+                          const char *want) {
+    size_t n;
+    unsigned char *b = read_all(path, &n);
+    size_t o = bin_find(b, n, name);
+    int32_t ndim;
+    memcpy(&ndim, b + o, sizeof ndim);
+    if (dims) memcpy(b + o + 12, dims, 2 * sizeof *dims);
+    else b[o + 12 + 4 * (size_t)ndim + at] = (unsigned char)c;
+    expect_load_error(b, n, want);
+    free(b);
+}
+
 static void test_broken_tensors(void **s) {
     (void)s;
     char path[512];
     RD_DATA_OR_SKIP(path, V7_FP32);
-    size_t n;
-    unsigned char *b = read_all(path, &n);
     /* rename: blocks.3.att.key.weight -> blocks.3.att.kez.weight */
-    size_t o = bin_find(b, n, "blocks.3.att.key.weight");
-    b[o + 12 + 8 + strlen("blocks.3.att.ke")] = 'z';
-    expect_load_error(b, n, "missing tensor blocks.3.att.key.weight");
-    free(b);
+    expect_broken(path, "blocks.3.att.key.weight", strlen("blocks.3.att.ke"), 'z', NULL,
+                  "missing tensor blocks.3.att.key.weight");
     /* reshape: receptance (64, 64) -> (32, 128), same size */
-    b = read_all(path, &n);
-    o = bin_find(b, n, "blocks.0.att.receptance.weight");
-    int32_t dims[2] = {128, 32};
-    memcpy(b + o + 12, dims, sizeof dims);
-    expect_load_error(b, n, "tensor blocks.0.att.receptance.weight: expected shape [64, 64], got [32, 128]");
-    free(b);
+    expect_broken(path, "blocks.0.att.receptance.weight", 0, 0, (const int32_t[]){128, 32},
+                  "tensor blocks.0.att.receptance.weight: expected shape [64, 64], got [32, 128]");
     /* v0 missing on layer 1 (layer 0 has none: v_first) */
-    b = read_all(path, &n);
-    o = bin_find(b, n, "blocks.1.att.v0");
-    b[o + 12 + 12 + strlen("blocks.1.att.v")] = '9';
-    expect_load_error(b, n, "missing tensor blocks.1.att.v0");
-    free(b);
+    expect_broken(path, "blocks.1.att.v0", strlen("blocks.1.att.v"), '9', NULL, "missing tensor blocks.1.att.v0");
     /* issue 17 item 3: layer 2's ln1.weight renamed must not load as a
      * 2-layer model (layers 2.. silently dropped) */
-    b = read_all(path, &n);
-    o = bin_find(b, n, "blocks.2.ln1.weight");
-    b[o + 12 + 4 + strlen("blocks.2.ln1.weigh")] = 'x';
-    expect_load_error(b, n, "missing tensor blocks.2.ln1.weight (the file has tensors up to layer 11)");
-    free(b);
+    expect_broken(path, "blocks.2.ln1.weight", strlen("blocks.2.ln1.weigh"), 'x', NULL,
+                  "missing tensor blocks.2.ln1.weight (the file has tensors up to layer 11)");
     /* issue 17 item 3: a 0-d r_k (no dims, one element) is refused, never
      * read through shape[ndim - 1]; in a .bin file the reader refuses it */
-    b = read_all(path, &n);
-    o = bin_find(b, n, "blocks.0.att.r_k");
+    size_t n;
+    unsigned char *b = read_all(path, &n);
+    size_t o = bin_find(b, n, "blocks.0.att.r_k");
     {
         int32_t hdr[3], d0[2];
         memcpy(hdr, b + o, sizeof hdr);
@@ -621,17 +613,10 @@ static void test_broken_tensors(void **s) {
     free(b);
     /* RWKV-4: a renamed vector, a reshaped matrix */
     RD_DATA_OR_SKIP(path, V4_FP32);
-    b = read_all(path, &n);
-    o = bin_find(b, n, "blocks.2.att.time_first");
-    b[o + 12 + 4 + strlen("blocks.2.att.time_firs")] = 'x';
-    expect_load_error(b, n, "missing tensor blocks.2.att.time_first");
-    free(b);
-    b = read_all(path, &n);
-    o = bin_find(b, n, "blocks.1.ffn.receptance.weight");
-    int32_t d2[2] = {64, 256};
-    memcpy(b + o + 12, d2, sizeof d2);
-    expect_load_error(b, n, "tensor blocks.1.ffn.receptance.weight: expected shape [128, 128], got [256, 64]");
-    free(b);
+    expect_broken(path, "blocks.2.att.time_first", strlen("blocks.2.att.time_firs"), 'x', NULL,
+                  "missing tensor blocks.2.att.time_first");
+    expect_broken(path, "blocks.1.ffn.receptance.weight", 0, 0, (const int32_t[]){64, 256},
+                  "tensor blocks.1.ffn.receptance.weight: expected shape [128, 128], got [256, 64]");
 }
 
 int main(void) {
