@@ -94,13 +94,10 @@ static void expect_values(const tf_tensor *t, const float *want, int n) {
 
 static void test_dtypes(void **state) {
     (void)state;
-    assert_int_equal(rd_dtype_size(RD_F32), 4);
-    assert_int_equal(rd_dtype_size(RD_F16), 2);
-    assert_int_equal(rd_dtype_size(RD_BF16), 2);
-    assert_int_equal(rd_dtype_size(RD_F64), 8);
-    assert_int_equal(rd_dtype_size(RD_I64), 8);
-    assert_int_equal(rd_dtype_size(RD_I32), 4);
-    assert_int_equal(rd_dtype_size(RD_U8), 1);
+    static const struct { rd_dtype t; size_t size; } sizes[] = {
+        {RD_F32, 4}, {RD_F16, 2}, {RD_BF16, 2}, {RD_F64, 8}, {RD_I64, 8}, {RD_I32, 4}, {RD_U8, 1}};
+    for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++)
+        assert_int_equal(rd_dtype_size(sizes[i].t), sizes[i].size);
     assert_string_equal(rd_dtype_name(RD_BF16), "bf16");
     assert_string_equal(rd_dtype_name(RD_F16), "f16");
     assert_string_equal(rd_dtype_name(RD_U8), "u8");
@@ -495,6 +492,13 @@ static void pth_error(const bytes *pkl, const void *data, size_t n, const char *
     expect_error(z.b, z.n, "m.pth", msg);
 }
 
+/* A pickle of just the bytes of s (no data file) is refused with msg. */
+static void pickle_error(bytes *p, const char *s, const char *msg) {
+    p->n = 0;
+    puts_(p, s);
+    pth_error(p, NULL, 0, msg);
+}
+
 static void test_pth_malformed(void **state) {
     (void)state;
     const float data[4] = {1, 2, 3, 4};
@@ -515,28 +519,14 @@ static void test_pth_malformed(void **state) {
     make_pickle(&p, "FloatTensor", 4, 1, 2, 1);
     pth_error(&p, data, sizeof data, "m.pth: archive/data.pkl: byte 81: expected a torch storage "
               "type, found torch.FloatTensor");
-    p.n = 0;
-    puts_(&p, "\x80\x02I1\n.");
-    pth_error(&p, NULL, 0, "m.pth: archive/data.pkl: byte 2: unsupported opcode 0x49");
-    p.n = 0;
-    puts_(&p, "\x80\x02}");
-    pth_error(&p, NULL, 0, "m.pth: archive/data.pkl: byte 3: expected STOP, found end of data");
-    p.n = 0;
-    puts_(&p, "\x80\x02h\x05.");
-    pth_error(&p, NULL, 0, "m.pth: archive/data.pkl: byte 2: memo index 5 is not set");
-    p.n = 0;
-    puts_(&p, "\x80\x02].");
-    pth_error(&p, NULL, 0, "m.pth: expected a dict of tensors at the top of the pickle");
-    p.n = 0;
-    puts_(&p, "\x80\x02}X\xff\xff\xff\x7f");
-    pth_error(&p, NULL, 0, "m.pth: archive/data.pkl: byte 3: expected 2147483647 bytes of "
-              "operand, found 0");
-    p.n = 0;
-    puts_(&p, "\x80\x02}K\x01s.");
-    pth_error(&p, NULL, 0, "m.pth: archive/data.pkl: byte 5: opcode 0x73 needs 3 items on the stack");
-    p.n = 0;
-    puts_(&p, "\x80\x09}.");
-    pth_error(&p, NULL, 0, "m.pth: archive/data.pkl: byte 0: unsupported pickle protocol 9");
+    pickle_error(&p, "\x80\x02I1\n.", "m.pth: archive/data.pkl: byte 2: unsupported opcode 0x49");
+    pickle_error(&p, "\x80\x02}", "m.pth: archive/data.pkl: byte 3: expected STOP, found end of data");
+    pickle_error(&p, "\x80\x02h\x05.", "m.pth: archive/data.pkl: byte 2: memo index 5 is not set");
+    pickle_error(&p, "\x80\x02].", "m.pth: expected a dict of tensors at the top of the pickle");
+    pickle_error(&p, "\x80\x02}X\xff\xff\xff\x7f",
+                 "m.pth: archive/data.pkl: byte 3: expected 2147483647 bytes of operand, found 0");
+    pickle_error(&p, "\x80\x02}K\x01s.", "m.pth: archive/data.pkl: byte 5: opcode 0x73 needs 3 items on the stack");
+    pickle_error(&p, "\x80\x09}.", "m.pth: archive/data.pkl: byte 0: unsupported pickle protocol 9");
 
     zentry only[1] = {{"archive/version", "3\n", 2}};
     bytes z;
