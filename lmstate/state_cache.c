@@ -301,6 +301,16 @@ void sc_phys_release_unreferenced(sc_cache *c, const int32_t *phys, int n) {
         if (phys[i] != 0 && c->ref[phys[i]] == 0) c->free_stack[c->n_free++] = phys[i];
 }
 
+void sc_phys_hold(sc_cache *c, const int32_t *phys, int n) {
+    for (int i = 0; i < n; i++) c->ref[phys[i]]++;
+}
+
+void sc_phys_drop(sc_cache *c, const int32_t *phys, int n) {
+    for (int i = 0; i < n; i++) decref(c, phys[i]);
+}
+
+int sc_phys_free(const sc_cache *c) { return c->n_free; }
+
 int sc_phys_in_use(const sc_cache *c) { return c->n_phys - c->n_free; }
 
 uint32_t sc_phys_version(const sc_cache *c, int32_t phys) { return c->ver[phys]; }

@@ -121,6 +121,13 @@ void sc_gather(const sc_cache *c, const int32_t *slot, int n, float *out);
 rd_status sc_load_slot(sc_cache *c, int32_t slot, const float *state, rd_error *err);
 /* Elements of one state: sum of kind sizes times layers. */
 size_t sc_state_size(const sc_config *cfg);
+/* A model's own references to physical slots, beside the slots': a held
+ * slot stays live (its contents and version kept) until dropped, whatever
+ * happens to the slots that pointed at it. Each hold needs its drop. */
+void sc_phys_hold(sc_cache *c, const int32_t *phys, int n);
+void sc_phys_drop(sc_cache *c, const int32_t *phys, int n);
+/* Physical slots free for sc_phys_alloc. */
+int sc_phys_free(const sc_cache *c);
 /* Physical slots in use (for tests and memory reports). */
 int sc_phys_in_use(const sc_cache *c);
 /* A physical slot's version: it changes whenever the slot is handed out

@@ -603,6 +603,81 @@ static void test_mix_lm_floors(void **state) {
     lm_random_ops_ex(path, path2, words_en, 8, 1e-5, 1);
 }
 
+/* The RWKV LM remembers, per (parent state, word), a bound on the word's
+ * log-probability and, for a word given up part way, the state it stopped
+ * at. Asked again from the same live parent: below the bound, given up with
+ * no forward row; with a lower floor, resumed where it stopped, so that the
+ * two calls together run exactly the rows of one full scoring; every score
+ * equals a fresh replay, and a parent whose slot was reused gets nothing
+ * stale. */
+static void test_rwkv_lm_bounds_resume(void **state) {
+    (void)state;
+    char path[512];
+    RD_DATA_OR_SKIP(path, "rwkv/tiny-rwkv-7v0-834K-FP32.bin");
+    lm_model *m;
+    lm_cache *c, *ref;
+    rd_error err;
+    lm_load_options lo = {0};
+    assert_int_equal(lm_load(path, &lo, &m, &err), RD_OK);
+    assert_int_equal(lm_cache_create(m, NSLOT, &c, &err), RD_OK);
+    assert_int_equal(lm_cache_create(m, NSLOT, &ref, &err), RD_OK);
+    const char *the = "the", *longw = "contrivance";
+    int32_t wthe = lm_word(c, the, 3), wlong = lm_word(c, longw, strlen(longw));
+    int32_t rthe = lm_word(ref, the, 3), rlong = lm_word(ref, longw, strlen(longw));
+    int32_t s0 = 0, s1 = 1, s2 = 2, s3 = 3;
+    float sc, want, fl;
+    for (int round = 0; round < 2; round++) {
+        /* slot 1 = after "the" (round 1: a fresh state in a reused slot) */
+        assert_int_equal(lm_start(c, &s0, 1, &err), RD_OK);
+        assert_int_equal(lm_score_words(c, &s0, &wthe, &s1, 1, &sc, &err), RD_OK);
+        /* the full word from scratch in ref: its score and rows */
+        assert_int_equal(lm_start(ref, &s0, 1, &err), RD_OK);
+        assert_int_equal(lm_score_words(ref, &s0, &rthe, &s1, 1, &sc, &err), RD_OK);
+        long long r0 = lm_rwkv_rows(ref);
+        assert_int_equal(lm_score_words(ref, &s1, &rlong, &s2, 1, &want, &err), RD_OK);
+        long long full = lm_rwkv_rows(ref) - r0;
+        assert_true(full >= 11); /* the pending token and 10 of the word's 12 bytes at least */
+        /* a floor half way: given up part way */
+        fl = want / 2;
+        r0 = lm_rwkv_rows(c);
+        assert_int_equal(lm_score_words_floor(c, &s1, &wlong, &s2, 1, &fl, &sc, &err), RD_OK);
+        assert_true(sc == -INFINITY);
+        long long first = lm_rwkv_rows(c) - r0;
+        assert_true(first > 0 && first < full);
+        /* again, the same floor: no row at all */
+        r0 = lm_rwkv_rows(c);
+        assert_int_equal(lm_score_words_floor(c, &s1, &wlong, &s3, 1, &fl, &sc, &err), RD_OK);
+        assert_true(sc == -INFINITY);
+        assert_int_equal(lm_rwkv_rows(c) - r0, 0);
+        /* a floor below the score: resumed, the rest of the rows only */
+        fl = want - 1.0f;
+        r0 = lm_rwkv_rows(c);
+        assert_int_equal(lm_score_words_floor(c, &s1, &wlong, &s2, 1, &fl, &sc, &err), RD_OK);
+        assert_float_equal(sc, want, 1e-5);
+        assert_int_equal(first + (lm_rwkv_rows(c) - r0), full);
+        /* the child state is the word's: </s> as in the replay */
+        float got, ref_end;
+        assert_int_equal(lm_finish(c, &s2, 1, &got, &err), RD_OK);
+        assert_int_equal(lm_finish(ref, &s2, 1, &ref_end, &err), RD_OK);
+        assert_float_equal(got, ref_end, 1e-5);
+        /* the word's state gone (slot 2 dropped), its exact score still
+         * bounds it: a floor above it costs no row */
+        int32_t keep[2] = {0, 1};
+        assert_int_equal(lm_reorder(c, keep, 2, &err), RD_OK);
+        fl = want + 1.0f;
+        r0 = lm_rwkv_rows(c);
+        assert_int_equal(lm_score_words_floor(c, &s1, &wlong, &s2, 1, &fl, &sc, &err), RD_OK);
+        assert_true(sc == -INFINITY);
+        assert_int_equal(lm_rwkv_rows(c) - r0, 0);
+        /* every slot but 0 forgotten: round 1 reuses the slots */
+        assert_int_equal(lm_reorder(c, &s0, 1, &err), RD_OK);
+        assert_int_equal(lm_reorder(ref, &s0, 1, &err), RD_OK);
+    }
+    lm_cache_free(c);
+    lm_cache_free(ref);
+    lm_free(m);
+}
+
 /* lm_unigrams equals scoring the word from a fresh slot; lm_lookahead is an
  * upper bound, equal for words of at most 4 tokens. */
 static void test_rwkv_unigrams(void **state) {
@@ -721,7 +796,7 @@ int main(void) {
         cmocka_unit_test(test_ngram_replay),   cmocka_unit_test(test_rwkv_lm_replay),
         cmocka_unit_test(test_rwkv_unigrams), cmocka_unit_test(test_layer_access),
         cmocka_unit_test(test_int8_rest),     cmocka_unit_test(test_commit_keeps_live_target),
-        cmocka_unit_test(test_phys_version),  cmocka_unit_test(test_rwkv_lm_floors),
+        cmocka_unit_test(test_phys_version),  cmocka_unit_test(test_rwkv_lm_floors), cmocka_unit_test(test_rwkv_lm_bounds_resume),
         cmocka_unit_test(test_mix_lm_floors), cmocka_unit_test(test_rwkv_words_shared),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

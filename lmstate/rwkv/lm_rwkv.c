@@ -86,7 +86,21 @@ typedef struct rwkv_lm_cache {
      * state, while both states live (see memo_find) */
     struct memo_entry *memo;
     uint32_t memo_mask;
-    int32_t *hit;                    /* per score_words row: memo entry, or -1 */
+    int32_t *hit;                    /* per score_words row: memo entry, -1 none, -2 below its floor (bounds) */
+    /* bounds: (parent state, pending token, word) -> an upper bound on the
+     * word's log-probability (its exact score, or the part scored before it
+     * fell below a floor), while the parent lives (see bound_find) */
+    struct bound_entry *bounds;
+    uint32_t bounds_mask;
+    /* the states where the last call's given-up words stopped (and those
+     * it found given up again), held until the end of this call so that such
+     * a word asked for again with a lower floor resumes there (bound_entry) */
+    int32_t *held, *held_new;
+    int n_held, n_held_new;
+    /* per run_words row: tokens already fed past the stem (a resumed row's
+     * depth, else 0) and the stem state it resumes from (-1: a fresh row) */
+    int32_t *row_depth, *row_init, *row_reach;
+    long long rows_fed;              /* forward rows run (lm_rwkv_rows) */
     /* early stop: rows whose score falls below row_floor[r] (when not NULL)
      * are given up (dead[r]) before their last token */
     float *row_floor;
@@ -105,6 +119,24 @@ typedef struct memo_entry {
     uint32_t parent_ver, child_ver;
     float score;
 } memo_entry;
+
+/* An upper bound on a word's log-probability from one parent state: the
+ * log-probability of the word's first tokens, all of them when the word was
+ * scored to its end. It needs no state, so it outlives the child's slot: a
+ * word asked for again (the next frame, from the same live parent) with a
+ * floor above the bound is given up at once, without a forward row; with a
+ * floor below it, a word given up part way resumes from where it stopped
+ * while that state is held. */
+typedef struct bound_entry {
+    int32_t parent, pending, word;
+    uint32_t parent_ver;
+    float ub;
+    /* a word given up part way: the state after its first depth + 1 tokens
+     * (pending, then depth of the word's), which ub scores, while that slot
+     * lives at state_ver; state -1 otherwise */
+    int32_t state, depth;
+    uint32_t state_ver;
+} bound_entry;
 
 /* Log-sum-exp of a logits row: ln softmax(x)[tok] = x[tok] - row_lse(x). */
 static float row_lse(const float *x, int V) { return (float)rd_logsumexp(x, V); }
@@ -199,6 +231,13 @@ static bool rwkv_word_known(const void *c, int32_t w) {
 
 /* ---------- the batched engine ---------- */
 
+/* rwkv_forward on the cache's model and workspace, counted. */
+static rd_status forward(rwkv_lm_cache *c, int n, const int32_t *tok, const rwkv_state_view *sv, const int32_t *src,
+                         const rwkv_state_view *dv, const int32_t *dst, float *logits, rd_error *err) {
+    c->rows_fed += n;
+    return rwkv_forward(c->lm->m, c->ws, n, tok, sv, src, dv, dst, logits, err);
+}
+
 static int cmp_tokens(const int32_t *a, int la, const int32_t *b, int lb);
 
 /* Sorts rows by stem, then by their words' tokens (rows sharing a token
@@ -227,7 +266,7 @@ static int count_runs(const rwkv_lm_cache *c, const int32_t *word, int nl, int m
         int prev = -1;
         for (int i = 0; i < nl; i++) {
             int r = c->order[i];
-            if (WORD(c, word[r]).len <= j) continue;
+            if (WORD(c, word[r]).len <= j || j <= c->row_depth[r]) continue;
             if (prev < 0 || !same_run(c, word, prev, r, j)) runs++;
             prev = r;
         }
@@ -242,15 +281,20 @@ static int count_runs(const rwkv_lm_cache *c, const int32_t *word, int nl, int m
  * beginning), each in a fresh slot; when the cache lacks free slots for that,
  * every row has one slot, advanced in place. row_phys[r]: the state after
  * the row's word (its stem's for one-token words); score[r] gains the
- * log-probability of the word's tokens after the first. The fresh slots are
- * node_phys[0..n_nodes). */
+ * log-probability of the word's tokens after the first. A resumed row
+ * (row_depth[r] = d > 0) starts from its stem's state at token d + 1. The
+ * fresh slots are node_phys[0..n_nodes); a row's first forward always writes
+ * a fresh slot (a resumed row's stem is held, never written). On return
+ * row_reach[r] is the depth the row reached (its state row_phys[r] holds
+ * the pending token and that many of the word's tokens). */
 static rd_status feed_tails(rwkv_lm_cache *c, int n, const int32_t *word, float *score, rd_error *err) {
     int nl = 0, maxlen = 1;
     c->n_nodes = 0;
     for (int r = 0; r < n; r++) {
         int len = WORD(c, word[r]).len;
         c->row_phys[r] = c->stem_phys[c->row_stem[r]];
-        if (len > 1 && !c->dead[r]) c->order[nl++] = r;
+        c->row_reach[r] = c->row_depth[r];
+        if (len > c->row_depth[r] + 1 && !c->dead[r]) c->order[nl++] = r;
         if (len > maxlen) maxlen = len;
     }
     if (nl == 0) return RD_OK;
@@ -271,42 +315,42 @@ static rd_status feed_tails(rwkv_lm_cache *c, int n, const int32_t *word, float 
         for (int i = 0; i < nl; i++) {
             int r = c->order[i];
             const word_entry *w = &WORD(c, word[r]);
-            if (w->len <= j || c->dead[r]) continue;
+            if (w->len <= j || c->dead[r] || j <= c->row_depth[r]) continue;
             if (share && prev >= 0 && same_run(c, word, prev, r, j)) {
                 c->fw_next[r] = m - 1;
             } else {
                 c->fw_tok[m] = w->tok[j - 1];
                 c->fw_src[m] = c->row_phys[r];
+                c->fw_row[m] = j == c->row_depth[r] + 1; /* the row's first forward */
                 c->fw_next[r] = m++;
             }
             prev = r;
         }
         int32_t *dst = c->fw_dst;
-        if (share || j == 1) {
-            RD_TRY(sc_phys_alloc(c->sc, m, c->node_phys + c->n_nodes, err));
-            dst = c->node_phys + c->n_nodes;
-            c->n_nodes += m;
-        } else {
-            memcpy(dst, c->fw_src, (size_t)m * sizeof *dst); /* one row a slot: in place */
-        }
+        int fresh = 0;
+        for (int f = 0; f < m; f++) fresh += share || c->fw_row[f];
+        RD_TRY(sc_phys_alloc(c->sc, fresh, c->node_phys + c->n_nodes, err));
+        for (int f = 0; f < m; f++) /* without sharing, one row a slot, advanced in place */
+            dst[f] = share || c->fw_row[f] ? c->node_phys[c->n_nodes++] : c->fw_src[f];
         for (int i0 = 0; i0 < m; i0 += c->max_rows) {
             int k = m - i0 < c->max_rows ? m - i0 : c->max_rows;
-            RD_TRY(rwkv_forward(c->lm->m, c->ws, k, c->fw_tok + i0, &c->view, c->fw_src + i0, &c->view, dst + i0,
+            RD_TRY(forward(c, k, c->fw_tok + i0, &c->view, c->fw_src + i0, &c->view, dst + i0,
                                 c->logits, err));
             for (int i = 0; i < k; i++) c->stem_lse[i] = row_lse(c->logits + (size_t)i * V, V);
             for (int i = 0; i < nl; i++) {
                 int r = c->order[i];
                 const word_entry *w = &WORD(c, word[r]);
                 int f = c->fw_next[r];
-                if (w->len <= j || c->dead[r] || f < i0 || f >= i0 + k) continue;
+                if (w->len <= j || c->dead[r] || j <= c->row_depth[r] || f < i0 || f >= i0 + k) continue;
                 score[r] += c->logits[(size_t)(f - i0) * V + w->tok[j]] - c->stem_lse[f - i0];
             }
         }
         for (int i = 0; i < nl; i++) {
             int r = c->order[i];
             int len = WORD(c, word[r]).len;
-            if (len <= j || c->dead[r]) continue;
+            if (len <= j || c->dead[r] || j <= c->row_depth[r]) continue;
             c->row_phys[r] = dst[c->fw_next[r]];
+            c->row_reach[r] = j;
             /* a row with tokens left stops once below its floor */
             if (c->row_floor && len > j + 1 && score[r] < c->row_floor[r]) c->dead[r] = 1;
         }
@@ -324,6 +368,7 @@ static rd_status run_words(rwkv_lm_cache *c, int n, const int32_t *src, const in
                            const int32_t *word, float *score, int keep, rd_error *err) {
     int ns = 0;
     for (int r = 0; r < n; r++) {
+        if (c->row_init[r] >= 0) continue;
         int s = 0;
         while (s < ns && !(c->stem_src[s] == src[r] && c->stem_tok[s] == pend[r])) s++;
         if (s == ns) {
@@ -335,6 +380,15 @@ static rd_status run_words(rwkv_lm_cache *c, int n, const int32_t *src, const in
     }
     RD_TRY(sc_phys_alloc(c->sc, ns, c->stem_phys, err));
     c->n_stems = ns;
+    /* resumed rows: each its own stem past the fed ones, the held state it
+     * stopped at, its score so far (set by the caller) */
+    for (int r = 0, k = ns; r < n; r++)
+        if (c->row_init[r] >= 0) {
+            c->stem_phys[k] = c->row_init[r];
+            c->stem_src[k] = -1;
+            c->stem_tok[k] = -1;
+            c->row_stem[r] = k++;
+        }
     /* step 0: stems; every row scores its first token from its stem */
     for (int s = 0; s < ns; s++) {
         c->fw_tok[s] = c->stem_tok[s];
@@ -345,7 +399,7 @@ static rd_status run_words(rwkv_lm_cache *c, int n, const int32_t *src, const in
     int V = c->lm->V;
     for (int s0 = 0; s0 < ns; s0 += c->max_rows) {
         int m = ns - s0 < c->max_rows ? ns - s0 : c->max_rows;
-        rd_status st = rwkv_forward(c->lm->m, c->ws, m, c->fw_tok + s0, &c->view, c->fw_src + s0, &c->view,
+        rd_status st = forward(c, m, c->fw_tok + s0, &c->view, c->fw_src + s0, &c->view,
                                     c->fw_dst + s0, c->logits, err);
         if (st != RD_OK) {
             sc_update_abort(c->sc, c->stem_phys, ns);
@@ -354,13 +408,13 @@ static rd_status run_words(rwkv_lm_cache *c, int n, const int32_t *src, const in
         for (int s = 0; s < m; s++) c->stem_lse[s] = row_lse(c->logits + (size_t)s * (size_t)V, V);
         for (int r = 0; r < n; r++) { /* the homophones of one stem share its row */
             int s = c->row_stem[r];
-            if (s < s0 || s >= s0 + m) continue;
+            if (c->row_init[r] >= 0 || s < s0 || s >= s0 + m) continue;
             const float *x = c->logits + (size_t)(s - s0) * (size_t)V;
             score[r] += x[WORD(c, word[r]).tok[0]] - c->stem_lse[s - s0];
         }
     }
     for (int r = 0; r < n; r++)
-        c->dead[r] = c->row_floor && WORD(c, word[r]).len > 1 && score[r] < c->row_floor[r];
+        c->dead[r] = c->row_floor && WORD(c, word[r]).len > c->row_depth[r] + 1 && score[r] < c->row_floor[r];
     rd_status st = feed_tails(c, n, word, score, err);
     if (st != RD_OK || !keep) {
         sc_update_abort(c->sc, c->node_phys, c->n_nodes);
@@ -389,6 +443,12 @@ static void rwkv_cache_free(void *p) {
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) free(bufs[i]);
     free(c->node_phys);
     free(c->memo);
+    free(c->bounds);
+    free(c->held);
+    free(c->held_new);
+    free(c->row_depth);
+    free(c->row_init);
+    free(c->row_reach);
     free(c->hit);
     free(c->row_floor);
     free(c->dead);
@@ -465,12 +525,22 @@ static rd_status rwkv_cache_create(void *model, int n_slots, void **out, rd_erro
     while (memo_n < 16 * n) memo_n *= 2;
     c->memo = rd_malloc_array(memo_n, sizeof *c->memo);
     c->memo_mask = (uint32_t)memo_n - 1;
+    c->bounds = rd_malloc_array(memo_n, sizeof *c->bounds);
+    c->bounds_mask = (uint32_t)memo_n - 1;
     c->hit = rd_malloc_array(n, sizeof(int32_t));
+    c->held = rd_malloc_array(n, sizeof(int32_t));
+    c->held_new = rd_malloc_array(n, sizeof(int32_t));
+    c->row_depth = rd_calloc_array(n, sizeof(int32_t));
+    c->row_init = rd_malloc_array(n, sizeof(int32_t));
+    c->row_reach = rd_malloc_array(n, sizeof(int32_t));
     c->row_floor = rd_malloc_array(n, sizeof(float));
     c->dead = rd_calloc_array(n, 1);
     if (c->memo)
         for (size_t i = 0; i < memo_n; i++) c->memo[i].parent = -1;
-    if (!ok || !c->stem_lse || !c->row_score || !c->logits || !c->memo || !c->hit || !c->row_floor || !c->dead) {
+    if (c->bounds)
+        for (size_t i = 0; i < memo_n; i++) c->bounds[i].parent = -1;
+    if (!ok || !c->stem_lse || !c->row_score || !c->logits || !c->memo || !c->bounds || !c->held || !c->held_new || !c->row_depth || !c->row_init || !c->row_reach || !c->hit || !c->row_floor ||
+        !c->dead) {
         rwkv_cache_free(c);
         return rd_fail(err, RD_ERR_NOMEM, "out of memory for an RWKV cache of %d slots", n_slots);
     }
@@ -508,7 +578,7 @@ static rd_status prefix_scores(rwkv_lm_cache *c, const int32_t *w, int n, int de
     int V = c->lm->V, B = (c->max_rows - 1) / 2 > 0 ? (c->max_rows - 1) / 2 : 1;
     int32_t zero = 0, stem, tok = c->lm->start_token;
     RD_TRY(sc_phys_alloc(c->sc, 1, &stem, err));
-    rd_status st = rwkv_forward(c->lm->m, c->ws, 1, &tok, &c->view, &zero, &c->view, &stem, c->logits, err);
+    rd_status st = forward(c, 1, &tok, &c->view, &zero, &c->view, &stem, c->logits, err);
     if (st != RD_OK) {
         sc_update_abort(c->sc, &stem, 1);
         return st;
@@ -542,7 +612,7 @@ static rd_status prefix_scores(rwkv_lm_cache *c, const int32_t *w, int n, int de
             }
             st = sc_phys_alloc(c->sc, m, cur, err);
             if (st != RD_OK) break;
-            st = rwkv_forward(c->lm->m, c->ws, m, c->fw_tok, &c->view, c->fw_src, &c->view, cur, c->logits, err);
+            st = forward(c, m, c->fw_tok, &c->view, c->fw_src, &c->view, cur, c->logits, err);
             for (int i = 0; i < m && st == RD_OK; i++) c->stem_lse[i] = row_lse(c->logits + (size_t)i * V, V);
             for (int r = 0; r < m0 && st == RD_OK; r++) {
                 const word_entry *e = &WORD(c, w[r0 + r]);
@@ -640,15 +710,39 @@ static int32_t memo_find(const rwkv_lm_cache *c, int32_t ph, int32_t pend, int32
     return (int32_t)i;
 }
 
+/* The bound entry for word from live physical slot ph (pending pend): its
+ * index, with *ok = 1 when it holds that word's bound. */
+static uint32_t bound_find(const rwkv_lm_cache *c, int32_t ph, int32_t pend, int32_t word, int *ok) {
+    uint32_t ver = sc_phys_version(c->sc, ph), i = memo_index(c, ph, ver, pend, word) & c->bounds_mask;
+    const bound_entry *e = &c->bounds[i];
+    *ok = e->parent == ph && e->parent_ver == ver && e->pending == pend && e->word == word;
+    return i;
+}
+
 static rd_status rwkv_score_words_floor(void *p, const int32_t *parent, const int32_t *word, const int32_t *child,
                                         int n, const float *floor, float *score, rd_error *err) {
     rwkv_lm_cache *c = p;
+    /* the held states give way when this call may need their room (a stem
+     * and a row slot per word at most); their words then start afresh */
+    if (c->n_held > 0 && sc_phys_free(c->sc) < 2 * n + 2) {
+        sc_phys_drop(c->sc, c->held, c->n_held);
+        c->n_held = 0;
+    }
     /* distinct (parent state, pending, word) rows not remembered; duplicates share a row */
     int nr = 0;
+    c->n_held_new = 0;
     for (int i = 0; i < n; i++) {
         int32_t ph = sc_phys(c->sc, parent[i]), pt = c->pending[parent[i]];
         c->hit[i] = memo_find(c, ph, pt, word[i]);
         if (c->hit[i] >= 0) continue;
+        int known;
+        const bound_entry *b = &c->bounds[bound_find(c, ph, pt, word[i], &known)];
+        if (floor && known && b->ub < floor[i]) {
+            c->hit[i] = -2;
+            if (b->state >= 0 && sc_phys_live(c->sc, b->state) && sc_phys_version(c->sc, b->state) == b->state_ver)
+                c->held_new[c->n_held_new++] = b->state; /* still of use: held one call more */
+            continue;
+        }
         int r = 0;
         for (r = 0; r < nr; r++)
             if (c->fw_src[r] == ph && c->fw_tok[r] == pt && c->row_word[r] == word[i]) break;
@@ -656,7 +750,13 @@ static rd_status rwkv_score_words_floor(void *p, const int32_t *parent, const in
             c->fw_src[nr] = ph;
             c->fw_tok[nr] = pt;
             c->row_floor[nr] = floor ? floor[i] : -INFINITY;
-            c->row_word[nr++] = word[i];
+            c->row_word[nr] = word[i];
+            /* resume where it stopped, when that state is still held */
+            int resume = known && b->state >= 0 && sc_phys_live(c->sc, b->state) &&
+                         sc_phys_version(c->sc, b->state) == b->state_ver;
+            c->row_init[nr] = resume ? b->state : -1;
+            c->row_depth[nr] = resume ? b->depth : 0;
+            c->row_score[nr++] = resume ? b->ub : 0.0f;
         } else if (floor && floor[i] < c->row_floor[r]) {
             c->row_floor[r] = floor[i];
         }
@@ -671,14 +771,24 @@ static rd_status rwkv_score_words_floor(void *p, const int32_t *parent, const in
         rd_status st = run_words(c, nr, c->tmp_slot, c->pending_tmp, c->row_word, c->row_score, 1, err);
         c->row_floor = keep_floor;
         RD_TRY(st);
-        for (int r = 0; r < nr; r++)
-            if (floor && c->dead[r]) c->row_score[r] = -INFINITY;
+        for (int r = 0; r < nr; r++) { /* remember each row's bound (and where a dead one stopped) */
+            int known, dead = floor && c->dead[r];
+            bound_entry *e = &c->bounds[bound_find(c, c->tmp_slot[r], c->pending_tmp[r], c->row_word[r], &known)];
+            int32_t at = dead ? c->row_phys[r] : -1;
+            *e = (bound_entry){c->tmp_slot[r], c->pending_tmp[r], c->row_word[r],
+                               sc_phys_version(c->sc, c->tmp_slot[r]), c->row_score[r],
+                               at, c->row_reach[r], at >= 0 ? sc_phys_version(c->sc, at) : 0};
+            if (dead) c->row_score[r] = -INFINITY;
+        }
     }
     for (int i = 0; i < n; i++) {
         if (c->hit[i] >= 0) {
             const memo_entry *e = &c->memo[c->hit[i]];
             score[i] = e->score;
             c->tmp_slot[i] = e->child;
+        } else if (c->hit[i] == -2) { /* given up: the child shares the parent's state */
+            score[i] = -INFINITY;
+            c->tmp_slot[i] = sc_phys(c->sc, parent[i]);
         } else {
             int r = c->row_of[i];
             score[i] = c->row_score[r];
@@ -688,7 +798,7 @@ static rd_status rwkv_score_words_floor(void *p, const int32_t *parent, const in
     /* remember the new rows (their parents and children live on: the
      * children are bound below, the parents belong to the caller's slots) */
     for (int i = 0; i < n; i++) {
-        if (c->hit[i] >= 0 || (floor && c->dead[c->row_of[i]])) continue;
+        if (c->hit[i] != -1 || (floor && c->dead[c->row_of[i]])) continue;
         int32_t ph = sc_phys(c->sc, parent[i]), pt = c->pending[parent[i]];
         uint32_t ver = sc_phys_version(c->sc, ph);
         memo_entry *e = &c->memo[memo_index(c, ph, ver, pt, word[i])];
@@ -696,6 +806,16 @@ static rd_status rwkv_score_words_floor(void *p, const int32_t *parent, const in
     }
     /* bind children (each adds a reference); slots no child took go back */
     sc_update_commit(c->sc, child, c->tmp_slot, n);
+    /* hold where the dead rows stopped until the next call, then let the
+     * last call's go (before the unreferenced fresh slots go back) */
+    for (int r = 0; r < nr && floor; r++)
+        if (c->dead[r]) c->held_new[c->n_held_new++] = c->row_phys[r];
+    sc_phys_hold(c->sc, c->held_new, c->n_held_new);
+    sc_phys_drop(c->sc, c->held, c->n_held);
+    int32_t *t = c->held;
+    c->held = c->held_new;
+    c->held_new = t;
+    c->n_held = c->n_held_new;
     sc_phys_release_unreferenced(c->sc, c->stem_phys, c->n_stems);
     sc_phys_release_unreferenced(c->sc, c->node_phys, c->n_nodes);
     for (int i = 0; i < n; i++) {
@@ -723,7 +843,7 @@ static rd_status rwkv_finish(void *p, const int32_t *slot, int n, float *score, 
             c->fw_tok[i] = c->pending[slot[i0 + i]];
         }
         RD_TRY(sc_phys_alloc(c->sc, m, c->fw_dst, err));
-        rd_status st = rwkv_forward(c->lm->m, c->ws, m, c->fw_tok, &c->view, c->fw_src, &c->view, c->fw_dst,
+        rd_status st = forward(c, m, c->fw_tok, &c->view, c->fw_src, &c->view, c->fw_dst,
                                     c->logits, err);
         sc_update_abort(c->sc, c->fw_dst, m);
         RD_TRY(st);
@@ -775,6 +895,12 @@ static rd_status rwkv_state_set(void *p, int32_t slot, const float *state, int32
     RD_TRY(sc_load_slot(c->sc, slot, state, err));
     c->pending[slot] = pending;
     return RD_OK;
+}
+
+static const lm_ops rwkv_ops;
+
+long long lm_rwkv_rows(const lm_cache *c) {
+    return c->ops == &rwkv_ops ? ((const rwkv_lm_cache *)c->impl)->rows_fed : -1;
 }
 
 static const lm_ops rwkv_ops = {"rwkv", rwkv_lm_free, rwkv_cache_create, rwkv_cache_free, rwkv_word,

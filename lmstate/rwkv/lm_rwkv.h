@@ -13,6 +13,11 @@
 /* The RWKV model behind m, or NULL (ARPA, a mix). */
 const rwkv_model *lm_rwkv(const lm_model *m);
 
+/* Forward rows an RWKV cache has run so far (every token fed, stems and
+ * word tokens, look-ahead and </s> included), or -1 for another LM: the
+ * measure of what the word memo, the bounds and resuming save. */
+long long lm_rwkv_rows(const lm_cache *c);
+
 /* The state-file info of a loaded model (fingerprint, dims, kinds); fails
  * only on a kind name too long for the format (a bug). */
 rd_status sf_info_of_model(const rwkv_model *m, sf_model_info *out, rd_error *err);
