@@ -28,7 +28,6 @@ static int entry_is(const bl_entry *e, const char *id, const char *path, const c
 }
 
 static void test_lines_and_rewind(void **state) {
-    (void)state;
     char path[] = "/tmp/rd_bl_XXXXXX";
     int fd = mkstemp(path);
     assert_true(fd >= 0);
@@ -78,7 +77,6 @@ static void test_lines_and_rewind(void **state) {
 
 /* A pipe is read once into a temporary copy, then read again like a file. */
 static void test_pipe_is_copied(void **state) {
-    (void)state;
     FILE *p = popen("printf 'a\\tx.npy\\nb\\ty.npy\\n'", "r");
     assert_non_null(p);
     int saved = dup(0);
@@ -106,7 +104,6 @@ static void test_pipe_is_copied(void **state) {
 /* The set answers "seen" for a hash added before, across growth, and for
  * hash 0 (kept as 1: 0 marks an empty entry); never for one not added. */
 static void test_id_set(void **state) {
-    (void)state;
     bl_id_set s = {0};
     enum { N = 100000 };
     for (uint64_t i = 0; i < N; i++) assert_int_equal(bl_id_set_add(&s, i * 0x9E3779B97F4A7C15ULL), 0);

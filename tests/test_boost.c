@@ -65,7 +65,6 @@ static double partial_credit(const phrase *p, int np, const int *seq, int n) {
 }
 
 static void test_automaton_matches_brute_force(void **state) {
-    (void)state;
     srand(1234);
     for (int round = 0; round < 300; round++) {
         phrase p[8], u[8];
@@ -111,7 +110,6 @@ static void test_automaton_matches_brute_force(void **state) {
 /* "new york city": "new york" earns partial credit, "new york state" takes
  * it back. */
 static void test_partial_credit_revoked(void **state) {
-    (void)state;
     const char *ph[] = {"new york city"};
     boost_graph *g;
     rd_error err;
@@ -140,7 +138,6 @@ static void expect_error(const char *text, const char *msg) {
 }
 
 static void test_parser(void **state) {
-    (void)state;
     const char *ok = "# names\n\nnew york :3\n  gnocchi{n y o k i}  alla :0.5\nsolo\nnew york :2\n";
     boost_graph *g;
     rd_error err;

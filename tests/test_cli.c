@@ -108,7 +108,6 @@ static const char *REF121 =
     "also a popular contrivance whereby love making may be suspended but not stopped during the picnic season";
 
 static void test_librispeech_with_3gram(void **state) {
-    (void)state;
     char npy[512], lex[512], lm[512];
     need_prog_and_data(npy, W2V, lex, LEX_VOCAB, lm, ARPA3, NULL);
     run_result r;
@@ -121,7 +120,6 @@ static void test_librispeech_with_3gram(void **state) {
 /* librispeech-words.lst lacks "contrivance": by default the decoder stays in
  * the lexicon; with a finite --unk-score it spells the missing word. */
 static void test_missing_word(void **state) {
-    (void)state;
     char npy[512], lex[512], lm[512];
     need_prog_and_data(npy, W2V, lex, LEX_WORDS, lm, ARPA3, NULL);
     run_result r;
@@ -139,7 +137,6 @@ static void test_missing_word(void **state) {
  * without units, or with a unit the model lacks, it is refused with the
  * hotword file's line. */
 static void test_hotwords(void **state) {
-    (void)state;
     char npy[512], lex[512], lm[512], hot[64];
     need_prog_and_data(npy, W2V, lex, LEX_WORDS, lm, ARPA3, NULL);
     const char ok[] = "# units for a word the lexicon lacks\ncontrivance{c o n t r i v a n c e} :2\n";
@@ -187,7 +184,6 @@ static void test_hotwords(void **state) {
 }
 
 static void test_ocr_line_real_words(void **state) {
-    (void)state;
     char npy[512], lm[512];
     need_prog_and_data(npy, "emissions/ocr-handwriting-line.npy", lm, "lm/ocr-bigram.arpa", NULL);
     /* the lexicon: the LM's words spelled with the OCR model's units */
@@ -202,7 +198,6 @@ static void test_ocr_line_real_words(void **state) {
 }
 
 static void test_all_emissions_one_command(void **state) {
-    (void)state;
     char dir[512];
     need_prog_and_data(dir, "emissions", NULL);
     run_result r;
@@ -216,7 +211,6 @@ static void test_all_emissions_one_command(void **state) {
 /* A list decoded with 1 or 2 threads, and as the sorted concatenation of 3
  * shards, gives identical output. */
 static void test_threads_and_shards_identical(void **state) {
-    (void)state;
     char npy[512], tok[512];
     need_prog_and_data(npy, W2V, tok, TOK121, NULL);
     char list[64];
@@ -239,7 +233,6 @@ static void test_threads_and_shards_identical(void **state) {
 }
 
 static void test_errors_name_file_and_exit(void **state) {
-    (void)state;
     NEED_PROG();
     run_result r;
     run_exit(&r, 1, PROG " --logits /nonexistent/x.npy --tokens /dev/null");
@@ -255,7 +248,6 @@ static void test_errors_name_file_and_exit(void **state) {
 
 /* A bad utterance in a list: named, skipped with --keep-going, counted. */
 static void test_keep_going_counts_failures(void **state) {
-    (void)state;
     char npy[512], tok[512];
     need_prog_and_data(npy, W2V, tok, TOK121, NULL);
     char other[512];
@@ -284,7 +276,6 @@ static void test_keep_going_counts_failures(void **state) {
 /* With the 3-gram and JSON scores: byte-identical for 1, 2 and 8 threads and
  * for sorted shards; a session list with --session-carry too. */
 static void test_determinism_with_lm(void **state) {
-    (void)state;
     char npy[512], tok[512], lex[512], lm[512], other[512];
     need_prog_and_data(npy, W2V, other, "emissions/librispeech-pyctcdecode-sample.npy", tok, TOK121, lex, LEX_VOCAB,
                        lm, ARPA3, NULL);
@@ -319,7 +310,6 @@ static void test_determinism_with_lm(void **state) {
 
 /* Plain-text emissions (by content, any name; '-' = stdin) decode like the .npy. */
 static void test_text_matrix_input(void **state) {
-    (void)state;
     char npy[512], tok[512];
     need_prog_and_data(npy, W2V, tok, TOK121, NULL);
     rd_npy x;
@@ -347,7 +337,6 @@ static void test_text_matrix_input(void **state) {
 
 /* --stream in chunks of 1, 7, 50 frames ends with the whole decode's line. */
 static void test_stream_equals_whole(void **state) {
-    (void)state;
     char npy[512], lex[512], lm[512], tok[512];
     need_prog_and_data(npy, W2V, tok, TOK121, lex, LEX_VOCAB, lm, ARPA3, NULL);
     run_result w, s;
@@ -373,7 +362,6 @@ static void test_stream_equals_whole(void **state) {
  * ten and opened it; the signal comes then. (It used to poll for a non-empty
  * output and expect "utterances": a loaded machine could have written one.) */
 static void test_signals_and_resume(void **state) {
-    (void)state;
     char npy[512], tok[512], lex[512], lm[512];
     need_prog_and_data(npy, W2V, tok, TOK121, lex, LEX_VOCAB, lm, ARPA3, NULL);
     char dir[] = "/tmp/rd_cli_sigXXXXXX", path[600];
@@ -420,7 +408,6 @@ static void test_signals_and_resume(void **state) {
 /* --lm-state FILE from 'rwkv-lm state save' decodes exactly as --lm-prefix
  * with the same text; a corrupt or foreign state file is refused. */
 static void test_lm_state_equals_prefix(void **state) {
-    (void)state;
     char npy[512], model[512], other[512];
     need_prog_and_data(npy, W2V, model, RWKV7, other, "rwkv/tiny-rwkv-4v0-660K-FP32.bin", NULL);
     /* a small lexicon: the transcript's words spelled in the model's letters, plus distractors */
@@ -464,7 +451,6 @@ static void test_lm_state_equals_prefix(void **state) {
 }
 
 static void test_list_parse_error(void **state) {
-    (void)state;
     NEED_PROG();
     char list[64];
     const char text[] = "a\tx.npy\n\tonly-a-path-after-tab\n";
@@ -483,7 +469,6 @@ static void test_list_parse_error(void **state) {
  * build without CUDA) with the same output; cuda exits 3 saying what is
  * missing; --batch is refused with --device cpu. */
 static void test_device_option(void **state) {
-    (void)state;
     char npy[512], lex[512];
     need_prog_and_data(npy, W2V, lex, LEX_VOCAB, NULL);
     run_result base, r;
@@ -511,7 +496,6 @@ static void test_device_option(void **state) {
 }
 
 static void test_options_as_typed(void **state) {
-    (void)state;
     NEED_PROG();
     struct { const char *args, *err; } bad[] = {
         {"--beam-s 3", "rwkv-decode: unknown option '--beam-s' (options are spelled in full); did you mean "
@@ -575,7 +559,6 @@ static void test_options_as_typed(void **state) {
  * (pyctcdecode's unk_score_offset); JSON marks those words "oov". It used to
  * be ignored there (the same text whatever the value). */
 static void test_unk_score_lexicon_free(void **state) {
-    (void)state;
     char npy[512], lm[512];
     need_prog_and_data(npy, "emissions/ocr-handwriting-line.npy", lm, "lm/ocr-bigram.arpa", NULL);
     run_result a, b;
@@ -595,7 +578,6 @@ static void test_unk_score_lexicon_free(void **state) {
 
 /* --nbest N in text output: 'id<TAB>rank<TAB>score<TAB>text', best first. */
 static void test_nbest_text(void **state) {
-    (void)state;
     char npy[512];
     need_prog_and_data(npy, W2V, NULL);
     run_result r, j;
@@ -634,7 +616,6 @@ static double json_number(const char *p, const char *key) {
  * --rescore. Two LMs: refused weight counts; the lm of --lm A --lm B is the
  * weighted sum of what each gives that text alone. */
 static void test_rescore_and_two_lms(void **state) {
-    (void)state;
     char npy[512], lex[512], model[512], arpa[512];
     need_prog_and_data(npy, W2V, lex, LEX_VOCAB, model, "rwkv/english-rwkv7-2m-bytes.pth", arpa, ARPA3, NULL);
     run_result r, first, one;
@@ -685,7 +666,6 @@ static void test_rescore_and_two_lms(void **state) {
  * as a Hugging Face vocab.json, a fairseq dict.ltr.txt and a k2 tokens.txt;
  * a list and an ARPA file with a BOM too. */
 static void test_token_files_as_published(void **state) {
-    (void)state;
     char npy[512], tok[512], lm[512];
     need_prog_and_data(npy, W2V, tok, TOK121, lm, ARPA3, NULL);
     char dir[] = "/tmp/rd_cli_tokXXXXXX";
@@ -716,7 +696,6 @@ static void test_token_files_as_published(void **state) {
 
 /* Errors that tell the truth, each with its exit status. */
 static void test_errors_tell_the_truth(void **state) {
-    (void)state;
     char npy[512], tok[512], lex[512], lm[512];
     need_prog_and_data(npy, W2V, tok, TOK121, lex, LEX_WORDS, lm, ARPA3, NULL);
     char dir[] = "/tmp/rd_cli_errXXXXXX", want[2048];
@@ -780,7 +759,6 @@ static void test_errors_tell_the_truth(void **state) {
 /* LM files as published: .arpa.gz decodes as the .arpa; a file that is no
  * model says what it looks like (it said "unknown tensor file format"). */
 static void test_lm_files_as_published(void **state) {
-    (void)state;
     char npy[512], lex[512], lm[512];
     need_prog_and_data(npy, W2V, lex, LEX_WORDS, lm, ARPA3, NULL);
     char dir[] = "/tmp/rd_cli_lmXXXXXX", want[2048];
@@ -809,7 +787,6 @@ static void test_lm_files_as_published(void **state) {
 /* Timestamps: seconds with --frame-shift, token times, word confidence,
  * CTM; and the options refused where they would do nothing. */
 static void test_timestamps(void **state) {
-    (void)state;
     char npy[512];
     need_prog_and_data(npy, W2V, NULL);
     run_result r;
@@ -843,7 +820,6 @@ static void test_timestamps(void **state) {
  * gave one partial for this 422-frame utterance with the 3-gram); JSON key
  * "partial"; the last line is still the whole decode's. */
 static void test_partial_best(void **state) {
-    (void)state;
     char npy[512], lex[512], lm[512];
     need_prog_and_data(npy, W2V, lex, LEX_VOCAB, lm, ARPA3, NULL);
     run_result r, w;
@@ -874,7 +850,6 @@ static void test_partial_best(void **state) {
  * writes straight through to a FIFO at OUT (not replaced by a regular file),
  * and leaves no temporary file behind when it fails. */
 static void test_state_output_written_safely(void **state) {
-    (void)state;
     char model[512];
     need_prog_and_data(model, RWKV7, NULL);
     run_result r;
@@ -902,7 +877,6 @@ static void test_state_output_written_safely(void **state) {
  * stdout: No space left on device") in every mode of both programs, and the
  * summary does not count lines that were not written. */
 static void test_stdout_full_is_an_error(void **state) {
-    (void)state;
     char npy[512], tok[512], arpa[512], model[512];
     need_prog_and_data(npy, W2V, tok, TOK121, arpa, "lm/kenlm-test.arpa", model, RWKV7, NULL);
     char list[64], text[2048];
@@ -944,7 +918,6 @@ static void test_stdout_full_is_an_error(void **state) {
  * parses, ids that start with '{' or are 4 KB long are read back, duplicate
  * ids in a list and ids with a tab or newline are refused. */
 static void test_resume_exact(void **state) {
-    (void)state;
     char rel[512], npy[4096];
     need_prog_and_data(rel, W2V, NULL);
     assert_non_null(realpath(rel, npy)); /* the commands run in a temporary directory */
@@ -1014,7 +987,6 @@ static void test_resume_exact(void **state) {
  * matrix on --stream --logits - is refused, not read as raw float32. The
  * writers exit after writing; 'timeout' only bounds a hang. */
 static void test_fifo_opened_once(void **state) {
-    (void)state;
     char rel[512], npy[4096], tok[512];
     need_prog_and_data(rel, W2V, tok, TOK121, NULL);
     assert_non_null(realpath(rel, npy));
@@ -1043,7 +1015,6 @@ static void test_fifo_opened_once(void **state) {
 /* Issue 17 item 4: weights that overflow are refused at parse time, naming
  * the option; the search never sees NaN (this crashed in select_best). */
 static void test_weights_refused_at_parse(void **state) {
-    (void)state;
     NEED_PROG();
     char tok[64], lex[64], lm[64], em[64];
     const char tt[] = "<blank>\nA\nB\nC\n", lt[] = "ab A B\nba B A\nc C\ncab C A B\n";
@@ -1079,7 +1050,6 @@ static void test_weights_refused_at_parse(void **state) {
 /* Issue 17 item 6: a 128-byte .npy of shape (2^40, 0, 32) is refused before
  * anything is reserved for its rows (it asked for GBs of utterance slots). */
 static void test_zero_dim_3d_refused(void **state) {
-    (void)state;
     NEED_PROG();
     char hdr[128];
     const char dict[] = "{'descr': '<f4', 'fortran_order': False, 'shape': (1099511627776, 0, 32), }";
@@ -1110,7 +1080,6 @@ static void test_zero_dim_3d_refused(void **state) {
  * units as characters; a lexicon with pieces the tokens lack is named with
  * its line. */
 static void test_subword_pieces(void **state) {
-    (void)state;
     NEED_PROG();
     run_result r;
     run_out(&r, 0, "the cat sat on the mat\n", PROG " --logits data/subword/cat.npy");
@@ -1163,7 +1132,6 @@ static void test_subword_pieces(void **state) {
  * output in list order with threads, shards, --resume, session runs, ids
  * checked (a carriage return, then duplicates) on stdin too, the counts. */
 static void test_long_list_streamed(void **state) {
-    (void)state;
     NEED_PROG();
     char dir[] = "/tmp/rd_cli_listXXXXXX", cwd[1024];
     assert_non_null(mkdtemp(dir));
@@ -1213,7 +1181,6 @@ static void test_long_list_streamed(void **state) {
 /* The last --format given is the format (before, a ctm given earlier stayed
  * on under a later --format text and asked for --frame-shift). */
 static void test_last_format_wins(void **state) {
-    (void)state;
     char npy[512], want[4096];
     need_prog_and_data(npy, W2V, NULL);
     run_result r;

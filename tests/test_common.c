@@ -63,7 +63,6 @@ static rd_npy parse_ok(const unsigned char *buf, size_t n) {
 
 /* Plain-text matrices: separators, comments, and exact errors. */
 static void test_text_matrix(void **state) {
-    (void)state;
     static const char good[] = "# logits\n1 2\t3\n\n4,5 , 6\r\n-7;8;  9e-1\n";
     rd_npy a;
     rd_error err;
@@ -132,7 +131,6 @@ static void test_text_matrix(void **state) {
 }
 
 static void test_npy_roundtrip(void **state) {
-    (void)state;
     float v[2 * 2 * 3];
     for (int i = 0; i < 12; i++) v[i] = (float)i * 0.5f - 3.25f;
     v[5] = -0.0f;
@@ -168,7 +166,6 @@ static void test_npy_roundtrip(void **state) {
 }
 
 static void test_npy_write_errors(void **state) {
-    (void)state;
     rd_error err;
     int64_t shape[4] = {2, 3, 4, 5};
     assert_int_equal(rd_npy_write_f32("/tmp/rd_x.npy", NULL, 4, shape, &err), RD_ERR_USAGE);
@@ -185,7 +182,6 @@ static void test_npy_write_errors(void **state) {
 }
 
 static void test_npy_v1_f4_le(void **state) {
-    (void)state;
     unsigned char buf[256], data[24];
     for (int i = 0; i < 6; i++) put_u32(data + 4 * i, rd_f32_to_bits(1.5f * (float)i - 2), 0);
     size_t n = mk_npy(buf, sizeof buf, 1, F2_HDR("<f4", "False", "(2, 3)"), data, 24);
@@ -199,7 +195,6 @@ static void test_npy_v1_f4_le(void **state) {
 }
 
 static void test_npy_v2_f8_both_orders(void **state) {
-    (void)state;
     const double vals[4] = {1.0 / 3.0, -2.5e10, 1e-300, 7.0};
     for (int big = 0; big <= 1; big++) {
         unsigned char buf[256], data[32];
@@ -216,7 +211,6 @@ static void test_npy_v2_f8_both_orders(void **state) {
 }
 
 static void test_npy_v3_f2_special_values(void **state) {
-    (void)state;
     /* 0, 1, -2, 65504 (max), 2^-24 (smallest subnormal), 1023*2^-24 (largest
      * subnormal), inf, -inf, nan, -0 */
     const uint16_t h[10] = {0x0000, 0x3C00, 0xC000, 0x7BFF, 0x0001,
@@ -242,7 +236,6 @@ static void test_npy_v3_f2_special_values(void **state) {
 }
 
 static void test_npy_big_endian_f4_i4(void **state) {
-    (void)state;
     unsigned char buf[256], data[12];
     put_u32(data, rd_f32_to_bits(3.5f), 1);
     put_u32(data + 4, rd_f32_to_bits(-1e-3f), 1);
@@ -262,7 +255,6 @@ static void test_npy_big_endian_f4_i4(void **state) {
 }
 
 static void test_npy_integer_dtypes(void **state) {
-    (void)state;
     unsigned char buf[256], data[24];
     put_u64(data, (uint64_t)-5, 0);
     put_u64(data + 8, 1ull << 40, 0);
@@ -284,7 +276,6 @@ static void test_npy_integer_dtypes(void **state) {
 
 /* Disk holds x[i][j] = 10*i + j in Fortran order (i fastest). */
 static void test_npy_fortran_2d(void **state) {
-    (void)state;
     unsigned char buf[256], data[24];
     int s = 0;
     for (int j = 0; j < 3; j++)
@@ -298,7 +289,6 @@ static void test_npy_fortran_2d(void **state) {
 
 /* 3-D, big-endian f8 in Fortran order: x[i][j][k] = 100i + 10j + k. */
 static void test_npy_fortran_3d(void **state) {
-    (void)state;
     unsigned char buf[512], data[2 * 3 * 4 * 8];
     int s = 0;
     for (int k = 0; k < 4; k++)
@@ -317,7 +307,6 @@ static void test_npy_fortran_3d(void **state) {
 
 /* Key order, quotes, spacing, trailing commas and Python 2 longs vary. */
 static void test_npy_header_variants(void **state) {
-    (void)state;
     const char *hdrs[] = {
         "{\"shape\": (2, 2), \"fortran_order\": False, \"descr\": \"<f4\"}",
         "{ 'fortran_order' : False ,'descr':'<f4','shape':(2L,2L,) }\n",
@@ -337,7 +326,6 @@ static void test_npy_header_variants(void **state) {
 }
 
 static void test_npy_empty_array(void **state) {
-    (void)state;
     unsigned char buf[256];
     size_t n = mk_npy(buf, sizeof buf, 1, F2_HDR("<f4", "False", "(0, 32)"), NULL, 0);
     rd_npy a = parse_ok(buf, n);
@@ -363,7 +351,6 @@ static void expect_parse_error(const unsigned char *buf, size_t n, const char *w
 }
 
 static void test_npy_bad_preamble(void **state) {
-    (void)state;
     unsigned char buf[300];
     expect_parse_error((const unsigned char *)"", 0,
                        "x.npy: expected the magic string \\x93NUMPY at the start of the file");
@@ -451,7 +438,6 @@ static const bad_header bad_headers[] = {
 };
 
 static void test_npy_bad_headers(void **state) {
-    (void)state;
     for (size_t i = 0; i < sizeof bad_headers / sizeof *bad_headers; i++) {
         const bad_header *b = &bad_headers[i];
         unsigned char buf[512];
@@ -470,7 +456,6 @@ static void test_npy_bad_headers(void **state) {
 }
 
 static void test_npy_read_errors(void **state) {
-    (void)state;
     rd_npy a;
     rd_error err;
     assert_int_equal(rd_npy_read("/nonexistent/e.npy", &a, &err), RD_ERR_IO);
@@ -495,7 +480,6 @@ static void test_npy_read_errors(void **state) {
 }
 
 static void test_npy_golden_wav2vec2(void **state) {
-    (void)state;
     char path[512];
     RD_DATA_OR_SKIP(path, "emissions/librispeech-121-121726-0000.wav2vec2.npy");
     rd_npy a;
@@ -560,7 +544,6 @@ static void check_corpus_values(const char *file, const rd_npy *a) {
 }
 
 static void test_npy_fuzz_corpus(void **state) {
-    (void)state;
     const char *dir = "tests/fuzz/corpus/fuzz_npy";
     if (access(dir, R_OK) != 0) skip();
     for (size_t i = 0; i < sizeof corpus / sizeof *corpus; i++) {
@@ -589,7 +572,6 @@ static void test_npy_fuzz_corpus(void **state) {
 /* ---- text ----------------------------------------------------------------- */
 
 static void test_line_iter(void **state) {
-    (void)state;
     const char buf[] = "a\nbb\r\n\nz\0z\nlast\r";
     rd_line_iter it;
     rd_line_iter_init(&it, buf, sizeof buf - 1);
@@ -616,7 +598,6 @@ static void test_line_iter(void **state) {
 }
 
 static void test_split_ws(void **state) {
-    (void)state;
     const char *s = "  a\tbb  \t c ";
     const char *f[4];
     size_t fl[4];
@@ -634,7 +615,6 @@ static void test_split_ws(void **state) {
 }
 
 static void test_parse_numbers(void **state) {
-    (void)state;
     float f = 0;
     assert_true(rd_parse_float("-0.25", 5, &f));
     assert_float_equal(f, -0.25f, 0);
@@ -672,7 +652,6 @@ static void test_parse_numbers(void **state) {
 }
 
 static void test_utf8(void **state) {
-    (void)state;
     const char *good[] = {"", "plain ascii", "caf\xC3\xA9", "\xE2\x82\xAC 5",
                           "\xF0\x9F\x98\x80", "\xF4\x8F\xBF\xBF", "\xEF\xBF\xBF"};
     for (size_t i = 0; i < sizeof good / sizeof *good; i++)
@@ -699,7 +678,6 @@ static void test_utf8(void **state) {
 }
 
 static void test_text_read(void **state) {
-    (void)state;
     char path[64];
     assert_non_null(rd_test_tmpfile(path, sizeof path, "one\ntwo", 7));
     rd_text t;
@@ -731,7 +709,6 @@ static void test_text_read(void **state) {
 /* ---- arena ---------------------------------------------------------------- */
 
 static void test_arena(void **state) {
-    (void)state;
     rd_arena a;
     rd_arena_init(&a, 256);
     char *p[20];
@@ -768,7 +745,6 @@ static void test_arena(void **state) {
 }
 
 static void test_checked_alloc(void **state) {
-    (void)state;
     assert_null(rd_malloc_array(SIZE_MAX / 2, 4));
     assert_null(rd_calloc_array(SIZE_MAX / 2, 4));
     void *p = rd_malloc_array(0, 8);
@@ -792,7 +768,6 @@ static rd_status fails_twice(rd_error *err) {
 }
 
 static void test_status(void **state) {
-    (void)state;
     rd_error err;
     rd_error_clear(&err);
     assert_int_equal(err.status, RD_OK);
@@ -821,7 +796,6 @@ static void test_status(void **state) {
 }
 
 static void test_exit_codes(void **state) {
-    (void)state;
     static const struct { rd_status st; int code; } codes[] = {
         {RD_OK, 0}, {RD_ERR_INPUT, 1}, {RD_ERR_IO, 1}, {RD_ERR_USAGE, 2}, {RD_ERR_NOMEM, 3},
         {RD_ERR_DEVICE, 3}, {RD_ERR_INTERNAL, 3}, {RD_ERR_INTERRUPTED, 130}, {(rd_status)99, 3}};
@@ -834,7 +808,6 @@ static void test_exit_codes(void **state) {
 }
 
 static void test_timer_and_progress(void **state) {
-    (void)state;
     double t0 = rd_now();
     double t1 = rd_now();
     assert_true(t1 >= t0 && t0 > 0);
@@ -852,7 +825,6 @@ static void test_timer_and_progress(void **state) {
 /* The one FNV-1a (common/hash.h): published test vectors, chaining, and
  * the constants (an offset basis once typed with a digit missing). */
 static void test_fnv1a_vectors(void **state) {
-    (void)state;
     assert_true(RD_FNV64_OFFSET == 0xcbf29ce484222325ull);
     assert_true(RD_FNV32_OFFSET == 0x811c9dc5u);
     assert_true(rd_fnv1a64(RD_FNV64_OFFSET, "", 0) == 0xcbf29ce484222325ull);
@@ -866,7 +838,6 @@ static void test_fnv1a_vectors(void **state) {
 
 /* Element sizes and the fp32 <-> fp32/fp16/bf16 array helpers (common/dtype.h). */
 static void test_dtype_arrays(void **state) {
-    (void)state;
     assert_int_equal(rd_dtype_size(RD_F32), 4);
     assert_int_equal(rd_dtype_size(RD_F16), 2);
     assert_int_equal(rd_dtype_size(RD_BF16), 2);
@@ -898,7 +869,6 @@ static void test_dtype_arrays(void **state) {
 /* rd_fail_at: the place first, "FILE:LINE: " or "FILE: " (line <= 0), and
  * arguments may come from the error's own message. */
 static void test_fail_at(void **state) {
-    (void)state;
     rd_error err;
     assert_int_equal(rd_fail_at(&err, RD_ERR_INPUT, "lex.txt", 12, "expected %s", "a word"), RD_ERR_INPUT);
     assert_string_equal(err.msg, "lex.txt:12: expected a word");
@@ -926,7 +896,6 @@ static void pool_job_fn(void *ctx, int t, int n) {
 /* rd_pool_run calls fn once per thread index, every run, and returns only
  * when all have returned; one thread (or fewer) runs on the caller alone. */
 static void test_pool(void **state) {
-    (void)state;
     for (int threads = 0; threads <= 4; threads++) {
         rd_pool p;
         rd_error err;

@@ -308,17 +308,14 @@ static const char lex_delim[] = "ab a b\nAB a b\nba b a\na a\nb b\nbab b a b\n";
 static const char tok_leaf[] = "<blank>\na\nb\n";
 
 static void test_exhaustive_delimiter_lm(void **state) {
-    (void)state;
     for (unsigned s = 1; s <= 12; s++) run_case(tok_delim, lex_delim, 1, s, 7);
 }
 
 static void test_exhaustive_delimiter_no_lm(void **state) {
-    (void)state;
     for (unsigned s = 20; s <= 26; s++) run_case(tok_delim, lex_delim, 0, s, 7);
 }
 
 static void test_exhaustive_leaf_mode(void **state) {
-    (void)state;
     for (unsigned s = 40; s <= 49; s++) run_case(tok_leaf, lex_delim, 1, s, 7);
 }
 
@@ -326,7 +323,6 @@ static void test_exhaustive_leaf_mode(void **state) {
  * both readings' (the brute force sums by words): the final merge used to
  * compare unit sequences, giving two entries for "ab" each with part of it. */
 static void test_exhaustive_alternates(void **state) {
-    (void)state;
     static const char lex_alt[] = "ab a b\nab b a b\nba b a\na a\nb b\nab a b a\n";
     for (unsigned s = 80; s <= 87; s++) run_case(tok_leaf, lex_alt, 1, s, 7);
     for (unsigned s = 90; s <= 95; s++) run_case(tok_delim, lex_alt, 1, s, 7);
@@ -336,7 +332,6 @@ static void test_exhaustive_alternates(void **state) {
  * under wA * table 0 + wB * table 1, in both modes, and its lm is that
  * weighted sum of each table alone over its words. */
 static void test_exhaustive_two_lms(void **state) {
-    (void)state;
     for (unsigned s = 60; s <= 67; s++) run_case_mix(tok_delim, lex_delim, 1, s, 7, 0.6f, 0.9f);
     for (unsigned s = 70; s <= 75; s++) run_case_mix(tok_leaf, lex_delim, 1, s, 7, 1.3f, -0.4f);
 }
@@ -346,7 +341,6 @@ static void test_exhaustive_two_lms(void **state) {
  * everything, with pruning active (small beam and threshold), one table or a
  * mix of two; and it did give words up. */
 static void test_lm_floors_keep_results(void **state) {
-    (void)state;
     lex_units *u = make_units(tok_delim);
     lex_lexicon *l = make_lexicon(lex_delim, u);
     int V = lex_units_count(u), T = 8;
@@ -398,7 +392,6 @@ static void test_lm_floors_keep_results(void **state) {
 /* Peaky emissions spelling "ab ba" must decode to it; the homophone AB of
  * ab wins only when the LM prefers it. */
 static void test_homophone_choice_follows_lm(void **state) {
-    (void)state;
     lex_units *u = make_units(tok_delim);
     lex_lexicon *l = make_lexicon(lex_delim, u);
     int path[] = {2, 0, 3, 1, 3, 2, 0};
@@ -441,7 +434,6 @@ static const dec_hyp *decode_path(dec_decoder **d, const lex_units *u, const lex
  * that repeat that unit used to be left out (CMUdict "there" 15-19 instead
  * of 15-21); with a delimiter, blanks before it used to count. */
 static void test_word_ends(void **state) {
-    (void)state;
     lm_model lm = table_model(0);
     lex_units *u = make_units(tok_leaf);
     lex_lexicon *l = make_lexicon(lex_delim, u);
@@ -500,7 +492,6 @@ static void test_word_ends(void **state) {
 
 /* Lexicon-free: words are spelled from units and split at the delimiter. */
 static void test_lexicon_free_spells_words(void **state) {
-    (void)state;
     lex_units *u = make_units(tok_delim);
     int path[] = {2, 2, 0, 3, 1, 1, 3, 0, 2};
     int T = 9, V = 4;
@@ -518,7 +509,6 @@ static void test_lexicon_free_spells_words(void **state) {
 
 /* Streaming: frames fed in chunks give the same result as all at once. */
 static void test_chunks_equal_whole(void **state) {
-    (void)state;
     lex_units *u = make_units(tok_delim);
     lex_lexicon *l = make_lexicon(lex_delim, u);
     int T = 40, V = 4;
@@ -566,7 +556,6 @@ static void test_chunks_equal_whole(void **state) {
  * A's words as --lm-prefix (the toy LM is a bigram); without carry as B
  * alone. */
 static void test_session_carry(void **state) {
-    (void)state;
     lex_units *u = make_units(tok_delim);
     lex_lexicon *l = make_lexicon(lex_delim, u);
     int T = 24, V = 4;
@@ -606,7 +595,6 @@ static void test_session_carry(void **state) {
 /* --lm-prefix: the first word is scored after the prefix words, and the
  * prefix itself adds nothing. */
 static void test_lm_prefix(void **state) {
-    (void)state;
     lex_units *u = make_units(tok_delim);
     lex_lexicon *l = make_lexicon(lex_delim, u);
     int T = 30, V = 4;
@@ -649,7 +637,6 @@ static void test_lm_prefix(void **state) {
 /* --token-min-logp: a unit below the floor is never tried (unless it is the
  * frame's best), so hypotheses needing it vanish from the n-best. */
 static void test_token_min_logp(void **state) {
-    (void)state;
     lex_units *u = make_units(tok_delim); /* <blank> | a b */
     /* frame 0: a; frame 1: blank, b at p = 0.01; frame 2: blank */
     float p[3][4] = {{0.01f, 0.01f, 0.97f, 0.01f}, {0.98f, 0.005f, 0.005f, 0.01f}, {0.97f, 0.01f, 0.01f, 0.01f}};
@@ -676,7 +663,6 @@ static void test_token_min_logp(void **state) {
 }
 
 static void test_emissions_detection(void **state) {
-    (void)state;
     float probs[] = {0.25f, 0.75f, 1.0f, 0.0f};
     dec_input k;
     assert_int_equal(dec_input_detect(probs, 2, 2, "p", &k, NULL), RD_OK);
@@ -698,7 +684,6 @@ static void test_emissions_detection(void **state) {
  * are seen (every row is checked), and --input logprobs wins over the
  * "-inf in raw logits" refusal. */
 static void test_emissions_detection_all_rows(void **state) {
-    (void)state;
     enum { T = 1000, V = 4 };
     float *x = malloc(sizeof(float) * T * V);
     assert_non_null(x);
@@ -722,7 +707,6 @@ static void test_emissions_detection_all_rows(void **state) {
  * batch with shared parents, a child that is its own parent, </s>,
  * unigrams, look-ahead and a reorder. */
 static void test_mix_scores_are_weighted_sums(void **state) {
-    (void)state;
     static const char arpa[] = "\\data\\\nngram 1=5\nngram 2=3\n\n\\1-grams:\n-1.0\t<s>\t-0.3\n-0.7\t</s>\n"
                                "-0.5\tthe\t-0.2\n-0.9\tcat\t-0.1\n-1.2\t<unk>\n\n\\2-grams:\n-0.2\t<s> the\n"
                                "-0.3\tthe cat\n-0.4\tcat </s>\n\n\\end\\\n";
@@ -796,7 +780,6 @@ static void test_mix_scores_are_weighted_sums(void **state) {
  * first pass + weight * that + word score * words, re-ranked; the texts are
  * the search's. */
 static void test_rescore_nbest(void **state) {
-    (void)state;
     lex_units *u = make_units(tok_delim);
     lex_lexicon *l = make_lexicon(lex_delim, u);
     int V = lex_units_count(u), T = 7;
@@ -850,7 +833,6 @@ static void test_rescore_nbest(void **state) {
  * what it prints: no look-ahead bonus for the unfinished word (issue 17
  * item 8b: the partial's ranking score was reported). */
 static void test_fallback_score(void **state) {
-    (void)state;
     lex_units *u = make_units(tok_delim); /* <blank> | a b */
     lex_lexicon *l = make_lexicon("ab a b\nbab b a b\n", u);
     enum { T = 5, V = 4 };
@@ -888,7 +870,6 @@ static void test_fallback_score(void **state) {
  * best unigram first (a Rime key has up to 312 words; 100k homophones on one
  * pronunciation took 75 s and a huge RWKV state cache with the whole group). */
 static void test_homophone_cap(void **state) {
-    (void)state;
     lex_units *u = make_units(tok_delim); /* <blank> | a b */
     char lex[100 * 16] = "";
     for (int i = 0; i < 100; i++) snprintf(lex + strlen(lex), sizeof lex - strlen(lex), "w%d a b\n", i);
@@ -934,7 +915,6 @@ static void expect_lm_error(const float *lp, int T, int broken, const char *desc
 }
 
 static void test_nonfinite_lm_score(void **state) {
-    (void)state;
     enum { T = 3, V = 4 };
     static const int path[T] = {3, 2, 1}; /* b a | */
     float lp[T * V];
@@ -946,7 +926,6 @@ static void test_nonfinite_lm_score(void **state) {
  * ever scored, and the NaN total dropped every hypothesis, so a NaN state file
  * (--lm-state) decoded to an empty "fallback" transcript with exit 0. */
 static void test_nonfinite_end_score(void **state) {
-    (void)state;
     enum { T = 3, V = 4 };
     float lp[T * V];
     for (int t = 0; t < T; t++)
@@ -961,7 +940,6 @@ static void test_nonfinite_end_score(void **state) {
  * once, best first; no frames at all give the empty text. Issue 17 item 4
  * (an ASan heap overflow in select_best when NaN scores broke its order). */
 static void test_beam_selection_edges(void **state) {
-    (void)state;
     lex_units *u = make_units(tok_delim); /* <blank> | a b */
     lex_lexicon *l = make_lexicon(lex_delim, u);
     enum { T = 3, V = 4 };
@@ -1017,7 +995,6 @@ static void test_beam_selection_edges(void **state) {
  * wins over detection) overflow the score to +inf: an error naming the
  * frame, not a transcript with score null and exit 0. */
 static void test_score_overflow(void **state) {
-    (void)state;
     lex_units *u = make_units(tok_delim); /* <blank> | a b */
     lex_lexicon *l = make_lexicon(lex_delim, u);
     enum { T = 4, V = 4 };
@@ -1033,7 +1010,6 @@ static void test_score_overflow(void **state) {
 }
 
 static void test_bad_options(void **state) {
-    (void)state;
     lex_units *u = make_units(tok_delim);
     dec_options o;
     dec_options_default(&o);
@@ -1053,7 +1029,6 @@ static void test_bad_options(void **state) {
  * when a --homophones cap would cut it; a phrase left half done at the end
  * earns nothing; a complete one earns weight per word. */
 static void test_hotwords(void **state) {
-    (void)state;
     lex_units *u = make_units(tok_delim);
     lex_lexicon *l = make_lexicon(lex_delim, u);
     int path[] = {2, 0, 3, 1, 3, 2, 0};
@@ -1115,7 +1090,6 @@ static void test_hotwords(void **state) {
 
 /* Streaming with hotwords: chunks give the whole decode's result. */
 static void test_hotwords_chunks_equal_whole(void **state) {
-    (void)state;
     for (int lexicon = 0; lexicon < 2; lexicon++) {
         lex_units *u = make_units(tok_delim);
         lex_lexicon *l = lexicon ? make_lexicon(lex_delim, u) : NULL;
@@ -1162,7 +1136,6 @@ static void test_hotwords_chunks_equal_whole(void **state) {
  * reads 是 (weight 300), not 十 (first in the file) or 时; CJK words are
  * joined without spaces, unless a separator is given. */
 static void test_rime_prior_and_cjk_join(void **state) {
-    (void)state;
     static const char toks[] = "<blank>\nshi\nba\nma\n";
     static const char dict[] = "---\nname: t\n...\n十\tshi\t100\n是\tshi\t300\n时\tshi\t1\n"
                                "吗\tma\t1\n妈\tma\t3\nOK\tba\t1\n";

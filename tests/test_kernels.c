@@ -348,19 +348,16 @@ static void parity(const char *rel, int perturbed) {
 }
 
 static void test_parity_v7(void **s) {
-    (void)s;
     gpu_or_skip();
     parity(V7, 0);
 }
 
 static void test_parity_v4(void **s) {
-    (void)s;
     gpu_or_skip();
     parity(V4, 0);
 }
 
 static void test_parity_random(void **s) {
-    (void)s;
     gpu_or_skip();
     parity(V7, 1);
     parity(V4, 1);
@@ -374,7 +371,6 @@ static void test_parity_random(void **s) {
 #define NMSE_F16_STATE 3e-7
 #define NMSE_BF16_STATE 3e-6
 static void test_parity_shapes(void **s) {
-    (void)s;
     gpu_or_skip();
     static const struct { shape7 z; int rows; } cases[] = {
         {{2, 96, 32, 257, 160, 13, 7, 5, 19}, ROWS_BIG},
@@ -398,7 +394,6 @@ static void test_parity_shapes(void **s) {
 
 /* fp16 weights with bf16 state: close to the fp32 CPU step. */
 static void test_half_precision(void **s) {
-    (void)s;
     gpu_or_skip();
     pair p;
     kern_rwkv *gm;
@@ -443,7 +438,6 @@ static double lse_ref(const float *x, int n) {
 }
 
 static void test_logsoftmax_topk(void **s) {
-    (void)s;
     gpu_or_skip();
     enum { R = 9, V = 65536 };
     static const int ks[] = {1, 5, 16, 33, 64};
@@ -478,7 +472,6 @@ static void test_logsoftmax_topk(void **s) {
 /* The decoder's gather: log P(token) of chosen (row, token) pairs, a row
  * asked for several tokens, and every row's log-sum-exp. */
 static void test_logp_gather(void **s) {
-    (void)s;
     gpu_or_skip();
     pair p;
     kern_rwkv *gm;
@@ -586,7 +579,6 @@ static void cache_parity(rwkv_model *m, rd_dtype dt, double tol) {
 }
 
 static void test_state_cache_on_device(void **s) {
-    (void)s;
     gpu_or_skip();
     rwkv_model *m = load_or_skip(V7);
     cache_parity(m, RD_F32, NMSE_FP32);
@@ -601,7 +593,6 @@ static void test_state_cache_on_device(void **s) {
 }
 
 static void test_beam_topk(void **s) {
-    (void)s;
     gpu_or_skip();
     enum { B = 33, M = 1000, K = 24 };
     float *x = malloc((size_t)B * M * sizeof(float));
@@ -636,7 +627,6 @@ static void test_beam_topk(void **s) {
 /* ---------- errors, in every build ---------- */
 
 static void test_no_device_messages(void **s) {
-    (void)s;
     rd_error why;
     int ok = rd_cuda_available(&why);
 #ifndef RD_HAVE_CUDA
@@ -659,7 +649,6 @@ static void test_no_device_messages(void **s) {
 }
 
 static void test_bad_calls(void **s) {
-    (void)s;
     gpu_or_skip();
     pair p;
     kern_rwkv *gm;

@@ -40,7 +40,6 @@ static float next_score(lm_cache *c, int32_t slot, const char *word) {
  * the first slot started (computed) and in a later one (copied); a start of
  * (state, text) continues from that state; NULL returns to the model's. */
 static void test_rwkv_warm_start(void **state) {
-    (void)state;
     if (access(RWKV_MODEL, R_OK) != 0) skip();
     lm_model *m = load(RWKV_MODEL);
     size_t ss = lm_state_size(m);
@@ -103,7 +102,6 @@ static void test_rwkv_warm_start(void **state) {
 /* ARPA: a text start makes the next word's score the bigram after the
  * text's last word, at every start; a state fails at lm_start. */
 static void test_arpa_warm_start(void **state) {
-    (void)state;
     char path[64];
     assert_non_null(rd_test_tmpfile(path, sizeof path, arpa_text, strlen(arpa_text)));
     lm_model *m = load(path);
@@ -156,7 +154,6 @@ static void state_after(const lm_load_options *extra, const char *text, float *s
  * (was RWKV_NO_AVX512) changes the product path only, not the result
  * beyond rounding. Without either, two loads agree bit for bit. */
 static void test_load_options(void **state) {
-    (void)state;
     if (access(RWKV_MODEL, R_OK) != 0) skip();
     lm_load_options plain = {0}, sim = {.state_int8_sim = 1}, no512 = {.no_avx512 = 1};
     lm_model *m = load(RWKV_MODEL);

@@ -71,7 +71,6 @@ static void test_v4_fp32_logits(void **s) { expected_logits(V4_FP32, V4_LOGITS, 
 static void test_v4_fp16_logits(void **s) { expected_logits(V4_FP16, V4_LOGITS, 1e-2, 0.0137); }
 
 static void test_shapes_and_kinds(void **s) {
-    (void)s;
     rwkv_model *m = load_or_skip(V7_FP32);
     assert_int_equal(rwkv_version(m), 7);
     assert_int_equal(rwkv_n_layer(m), 12);
@@ -206,7 +205,6 @@ static void batched_equals_single(const char *model, int n, int threads) {
 }
 
 static void test_batched_v7(void **s) {
-    (void)s;
     batched_equals_single(V7_FP32, 1, 1);
     batched_equals_single(V7_FP32, 3, 1);
     batched_equals_single(V7_FP32, 17, 1);
@@ -214,7 +212,6 @@ static void test_batched_v7(void **s) {
 }
 
 static void test_batched_v4(void **s) {
-    (void)s;
     batched_equals_single(V4_FP32, 1, 1);
     batched_equals_single(V4_FP32, 3, 2);
     batched_equals_single(V4_FP32, 17, 2);
@@ -258,17 +255,14 @@ static void gather_equals_inplace(const char *model) {
 }
 
 static void test_gather_v7(void **s) {
-    (void)s;
     gather_equals_inplace(V7_FP32);
 }
 static void test_gather_v4(void **s) {
-    (void)s;
     gather_equals_inplace(V4_FP32);
 }
 
 /* fp16 / bf16 state storage stays close to fp32 over a few tokens. */
 static void test_half_state(void **s) {
-    (void)s;
     rwkv_model *m = load_or_skip(V7_FP32);
     rd_error err;
     rwkv_workspace *ws;
@@ -305,7 +299,6 @@ static int same_bits_or_nan(float a, float b) {
  * midpoints between neighbouring halves (ties to even), and floats past the
  * range at both ends; lengths not a multiple of 8. */
 static void test_state_f16_conversion(void **s) {
-    (void)s;
     enum { NH = 65536, NW = 4 * 65536 + 7 };
     uint16_t *h = malloc(NH * sizeof *h), *got16 = malloc(NW * sizeof *got16);
     float *f = malloc(NW * sizeof *f), *got = malloc(NH * sizeof *got);
@@ -343,7 +336,6 @@ static void test_state_f16_conversion(void **s) {
  * 1e-5 x sum |w x| (the kernels fuse multiply-add, the portable one rounds
  * twice). */
 static void test_products_match_portable(void **s) {
-    (void)s;
     static const int outs[] = {1, 15, 16, 17, 48, 65, 100};
     static const int ins[] = {1, 7, 64, 130};
     static const int ns[] = {1, 2, 5, 6, 7, 8, 9, 13, 17, 64, 70};
@@ -396,7 +388,6 @@ static void test_products_match_portable(void **s) {
 }
 
 static void test_bad_calls(void **s) {
-    (void)s;
     rwkv_model *m = load_or_skip(V7_FP32);
     rd_error err;
     rwkv_workspace *ws;
@@ -522,7 +513,6 @@ static void pth_zero_d(unsigned char *b, size_t n, const char *name) {
  * refuses 0 dimensions itself, test_broken_tensors); UBSan found a
  * shape[ndim - 1] read in r_k's head-size probe. */
 static void test_zero_d_tensors(void **s) {
-    (void)s;
     static const struct {
         const char *tensor, *want;
     } cases[] = {
@@ -560,7 +550,6 @@ static void expect_broken(const char *path, const char *name, size_t at, char c,
 }
 
 static void test_broken_tensors(void **s) {
-    (void)s;
     char path[512];
     RD_DATA_OR_SKIP(path, V7_FP32);
     /* rename: blocks.3.att.key.weight -> blocks.3.att.kez.weight */

@@ -197,7 +197,6 @@ static void test_fixture(void **state) {
 /* The bf16 model's logits differ from the fp32 model's (the fixtures would
  * not tell the two files apart otherwise), but only by rounding. */
 static void test_fixtures_differ_by_precision(void **state) {
-    (void)state;
     rd_npy a, b;
     rd_error err;
     assert_int_equal(rd_npy_read(DIR "tiny-rwkv7-fp32.logits.npy", &a, &err), RD_OK);

@@ -21,7 +21,6 @@ static int round_trip(const rwkv_tokenizer *tok, const char *s, size_t n, int32_
 }
 
 static void test_bytes_tokenizer(void **state) {
-    (void)state;
     rwkv_tokenizer *tok;
     rd_error err;
     assert_int_equal(rwkv_tok_create_bytes(&tok, &err), RD_OK);
@@ -72,7 +71,6 @@ static const char SMALL_VOCAB[] =
 /* Issue 17 item 3: a model with fewer vocabulary rows than its tokenizer's
  * ids is refused with both sizes (its logits would be read out of bounds). */
 static void test_model_rows_checked(void **state) {
-    (void)state;
     rwkv_tokenizer *tok;
     rd_error err;
     assert_int_equal(rwkv_tok_create_bytes(&tok, &err), RD_OK);
@@ -85,7 +83,6 @@ static void test_model_rows_checked(void **state) {
 }
 
 static void test_small_vocab_literals(void **state) {
-    (void)state;
     rwkv_tokenizer *tok;
     rd_error err;
     assert_int_equal(rwkv_tok_parse_world(SMALL_VOCAB, strlen(SMALL_VOCAB), "small.txt", &tok, &err), RD_OK);
@@ -111,7 +108,6 @@ static void test_small_vocab_literals(void **state) {
 }
 
 static void test_small_vocab_greedy(void **state) {
-    (void)state;
     rwkv_tokenizer *tok;
     rd_error err;
     assert_int_equal(rwkv_tok_parse_world(SMALL_VOCAB, strlen(SMALL_VOCAB), "small.txt", &tok, &err), RD_OK);
@@ -178,7 +174,6 @@ static const bad_vocab BAD[] = {
 };
 
 static void test_malformed_vocab(void **state) {
-    (void)state;
     for (size_t i = 0; i < sizeof BAD / sizeof BAD[0]; i++) {
         rwkv_tokenizer *tok = (rwkv_tokenizer *)&tok;
         rd_error err;
@@ -193,7 +188,6 @@ static void test_malformed_vocab(void **state) {
 }
 
 static void test_load_errors_name_the_file(void **state) {
-    (void)state;
     rwkv_tokenizer *tok;
     rd_error err;
     char path[64], want[160];
@@ -250,7 +244,6 @@ static int check_recorded_line(const rwkv_tokenizer *tok, const char *line, size
 }
 
 static void test_world_matches_rwkv_package(void **state) {
-    (void)state;
     rwkv_tokenizer *tok = load_world_or_skip();
     assert_int_equal(rwkv_tok_vocab_size(tok), 65530);
     rd_text text;
@@ -273,7 +266,6 @@ static void test_world_matches_rwkv_package(void **state) {
 }
 
 static void test_world_round_trips(void **state) {
-    (void)state;
     rwkv_tokenizer *tok = load_world_or_skip();
     static const char *texts[] = {
         "plain ascii, with punctuation: (1 + 2) * 3 = 9!",
@@ -300,7 +292,6 @@ static void test_world_round_trips(void **state) {
 }
 
 static void test_decode_limits(void **state) {
-    (void)state;
     rwkv_tokenizer *tok;
     rd_error err;
     assert_int_equal(rwkv_tok_parse_world(SMALL_VOCAB, strlen(SMALL_VOCAB), "small.txt", &tok, &err), RD_OK);

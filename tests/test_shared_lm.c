@@ -70,7 +70,6 @@ static void *run_job(void *p) {
 }
 
 static void test_shared_model_same_results(void **state) {
-    (void)state;
     rd_error err;
     lex_units *u = NULL;
     lex_lexicon *l = NULL;

@@ -155,7 +155,6 @@ static sc_config toy_config(rd_dtype t) {
 }
 
 static void test_toy_fp32(void **state) {
-    (void)state;
     sc_config g = toy_config(RD_F32);
     sc_cache *c;
     rd_error err;
@@ -168,7 +167,6 @@ static void test_toy_fp32(void **state) {
 /* fp16/bf16 storage rounds each step; the error stays bounded because the
  * toy state contracts (x' = x/2 + f): |err| <= ulp(max|x|) * 2. */
 static void test_toy_half(void **state) {
-    (void)state;
     rd_dtype types[2] = {RD_F16, RD_BF16};
     double tol[2] = {2e-3, 1.6e-2};
     for (int i = 0; i < 2; i++) {
@@ -186,7 +184,6 @@ static void test_toy_half(void **state) {
 /* Per-layer access: lazy initialization flags, copy-on-write set/reset, and
  * the finite check naming slot, layer and kind. */
 static void test_layer_access(void **state) {
-    (void)state;
     sc_config g = toy_config(RD_F32);
     sc_cache *c;
     rd_error err;
@@ -240,7 +237,6 @@ static void test_layer_access(void **state) {
 /* int8 at rest: per-row scale max|x|/127, error at most half a step; the
  * int8 simulation rounds what an update writes; the size from the dims. */
 static void test_int8_rest(void **state) {
-    (void)state;
     float x[6] = {1.0f, -0.5f, 0.25f, 100.0f, -3.0f, 0.0f}, y[6];
     memcpy(y, x, sizeof x);
     sc_int8_round(y, 6, 3);
@@ -276,7 +272,6 @@ static void test_int8_rest(void **state) {
 }
 
 static void test_memory_limit_refused(void **state) {
-    (void)state;
     sc_config g = toy_config(RD_F32);
     g.max_bytes = 1000;
     sc_cache *c;
@@ -290,7 +285,6 @@ static void test_memory_limit_refused(void **state) {
 /* --max-memory is the process's limit (issue 17 item 6): the RWKV weights
  * and the state caches of every thread share it (it was each cache's). */
 static void test_rwkv_memory_limit_shared(void **state) {
-    (void)state;
     char path[512];
     RD_DATA_OR_SKIP(path, "rwkv/tiny-rwkv-7v0-834K-FP32.bin");
     lm_model *m;
@@ -320,7 +314,6 @@ static void test_rwkv_memory_limit_shared(void **state) {
 }
 
 static void test_slot_index(void **state) {
-    (void)state;
     int32_t u, b, h;
     int32_t s = sc_slot_index(2, 3, 5, 16, 8);
     assert_int_equal(s, 2 * 128 + 3 * 8 + 5);
@@ -386,7 +379,6 @@ static void rwkv_case(const char *rel) {
  * old one, while slot 1 takes a new state: that state stays live (not on the
  * free list), so no later allocation hands it out again. */
 static void test_commit_keeps_live_target(void **state) {
-    (void)state;
     sc_config g = toy_config(RD_F32);
     sc_cache *c;
     rd_error err;
@@ -420,7 +412,6 @@ static void test_commit_keeps_live_target(void **state) {
 /* A physical slot's version changes when it is handed out afresh and when
  * it is written in place, so (slot, version) never names two contents. */
 static void test_phys_version(void **state) {
-    (void)state;
     sc_config g = toy_config(RD_F32);
     sc_cache *c;
     rd_error err;
@@ -447,12 +438,10 @@ static void test_phys_version(void **state) {
 }
 
 static void test_rwkv7_replay(void **state) {
-    (void)state;
     rwkv_case("rwkv/tiny-rwkv-7v0-834K-FP32.bin");
 }
 
 static void test_rwkv4_replay(void **state) {
-    (void)state;
     rwkv_case("rwkv/tiny-rwkv-4v0-660K-FP32.bin");
 }
 
@@ -575,28 +564,24 @@ static void lm_random_ops(const char *path, const char *const *vocab, int nv, do
 static const char *const words_en[] = {"the", "fake", "friend", "of", "family,", "like", "cat", "a"};
 
 static void test_ngram_replay(void **state) {
-    (void)state;
     char path[512];
     RD_DATA_OR_SKIP(path, "lm/ocr-bigram.arpa");
     lm_random_ops(path, words_en, 8, 1e-6);
 }
 
 static void test_rwkv_lm_replay(void **state) {
-    (void)state;
     char path[512];
     RD_DATA_OR_SKIP(path, "rwkv/tiny-rwkv-7v0-834K-FP32.bin");
     lm_random_ops(path, words_en, 8, 1e-5);
 }
 
 static void test_rwkv_lm_floors(void **state) {
-    (void)state;
     char path[512];
     RD_DATA_OR_SKIP(path, "rwkv/tiny-rwkv-7v0-834K-FP32.bin");
     lm_random_ops_ex(path, NULL, words_en, 8, 1e-5, 1);
 }
 
 static void test_mix_lm_floors(void **state) {
-    (void)state;
     char path[512], path2[512];
     RD_DATA_OR_SKIP(path, "lm/ocr-bigram.arpa");
     RD_DATA_OR_SKIP(path2, "rwkv/tiny-rwkv-7v0-834K-FP32.bin");
@@ -681,7 +666,6 @@ static void test_rwkv_lm_bounds_resume(void **state) {
 /* lm_unigrams equals scoring the word from a fresh slot; lm_lookahead is an
  * upper bound, equal for words of at most 4 tokens. */
 static void test_rwkv_unigrams(void **state) {
-    (void)state;
     char path[512];
     RD_DATA_OR_SKIP(path, "rwkv/tiny-rwkv-7v0-834K-FP32.bin");
     static const char *const words[] = {"the", "then", "there", "their", "theirs", "a", "cat", "catalogue",
@@ -747,7 +731,6 @@ static void *shared_worker(void *p) {
 }
 
 static void test_rwkv_words_shared(void **state) {
-    (void)state;
     char path[512];
     RD_DATA_OR_SKIP(path, "rwkv/tiny-rwkv-7v0-834K-FP32.bin");
     lm_model *m, *ref;

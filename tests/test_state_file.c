@@ -114,7 +114,6 @@ static void encode_parse(const sf_states *s, sf_dtype t, sf_states *back) {
 
 /* fp32: every bit comes back, NaN payloads, -0, subnormals and infinities included. */
 static void test_fp32_round_trip_bit_exact(void **state) {
-    (void)state;
     sf_model_info in;
     toy_info(&in);
     sf_states s, back;
@@ -143,7 +142,6 @@ static void test_fp32_round_trip_bit_exact(void **state) {
 /* fp16 within 2^-11 relative, bf16 within 2^-8, int8 within max|row|/254;
  * RWKV-4's -1e30 survives bf16 and int8, and becomes -inf in fp16. */
 static void test_compact_round_trips(void **state) {
-    (void)state;
     sf_model_info infos[2];
     toy_infos(infos);
     for (int m = 0; m < 2; m++) {
@@ -185,7 +183,6 @@ static void test_compact_round_trips(void **state) {
 /* int8 at the edge of fp32: a row holding FLT_MAX stays finite (the scale
  * is capped so that 127 * scale does not overflow). */
 static void test_int8_extremes(void **state) {
-    (void)state;
     sf_model_info in;
     toy_info(&in);
     sf_states s, back;
@@ -203,7 +200,6 @@ static void test_int8_extremes(void **state) {
 
 /* int8 cannot store NaN or Inf: refused before anything is written. */
 static void test_int8_refuses_nonfinite(void **state) {
-    (void)state;
     sf_model_info in;
     toy_info(&in);
     sf_states s;
@@ -254,7 +250,6 @@ static void real_close(real_lm *r) {
  * next word and </s> exactly as the original slot; compact dtypes come
  * close. */
 static void test_model_state_restored_in_other_slot(void **state) {
-    (void)state;
     if (access(MODEL, R_OK) != 0) skip();
     real_lm r;
     real_open(&r, MODEL, 6);
@@ -301,7 +296,6 @@ static void test_model_state_restored_in_other_slot(void **state) {
 /* One checkpoint in three files has one fingerprint; the bf16 copy of it
  * (same dims) and a model of other dims are refused with their numbers. */
 static void test_other_model_refused(void **state) {
-    (void)state;
     if (access(MODEL, R_OK) != 0) skip();
     rwkv_model *m;
     rd_error err;
@@ -467,7 +461,6 @@ static size_t make_bad(int i, unsigned char *b) {
 
 /* Each malformed file fails with its exact message and returns nothing. */
 static void test_malformed_files(void **state) {
-    (void)state;
     sf_model_info in;
     toy_info(&in);
     for (int i = 0; i < N_BAD; i++) {
@@ -510,7 +503,6 @@ static size_t make_valid(int i, unsigned char *b, size_t cap, const char **file)
 /* The committed corpus is exactly these cases (RD_WRITE_CORPUS=1 rewrites
  * it), and sf_load names the file in each message. */
 static void test_fuzz_corpus(void **state) {
-    (void)state;
     int write = getenv("RD_WRITE_CORPUS") && strcmp(getenv("RD_WRITE_CORPUS"), "1") == 0;
     if (!write && access(CORPUS, R_OK) != 0) skip();
     for (int i = 0; i < N_BAD + 5; i++) {
@@ -543,7 +535,6 @@ static void test_fuzz_corpus(void **state) {
 /* ---------- editing ---------- */
 
 static void test_blend(void **state) {
-    (void)state;
     sf_model_info in;
     toy_info(&in);
     sf_states a, b;
@@ -575,7 +566,6 @@ static void test_blend(void **state) {
 /* decay 1 keeps, 0 gives the initial state (RWKV-4's pp back to -1e30
  * exactly), 0.5 halves the distance; the pending token stays. */
 static void test_decay(void **state) {
-    (void)state;
     sf_model_info infos[2];
     toy_infos(infos);
     for (int m = 0; m < 2; m++) {
@@ -602,7 +592,6 @@ static void test_decay(void **state) {
 
 /* reset of layer 1's wkv: exactly that block is initial, the rest unchanged. */
 static void test_reset(void **state) {
-    (void)state;
     sf_model_info in;
     toy_info4(&in);
     in.n_layer = 3;
@@ -643,7 +632,6 @@ static void tiny_info(sf_model_info *in) {
 }
 
 static void test_stats(void **state) {
-    (void)state;
     sf_model_info in;
     tiny_info(&in);
     /* a: layer 0, layer 1; b: layer 0, layer 1 */
@@ -675,7 +663,6 @@ static void test_stats(void **state) {
 }
 
 static void test_distance(void **state) {
-    (void)state;
     sf_model_info in;
     tiny_info(&in);
     const float a[12] = {1, 0, 0, 0, 3, 4, 0, 0, 0, 0, 1, 1};
@@ -790,7 +777,6 @@ static const char *line_of(const char *out, const char *prefix, char *buf, size_
 /* save makes the state the API makes; inspect, diff, blend, decay and reset
  * print and write what the library computes. */
 static void test_cli_end_to_end(void **state) {
-    (void)state;
     if (access(MODEL, R_OK) != 0) skip();
     cli_run *r = malloc(sizeof *r);
     CLI(r, "save", "--model", MODEL, "--text", "the cat sat on", "-o", "/tmp/rd_sf_a.state");
@@ -885,7 +871,6 @@ static void test_cli_end_to_end(void **state) {
 
 /* What a user gets wrong: exit status 2 for usage, 1 for bad input, and the message. */
 static void test_cli_errors(void **state) {
-    (void)state;
     cli_run *r = malloc(sizeof *r);
     sf_model_info in;
     toy_info(&in);

@@ -132,7 +132,6 @@ static const char tok_pieces[] = "<blank>\n" MARK "\n" MARK "a\n" MARK "b\na\nb\
  * not the delimiter, and a piece's text drops its mark. A character table
  * with ▁ as its delimiter stays as it was. */
 static void test_unit_type_detection(void **state) {
-    (void)state;
     lex_units *u = make_units(tok_pieces);
     assert_int_equal(lex_units_type(u), LEX_UNITS_SENTENCEPIECE);
     assert_int_equal(lex_units_delimiter(u), -1);
@@ -211,12 +210,10 @@ static void run_exhaustive(unsigned seed, int use_lm) {
 }
 
 static void test_exhaustive_pieces_lm(void **state) {
-    (void)state;
     for (unsigned s = 1; s <= 10; s++) run_exhaustive(s, 1);
 }
 
 static void test_exhaustive_pieces_no_lm(void **state) {
-    (void)state;
     for (unsigned s = 30; s <= 34; s++) run_exhaustive(s, 0);
 }
 
@@ -343,7 +340,6 @@ static void check_fixture(const char *name, int with_lexicon, int with_lm) {
 }
 
 static void test_fixture_lexicon_free(void **state) {
-    (void)state;
     for (int lm = 0; lm < 2; lm++) {
         check_fixture("cat", 0, lm);
         check_fixture("zebra", 0, lm); /* quick = "▁ q u ic k": a lone ▁ opens it */
@@ -355,7 +351,6 @@ static void test_fixture_lexicon_free(void **state) {
  * late: the parent node's end moved on while "the cat" lived on as its own
  * hypothesis after "▁s" branched off it. */
 static void test_fixture_lexicon(void **state) {
-    (void)state;
     for (int lm = 0; lm < 2; lm++) {
         check_fixture("cat", 1, lm);
         check_fixture("zebra", 1, lm);
@@ -369,7 +364,6 @@ static void test_fixture_lexicon(void **state) {
  * the words. The penalty is gone once words complete: the score is still
  * acoustic + weight * LM. */
 static void test_partial_word_penalty(void **state) {
-    (void)state;
     static const char *const names[] = {"cat", "zebra"};
     for (int i = 0; i < 2; i++) {
         fixture f;
@@ -394,7 +388,6 @@ static void test_partial_word_penalty(void **state) {
 /* A pronunciation with a piece the tokens lack is skipped, counted, and
  * named by its line and piece. */
 static void test_lexicon_missing_piece(void **state) {
-    (void)state;
     lex_units *u;
     rd_error err;
     assert_int_equal(lex_units_load(FIX "tokens.txt", NULL, NULL, &u, &err), RD_OK);

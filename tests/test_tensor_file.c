@@ -93,7 +93,6 @@ static void expect_values(const tf_tensor *t, const float *want, int n) {
 /* ---- dtypes ------------------------------------------------------------- */
 
 static void test_dtypes(void **state) {
-    (void)state;
     static const struct { rd_dtype t; size_t size; } sizes[] = {
         {RD_F32, 4}, {RD_F16, 2}, {RD_BF16, 2}, {RD_F64, 8}, {RD_I64, 8}, {RD_I32, 4}, {RD_U8, 1}};
     for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++)
@@ -106,7 +105,6 @@ static void test_dtypes(void **state) {
 /* ---- real rwkv.cpp files ------------------------------------------------ */
 
 static void test_bin_real_v7(void **state) {
-    (void)state;
     char path[512];
     RD_DATA_OR_SKIP(path, "rwkv/tiny-rwkv-7v0-834K-FP32.bin");
     tf_file *f = NULL;
@@ -131,7 +129,6 @@ static void test_bin_real_v7(void **state) {
 }
 
 static void test_bin_real_v4(void **state) {
-    (void)state;
     char path[512];
     RD_DATA_OR_SKIP(path, "rwkv/tiny-rwkv-4v0-660K-FP16.bin");
     tf_file *f = NULL;
@@ -174,7 +171,6 @@ static void compare_rounded(const tf_file *a, const tf_file *b, const char *name
 }
 
 static void test_bin_fp16_matches_fp32(void **state) {
-    (void)state;
     char p32[512], p16[512];
     RD_DATA_OR_SKIP(p32, "rwkv/tiny-rwkv-7v0-834K-FP32.bin");
     RD_DATA_OR_SKIP(p16, "rwkv/tiny-rwkv-7v0-834K-FP16.bin");
@@ -194,7 +190,6 @@ static void test_bin_fp16_matches_fp32(void **state) {
 /* ---- fixtures ----------------------------------------------------------- */
 
 static void test_bin_fixture(void **state) {
-    (void)state;
     tf_file *f = NULL;
     rd_error err;
     if (tf_open("data/tensors/tiny.bin", &f, &err) != RD_OK) fail_msg("%s", err.msg);
@@ -212,7 +207,6 @@ static void test_bin_fixture(void **state) {
 }
 
 static void test_safetensors_fixture(void **state) {
-    (void)state;
     tf_file *f = NULL;
     rd_error err;
     if (tf_open("data/tensors/tiny.safetensors", &f, &err) != RD_OK) fail_msg("%s", err.msg);
@@ -248,7 +242,6 @@ static void test_safetensors_fixture(void **state) {
 }
 
 static void test_pth_fixture(void **state) {
-    (void)state;
     tf_file *f = NULL;
     rd_error err;
     if (tf_open("data/tensors/tiny.pth", &f, &err) != RD_OK) fail_msg("%s", err.msg);
@@ -275,7 +268,6 @@ static void test_pth_fixture(void **state) {
 }
 
 static void test_pth_nested(void **state) {
-    (void)state;
     tf_file *f = NULL;
     rd_error err;
     if (tf_open("data/tensors/nested.pth", &f, &err) != RD_OK) fail_msg("%s", err.msg);
@@ -295,7 +287,6 @@ static void expect_open_error(const char *path, const char *msg) {
 }
 
 static void test_pth_rejected_fixtures(void **state) {
-    (void)state;
     expect_open_error("data/tensors/transposed.pth",
                       "data/tensors/transposed.pth: tensor t: not contiguous (expected strides of "
                       "a row-major tensor; save tensor.contiguous())");
@@ -327,7 +318,6 @@ static void make_bin(bytes *o, int32_t version, int32_t ndim, int32_t type, int3
 }
 
 static void test_bin_malformed(void **state) {
-    (void)state;
     bytes o;
     make_bin(&o, 101, 2, 0, 2, "x", 6);
     tf_file *f = parse_ok(o.b, o.n, "m.bin");
@@ -362,7 +352,6 @@ static void test_bin_malformed(void **state) {
 }
 
 static void test_unknown_formats(void **state) {
-    (void)state;
     expect_error("hello world!", 12, "m.xyz", "m.xyz: unknown tensor file format: expected an "
                  "rwkv.cpp .bin (magic ggmf), safetensors (length + JSON header) or a PyTorch zip (PK)");
     expect_error("", 0, "m.xyz", "m.xyz: unknown tensor file format: expected an "
@@ -388,7 +377,6 @@ static void st_error(const char *json, size_t ndata, const char *msg) {
 }
 
 static void test_safetensors_malformed(void **state) {
-    (void)state;
     bytes o;
     make_st(&o, "{\"w\\u00e9\\n\":{\"dtype\":\"F16\",\"shape\":[2],\"data_offsets\":[0,4],"
                 "\"extra\":[1.5e3,{\"k\":null}]}}  ", 4);
@@ -500,7 +488,6 @@ static void pickle_error(bytes *p, const char *s, const char *msg) {
 }
 
 static void test_pth_malformed(void **state) {
-    (void)state;
     const float data[4] = {1, 2, 3, 4};
     bytes p;
     make_pickle(&p, "FloatStorage", 4, 1, 2, 1);
@@ -543,7 +530,6 @@ static void test_pth_malformed(void **state) {
 /* The real torch.save fixture, cut and damaged byte by byte: never a crash,
  * always a message that names the file. */
 static void test_pth_truncations(void **state) {
-    (void)state;
     size_t n;
     unsigned char *b = slurp("data/tensors/tiny.pth", &n);
     for (size_t k = 0; k < n; k += 7) {

@@ -56,7 +56,6 @@ static void parse_ok(const char *text, const char *name, wer_file *f) {
 /* ---------- alignment counts ---------- */
 
 static void test_sub_ins_del(void **state) {
-    (void)state;
     wer_scorer *s = new_scorer(0, 0);
     wer_utt_result r;
     char o[64];
@@ -81,7 +80,6 @@ static void test_sub_ins_del(void **state) {
 }
 
 static void test_tie_breaking(void **state) {
-    (void)state;
     wer_scorer *s = new_scorer(0, 0);
     wer_utt_result r;
     char o[64];
@@ -99,7 +97,6 @@ static void test_tie_breaking(void **state) {
 }
 
 static void test_empty_ref_and_hyp(void **state) {
-    (void)state;
     wer_scorer *s = new_scorer(0, 0);
     wer_utt_result r;
     char o[64], line[128];
@@ -123,7 +120,6 @@ static void test_empty_ref_and_hyp(void **state) {
 }
 
 static void test_cjk_cer(void **state) {
-    (void)state;
     wer_scorer *s = new_scorer(0, 0);
     wer_utt_result r;
     /* 今天天气很好 -> 今天天汽很好啊: 气/汽 substituted, 啊 inserted */
@@ -144,7 +140,6 @@ static void test_cjk_cer(void **state) {
 }
 
 static void test_case_and_punct(void **state) {
-    (void)state;
     wer_scorer *plain = new_scorer(0, 0), *fold = new_scorer(1, 0), *both = new_scorer(1, 1);
     wer_utt_result r;
     score(plain, "Hello, World! don't", "hello world don't", &r);
@@ -181,7 +176,6 @@ static long ref_distance(const char *a, const char *b) {
 }
 
 static void test_random_against_reference(void **state) {
-    (void)state;
     wer_scorer *s = new_scorer(0, 0);
     unsigned seed = 12345;
     for (int t = 0; t < 2000; t++) {
@@ -203,7 +197,6 @@ static void test_random_against_reference(void **state) {
 }
 
 static void test_scorer_reuse(void **state) {
-    (void)state;
     wer_scorer *s = new_scorer(0, 0), *fresh = new_scorer(0, 0);
     char big_ref[4000], big_hyp[4000];
     size_t k = 0, l = 0;
@@ -224,7 +217,6 @@ static void test_scorer_reuse(void **state) {
 }
 
 static void test_too_long(void **state) {
-    (void)state;
     size_t n = 40000;
     char *t = malloc(2 * n + 1);
     for (size_t i = 0; i < n; i++) { t[2 * i] = 'x'; t[2 * i + 1] = ' '; }
@@ -242,7 +234,6 @@ static void test_too_long(void **state) {
 /* ---------- files ---------- */
 
 static void test_file_parse(void **state) {
-    (void)state;
     wer_file f;
     parse_ok("\xEF\xBB\xBFu1\thello world \r\n\n   \nu2 space sep\nu3\nu4\t\t  padded\ttext\t\nu5\t", "r.txt", &f);
     assert_int_equal(f.n, 5);
@@ -265,7 +256,6 @@ static void test_file_parse(void **state) {
 }
 
 static void test_file_many_ids(void **state) {
-    (void)state;
     char *buf = malloc(3000 * 24);
     size_t k = 0;
     for (int i = 0; i < 3000; i++) k += (size_t)sprintf(buf + k, "utt-%05d\tw%d\n", i, i);
@@ -287,7 +277,6 @@ typedef struct bad_case {
 } bad_case;
 
 static void test_malformed_files(void **state) {
-    (void)state;
     static const bad_case cases[] = {
         {"u1\ta\nu2\tb\nu3\tc\n\tno id\n", 0, "ref.txt:4: expected utt_id<TAB>text"},
         {" u1 leading space\n", 0, "ref.txt:1: expected utt_id<TAB>text"},
@@ -319,7 +308,6 @@ static void test_malformed_files(void **state) {
 }
 
 static void test_file_read(void **state) {
-    (void)state;
     wer_file f;
     rd_error err;
     rd_error_clear(&err);
@@ -382,7 +370,6 @@ static void score_logged(const char *ref_text, const char *hyp_text, seen *log, 
 }
 
 static void test_missing_and_extra(void **state) {
-    (void)state;
     seen log;
     wer_summary sum;
     score_logged("u1\ta b c\n1272-128104-0003\tone two three four\nu3\tx y\n",
@@ -410,7 +397,6 @@ static void test_missing_and_extra(void **state) {
 /* --cer-spaces: the space between two words is a character (jiwer's cer
  * counts them too); runs of spaces are one, none at the ends. */
 static void test_cer_spaces(void **state) {
-    (void)state;
     wer_options o = {0, 0, 1};
     wer_scorer *s = NULL;
     rd_error err;
@@ -427,7 +413,6 @@ static void test_cer_spaces(void **state) {
 }
 
 static void test_one_deletion_note_and_long_error(void **state) {
-    (void)state;
     seen log;
     wer_summary sum;
     score_logged("a\tword\n", "", &log, &sum, RD_OK);
@@ -459,7 +444,6 @@ static char *details_of(wer_scorer *s, const wer_file *ref, size_t i, const wer_
 }
 
 static void test_details_text(void **state) {
-    (void)state;
     static const char *want[] = {
         "u1 WER 75.00% [ 3 / 4, 1 ins, 1 del, 1 sub ] CER 36.36% [ 4 / 11, 1 ins, 2 del, 1 sub ]\n"
         "REF: *** the cat sat on\n"
@@ -500,7 +484,6 @@ static rd_status json_details(void *ctx, const wer_utt_result *r, rd_error *err)
 }
 
 static void test_json_output(void **state) {
-    (void)state;
     wer_file ref, hyp;
     parse_ok("u1\tA \"cat\"\nu2\tb\n", "ref.txt", &ref);
     parse_ok("u1\ta dog x\n", "hyp.txt", &hyp);
@@ -555,7 +538,6 @@ static int run_cmd(const char *cmd, char *out, size_t n) {
 }
 
 static void test_binary(void **state) {
-    (void)state;
     if (access("bin/rwkv-wer", X_OK) != 0) {
         fprintf(stderr, "skipping: bin/rwkv-wer not built\n");
         skip();
