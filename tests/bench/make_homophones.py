@@ -189,16 +189,24 @@ def greedy_per(logp, ref_units, first=2):
     return d[-1], len(ref)
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def split_args(out, **parser):
+    """The options of a simulated test/dev set (make_homophones.py,
+    make_zh.py), parsed: the shared data, the output folder (default out),
+    the split sizes and the emissions' confusion, peak and seed. parser:
+    argparse.ArgumentParser's keywords."""
+    ap = argparse.ArgumentParser(**parser)
     ap.add_argument("--shared", default="../shared/data")
-    ap.add_argument("--out", default="build/bench/homophones")
+    ap.add_argument("--out", default=out)
     ap.add_argument("--test", type=int, default=200)
     ap.add_argument("--dev", type=int, default=100)
     ap.add_argument("--confuse", type=float, default=0.05)
     ap.add_argument("--peak", type=float, default=0.7)
     ap.add_argument("--seed", type=int, default=1234)
-    a = ap.parse_args()
+    return ap.parse_args()
+
+
+def main():
+    a = split_args("build/bench/homophones", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     pron = read_cmudict(os.path.join(a.shared, "lexicon/cmudict-en-us.dict"))
     sents = read_sentences(pron)
     if len(sents) < a.test + a.dev + 100:

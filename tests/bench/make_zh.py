@@ -22,7 +22,6 @@ Writes into OUT (default build/bench/zh):
   npy/*.npy           log-probabilities, float32 [T, V]
   stats.txt           sizes, greedy syllable error rate
 """
-import argparse
 import os
 import random
 import re
@@ -31,7 +30,7 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from make_homophones import greedy_per, simulate, write_arpa  # noqa: E402
+from make_homophones import greedy_per, simulate, split_args, write_arpa  # noqa: E402
 
 FORTUNES = ["/usr/share/games/fortunes/chinese", "/usr/share/games/fortunes/tang300",
             "/usr/share/games/fortunes/song100"]
@@ -83,15 +82,7 @@ def segment(s, d, maxlen=6):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--shared", default="../shared/data")
-    ap.add_argument("--out", default="build/bench/zh")
-    ap.add_argument("--test", type=int, default=200)
-    ap.add_argument("--dev", type=int, default=100)
-    ap.add_argument("--confuse", type=float, default=0.05)
-    ap.add_argument("--peak", type=float, default=0.7)
-    ap.add_argument("--seed", type=int, default=1234)
-    a = ap.parse_args()
+    a = split_args("build/bench/zh")
     if not os.path.exists(FORTUNES[0]):
         sys.exit("make_zh.py: needs Debian's fortunes-zh (apt-get install fortunes-zh)")
     dict_path = os.path.join(a.shared, "lexicon/pinyin_simp.dict.yaml")

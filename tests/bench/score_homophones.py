@@ -7,16 +7,11 @@ usage: score_homophones.py REF HYP LEXICON   (prints: wer hom_correct hom_total)
 import collections
 import sys
 
+from hotwords import read_ref
+
 
 def read(path):
-    out = {}
-    for line in open(path, encoding="utf-8"):
-        line = line.rstrip("\n")
-        if not line:
-            continue
-        utt, _, text = line.partition("\t")
-        out[utt] = text.split()
-    return out
+    return {utt: text.split() for utt, text in read_ref(path).items()}
 
 
 def align(r, h):
