@@ -596,7 +596,6 @@ static void test_mix_lm_floors(void **state) {
  * equals a fresh replay, and a parent whose slot was reused gets nothing
  * stale. */
 static void test_rwkv_lm_bounds_resume(void **state) {
-    (void)state;
     char path[512];
     RD_DATA_OR_SKIP(path, "rwkv/tiny-rwkv-7v0-834K-FP32.bin");
     lm_model *m;
