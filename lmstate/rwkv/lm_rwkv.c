@@ -92,14 +92,22 @@ typedef struct rwkv_lm_cache {
      * fell below a floor), while the parent lives (see bound_find) */
     struct bound_entry *bounds;
     uint32_t bounds_mask;
-    /* the states where the last call's given-up words stopped (and those
-     * it found given up again), held until the end of this call so that such
-     * a word asked for again with a lower floor resumes there (bound_entry) */
+    /* prefixes: (parent state, pending token, a word's first depth tokens)
+     * -> the state after them, the log-probability of those tokens and the
+     * logits of the next; the states the last call wrote (and those it
+     * used) are held until the end of this call, so a word asked for again,
+     * or another word with the same beginning, starts from the deepest one
+     * (see prefix_find). Models with more than PREFIX_MAX_VOCAB tokens keep
+     * none (a logits row each would be too big). */
+    struct prefix_entry *prefix;
+    float *prefix_logits;            /* V per entry */
+    uint32_t prefix_mask;
     int32_t *held, *held_new;
-    int n_held, n_held_new;
+    int n_held, n_held_new, cap_held;
+    const int32_t *cur_src, *cur_pend; /* run_words' rows: parent state and pending token */
     /* per run_words row: tokens already fed past the stem (a resumed row's
      * depth, else 0) and the stem state it resumes from (-1: a fresh row) */
-    int32_t *row_depth, *row_init, *row_reach;
+    int32_t *row_depth, *row_init, *row_reach, *fw_lead;
     long long rows_fed;              /* forward rows run (lm_rwkv_rows) */
     /* early stop: rows whose score falls below row_floor[r] (when not NULL)
      * are given up (dead[r]) before their last token */
@@ -124,19 +132,25 @@ typedef struct memo_entry {
  * log-probability of the word's first tokens, all of them when the word was
  * scored to its end. It needs no state, so it outlives the child's slot: a
  * word asked for again (the next frame, from the same live parent) with a
- * floor above the bound is given up at once, without a forward row; with a
- * floor below it, a word given up part way resumes from where it stopped
- * while that state is held. */
+ * floor above the bound is given up at once, without a forward row. */
 typedef struct bound_entry {
     int32_t parent, pending, word;
     uint32_t parent_ver;
     float ub;
-    /* a word given up part way: the state after its first depth + 1 tokens
-     * (pending, then depth of the word's), which ub scores, while that slot
-     * lives at state_ver; state -1 otherwise */
-    int32_t state, depth;
-    uint32_t state_ver;
 } bound_entry;
+
+/* A state part way into words: after the pending token and the first depth
+ * tokens of word (any word with those tokens) from parent. partial is their
+ * log-probability (summed as a scoring sums it), lse and the entry's logits
+ * row give the next token's. Good while parent and state live at their
+ * versions. */
+typedef struct prefix_entry {
+    int32_t parent, pending, depth, word, state;
+    uint32_t parent_ver, state_ver;
+    float partial, lse;
+} prefix_entry;
+
+#define PREFIX_MAX_VOCAB 1024
 
 /* Log-sum-exp of a logits row: ln softmax(x)[tok] = x[tok] - row_lse(x). */
 static float row_lse(const float *x, int V) { return (float)rd_logsumexp(x, V); }
@@ -231,6 +245,57 @@ static bool rwkv_word_known(const void *c, int32_t w) {
 
 /* ---------- the batched engine ---------- */
 
+/* The hash of a prefix: parent state, pending token, then tokens. */
+static uint64_t prefix_seed(const rwkv_lm_cache *c, int32_t ph, int32_t pend) {
+    return ((uint64_t)(uint32_t)ph << 32 | sc_phys_version(c->sc, ph)) * 0x9e3779b97f4a7c15ull ^
+           (uint64_t)(uint32_t)pend * 0xc2b2ae3d27d4eb4full;
+}
+
+static uint64_t prefix_step(uint64_t h, int32_t tok) { return (h ^ (uint32_t)tok) * 0x100000001b3ull + 0x9e37ull; }
+
+static uint32_t prefix_slot(const rwkv_lm_cache *c, uint64_t h) { return (uint32_t)(h ^ h >> 29) & c->prefix_mask; }
+
+/* Holds state until the end of the next call (past the cap: not held,
+ * so its entries simply lapse). */
+static void hold_next(rwkv_lm_cache *c, int32_t state) {
+    if (c->n_held_new < c->cap_held) c->held_new[c->n_held_new++] = state;
+}
+
+/* Remembers the state after the pending token and word's first depth
+ * tokens from ph (live), with partial and the next token's logits row x. */
+static void prefix_put(rwkv_lm_cache *c, int32_t ph, int32_t pend, int32_t word, int depth, int32_t state,
+                       float partial, const float *x, float lse) {
+    if (!c->prefix) return;
+    uint64_t h = prefix_seed(c, ph, pend);
+    for (int q = 0; q < depth; q++) h = prefix_step(h, WORD(c, word).tok[q]);
+    uint32_t i = prefix_slot(c, h);
+    c->prefix[i] = (prefix_entry){ph, pend, depth, word, state, sc_phys_version(c->sc, ph),
+                                  sc_phys_version(c->sc, state), partial, lse};
+    memcpy(c->prefix_logits + (size_t)i * (size_t)c->lm->V, x, (size_t)c->lm->V * sizeof(float));
+    hold_next(c, state);
+}
+
+/* The deepest remembered prefix of word from ph (pending pend) short of
+ * its last token: its entry, or -1. */
+static int32_t prefix_find(const rwkv_lm_cache *c, int32_t ph, int32_t pend, int32_t word) {
+    if (!c->prefix) return -1;
+    const word_entry *w = &WORD(c, word);
+    uint64_t h[WORD_MAX_TOKENS];
+    h[0] = prefix_seed(c, ph, pend);
+    for (int q = 1; q < w->len; q++) h[q] = prefix_step(h[q - 1], w->tok[q - 1]);
+    uint32_t ver = sc_phys_version(c->sc, ph);
+    for (int d = w->len - 1; d >= 0; d--) {
+        uint32_t i = prefix_slot(c, h[d]);
+        const prefix_entry *e = &c->prefix[i];
+        if (e->parent != ph || e->parent_ver != ver || e->pending != pend || e->depth != d) continue;
+        if (d > 0 && (WORD(c, e->word).len < d || memcmp(WORD(c, e->word).tok, w->tok, (size_t)d * sizeof(int32_t)) != 0))
+            continue;
+        if (!sc_phys_live(c->sc, e->state) || sc_phys_version(c->sc, e->state) != e->state_ver) continue;
+        return (int32_t)i;
+    }
+    return -1;
+}
+
 /* rwkv_forward on the cache's model and workspace, counted. */
 static rd_status forward(rwkv_lm_cache *c, int n, const int32_t *tok, const rwkv_state_view *sv, const int32_t *src,
                          const rwkv_state_view *dv, const int32_t *dst, float *logits, rd_error *err) {
@@ -322,6 +387,7 @@ static rd_status feed_tails(rwkv_lm_cache *c, int n, const int32_t *word, float 
                 c->fw_tok[m] = w->tok[j - 1];
                 c->fw_src[m] = c->row_phys[r];
                 c->fw_row[m] = j == c->row_depth[r] + 1; /* the row's first forward */
+                c->fw_lead[m] = r;
                 c->fw_next[r] = m++;
             }
             prev = r;
@@ -337,6 +403,13 @@ static rd_status feed_tails(rwkv_lm_cache *c, int n, const int32_t *word, float 
             RD_TRY(forward(c, k, c->fw_tok + i0, &c->view, c->fw_src + i0, &c->view, dst + i0,
                                 c->logits, err));
             for (int i = 0; i < k; i++) c->stem_lse[i] = row_lse(c->logits + (size_t)i * V, V);
+            /* with sharing every state is its own slot: remember each (before
+             * its rows add the next token) */
+            for (int i = 0; i < k && share; i++) {
+                int r = c->fw_lead[i0 + i];
+                prefix_put(c, c->cur_src[r], c->cur_pend[r], word[r], j, dst[i0 + i], score[r],
+                           c->logits + (size_t)i * V, c->stem_lse[i]);
+            }
             for (int i = 0; i < nl; i++) {
                 int r = c->order[i];
                 const word_entry *w = &WORD(c, word[r]);
@@ -367,6 +440,8 @@ static rd_status feed_tails(rwkv_lm_cache *c, int n, const int32_t *word, float 
 static rd_status run_words(rwkv_lm_cache *c, int n, const int32_t *src, const int32_t *pend,
                            const int32_t *word, float *score, int keep, rd_error *err) {
     int ns = 0;
+    c->cur_src = src;
+    c->cur_pend = pend;
     for (int r = 0; r < n; r++) {
         if (c->row_init[r] >= 0) continue;
         int s = 0;
@@ -380,14 +455,19 @@ static rd_status run_words(rwkv_lm_cache *c, int n, const int32_t *src, const in
     }
     RD_TRY(sc_phys_alloc(c->sc, ns, c->stem_phys, err));
     c->n_stems = ns;
-    /* resumed rows: each its own stem past the fed ones, the held state it
-     * stopped at, its score so far (set by the caller) */
+    /* resumed rows: past the fed stems, one stem per remembered state they
+     * start from (rows from one state may share rows); their scores so far
+     * are the caller's */
     for (int r = 0, k = ns; r < n; r++)
         if (c->row_init[r] >= 0) {
-            c->stem_phys[k] = c->row_init[r];
-            c->stem_src[k] = -1;
-            c->stem_tok[k] = -1;
-            c->row_stem[r] = k++;
+            int s = ns;
+            while (s < k && c->stem_phys[s] != c->row_init[r]) s++;
+            if (s == k) {
+                c->stem_phys[k] = c->row_init[r];
+                c->stem_src[k] = -1;
+                c->stem_tok[k++] = -1;
+            }
+            c->row_stem[r] = s;
         }
     /* step 0: stems; every row scores its first token from its stem */
     for (int s = 0; s < ns; s++) {
@@ -406,6 +486,9 @@ static rd_status run_words(rwkv_lm_cache *c, int n, const int32_t *src, const in
             return st;
         }
         for (int s = 0; s < m; s++) c->stem_lse[s] = row_lse(c->logits + (size_t)s * (size_t)V, V);
+        for (int s = 0; s < m; s++)
+            prefix_put(c, c->stem_src[s0 + s], c->stem_tok[s0 + s], -1, 0, c->stem_phys[s0 + s], 0.0f,
+                       c->logits + (size_t)s * (size_t)V, c->stem_lse[s]);
         for (int r = 0; r < n; r++) { /* the homophones of one stem share its row */
             int s = c->row_stem[r];
             if (c->row_init[r] >= 0 || s < s0 || s >= s0 + m) continue;
@@ -444,8 +527,11 @@ static void rwkv_cache_free(void *p) {
     free(c->node_phys);
     free(c->memo);
     free(c->bounds);
+    free(c->prefix);
+    free(c->prefix_logits);
     free(c->held);
     free(c->held_new);
+    free(c->fw_lead);
     free(c->row_depth);
     free(c->row_init);
     free(c->row_reach);
@@ -528,8 +614,21 @@ static rd_status rwkv_cache_create(void *model, int n_slots, void **out, rd_erro
     c->bounds = rd_malloc_array(memo_n, sizeof *c->bounds);
     c->bounds_mask = (uint32_t)memo_n - 1;
     c->hit = rd_malloc_array(n, sizeof(int32_t));
-    c->held = rd_malloc_array(n, sizeof(int32_t));
-    c->held_new = rd_malloc_array(n, sizeof(int32_t));
+    /* a call holds at most every physical slot once per use */
+    c->cap_held = 2 * n_slots + 2;
+    c->held = rd_malloc_array((size_t)c->cap_held, sizeof(int32_t));
+    c->held_new = rd_malloc_array((size_t)c->cap_held, sizeof(int32_t));
+    c->fw_lead = rd_malloc_array(n, sizeof(int32_t));
+    if (l->V <= PREFIX_MAX_VOCAB) {
+        size_t pn = 1024;
+        while (pn < 2 * n) pn *= 2;
+        c->prefix = rd_malloc_array(pn, sizeof *c->prefix);
+        c->prefix_logits = rd_malloc_array(pn * (size_t)l->V, sizeof(float));
+        c->prefix_mask = (uint32_t)pn - 1;
+        if (c->prefix)
+            for (size_t i = 0; i < pn; i++) c->prefix[i].parent = -1;
+        ok &= c->prefix && c->prefix_logits;
+    }
     c->row_depth = rd_calloc_array(n, sizeof(int32_t));
     c->row_init = rd_malloc_array(n, sizeof(int32_t));
     c->row_reach = rd_malloc_array(n, sizeof(int32_t));
@@ -539,7 +638,7 @@ static rd_status rwkv_cache_create(void *model, int n_slots, void **out, rd_erro
         for (size_t i = 0; i < memo_n; i++) c->memo[i].parent = -1;
     if (c->bounds)
         for (size_t i = 0; i < memo_n; i++) c->bounds[i].parent = -1;
-    if (!ok || !c->stem_lse || !c->row_score || !c->logits || !c->memo || !c->bounds || !c->held || !c->held_new || !c->row_depth || !c->row_init || !c->row_reach || !c->hit || !c->row_floor ||
+    if (!ok || !c->stem_lse || !c->row_score || !c->logits || !c->memo || !c->bounds || !c->held || !c->held_new || !c->fw_lead || !c->row_depth || !c->row_init || !c->row_reach || !c->hit || !c->row_floor ||
         !c->dead) {
         rwkv_cache_free(c);
         return rd_fail(err, RD_ERR_NOMEM, "out of memory for an RWKV cache of %d slots", n_slots);
@@ -739,8 +838,8 @@ static rd_status rwkv_score_words_floor(void *p, const int32_t *parent, const in
         const bound_entry *b = &c->bounds[bound_find(c, ph, pt, word[i], &known)];
         if (floor && known && b->ub < floor[i]) {
             c->hit[i] = -2;
-            if (b->state >= 0 && sc_phys_live(c->sc, b->state) && sc_phys_version(c->sc, b->state) == b->state_ver)
-                c->held_new[c->n_held_new++] = b->state; /* still of use: held one call more */
+            int32_t pe = prefix_find(c, ph, pt, word[i]); /* where it stopped: still of use */
+            if (pe >= 0) hold_next(c, c->prefix[pe].state);
             continue;
         }
         int r = 0;
@@ -751,12 +850,19 @@ static rd_status rwkv_score_words_floor(void *p, const int32_t *parent, const in
             c->fw_tok[nr] = pt;
             c->row_floor[nr] = floor ? floor[i] : -INFINITY;
             c->row_word[nr] = word[i];
-            /* resume where it stopped, when that state is still held */
-            int resume = known && b->state >= 0 && sc_phys_live(c->sc, b->state) &&
-                         sc_phys_version(c->sc, b->state) == b->state_ver;
-            c->row_init[nr] = resume ? b->state : -1;
-            c->row_depth[nr] = resume ? b->depth : 0;
-            c->row_score[nr++] = resume ? b->ub : 0.0f;
+            /* start from the deepest remembered prefix (held one call more) */
+            int32_t pe = prefix_find(c, ph, pt, word[i]);
+            c->row_init[nr] = -1;
+            c->row_depth[nr] = 0;
+            if (pe >= 0) {
+                const prefix_entry *e = &c->prefix[pe];
+                const float *x = c->prefix_logits + (size_t)pe * (size_t)c->lm->V;
+                c->row_init[nr] = e->state;
+                c->row_depth[nr] = e->depth;
+                c->row_score[nr] = e->partial + (x[WORD(c, word[i]).tok[e->depth]] - e->lse);
+                hold_next(c, e->state);
+            }
+            nr++;
         } else if (floor && floor[i] < c->row_floor[r]) {
             c->row_floor[r] = floor[i];
         }
@@ -772,13 +878,11 @@ static rd_status rwkv_score_words_floor(void *p, const int32_t *parent, const in
         c->row_floor = keep_floor;
         RD_TRY(st);
         for (int r = 0; r < nr; r++) { /* remember each row's bound (and where a dead one stopped) */
-            int known, dead = floor && c->dead[r];
+            int known;
             bound_entry *e = &c->bounds[bound_find(c, c->tmp_slot[r], c->pending_tmp[r], c->row_word[r], &known)];
-            int32_t at = dead ? c->row_phys[r] : -1;
             *e = (bound_entry){c->tmp_slot[r], c->pending_tmp[r], c->row_word[r],
-                               sc_phys_version(c->sc, c->tmp_slot[r]), c->row_score[r],
-                               at, c->row_reach[r], at >= 0 ? sc_phys_version(c->sc, at) : 0};
-            if (dead) c->row_score[r] = -INFINITY;
+                               sc_phys_version(c->sc, c->tmp_slot[r]), c->row_score[r]};
+            if (floor && c->dead[r]) c->row_score[r] = -INFINITY;
         }
     }
     for (int i = 0; i < n; i++) {
@@ -808,8 +912,6 @@ static rd_status rwkv_score_words_floor(void *p, const int32_t *parent, const in
     sc_update_commit(c->sc, child, c->tmp_slot, n);
     /* hold where the dead rows stopped until the next call, then let the
      * last call's go (before the unreferenced fresh slots go back) */
-    for (int r = 0; r < nr && floor; r++)
-        if (c->dead[r]) c->held_new[c->n_held_new++] = c->row_phys[r];
     sc_phys_hold(c->sc, c->held_new, c->n_held_new);
     sc_phys_drop(c->sc, c->held, c->n_held);
     int32_t *t = c->held;
