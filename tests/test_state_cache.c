@@ -680,6 +680,57 @@ static void test_rwkv_lm_bounds_resume(void **state) {
     lm_free(m);
 }
 
+/* The states the RWKV LM holds between calls (prefixes) never starve a
+ * call of the physical slots it needs: with 64 slots, after 32 long words
+ * scored into slots 0..31 (each call holding what it wrote), </s> of all 64
+ * slots at once, unigrams and a loaded state all succeed, and the scores
+ * equal a fresh cache's. */
+static void test_rwkv_lm_holds_give_way(void **state) {
+    char path[512];
+    RD_DATA_OR_SKIP(path, "rwkv/tiny-rwkv-7v0-834K-FP32.bin");
+    lm_model *m;
+    lm_cache *c, *ref;
+    rd_error err;
+    lm_load_options lo = {0};
+    assert_int_equal(lm_load(path, &lo, &m, &err), RD_OK);
+    enum { NS = 64, NW = 32 };
+    assert_int_equal(lm_cache_create(m, NS, &c, &err), RD_OK);
+    assert_int_equal(lm_cache_create(m, NS, &ref, &err), RD_OK);
+    int32_t parent[NW], child[NW], w[NW], wr[NW], all[NS];
+    float sc[NS], want[NS], fl[NW];
+    for (int i = 0; i < NW; i++) {
+        char t[32];
+        snprintf(t, sizeof t, "%ccontrivances%c", 'a' + i % 26, 'a' + i / 26);
+        parent[i] = 0;
+        child[i] = i;
+        w[i] = lm_word(c, t, strlen(t));
+        wr[i] = lm_word(ref, t, strlen(t));
+        fl[i] = -1e30f;
+    }
+    for (int i = 0; i < NS; i++) all[i] = i;
+    float *st = malloc(lm_state_size(m) * sizeof *st);
+    assert_non_null(st);
+    for (int round = 0; round < 3; round++) {
+        assert_int_equal(lm_score_words_floor(c, parent, w, child, NW, fl, sc, &err), RD_OK);
+        assert_int_equal(lm_score_words(ref, parent, wr, child, NW, want, &err), RD_OK);
+        for (int i = 0; i < NW; i++) assert_float_equal(sc[i], want[i], 1e-5);
+        assert_int_equal(lm_finish(c, all, NS, sc, &err), RD_OK);
+        assert_int_equal(lm_finish(ref, all, NS, want, &err), RD_OK);
+        for (int i = 0; i < NS; i++) assert_float_equal(sc[i], want[i], 1e-5);
+        assert_int_equal(lm_unigrams(c, w, NW, sc, &err), RD_OK);
+        int32_t pend;
+        assert_int_equal(lm_state_get(c, 1, st, &pend, &err), RD_OK);
+        assert_int_equal(lm_state_set(c, NS - 1, st, pend, &err), RD_OK);
+        assert_int_equal(lm_state_get(ref, 1, st, &pend, &err), RD_OK);
+        assert_int_equal(lm_state_set(ref, NS - 1, st, pend, &err), RD_OK);
+        for (int i = 0; i < NW; i++) parent[i] = i; /* then onwards from each slot */
+    }
+    free(st);
+    lm_cache_free(c);
+    lm_cache_free(ref);
+    lm_free(m);
+}
+
 /* lm_unigrams equals scoring the word from a fresh slot; lm_lookahead is an
  * upper bound, equal for words of at most 4 tokens. */
 static void test_rwkv_unigrams(void **state) {
@@ -796,7 +847,7 @@ int main(void) {
         cmocka_unit_test(test_ngram_replay),   cmocka_unit_test(test_rwkv_lm_replay),
         cmocka_unit_test(test_rwkv_unigrams), cmocka_unit_test(test_layer_access),
         cmocka_unit_test(test_int8_rest),     cmocka_unit_test(test_commit_keeps_live_target),
-        cmocka_unit_test(test_phys_version),  cmocka_unit_test(test_rwkv_lm_floors), cmocka_unit_test(test_rwkv_lm_bounds_resume),
+        cmocka_unit_test(test_phys_version),  cmocka_unit_test(test_rwkv_lm_floors), cmocka_unit_test(test_rwkv_lm_bounds_resume), cmocka_unit_test(test_rwkv_lm_holds_give_way),
         cmocka_unit_test(test_mix_lm_floors), cmocka_unit_test(test_rwkv_words_shared),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -255,6 +255,15 @@ static uint64_t prefix_step(uint64_t h, int32_t tok) { return (h ^ (uint32_t)tok
 
 static uint32_t prefix_slot(const rwkv_lm_cache *c, uint64_t h) { return (uint32_t)(h ^ h >> 29) & c->prefix_mask; }
 
+/* The held states give way when a call needs their room (their prefixes
+ * then start afresh): every call that takes physical slots asks first. */
+static void make_room(rwkv_lm_cache *c, int need) {
+    if (c->n_held > 0 && sc_phys_free(c->sc) < need) {
+        sc_phys_drop(c->sc, c->held, c->n_held);
+        c->n_held = 0;
+    }
+}
+
 /* Holds state until the end of the next call (past the cap: not held,
  * so its entries simply lapse). */
 static void hold_next(rwkv_lm_cache *c, int32_t state) {
@@ -676,6 +685,7 @@ static int same_prefix(const rwkv_lm_cache *c, int32_t a, int32_t b, int j) {
 static rd_status prefix_scores(rwkv_lm_cache *c, const int32_t *w, int n, int depth, float *out, rd_error *err) {
     int V = c->lm->V, B = (c->max_rows - 1) / 2 > 0 ? (c->max_rows - 1) / 2 : 1;
     int32_t zero = 0, stem, tok = c->lm->start_token;
+    make_room(c, 2 * B + 2); /* the stem and two levels of B rows */
     RD_TRY(sc_phys_alloc(c->sc, 1, &stem, err));
     rd_status st = forward(c, 1, &tok, &c->view, &zero, &c->view, &stem, c->logits, err);
     if (st != RD_OK) {
@@ -821,12 +831,7 @@ static uint32_t bound_find(const rwkv_lm_cache *c, int32_t ph, int32_t pend, int
 static rd_status rwkv_score_words_floor(void *p, const int32_t *parent, const int32_t *word, const int32_t *child,
                                         int n, const float *floor, float *score, rd_error *err) {
     rwkv_lm_cache *c = p;
-    /* the held states give way when this call may need their room (a stem
-     * and a row slot per word at most); their words then start afresh */
-    if (c->n_held > 0 && sc_phys_free(c->sc) < 2 * n + 2) {
-        sc_phys_drop(c->sc, c->held, c->n_held);
-        c->n_held = 0;
-    }
+    make_room(c, 2 * n + 2); /* a stem and a row slot per word at most */
     /* distinct (parent state, pending, word) rows not remembered; duplicates share a row */
     int nr = 0;
     c->n_held_new = 0;
@@ -944,6 +949,7 @@ static rd_status rwkv_finish(void *p, const int32_t *slot, int n, float *score, 
             c->fw_src[i] = sc_phys(c->sc, slot[i0 + i]);
             c->fw_tok[i] = c->pending[slot[i0 + i]];
         }
+        make_room(c, m);
         RD_TRY(sc_phys_alloc(c->sc, m, c->fw_dst, err));
         rd_status st = forward(c, m, c->fw_tok, &c->view, c->fw_src, &c->view, c->fw_dst,
                                     c->logits, err);
@@ -994,6 +1000,7 @@ static rd_status rwkv_state_set(void *p, int32_t slot, const float *state, int32
     if (pending < 0 || pending >= c->lm->V)
         return rd_fail(err, RD_ERR_INPUT, "pending token %d is not in the model's vocabulary (0..%d)", (int)pending,
                        c->lm->V - 1);
+    make_room(c, 1);
     RD_TRY(sc_load_slot(c->sc, slot, state, err));
     c->pending[slot] = pending;
     return RD_OK;

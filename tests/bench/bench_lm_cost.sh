@@ -29,11 +29,14 @@ mkdir -p "$OUT"
 head -n "$N" "$H/test.list" > "$OUT/test.list"
 echo "== bench-lm-cost: $(date -u '+%Y-%m-%d %H:%M:%S UTC'), $N sentences, beam $BEAM, 1 thread, load $(cut -d' ' -f1-3 /proc/loadavg)"
 
-run() { # name args... -> "name cpu_seconds"
+run() { # name args... -> "name cpu_seconds"; a failed decode stops the benchmark
   local name=$1; shift
   local t
-  t=$( { /usr/bin/time -f '%U %S' "$PROG" --list "$OUT/test.list" --tokens "$H/tokens.txt" \
-          --lexicon "$H/lexicon.txt" --beam "$BEAM" --threads 1 --quiet "$@" > "$OUT/$name.hyp"; } 2>&1 | tail -1)
+  if ! /usr/bin/time -o "$OUT/$name.time" -f '%U %S' "$PROG" --list "$OUT/test.list" --tokens "$H/tokens.txt" \
+          --lexicon "$H/lexicon.txt" --beam "$BEAM" --threads 1 --quiet "$@" > "$OUT/$name.hyp" 2> "$OUT/$name.err"; then
+    echo "bench-lm-cost: row $name failed:" >&2; cat "$OUT/$name.err" >&2; exit 1
+  fi
+  t=$(tail -1 "$OUT/$name.time")
   awk -v n="$name" -v t="$t" 'BEGIN { split(t, a, " "); printf "%s %.2f\n", n, a[1] + a[2] }'
 }
 
