@@ -387,6 +387,68 @@ static void test_products_match_portable(void **s) {
     print_message("products checked with kinds 0x%x (bit k: kind k ran)\n", kinds_seen);
 }
 
+/* The AVX-512 WKV kernel (two state rows to a register) against the AVX2
+ * one it replaces: the same bits in the new state and in y, in place and
+ * apart, for every head size the dispatch gives it (multiples of 8). */
+static void test_wkv_avx512_matches_avx2(void **s) {
+    static const int Ns[] = {8, 16, 24, 64};
+    srand(23);
+    int kinds_seen = 0;
+    for (size_t c = 0; c < sizeof Ns / sizeof *Ns; c++)
+        for (int inplace = 0; inplace < 2; inplace++) {
+            int N = Ns[c];
+            size_t nn = (size_t)N * N;
+            float *src = malloc(nn * sizeof *src), *d1 = malloc(nn * sizeof *d1), *d2 = malloc(nn * sizeof *d2);
+            float *vec = malloc(7 * (size_t)N * sizeof *vec), y1[64], y2[64];
+            assert_true(src && d1 && d2 && vec);
+            for (size_t e = 0; e < nn; e++) src[e] = ((float)rand() / (float)RAND_MAX - 0.5f) * 3.0f;
+            for (size_t e = 0; e < 7 * (size_t)N; e++) vec[e] = (float)rand() / (float)RAND_MAX * 2.0f - 0.7f;
+            const float *w = vec, *k = vec + N, *v = vec + 2 * N, *kk = vec + 3 * N, *ab = vec + 4 * N,
+                        *r = vec + 5 * N;
+            if (inplace) memcpy(d1, src, nn * sizeof *d1), memcpy(d2, src, nn * sizeof *d2);
+            int u1 = rwkv_wkv7_head(inplace ? d1 : src, d1, N, w, k, v, kk, ab, r, y1, 1);
+            int u2 = rwkv_wkv7_head(inplace ? d2 : src, d2, N, w, k, v, kk, ab, r, y2, 2);
+            kinds_seen |= 1 << u1 | 1 << u2;
+            if (u1 == 1 && u2 == 2) {
+                for (size_t e = 0; e < nn; e++)
+                    if (memcmp(&d1[e], &d2[e], sizeof *d1))
+                        fail_msg("N %d, in place %d, state element %zu: %a (AVX-512) vs %a (AVX2)", N, inplace, e,
+                                 (double)d2[e], (double)d1[e]);
+                for (int i = 0; i < N; i++)
+                    if (memcmp(&y1[i], &y2[i], sizeof *y1))
+                        fail_msg("N %d, in place %d, y[%d]: %a (AVX-512) vs %a (AVX2)", N, inplace, i, (double)y2[i],
+                                 (double)y1[i]);
+            }
+            free(src), free(d1), free(d2), free(vec);
+        }
+    print_message("WKV kernels run: 0x%x (bit k: kind k; AVX-512 checked only when bits 1 and 2 are set)\n",
+                  kinds_seen);
+}
+
+/* Relu squared through MAXPS against the ternary: the same bits for every
+ * sign, zero, infinity, NaN and subnormal, at every length (tails). */
+static void test_relu_sq_matches_portable(void **s) {
+    static const float special[] = {0.0f, -0.0f, 1.0f, -1.0f, 1e-40f, -1e-40f, 3e38f, -3e38f, 1e20f};
+    float a[41], b[41];
+    srand(29);
+    for (int n = 0; n <= 41; n++) {
+        for (int e = 0; e < n; e++) {
+            int pick = rand() % 14;
+            a[e] = pick < 9    ? special[pick]
+                   : pick == 9  ? INFINITY
+                   : pick == 10 ? -INFINITY
+                   : pick == 11 ? NAN
+                                : ((float)rand() / (float)RAND_MAX - 0.5f) * 8.0f;
+        }
+        memcpy(b, a, sizeof a);
+        assert_int_equal(rwkv_relu_sq(a, (size_t)n, 0), 0);
+        int used = rwkv_relu_sq(b, (size_t)n, 1);
+        for (int e = 0; e < n; e++)
+            if (memcmp(&a[e], &b[e], sizeof *a))
+                fail_msg("kind %d, n %d, element %d: %a vs %a (portable)", used, n, e, (double)b[e], (double)a[e]);
+    }
+}
+
 static void test_bad_calls(void **s) {
     rwkv_model *m = load_or_skip(V7_FP32);
     rd_error err;
@@ -617,6 +679,8 @@ int main(void) {
         cmocka_unit_test(test_gather_v4),        cmocka_unit_test(test_half_state),
         cmocka_unit_test(test_state_f16_conversion),
         cmocka_unit_test(test_products_match_portable),
+        cmocka_unit_test(test_wkv_avx512_matches_avx2),
+        cmocka_unit_test(test_relu_sq_matches_portable),
         cmocka_unit_test(test_bad_calls),        cmocka_unit_test(test_broken_tensors), cmocka_unit_test(test_zero_d_tensors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

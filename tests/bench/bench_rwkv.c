@@ -4,6 +4,9 @@
  * random RWKV-7 shaped like the 0.1B release (L=12, C=768, head 64, vocab
  * 65536, FFN 3072, LoRA ranks 64/64/32/128), built in memory as an rwkv.cpp
  * FP16 .bin with a fixed-seed PRNG. Batches N = 1 (one state), 16, 64, 256.
+ * When ../shared/data/rwkv/english-rwkv7-2m-bytes.pth exists, also the
+ * trained byte-level RWKV-7 the homophone decode uses (L=4, C=192, head 64,
+ * V=256, FP32) at N = 1, 4, 16, 64: the small batches the decoder sends.
  *
  *   cc -std=c11 -O2 -march=x86-64-v2 -D_GNU_SOURCE -I. -pthread tests/bench/bench_rwkv.c \
  *      lmstate/rwkv/rwkv.c lmstate/rwkv/rwkv_forward.c lmstate/weights/tensor_file.c common/[a-z]*.c -o /tmp/bench_rwkv -lm
@@ -137,12 +140,12 @@ static void random_v7(bin *b, int L, int C, int V, int F) {
 
 /* ---------- timing ---------- */
 
-static void bench(const char *label, rwkv_model *m, int threads, double seconds) {
-    const int Ns[4] = {1, 16, 64, 256};
+/* Tokens/s of rwkv_forward at each batch size Ns[0..nn-1]. */
+static void bench(const char *label, rwkv_model *m, int threads, double seconds, const int *Ns, int nn) {
     rwkv_kind_info info[RWKV_MAX_KINDS];
     int nk = rwkv_state_kinds(m, info);
     rd_error err;
-    for (int c = 0; c < 4; c++) {
+    for (int c = 0; c < nn; c++) {
         int N = Ns[c];
         rwkv_workspace *ws;
         if (rwkv_workspace_create(m, N, threads, &ws, &err) != RD_OK) {
@@ -177,8 +180,8 @@ static void bench(const char *label, rwkv_model *m, int threads, double seconds)
             steps++;
             t = now_s() - t0;
         } while (t < seconds || steps < 2);
-        printf("%-28s threads %d  N=%-4d %10.1f tokens/s  (%.2f ms/step, %ld steps)\n", label, threads, N,
-               (double)N * steps / t, 1e3 * t / steps, steps);
+        printf("%-28s threads %d  N=%-4d %10.1f tokens/s  (%.2f ms/step, %ld steps, %.1f us/row)\n", label,
+               threads, N, (double)N * steps / t, 1e3 * t / steps, steps, 1e6 * t / ((double)N * steps));
         fflush(stdout);
         for (int k = 0; k < nk; k++) free(mem[k]);
         free(tok), free(slot), free(logits);
@@ -191,12 +194,20 @@ int main(int argc, char **argv) {
     double seconds = argc > 2 ? atof(argv[2]) : 2.0;
     rd_error err;
     rwkv_model *m = NULL;
+    const int Ns[4] = {1, 16, 64, 256}, Ns_trained[4] = {1, 4, 16, 64};
     const char *tiny = "../shared/data/rwkv/tiny-rwkv-7v0-834K-FP32.bin";
     if (rwkv_load(tiny, &m, &err) == RD_OK) {
-        bench("tiny v7 (L12 C64 V256)", m, threads, seconds);
+        bench("tiny v7 (L12 C64 V256)", m, threads, seconds, Ns, 4);
         rwkv_free(m);
     } else {
         fprintf(stderr, "skipping the tiny model: %s\n", err.msg);
+    }
+    const char *trained = "../shared/data/rwkv/english-rwkv7-2m-bytes.pth";
+    if (rwkv_load(trained, &m, &err) == RD_OK) {
+        bench("trained-2m v7 (L4 C192 V256)", m, threads, seconds, Ns_trained, 4);
+        rwkv_free(m);
+    } else {
+        fprintf(stderr, "skipping the trained 2m model: %s\n", err.msg);
     }
     if (argc > 3) {
         if (rwkv_load(argv[3], &m, &err) != RD_OK) {
@@ -216,7 +227,7 @@ int main(int argc, char **argv) {
         tf_close(f);
     }
     printf("random 0.1B-shaped v7: %.0f MB of weights in memory\n", rwkv_weight_bytes(m) / 1e6);
-    bench("random v7 (L12 C768 V65536)", m, threads, seconds);
+    bench("random v7 (L12 C768 V65536)", m, threads, seconds, Ns, 4);
     rwkv_free(m);
     return 0;
 }

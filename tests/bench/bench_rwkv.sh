@@ -13,8 +13,10 @@
 #   CC, OPT         compiler and optimization flags for our program
 #                   (default: the Makefile's "-O2 -march=x86-64-v2 -g")
 #
-# Models: the tiny real RWKV-7 (../shared/data/rwkv/tiny-rwkv-7v0-834K-FP32.bin)
-# and a random RWKV-7 shaped like the 0.1B release, written once by
+# Models: the tiny real RWKV-7 (../shared/data/rwkv/tiny-rwkv-7v0-834K-FP32.bin),
+# ours only: the trained byte-level RWKV-7 of the homophone decode
+# (../shared/data/rwkv/english-rwkv7-2m-bytes.pth, N = 1, 4, 16, 64; skipped
+# when absent), and a random RWKV-7 shaped like the 0.1B release, written once by
 # tests/bench/make_rwkv_model.py to build/bench/rwkv7-0.1b-random.bin.
 # Results: one table on stdout, every row also in build/bench/bench_rwkv.tsv.
 set -eu
@@ -71,20 +73,21 @@ else
     fi
 fi
 
-# Turns our program's lines "LABEL threads T  N=N  X tokens/s  (Y ms/step, S steps)"
+# Turns our program's lines "LABEL threads T  N=N  X tokens/s  (Y ms/step, S steps, U us/row)"
 # into RESULT lines.
 ours_results() {
     awk -v path="$1" '
     / threads [0-9]+ +N=[0-9]+ / && /tokens\/s/ {
         label = $0; sub(/ +threads [0-9]+ +N=.*/, "", label)
-        model = (label ~ /tiny/) ? "tiny-7v0-834K-FP32" : ((path == "1") ? "0.1b-random.bin" : "0.1b-random(in-memory)")
+        model = (label ~ /tiny/) ? "tiny-7v0-834K-FP32" : (label ~ /trained-2m/) ? "english-rwkv7-2m-bytes.pth" : ((path == "1") ? "0.1b-random.bin" : "0.1b-random(in-memory)")
         match($0, / threads [0-9]+/); t = substr($0, RSTART + 9, RLENGTH - 9)
         match($0, /N=[0-9]+/); n = substr($0, RSTART + 2, RLENGTH - 2)
         match($0, /[0-9.]+ tokens\/s/); tps = substr($0, RSTART, RLENGTH - 9)
         ms = ""; if (match($0, /[0-9.]+ ms\/step/)) ms = substr($0, RSTART, RLENGTH - 8)
         st = ""; if (match($0, /[0-9]+ steps/)) st = substr($0, RSTART, RLENGTH - 6)
-        printf "RESULT runtime=ours model=%s mode=%s threads=%s n=%s tokens_per_s=%s ms_per_step=%s steps=%s\n",
-               model, (n == 1 ? "single" : "batched"), t, n, tps, ms, st
+        us = "-"; if (match($0, /[0-9.]+ us\/row/)) us = substr($0, RSTART, RLENGTH - 7)
+        printf "RESULT runtime=ours model=%s mode=%s threads=%s n=%s tokens_per_s=%s ms_per_step=%s steps=%s us_per_row=%s\n",
+               model, (n == 1 ? "single" : "batched"), t, n, tps, ms, st, us
     }'
 }
 
@@ -129,8 +132,8 @@ for line in open(sys.argv[1]):
 if not rows:
     print("bench-rwkv: no results")
     sys.exit(1)
-def base(model):          # tiny / 0.1b, whatever file or in-memory copy
-    return "tiny" if model.startswith("tiny") else "0.1b"
+def base(model):          # tiny / 2m / 0.1b, whatever file or in-memory copy
+    return "tiny" if model.startswith("tiny") else "2m" if model.startswith("english") else "0.1b"
 def tps(r):
     return float(r["tokens_per_s"])
 def find(runtime, model, threads, n):
@@ -139,7 +142,7 @@ def find(runtime, model, threads, n):
                 and int(r["n"]) == n and r["mode"] in ("single", "slots", "batched")):
             return r
     return None
-hdr = ["runtime", "model", "mode", "threads", "N", "tokens/s", "ms/step", "x rwkv.cpp single", "x own N=1"]
+hdr = ["runtime", "model", "mode", "threads", "N", "tokens/s", "ms/step", "us/row", "x rwkv.cpp single", "x own N=1"]
 out = []
 for r in rows:
     m, t, n = base(r["model"]), r["threads"], int(r["n"])
@@ -148,8 +151,8 @@ for r in rows:
     vs_cpp = "%.2f" % (tps(r) / tps(cpp1)) if cpp1 and r["mode"] in ("single", "slots", "batched") else "-"
     vs_own = "%.2f" % (tps(r) / tps(own1)) if own1 and r["mode"] in ("single", "slots", "batched") else "-"
     out.append([r["runtime"], r["model"], r["mode"], t, str(n), "%.1f" % tps(r),
-                r.get("ms_per_step", ""), vs_cpp, vs_own])
-out.sort(key=lambda x: (base(x[1]), int(x[3]), x[0] != "ours", int(x[4])))
+                r.get("ms_per_step", ""), r.get("us_per_row", "-"), vs_cpp, vs_own])
+out.sort(key=lambda x: ({"tiny": 0, "2m": 1, "0.1b": 2}[base(x[1])], int(x[3]), x[0] != "ours", int(x[4])))
 w = [max(len(h), *(len(o[i]) for o in out)) for i, h in enumerate(hdr)]
 fmt = "  ".join("%%-%ds" % x if i < 3 else "%%%ds" % x for i, x in enumerate(w))
 print()
