@@ -560,6 +560,58 @@ static void layer_norm(const float *x, const float *w, const float *b, int n, fl
     for (int i = 0; i < n; i++) out[i] = (x[i] - mean) * inv * (w ? w[i] : 1.0f) + (b ? b[i] : 0.0f);
 }
 
+/* layer_norm of g <= 4 vectors at once: the same operations for each, the
+ * four sums as independent chains (one vector's sum waits on its previous
+ * add, not on the others'). Lanes g..3 must point at valid data (a copy of
+ * lane 0); only lanes below g are written. */
+static void layer_norm4(const float *const x[4], const float *const w[4], const float *const b[4], int g, int n,
+                        float eps, float *const out[4]) {
+    float mean[4] = {0, 0, 0, 0}, var[4] = {0, 0, 0, 0};
+    for (int i = 0; i < n; i++) {
+        mean[0] += x[0][i];
+        mean[1] += x[1][i];
+        mean[2] += x[2][i];
+        mean[3] += x[3][i];
+    }
+    for (int q = 0; q < 4; q++) mean[q] /= (float)n;
+    for (int i = 0; i < n; i++) {
+        var[0] += (x[0][i] - mean[0]) * (x[0][i] - mean[0]);
+        var[1] += (x[1][i] - mean[1]) * (x[1][i] - mean[1]);
+        var[2] += (x[2][i] - mean[2]) * (x[2][i] - mean[2]);
+        var[3] += (x[3][i] - mean[3]) * (x[3][i] - mean[3]);
+    }
+    for (int q = 0; q < g; q++) {
+        float inv = 1.0f / sqrtf(var[q] / (float)n + eps);
+        const float *xq = x[q], *wq = w[q], *bq = b[q];
+        float *o = out[q];
+        for (int i = 0; i < n; i++) o[i] = (xq[i] - mean[q]) * inv * (wq ? wq[i] : 1.0f) + (bq ? bq[i] : 0.0f);
+    }
+}
+
+/* layer_norm of count vectors of n: vector s at x + s * xs, written to
+ * out + s * os (may be x), weights w + s * wbs and b + s * wbs (wbs 0: the
+ * same for all); four at a time. */
+static void layer_norm_many(const float *x, size_t xs, int count, const float *w, const float *b, size_t wbs, int n,
+                            float eps, float *out, size_t os) {
+    if (count == 1) {
+        layer_norm(x, w, b, n, eps, out);
+        return;
+    }
+    for (int s0 = 0; s0 < count; s0 += 4) {
+        int g = count - s0 < 4 ? count - s0 : 4;
+        const float *xv[4], *wv[4], *bv[4];
+        float *ov[4];
+        for (int q = 0; q < 4; q++) {
+            size_t s = (size_t)s0 + (size_t)(q < g ? q : 0);
+            xv[q] = x + s * xs;
+            wv[q] = w ? w + s * wbs : NULL;
+            bv[q] = b ? b + s * wbs : NULL;
+            ov[q] = out + s * os;
+        }
+        layer_norm4(xv, wv, bv, g, n, eps, ov);
+    }
+}
+
 static void *state_at(const rwkv_state_view *v, int kind, int layer, int slot) {
     return (char *)v->base[kind] +
            ((size_t)layer * v->layer_stride[kind] + (size_t)slot * v->slot_stride[kind]) *
@@ -576,9 +628,9 @@ typedef struct batch {
  * Leaves xn in ws->c[B_XN] and prev in ws->c[B_SX]. */
 static void shift_in(rwkv_workspace *ws, const batch *b, int l, int kind, const float *lw, const float *lb) {
     int C = ws->m->n_embd;
+    layer_norm_many(ws->c[B_X], (size_t)C, b->n, lw, lb, 0, C, RWKV_LN_EPS, ws->c[B_XN], (size_t)C);
     for (int i = 0; i < b->n; i++) {
         size_t o = (size_t)i * C;
-        layer_norm(ws->c[B_X] + o, lw, lb, C, RWKV_LN_EPS, ws->c[B_XN] + o);
         rwkv_state_read(state_at(b->src, kind, l, b->src_slot[i]), b->src->dtype[kind], (size_t)C, ws->c[B_SX] + o);
         rwkv_state_write(state_at(b->dst, kind, l, b->dst_slot[i]), b->dst->dtype[kind], (size_t)C, ws->c[B_XN] + o);
     }
@@ -738,8 +790,8 @@ static void att7_rows(void *ctx, int t, int nt) {
         att7_wkv_row(ws, j->l, j->b, i, sh);
         float *r = ws->c[B_R] + o, *k = ws->c[B_K] + o, *v = ws->c[B_V] + o, *y = ws->c[B_Y] + o;
         const float *g = ws->c[B_G] + o;
+        layer_norm_many(y, (size_t)N, C / N, L->lnx_w, L->lnx_b, (size_t)N, N, RWKV7_GN_EPS, y, (size_t)N);
         for (int h = 0; h < C; h += N) {
-            layer_norm(y + h, L->lnx_w + h, L->lnx_b + h, N, RWKV7_GN_EPS, y + h);
             float bonus = 0;
             for (int q = h; q < h + N; q++) bonus += r[q] * k[q] * L->r_k[q];
             for (int q = h; q < h + N; q++) y[q] = (y[q] + bonus * v[q]) * g[q];
@@ -885,21 +937,16 @@ rd_status rwkv_forward(const rwkv_model *m, rwkv_workspace *ws, int n, const int
     if (n == 0) return RD_OK;
     int C = m->n_embd;
     batch b = {n, src, dst, src_slot, dst_slot};
-    for (int i = 0; i < n; i++) {
-        float *x = ws->c[B_X] + (size_t)i * C;
+    for (int i = 0; i < n; i++)
         rd_read_f32((const char *)m->emb + (size_t)token[i] * C * rd_dtype_size(m->emb_dtype), m->emb_dtype,
-                  (size_t)C, x);
-        layer_norm(x, m->ln0_w, m->ln0_b, C, RWKV_LN_EPS, x);
-    }
+                    (size_t)C, ws->c[B_X] + (size_t)i * C);
+    layer_norm_many(ws->c[B_X], (size_t)C, n, m->ln0_w, m->ln0_b, 0, C, RWKV_LN_EPS, ws->c[B_X], (size_t)C);
     for (int l = 0; l < m->n_layer; l++) {
         if (m->version == 7) layer7(ws, l, &b);
         else layer4(ws, l, &b);
     }
     if (!logits) return RD_OK;
-    for (int i = 0; i < n; i++) {
-        size_t o = (size_t)i * C;
-        layer_norm(ws->c[B_X] + o, m->ln_out_w, m->ln_out_b, C, RWKV_LN_EPS, ws->c[B_XN] + o);
-    }
+    layer_norm_many(ws->c[B_X], (size_t)C, n, m->ln_out_w, m->ln_out_b, 0, C, RWKV_LN_EPS, ws->c[B_XN], (size_t)C);
     matmul(ws, &m->head, ws->c[B_XN], n, logits);
     return RD_OK;
 }
