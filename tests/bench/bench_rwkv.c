@@ -30,6 +30,14 @@ static double now_s(void) {
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
+/* CPU seconds of the whole process (all threads): on a busy machine less
+ * inflated than the wall clock when this process waits for a core. */
+static double cpu_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
 /* ---------- a random model as an in-memory .bin ---------- */
 
 typedef struct bin {
@@ -167,7 +175,7 @@ static void bench(const char *label, rwkv_model *m, int threads, double seconds,
         int32_t *tok = malloc(N * sizeof *tok), *slot = malloc(N * sizeof *slot);
         float *logits = malloc((size_t)N * rwkv_n_vocab(m) * sizeof(float));
         long steps = 0;
-        double t0 = now_s(), t;
+        double t0 = now_s(), c0 = cpu_s(), t;
         do {
             for (int i = 0; i < N; i++) {
                 tok[i] = (int32_t)((steps * 31 + i * 7) % rwkv_n_vocab(m));
@@ -180,8 +188,9 @@ static void bench(const char *label, rwkv_model *m, int threads, double seconds,
             steps++;
             t = now_s() - t0;
         } while (t < seconds || steps < 2);
-        printf("%-28s threads %d  N=%-4d %10.1f tokens/s  (%.2f ms/step, %ld steps, %.1f us/row)\n", label,
-               threads, N, (double)N * steps / t, 1e3 * t / steps, steps, 1e6 * t / ((double)N * steps));
+        printf("%-28s threads %d  N=%-4d %10.1f tokens/s  (%.2f ms/step, %ld steps, %.1f us/row, %.1f cpu us/row)\n",
+               label, threads, N, (double)N * steps / t, 1e3 * t / steps, steps, 1e6 * t / ((double)N * steps),
+               1e6 * (cpu_s() - c0) / ((double)N * steps));
         fflush(stdout);
         for (int k = 0; k < nk; k++) free(mem[k]);
         free(tok), free(slot), free(logits);

@@ -73,7 +73,8 @@ else
     fi
 fi
 
-# Turns our program's lines "LABEL threads T  N=N  X tokens/s  (Y ms/step, S steps, U us/row)"
+# Turns our program's lines
+# "LABEL threads T  N=N  X tokens/s  (Y ms/step, S steps, U us/row, P cpu us/row)"
 # into RESULT lines.
 ours_results() {
     awk -v path="$1" '
@@ -86,8 +87,9 @@ ours_results() {
         ms = ""; if (match($0, /[0-9.]+ ms\/step/)) ms = substr($0, RSTART, RLENGTH - 8)
         st = ""; if (match($0, /[0-9]+ steps/)) st = substr($0, RSTART, RLENGTH - 6)
         us = "-"; if (match($0, /[0-9.]+ us\/row/)) us = substr($0, RSTART, RLENGTH - 7)
-        printf "RESULT runtime=ours model=%s mode=%s threads=%s n=%s tokens_per_s=%s ms_per_step=%s steps=%s us_per_row=%s\n",
-               model, (n == 1 ? "single" : "batched"), t, n, tps, ms, st, us
+        cpu = "-"; if (match($0, /[0-9.]+ cpu us\/row/)) cpu = substr($0, RSTART, RLENGTH - 11)
+        printf "RESULT runtime=ours model=%s mode=%s threads=%s n=%s tokens_per_s=%s ms_per_step=%s steps=%s us_per_row=%s cpu_us_per_row=%s\n",
+               model, (n == 1 ? "single" : "batched"), t, n, tps, ms, st, us, cpu
     }'
 }
 
@@ -142,7 +144,8 @@ def find(runtime, model, threads, n):
                 and int(r["n"]) == n and r["mode"] in ("single", "slots", "batched")):
             return r
     return None
-hdr = ["runtime", "model", "mode", "threads", "N", "tokens/s", "ms/step", "us/row", "x rwkv.cpp single", "x own N=1"]
+hdr = ["runtime", "model", "mode", "threads", "N", "tokens/s", "ms/step", "us/row", "cpu us/row", "x rwkv.cpp single",
+       "x own N=1"]
 out = []
 for r in rows:
     m, t, n = base(r["model"]), r["threads"], int(r["n"])
@@ -151,7 +154,7 @@ for r in rows:
     vs_cpp = "%.2f" % (tps(r) / tps(cpp1)) if cpp1 and r["mode"] in ("single", "slots", "batched") else "-"
     vs_own = "%.2f" % (tps(r) / tps(own1)) if own1 and r["mode"] in ("single", "slots", "batched") else "-"
     out.append([r["runtime"], r["model"], r["mode"], t, str(n), "%.1f" % tps(r),
-                r.get("ms_per_step", ""), r.get("us_per_row", "-"), vs_cpp, vs_own])
+                r.get("ms_per_step", ""), r.get("us_per_row", "-"), r.get("cpu_us_per_row", "-"), vs_cpp, vs_own])
 out.sort(key=lambda x: ({"tiny": 0, "2m": 1, "0.1b": 2}[base(x[1])], int(x[3]), x[0] != "ours", int(x[4])))
 w = [max(len(h), *(len(o[i]) for o in out)) for i, h in enumerate(hdr)]
 fmt = "  ".join("%%-%ds" % x if i < 3 else "%%%ds" % x for i, x in enumerate(w))
