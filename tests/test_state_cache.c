@@ -838,6 +838,304 @@ static void test_rwkv_words_shared(void **state) {
     lm_free(m);
 }
 
+/* ---------- a hostile second look at the RWKV LM's memory of word costs ---------- */
+
+/* Long random sequences of every lm_cache call over words with shared
+ * beginnings (the word memo, bounds, prefix states held between calls and
+ * make_room all come into play): each finite score equals the word scored
+ * after its slot's history in a brand-new cache (nothing remembered), each
+ * -inf is below its floor, every defined slot's </s> and every unigram
+ * equal the brand-new cache's. Caches of 1..80 slots, floors very high,
+ * very low or near the score, no floor, duplicate requests in one call,
+ * children equal to parents, fp16 state, a mix with an ARPA model. */
+static const char *const torture_words[] = {
+    "contrivance", "contrivances", "contrive", "con", "cat", "catalogue", "catalog", "cats", "c", "the",
+    "then", "there", "their", "a", "contrivancez", "co", "ca", "theirs", "catalogues", "x"};
+enum { TW = sizeof torture_words / sizeof *torture_words, TMAXSLOT = 80, THIST = 12, TMEMO = 4096 };
+
+typedef struct torture {
+    lm_model *m, *parts[2];
+    int32_t w[TW];
+    int nslot;
+    history hist[TMAXSLOT];
+    /* replays already computed: (history, word or -1 for </s>) -> score */
+    history key[TMEMO];
+    int key_w[TMEMO], n_memo;
+    float val[TMEMO];
+    int checked, gave_up, hits;
+} torture;
+
+/* ln p(word w | h) (w = -1: </s>) from a brand-new cache. */
+static float torture_replay(torture *t, const history *h, int w) {
+    for (int i = 0; i < t->n_memo; i++)
+        if (t->key_w[i] == w && t->key[i].len == h->len &&
+            memcmp(t->key[i].tok, h->tok, (size_t)h->len * sizeof(int32_t)) == 0) {
+            t->hits++;
+            return t->val[i];
+        }
+    rd_error err;
+    lm_cache *ref;
+    assert_int_equal(lm_cache_create(t->m, 1, &ref, &err), RD_OK);
+    int32_t z = 0, wr[TW];
+    float dummy, got;
+    for (int i = 0; i < TW; i++) wr[i] = lm_word(ref, torture_words[i], strlen(torture_words[i]));
+    for (int k = 0; k < h->len; k++)
+        assert_int_equal(lm_score_words(ref, &z, &wr[h->tok[k]], &z, 1, &dummy, &err), RD_OK);
+    if (w >= 0) assert_int_equal(lm_score_words(ref, &z, &wr[w], &z, 1, &got, &err), RD_OK);
+    else assert_int_equal(lm_finish(ref, &z, 1, &got, &err), RD_OK);
+    lm_cache_free(ref);
+    if (t->n_memo < TMEMO) {
+        t->key[t->n_memo] = *h;
+        t->key_w[t->n_memo] = w;
+        t->val[t->n_memo++] = got;
+    }
+    return got;
+}
+
+static int torture_defined(const history *h) { return h->len >= 0 && h->len < THIST; }
+
+/* </s> of a few random slots (all when few), each defined one checked. */
+static void torture_check_ends(torture *t, lm_cache *c, int all) {
+    rd_error err;
+    int32_t s[TMAXSLOT];
+    float got[TMAXSLOT];
+    int n = 0;
+    for (int i = 0; i < t->nslot; i++)
+        if (torture_defined(&t->hist[i]) && (all || rand() % 4 == 0)) s[n++] = i;
+    if (n == 0) return;
+    assert_int_equal(lm_finish(c, s, n, got, &err), RD_OK);
+    for (int i = 0; i < n; i++) {
+        float want = torture_replay(t, &t->hist[s[i]], -1);
+        if (fabsf(got[i] - want) > 1e-5f)
+            fail_msg("</s> of slot %d (history of %d words): %.7g, a fresh cache %.7g", s[i], t->hist[s[i]].len,
+                     got[i], want);
+        t->checked++;
+    }
+}
+
+static void torture_score(torture *t, lm_cache *c) {
+    rd_error err;
+    int32_t parent[TMAXSLOT], child[TMAXSLOT], word[TMAXSLOT], wi[TMAXSLOT];
+    float fl[TMAXSLOT], sc[TMAXSLOT];
+    history par[TMAXSLOT];
+    int used[TMAXSLOT] = {0};
+    /* up to every slot at once, some calls with every slot */
+    int n = rand() % 4 == 0 ? t->nslot : 1 + rand() % (t->nslot < 8 ? t->nslot : 8);
+    int np = 1 + rand() % 3; /* few distinct parents: their words come again */
+    int32_t pp[3];
+    for (int k = 0; k < np; k++) pp[k] = rand() % t->nslot;
+    int floors = rand() % 4 != 0;
+    for (int i = 0; i < n; i++) {
+        parent[i] = rand() % 5 == 0 ? rand() % t->nslot : pp[rand() % np];
+        if (i > 0 && rand() % 6 == 0) { /* a duplicate request */
+            parent[i] = parent[i - 1];
+            wi[i] = wi[i - 1];
+        } else {
+            wi[i] = rand() % TW;
+        }
+        if (!used[parent[i]] && rand() % 3 == 0) child[i] = parent[i];
+        else do child[i] = rand() % t->nslot; while (used[child[i]]);
+        used[child[i]] = 1;
+        word[i] = t->w[wi[i]];
+        int kind = rand() % 5;
+        fl[i] = kind == 0 ? -1e30f : kind == 1 ? (float)(rand() % 3) : -(float)(rand() % 3000) / 100.0f;
+        par[i] = t->hist[parent[i]];
+    }
+    if (floors) assert_int_equal(lm_score_words_floor(c, parent, word, child, n, fl, sc, &err), RD_OK);
+    else assert_int_equal(lm_score_words(c, parent, word, child, n, sc, &err), RD_OK);
+    for (int i = 0; i < n; i++) {
+        history h = par[i];
+        if (!torture_defined(&h)) {
+            t->hist[child[i]].len = -1;
+            continue;
+        }
+        float want = torture_replay(t, &h, wi[i]);
+        if (sc[i] == -INFINITY && floors) {
+            if (!(want < fl[i]))
+                fail_msg("slot %d -> %d, \"%s\" after %d words: given up under floor %g, but scores %.7g",
+                         parent[i], child[i], torture_words[wi[i]], h.len, fl[i], want);
+            t->gave_up++;
+            h.len = -1;
+        } else {
+            if (!(fabsf(sc[i] - want) <= 1e-5f))
+                fail_msg("slot %d -> %d, \"%s\" after %d words (floor %g): %.7g, a fresh cache %.7g", parent[i],
+                         child[i], torture_words[wi[i]], h.len, floors ? fl[i] : -INFINITY, sc[i], want);
+            h.tok[h.len++] = wi[i];
+            t->checked++;
+        }
+        t->hist[child[i]] = h;
+    }
+}
+
+static void torture_run(const char *path, const char *path2, int dtype, unsigned seed, int nslot, int rounds) {
+    torture *t = calloc(1, sizeof *t);
+    assert_non_null(t);
+    rd_error err;
+    lm_load_options lo = {0};
+    lo.state_dtype = dtype;
+    if (path2) {
+        assert_int_equal(lm_load(path, &lo, &t->parts[0], &err), RD_OK);
+        assert_int_equal(lm_load(path2, &lo, &t->parts[1], &err), RD_OK);
+        float wts[2] = {0.5f, 0.25f};
+        assert_int_equal(lm_mix(t->parts, wts, 2, &t->m, &err), RD_OK);
+    } else {
+        assert_int_equal(lm_load(path, &lo, &t->m, &err), RD_OK);
+    }
+    t->nslot = nslot;
+    lm_cache *c;
+    assert_int_equal(lm_cache_create(t->m, nslot, &c, &err), RD_OK);
+    for (int i = 0; i < TW; i++) t->w[i] = lm_word(c, torture_words[i], strlen(torture_words[i]));
+    size_t ss = lm_state_size(t->m);
+    float *st = ss ? malloc(ss * sizeof *st) : NULL;
+    srand(seed);
+    for (int r = 0; r < rounds; r++) {
+        /* long and undefined histories start afresh (replays stay short) */
+        int32_t fresh[TMAXSLOT];
+        int nf = 0;
+        for (int i = 0; i < nslot; i++)
+            if (t->hist[i].len >= 8 || (t->hist[i].len < 0 && rand() % 2)) {
+                fresh[nf++] = i;
+                t->hist[i].len = 0;
+            }
+        if (nf > 0) assert_int_equal(lm_start(c, fresh, nf, &err), RD_OK);
+        int op = rand() % 16;
+        if (op < 8) {
+            torture_score(t, c);
+        } else if (op == 8) { /* reorder */
+            int n = 1 + rand() % nslot;
+            int32_t surv[TMAXSLOT];
+            history tmp[TMAXSLOT];
+            for (int i = 0; i < n; i++) surv[i] = rand() % nslot;
+            assert_int_equal(lm_reorder(c, surv, n, &err), RD_OK);
+            for (int i = 0; i < n; i++) tmp[i] = t->hist[surv[i]];
+            for (int i = 0; i < n; i++) t->hist[i] = tmp[i];
+            for (int i = n; i < nslot; i++) t->hist[i].len = -1;
+        } else if (op == 9) { /* copy */
+            int32_t a = rand() % nslot, b = rand() % nslot;
+            assert_int_equal(lm_copy(c, a, b, &err), RD_OK);
+            t->hist[b] = t->hist[a];
+        } else if (op == 10) { /* start some slots */
+            int32_t s[TMAXSLOT];
+            int n = 1 + rand() % (nslot < 4 ? nslot : 4);
+            for (int i = 0; i < n; i++) {
+                s[i] = rand() % nslot;
+                t->hist[s[i]].len = 0;
+            }
+            assert_int_equal(lm_start(c, s, n, &err), RD_OK);
+        } else if (op == 11 && st) { /* a slot's state into another slot */
+            int32_t a = rand() % nslot, b = rand() % nslot, pend;
+            if (!torture_defined(&t->hist[a])) continue;
+            assert_int_equal(lm_state_get(c, a, st, &pend, &err), RD_OK);
+            assert_int_equal(lm_state_set(c, b, st, pend, &err), RD_OK);
+            t->hist[b] = t->hist[a];
+        } else if (op == 12) { /* unigrams: a word from the start */
+            int32_t w[4];
+            int wi[4], n = 1 + rand() % 4;
+            float got[4];
+            for (int i = 0; i < n; i++) w[i] = t->w[wi[i] = rand() % TW];
+            assert_int_equal(lm_unigrams(c, w, n, got, &err), RD_OK);
+            history h0 = {0};
+            for (int i = 0; i < n; i++) assert_float_equal(got[i], torture_replay(t, &h0, wi[i]), 1e-5);
+        } else {
+            torture_check_ends(t, c, 0);
+        }
+    }
+    torture_check_ends(t, c, 1);
+    assert_true(t->checked > rounds / 5); /* the checks ran */
+    free(st);
+    lm_cache_free(c);
+    lm_free(t->m);
+    lm_free(t->parts[0]);
+    lm_free(t->parts[1]);
+    free(t);
+}
+
+/* RD_TORTURE=N runs N more seeds per case (exploration; the default is the
+ * fast set make test runs). */
+static void torture_cases(const char *path, const char *path2, int dtype, const int *slots, int n_slots, int rounds) {
+    const char *env = getenv("RD_TORTURE");
+    int extra = env ? atoi(env) : 0;
+    for (int k = 0; k < n_slots; k++)
+        for (int s = 0; s <= extra; s++) torture_run(path, path2, dtype, 1000u * (unsigned)k + (unsigned)s + 7u, slots[k], rounds);
+}
+
+static void test_rwkv_lm_torture(void **state) {
+    char path[512];
+    RD_DATA_OR_SKIP(path, "rwkv/tiny-rwkv-7v0-834K-FP32.bin");
+    static const int slots[] = {1, 2, 3, 5, 12, 33, 64, 80};
+    torture_cases(path, NULL, 0, slots, 8, 150);
+}
+
+/* A word resumed from a prefix state that only a slot keeps live (its
+ * hold lapsed after one call), in a call that overwrites that slot: the
+ * state must stay live, never reach the free list while held (a physical
+ * slot popped twice holds two states at once). Fresh-cache checks of the
+ * words scored afterwards, and </s> of every slot. */
+static void test_rwkv_lm_resume_from_child(void **state) {
+    char path[512];
+    RD_DATA_OR_SKIP(path, "rwkv/tiny-rwkv-7v0-834K-FP32.bin");
+    lm_model *m;
+    lm_cache *c;
+    rd_error err;
+    lm_load_options lo = {0};
+    assert_int_equal(lm_load(path, &lo, &m, &err), RD_OK);
+    torture *t = calloc(1, sizeof *t);
+    assert_non_null(t);
+    t->m = m;
+    t->nslot = 3;
+    assert_int_equal(lm_cache_create(m, 3, &c, &err), RD_OK);
+    for (int i = 0; i < TW; i++) t->w[i] = lm_word(c, torture_words[i], strlen(torture_words[i]));
+    /* word indices in torture_words */
+    enum { CO = 15, CON = 3, A = 13, CONTRIVANCES = 1, CATALOGUE = 5, THEIRS = 17 };
+    struct { int32_t parent, child; int w; } calls[] = {
+        {0, 1, CO},           /* slot 1: the state after " c", held one call */
+        {1, 2, A},            /* another stem: the hold of " c" lapses, slot 1 keeps it */
+        {0, 1, CON},          /* resumes from " c" and overwrites slot 1, its last reference */
+        {0, 1, CON},          /* remembered: no slot taken, the holds of the call before end */
+        {2, 0, CONTRIVANCES}, /* then calls that take and give back slots */
+        {1, 2, CATALOGUE},
+        {0, 1, THEIRS},
+        {2, 0, CON},
+        {1, 2, CONTRIVANCES},
+    };
+    for (size_t k = 0; k < sizeof calls / sizeof *calls; k++) {
+        /* each call with two more words from the other slots, so that
+         * several stems and rows take slots at once */
+        int32_t parent[3], child[3], word[3];
+        float sc[3];
+        int wi[3];
+        history par[3];
+        parent[0] = calls[k].parent;
+        child[0] = calls[k].child;
+        wi[0] = calls[k].w;
+        int n = 1;
+        for (int s = 0; s < 3 && k >= 4; s++)
+            if (s != child[0] && n < 3) {
+                parent[n] = s;
+                child[n] = s;
+                wi[n] = (int)(k + (size_t)s) % TW;
+                n++;
+            }
+        for (int i = 0; i < n; i++) {
+            word[i] = t->w[wi[i]];
+            par[i] = t->hist[parent[i]];
+        }
+        assert_int_equal(lm_score_words(c, parent, word, child, n, sc, &err), RD_OK);
+        for (int i = 0; i < n; i++) {
+            float want = torture_replay(t, &par[i], wi[i]);
+            if (!(fabsf(sc[i] - want) <= 1e-5f))
+                fail_msg("call %zu: slot %d -> %d, \"%s\": %.7g, a fresh cache %.7g", k, parent[i], child[i],
+                         torture_words[wi[i]], sc[i], want);
+            par[i].tok[par[i].len++] = wi[i];
+            t->hist[child[i]] = par[i];
+        }
+        torture_check_ends(t, c, 1);
+    }
+    lm_cache_free(c);
+    lm_free(m);
+    free(t);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_toy_fp32),       cmocka_unit_test(test_toy_half),
@@ -849,6 +1147,7 @@ int main(void) {
         cmocka_unit_test(test_int8_rest),     cmocka_unit_test(test_commit_keeps_live_target),
         cmocka_unit_test(test_phys_version),  cmocka_unit_test(test_rwkv_lm_floors), cmocka_unit_test(test_rwkv_lm_bounds_resume), cmocka_unit_test(test_rwkv_lm_holds_give_way),
         cmocka_unit_test(test_mix_lm_floors), cmocka_unit_test(test_rwkv_words_shared),
+        cmocka_unit_test(test_rwkv_lm_torture), cmocka_unit_test(test_rwkv_lm_resume_from_child),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
