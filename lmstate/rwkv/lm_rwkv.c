@@ -913,11 +913,23 @@ static rd_status rwkv_score_words_floor(void *p, const int32_t *parent, const in
         memo_entry *e = &c->memo[memo_index(c, ph, ver, pt, word[i])];
         *e = (memo_entry){ph, pt, word[i], c->tmp_slot[i], ver, sc_phys_version(c->sc, c->tmp_slot[i]), score[i]};
     }
+    /* the states this call started from (live already) are held before the
+     * children are bound: a child slot may be their last reference, and
+     * a state freed there and held again would be handed out twice. The
+     * states it wrote are held after, so that the commit sees them fresh */
+    int n_live = 0;
+    for (int q = 0; q < c->n_held_new; q++)
+        if (sc_phys_live(c->sc, c->held_new[q])) {
+            int32_t t = c->held_new[n_live];
+            c->held_new[n_live++] = c->held_new[q];
+            c->held_new[q] = t;
+        }
+    sc_phys_hold(c->sc, c->held_new, n_live);
     /* bind children (each adds a reference); slots no child took go back */
     sc_update_commit(c->sc, child, c->tmp_slot, n);
     /* hold where the dead rows stopped until the next call, then let the
      * last call's go (before the unreferenced fresh slots go back) */
-    sc_phys_hold(c->sc, c->held_new, c->n_held_new);
+    sc_phys_hold(c->sc, c->held_new + n_live, c->n_held_new - n_live);
     sc_phys_drop(c->sc, c->held, c->n_held);
     int32_t *t = c->held;
     c->held = c->held_new;
