@@ -967,12 +967,13 @@ static void torture_score(torture *t, lm_cache *c) {
     }
 }
 
-static void torture_run(const char *path, const char *path2, int dtype, unsigned seed, int nslot, int rounds) {
+static void torture_run(const char *path, const char *path2, int dtype, int int8, unsigned seed, int nslot, int rounds) {
     torture *t = calloc(1, sizeof *t);
     assert_non_null(t);
     rd_error err;
     lm_load_options lo = {0};
     lo.state_dtype = dtype;
+    lo.state_int8_sim = int8;
     if (path2) {
         assert_int_equal(lm_load(path, &lo, &t->parts[0], &err), RD_OK);
         assert_int_equal(lm_load(path2, &lo, &t->parts[1], &err), RD_OK);
@@ -1056,7 +1057,7 @@ static void torture_run(const char *path, const char *path2, int dtype, unsigned
  * rounds. RD_TORTURE=N runs N more seeds of each (exploration). */
 typedef struct torture_case {
     const char *rel, *rel2;
-    int dtype, slots, rounds;
+    int dtype, int8, slots, rounds; /* int8: states rounded as int8 at rest would be */
 } torture_case;
 
 static void torture_cases(const torture_case *tc, int n) {
@@ -1067,21 +1068,22 @@ static void torture_cases(const torture_case *tc, int n) {
         RD_DATA_OR_SKIP(path, tc[k].rel);
         if (tc[k].rel2) RD_DATA_OR_SKIP(path2, tc[k].rel2);
         for (int s = 0; s <= extra; s++)
-            torture_run(path, tc[k].rel2 ? path2 : NULL, tc[k].dtype, 1000u * (unsigned)k + (unsigned)s + 7u,
+            torture_run(path, tc[k].rel2 ? path2 : NULL, tc[k].dtype, tc[k].int8, 1000u * (unsigned)k + (unsigned)s + 7u,
                         tc[k].slots, tc[k].rounds);
     }
 }
 
 static void test_rwkv_lm_torture(void **state) {
     static const torture_case tc[] = {
-        {"rwkv/tiny-rwkv-7v0-834K-FP32.bin", NULL, RD_F32, 1, 100},
-        {"rwkv/tiny-rwkv-7v0-834K-FP32.bin", NULL, RD_F32, 3, 100},
-        {"rwkv/tiny-rwkv-7v0-834K-FP32.bin", NULL, RD_F32, 12, 100},
-        {"rwkv/tiny-rwkv-7v0-834K-FP32.bin", NULL, RD_F32, 80, 60},
-        {"rwkv/tiny-rwkv-7v0-834K-FP32.bin", NULL, RD_F16, 7, 100},
-        {"rwkv/tiny-rwkv-4v0-660K-FP32.bin", NULL, RD_F32, 5, 100},
-        {"rwkv/english-rwkv7-2m-bytes.pth", NULL, RD_F32, 6, 80},
-        {"lm/ocr-bigram.arpa", "rwkv/tiny-rwkv-7v0-834K-FP32.bin", RD_F32, 6, 100},
+        {"rwkv/tiny-rwkv-7v0-834K-FP32.bin", NULL, RD_F32, 0, 1, 100},
+        {"rwkv/tiny-rwkv-7v0-834K-FP32.bin", NULL, RD_F32, 0, 3, 100},
+        {"rwkv/tiny-rwkv-7v0-834K-FP32.bin", NULL, RD_F32, 0, 12, 100},
+        {"rwkv/tiny-rwkv-7v0-834K-FP32.bin", NULL, RD_F32, 0, 80, 60},
+        {"rwkv/tiny-rwkv-7v0-834K-FP32.bin", NULL, RD_F16, 0, 7, 100},
+        {"rwkv/tiny-rwkv-7v0-834K-FP32.bin", NULL, RD_F32, 1, 4, 100},
+        {"rwkv/tiny-rwkv-4v0-660K-FP32.bin", NULL, RD_F32, 0, 5, 100},
+        {"rwkv/english-rwkv7-2m-bytes.pth", NULL, RD_F32, 0, 6, 80},
+        {"lm/ocr-bigram.arpa", "rwkv/tiny-rwkv-7v0-834K-FP32.bin", RD_F32, 0, 6, 100},
     };
     torture_cases(tc, sizeof tc / sizeof *tc);
 }
