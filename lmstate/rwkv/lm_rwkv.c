@@ -628,7 +628,10 @@ static rd_status rwkv_cache_create(void *model, int n_slots, void **out, rd_erro
     c->held = rd_malloc_array((size_t)c->cap_held, sizeof(int32_t));
     c->held_new = rd_malloc_array((size_t)c->cap_held, sizeof(int32_t));
     c->fw_lead = rd_malloc_array(n, sizeof(int32_t));
-    if (l->V <= PREFIX_MAX_VOCAB) {
+    /* no prefixes under the int8 simulation: the commit rounds a state it
+     * binds in place, which a prefix entry may name (and a held one it
+     * would not round) */
+    if (l->V <= PREFIX_MAX_VOCAB && !l->state_int8_sim) {
         size_t pn = 1024;
         while (pn < 2 * n) pn *= 2;
         c->prefix = rd_malloc_array(pn, sizeof *c->prefix);
