@@ -311,6 +311,28 @@ void sc_phys_drop(sc_cache *c, const int32_t *phys, int n) {
 
 int sc_phys_free(const sc_cache *c) { return c->n_free; }
 
+rd_status sc_check_slots(const sc_cache *c, rd_error *err) {
+    uint8_t *seen = calloc((size_t)c->n_phys, 1);
+    if (!seen) return rd_fail(err, RD_ERR_NOMEM, "out of memory checking the state cache");
+    rd_status st = RD_OK;
+    for (int i = 0; i < c->n_free && st == RD_OK; i++) {
+        int32_t p = c->free_stack[i];
+        if (p <= 0 || p >= c->n_phys || seen[p] || c->ref[p] != 0)
+            st = rd_fail(err, RD_ERR_INTERNAL, "state cache: physical slot %d on the free list %s", (int)p,
+                         p <= 0 || p >= c->n_phys ? "is out of range" : seen[p] ? "twice" : "is referenced");
+        else seen[p] = 1;
+    }
+    for (int32_t p = 1; p < c->n_phys && st == RD_OK; p++)
+        if (c->ref[p] == 0 && !seen[p])
+            st = rd_fail(err, RD_ERR_INTERNAL, "state cache: physical slot %d is neither referenced nor free", (int)p);
+    for (int s = 0; s < c->cfg.n_slots && st == RD_OK; s++)
+        if (c->ref[c->map[s]] <= 0)
+            st = rd_fail(err, RD_ERR_INTERNAL, "state cache: slot %d maps to unreferenced physical slot %d", s,
+                         (int)c->map[s]);
+    free(seen);
+    return st;
+}
+
 int sc_phys_in_use(const sc_cache *c) { return c->n_phys - c->n_free; }
 
 uint32_t sc_phys_version(const sc_cache *c, int32_t phys) { return c->ver[phys]; }

@@ -126,6 +126,10 @@ size_t sc_state_size(const sc_config *cfg);
  * happens to the slots that pointed at it. Each hold needs its drop. */
 void sc_phys_hold(sc_cache *c, const int32_t *phys, int n);
 void sc_phys_drop(sc_cache *c, const int32_t *phys, int n);
+/* Between updates: the free list holds each unreferenced physical slot
+ * (but 0, the initial state) exactly once and nothing else, and every slot
+ * maps to a referenced one. An error names the first slot that breaks it. */
+rd_status sc_check_slots(const sc_cache *c, rd_error *err);
 /* Physical slots free for sc_phys_alloc. */
 int sc_phys_free(const sc_cache *c);
 /* Physical slots in use (for tests and memory reports). */

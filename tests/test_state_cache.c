@@ -731,6 +731,100 @@ static void test_rwkv_lm_holds_give_way(void **state) {
     lm_free(m);
 }
 
+/* ln p(word vocab[w] | the words vocab[h[0..n)]) and, with fin, ln p(</s>)
+ * after it: each from a cache of its own, fed word by word in slot 0. */
+static float fresh_score(lm_model *m, const char *const *vocab, const int *h, int n, int w, int fin) {
+    lm_cache *x;
+    rd_error err;
+    assert_int_equal(lm_cache_create(m, 2, &x, &err), RD_OK);
+    int32_t z = 0;
+    float s = 0;
+    for (int t = 0; t <= n; t++) {
+        const char *txt = vocab[t < n ? h[t] : w];
+        int32_t id = lm_word(x, txt, strlen(txt));
+        assert_int_equal(lm_score_words(x, &z, &id, &z, 1, &s, &err), RD_OK);
+    }
+    if (fin) assert_int_equal(lm_finish(x, &z, 1, &s, &err), RD_OK);
+    lm_cache_free(x);
+    return s;
+}
+
+/* A remembered prefix state alive only through a slot that the same call
+ * rebinds: " contrivance" into slot 1, its prefixes let go by a later call,
+ * then " contrivances" from slot 0 into slot 1 again starts from the state
+ * slot 1 holds (" contrivanc") while the call takes slot 1 away from it.
+ * The state must stay held, not go back to the free list while in use (it
+ * did: it went there twice, and two rows of a later call shared it). The
+ * busy calls after it must score every word and </s> as fresh caches do. */
+static void test_rwkv_lm_prefix_of_rebound_slot(void **state) {
+    char path[512];
+    RD_DATA_OR_SKIP(path, "rwkv/tiny-rwkv-7v0-834K-FP32.bin");
+    lm_model *m;
+    lm_cache *c;
+    rd_error err;
+    lm_load_options lo = {0};
+    assert_int_equal(lm_load(path, &lo, &m, &err), RD_OK);
+    enum { NS = 64, NW = 24 };
+    static const char *const vocab[] = {"contrivance", "the", "contrivances", "cat", "catalogue", "contrive"};
+    assert_int_equal(lm_cache_create(m, NS, &c, &err), RD_OK);
+    int32_t id[6];
+    for (int i = 0; i < 6; i++) id[i] = lm_word(c, vocab[i], strlen(vocab[i]));
+    int hist[NS][4], hlen[NS] = {0};
+    float sc[NS];
+    int32_t s0 = 0, s1 = 1, s2 = 2;
+    assert_int_equal(lm_score_words(c, &s0, &id[0], &s1, 1, sc, &err), RD_OK); /* slot 1: contrivance */
+    assert_int_equal(lm_score_words(c, &s0, &id[1], &s2, 1, sc, &err), RD_OK); /* slot 2: the */
+    assert_int_equal(lm_score_words(c, &s2, &id[1], &s2, 1, sc, &err), RD_OK); /* slot 2: the the */
+    assert_int_equal(lm_score_words(c, &s0, &id[2], &s1, 1, sc, &err), RD_OK); /* slot 1: contrivances */
+    assert_float_equal(sc[0], fresh_score(m, vocab, NULL, 0, 2, 0), 1e-5);
+    if (lm_rwkv_check(c, &err) != RD_OK) fail_msg("%s", err.msg);
+    hist[1][0] = 2, hlen[1] = 1;
+    hist[2][0] = 1, hist[2][1] = 1, hlen[2] = 2;
+    /* busy calls: every word from slots 1 and 2 into 3.., then back */
+    for (int round = 0; round < 3; round++) {
+        int32_t parent[NW], child[NW], w[NW];
+        int wi[NW];
+        for (int i = 0; i < NW; i++) {
+            parent[i] = 1 + (i + round) % 2;
+            child[i] = 3 + i;
+            wi[i] = (i / 2 + round) % 6;
+            w[i] = id[wi[i]];
+        }
+        assert_int_equal(lm_score_words(c, parent, w, child, NW, sc, &err), RD_OK);
+        if (lm_rwkv_check(c, &err) != RD_OK) fail_msg("%s", err.msg);
+        for (int i = 0; i < NW; i++) {
+            int p = parent[i];
+            assert_float_equal(sc[i], fresh_score(m, vocab, hist[p], hlen[p], wi[i], 0), 1e-5);
+            memcpy(hist[child[i]], hist[p], sizeof hist[p]);
+            hist[child[i]][hlen[p]] = wi[i];
+            hlen[child[i]] = hlen[p] + 1;
+        }
+        int32_t all[NW];
+        for (int i = 0; i < NW; i++) all[i] = 3 + i;
+        assert_int_equal(lm_finish(c, all, NW, sc, &err), RD_OK);
+        for (int i = 0; i < NW; i++)
+            assert_float_equal(sc[i], fresh_score(m, vocab, hist[3 + i], hlen[3 + i] - 1, hist[3 + i][hlen[3 + i] - 1], 1),
+                               1e-5);
+        /* slots 1 and 2 take two of the new states (histories of at most 4 words) */
+        int32_t from[2] = {3 + round, 4 + round}, to[2] = {1, 2}, ww[2] = {id[0], id[3]};
+        assert_int_equal(lm_score_words(c, from, ww, to, 2, sc, &err), RD_OK);
+        int nh[2][4], nl[2];
+        for (int k = 0; k < 2; k++) {
+            assert_float_equal(sc[k], fresh_score(m, vocab, hist[from[k]], hlen[from[k]], k ? 3 : 0, 0), 1e-5);
+            memcpy(nh[k], hist[from[k]], sizeof nh[k]);
+            nh[k][hlen[from[k]]] = k ? 3 : 0;
+            nl[k] = hlen[from[k]] + 1;
+        }
+        for (int k = 0; k < 2; k++) {
+            memcpy(hist[to[k]], nh[k], sizeof nh[k]);
+            hlen[to[k]] = nl[k];
+        }
+        if (hlen[1] >= 4 || hlen[2] >= 4) break;
+    }
+    lm_cache_free(c);
+    lm_free(m);
+}
+
 /* lm_unigrams equals scoring the word from a fresh slot; lm_lookahead is an
  * upper bound, equal for words of at most 4 tokens. */
 static void test_rwkv_unigrams(void **state) {
@@ -1162,7 +1256,7 @@ int main(void) {
         cmocka_unit_test(test_ngram_replay),   cmocka_unit_test(test_rwkv_lm_replay),
         cmocka_unit_test(test_rwkv_unigrams), cmocka_unit_test(test_layer_access),
         cmocka_unit_test(test_int8_rest),     cmocka_unit_test(test_commit_keeps_live_target),
-        cmocka_unit_test(test_phys_version),  cmocka_unit_test(test_rwkv_lm_floors), cmocka_unit_test(test_rwkv_lm_bounds_resume), cmocka_unit_test(test_rwkv_lm_holds_give_way),
+        cmocka_unit_test(test_phys_version),  cmocka_unit_test(test_rwkv_lm_floors), cmocka_unit_test(test_rwkv_lm_bounds_resume), cmocka_unit_test(test_rwkv_lm_holds_give_way), cmocka_unit_test(test_rwkv_lm_prefix_of_rebound_slot),
         cmocka_unit_test(test_mix_lm_floors), cmocka_unit_test(test_rwkv_words_shared),
         cmocka_unit_test(test_rwkv_lm_torture), cmocka_unit_test(test_rwkv_lm_resume_from_child),
     };

@@ -946,6 +946,7 @@ static rd_status rwkv_score_words_floor(void *p, const int32_t *parent, const in
     }
 #ifdef RD_DEBUG
     RD_TRY(sc_check_finite(c->sc, child, n, err));
+    RD_TRY(sc_check_slots(c->sc, err));
 #endif
     return RD_OK;
 }
@@ -1022,6 +1023,11 @@ static rd_status rwkv_state_set(void *p, int32_t slot, const float *state, int32
 }
 
 static const lm_ops rwkv_ops;
+
+rd_status lm_rwkv_check(const lm_cache *c, rd_error *err) {
+    if (c->ops != &rwkv_ops) return RD_OK;
+    return sc_check_slots(((const rwkv_lm_cache *)c->impl)->sc, err);
+}
 
 long long lm_rwkv_rows(const lm_cache *c) {
     return c->ops == &rwkv_ops ? ((const rwkv_lm_cache *)c->impl)->rows_fed : -1;

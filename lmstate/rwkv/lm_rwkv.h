@@ -18,6 +18,10 @@ const rwkv_model *lm_rwkv(const lm_model *m);
  * measure of what the word memo, the bounds and resuming save. */
 long long lm_rwkv_rows(const lm_cache *c);
 
+/* The RWKV cache's slot bookkeeping between calls (sc_check_slots); RD_OK
+ * for another LM. -DRD_DEBUG builds check it after every word scoring. */
+rd_status lm_rwkv_check(const lm_cache *c, rd_error *err);
+
 /* The state-file info of a loaded model (fingerprint, dims, kinds); fails
  * only on a kind name too long for the format (a bug). */
 rd_status sf_info_of_model(const rwkv_model *m, sf_model_info *out, rd_error *err);
