@@ -734,14 +734,21 @@ static void att7_keys(rwkv_workspace *ws, const rwkv_layer *L, int n) {
     for (int i = 0; i < n; i++) {
         float *k = ws->c[B_K] + (size_t)i * C, *kk = ws->c[B_KK] + (size_t)i * C;
         float *a = ws->c[B_A] + (size_t)i * C, *ab = ws->c[B_T] + (size_t)i * C;
-        for (int h = 0; h < C; h += N) {
-            float ss = 0;
-            for (int j = h; j < h + N; j++) {
-                kk[j] = k[j] * L->k_k[j];
-                ss += kk[j] * kk[j];
+        for (int j = 0; j < C; j++) kk[j] = k[j] * L->k_k[j];
+        for (int h0 = 0; h0 < C; h0 += 4 * N) { /* four heads' sums as independent chains */
+            int g = (C - h0) / N < 4 ? (C - h0) / N : 4;
+            float *p[4], ss[4] = {0, 0, 0, 0};
+            for (int q = 0; q < 4; q++) p[q] = kk + h0 + (q < g ? q : 0) * N;
+            for (int j = 0; j < N; j++) {
+                ss[0] += p[0][j] * p[0][j];
+                ss[1] += p[1][j] * p[1][j];
+                ss[2] += p[2][j] * p[2][j];
+                ss[3] += p[3][j] * p[3][j];
             }
-            float inv = 1.0f / fmaxf(sqrtf(ss), 1e-12f);
-            for (int j = h; j < h + N; j++) kk[j] *= inv;
+            for (int q = 0; q < g; q++) {
+                float inv = 1.0f / fmaxf(sqrtf(ss[q]), 1e-12f);
+                for (int j = 0; j < N; j++) p[q][j] *= inv;
+            }
         }
         for (int j = 0; j < C; j++) {
             ab[j] = kk[j] * a[j];
@@ -791,10 +798,19 @@ static void att7_rows(void *ctx, int t, int nt) {
         float *r = ws->c[B_R] + o, *k = ws->c[B_K] + o, *v = ws->c[B_V] + o, *y = ws->c[B_Y] + o;
         const float *g = ws->c[B_G] + o;
         layer_norm_many(y, (size_t)N, C / N, L->lnx_w, L->lnx_b, (size_t)N, N, RWKV7_GN_EPS, y, (size_t)N);
-        for (int h = 0; h < C; h += N) {
-            float bonus = 0;
-            for (int q = h; q < h + N; q++) bonus += r[q] * k[q] * L->r_k[q];
-            for (int q = h; q < h + N; q++) y[q] = (y[q] + bonus * v[q]) * g[q];
+        for (int h0 = 0; h0 < C; h0 += 4 * N) { /* four heads' bonus sums as independent chains */
+            int nh = (C - h0) / N < 4 ? (C - h0) / N : 4;
+            int hq[4];
+            float bonus[4] = {0, 0, 0, 0};
+            for (int q = 0; q < 4; q++) hq[q] = h0 + (q < nh ? q : 0) * N;
+            for (int e = 0; e < N; e++) {
+                bonus[0] += r[hq[0] + e] * k[hq[0] + e] * L->r_k[hq[0] + e];
+                bonus[1] += r[hq[1] + e] * k[hq[1] + e] * L->r_k[hq[1] + e];
+                bonus[2] += r[hq[2] + e] * k[hq[2] + e] * L->r_k[hq[2] + e];
+                bonus[3] += r[hq[3] + e] * k[hq[3] + e] * L->r_k[hq[3] + e];
+            }
+            for (int q = 0; q < nh; q++)
+                for (int e = hq[q]; e < hq[q] + N; e++) y[e] = (y[e] + bonus[q] * v[e]) * g[e];
         }
     }
 }
