@@ -944,7 +944,9 @@ static void test_rwkv_words_shared(void **state) {
  * children equal to parents, fp16 state, a mix with an ARPA model. */
 static const char *const torture_words[] = {
     "contrivance", "contrivances", "contrive", "con", "cat", "catalogue", "catalog", "cats", "c", "the",
-    "then", "there", "their", "a", "contrivancez", "co", "ca", "theirs", "catalogues", "x"};
+    "then", "there", "their", "a", "contrivancez", "co", "ca", "theirs", "catalogues", "x",
+    "", /* one token: the space */
+    "incomprehensibilities-of-the-contrivances-of-the-catalogues-of-cats-and-contrivances" /* cut at 64 */};
 enum { TW = sizeof torture_words / sizeof *torture_words, TMAXSLOT = 80, THIST = 12, TMEMO = 4096 };
 
 typedef struct torture {
@@ -1141,7 +1143,10 @@ static void torture_run(const char *path, const char *path2, int dtype, int int8
             int wi[4], n = 1 + rand() % 4;
             float got[4];
             for (int i = 0; i < n; i++) w[i] = t->w[wi[i] = rand() % TW];
+            float la[4];
             assert_int_equal(lm_unigrams(c, w, n, got, &err), RD_OK);
+            assert_int_equal(lm_lookahead(c, w, n, la, &err), RD_OK);
+            for (int i = 0; i < n; i++) assert_true(la[i] >= got[i] - 1e-5f); /* an upper bound */
             history h0 = {0};
             /* the RWKV model's is the word from the model's start state (an
              * ARPA model's, in a mix, is its unigram; a warm start is not
