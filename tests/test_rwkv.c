@@ -169,7 +169,7 @@ static double max_diff(const float *a, const float *b, size_t n) {
 
 /* n rows in one call (in place, threads) == n single-state calls, bit for
  * bit: a row's result does not depend on the rows beside it (batched layer
- * norms, products and WKV keep each row's operations and order). */
+ * norms and products keep each row's operations and order). */
 static void batched_equals_single(const char *model, int n, int threads) {
     rwkv_model *m = load_or_skip(model);
     rd_error err;
@@ -387,44 +387,6 @@ static void test_products_match_portable(void **s) {
                 free(wf), free(x), free(wh), free(y0), free(y1), free(mag);
             }
     print_message("products checked with kinds 0x%x (bit k: kind k ran)\n", kinds_seen);
-}
-
-/* The AVX-512 WKV kernel (two state rows to a register) against the AVX2
- * one it replaces: the same bits in the new state and in y, in place and
- * apart, for every head size the dispatch gives it (multiples of 8). */
-static void test_wkv_avx512_matches_avx2(void **s) {
-    static const int Ns[] = {8, 16, 24, 64};
-    srand(23);
-    int kinds_seen = 0;
-    for (size_t c = 0; c < sizeof Ns / sizeof *Ns; c++)
-        for (int inplace = 0; inplace < 2; inplace++) {
-            int N = Ns[c];
-            size_t nn = (size_t)N * N;
-            float *src = malloc(nn * sizeof *src), *d1 = malloc(nn * sizeof *d1), *d2 = malloc(nn * sizeof *d2);
-            float *vec = malloc(7 * (size_t)N * sizeof *vec), y1[64], y2[64];
-            assert_true(src && d1 && d2 && vec);
-            for (size_t e = 0; e < nn; e++) src[e] = ((float)rand() / (float)RAND_MAX - 0.5f) * 3.0f;
-            for (size_t e = 0; e < 7 * (size_t)N; e++) vec[e] = (float)rand() / (float)RAND_MAX * 2.0f - 0.7f;
-            const float *w = vec, *k = vec + N, *v = vec + 2 * N, *kk = vec + 3 * N, *ab = vec + 4 * N,
-                        *r = vec + 5 * N;
-            if (inplace) memcpy(d1, src, nn * sizeof *d1), memcpy(d2, src, nn * sizeof *d2);
-            int u1 = rwkv_wkv7_head(inplace ? d1 : src, d1, N, w, k, v, kk, ab, r, y1, 1);
-            int u2 = rwkv_wkv7_head(inplace ? d2 : src, d2, N, w, k, v, kk, ab, r, y2, 2);
-            kinds_seen |= 1 << u1 | 1 << u2;
-            if (u1 == 1 && u2 == 2) {
-                for (size_t e = 0; e < nn; e++)
-                    if (memcmp(&d1[e], &d2[e], sizeof *d1))
-                        fail_msg("N %d, in place %d, state element %zu: %a (AVX-512) vs %a (AVX2)", N, inplace, e,
-                                 (double)d2[e], (double)d1[e]);
-                for (int i = 0; i < N; i++)
-                    if (memcmp(&y1[i], &y2[i], sizeof *y1))
-                        fail_msg("N %d, in place %d, y[%d]: %a (AVX-512) vs %a (AVX2)", N, inplace, i, (double)y2[i],
-                                 (double)y1[i]);
-            }
-            free(src), free(d1), free(d2), free(vec);
-        }
-    print_message("WKV kernels run: 0x%x (bit k: kind k; AVX-512 checked only when bits 1 and 2 are set)\n",
-                  kinds_seen);
 }
 
 /* Relu squared through MAXPS against the ternary: the same bits for every
@@ -681,7 +643,6 @@ int main(void) {
         cmocka_unit_test(test_gather_v4),        cmocka_unit_test(test_half_state),
         cmocka_unit_test(test_state_f16_conversion),
         cmocka_unit_test(test_products_match_portable),
-        cmocka_unit_test(test_wkv_avx512_matches_avx2),
         cmocka_unit_test(test_relu_sq_matches_portable),
         cmocka_unit_test(test_bad_calls),        cmocka_unit_test(test_broken_tensors), cmocka_unit_test(test_zero_d_tensors),
     };

@@ -367,77 +367,7 @@ AVX2 static void wkv7_head_avx2(const float *src, float *dst, int N, const float
         y[i] = hsum8(acc);
     }
 }
-
-/* The AVX2 kernel's exact operations, two state rows to a 512-bit register:
- * row i in lanes 0-7, row i + 1 in lanes 8-15, each with its own 8-lane
- * sums and the same hsum8; four such pairs (8 rows) at once, so the loads
- * of w, k, kk, ab and r serve 8 rows. N a multiple of 8. */
-#define PAIR_LD(a, b)                                                                                            \
-    _mm512_castpd_ps(_mm512_insertf64x4(_mm512_castpd256_pd512(_mm256_castps_pd(_mm256_loadu_ps(a))),            \
-                                        _mm256_castps_pd(_mm256_loadu_ps(b)), 1))
-#define PAIR_SET(a, b)                                                                                           \
-    _mm512_castpd_ps(_mm512_insertf64x4(_mm512_castpd256_pd512(_mm256_castps_pd(_mm256_set1_ps(a))),             \
-                                        _mm256_castps_pd(_mm256_set1_ps(b)), 1))
-#define PAIR_BC(a) _mm512_castpd_ps(_mm512_broadcast_f64x4(_mm256_castps_pd(_mm256_loadu_ps(a))))
-#define PAIR_LO(x) _mm512_castps512_ps256(x)
-#define PAIR_HI(x) _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(x), 1))
-
-AVX512 static void wkv7_head_avx512(const float *src, float *dst, int N, const float *w, const float *k,
-                                    const float *v, const float *kk, const float *ab, const float *r, float *y) {
-    for (int i = 0; i < N; i += 8) {
-        const float *s[8];
-        float *d[8];
-        __m512 sa[4], acc[4], sab[4], vi[4];
-        _Pragma("GCC unroll 8") for (int q = 0; q < 8; q++) {
-            s[q] = src + (size_t)(i + q) * N;
-            d[q] = dst + (size_t)(i + q) * N;
-        }
-        _Pragma("GCC unroll 4") for (int p = 0; p < 4; p++) sa[p] = acc[p] = _mm512_setzero_ps();
-        for (int j = 0; j < N; j += 8) {
-            __m512 kkj = PAIR_BC(kk + j);
-            _Pragma("GCC unroll 4") for (int p = 0; p < 4; p++)
-                sa[p] = _mm512_fmadd_ps(PAIR_LD(s[2 * p] + j, s[2 * p + 1] + j), kkj, sa[p]);
-        }
-        _Pragma("GCC unroll 4") for (int p = 0; p < 4; p++) {
-            sab[p] = PAIR_SET(-hsum8(PAIR_LO(sa[p])), -hsum8(PAIR_HI(sa[p])));
-            vi[p] = PAIR_SET(v[i + 2 * p], v[i + 2 * p + 1]);
-        }
-        for (int j = 0; j < N; j += 8) {
-            __m512 abj = PAIR_BC(ab + j), kj = PAIR_BC(k + j), wj = PAIR_BC(w + j), rj = PAIR_BC(r + j);
-            _Pragma("GCC unroll 4") for (int p = 0; p < 4; p++) {
-                __m512 t = _mm512_fmadd_ps(sab[p], abj, _mm512_mul_ps(vi[p], kj));
-                t = _mm512_fmadd_ps(PAIR_LD(s[2 * p] + j, s[2 * p + 1] + j), wj, t);
-                _mm256_storeu_ps(d[2 * p] + j, PAIR_LO(t));
-                _mm256_storeu_ps(d[2 * p + 1] + j, PAIR_HI(t));
-                acc[p] = _mm512_fmadd_ps(t, rj, acc[p]);
-            }
-        }
-        _Pragma("GCC unroll 4") for (int p = 0; p < 4; p++) {
-            y[i + 2 * p] = hsum8(PAIR_LO(acc[p]));
-            y[i + 2 * p + 1] = hsum8(PAIR_HI(acc[p]));
-        }
-    }
-}
 #endif
-
-/* One WKV head (N x N state) with the portable kernel (kind 0), AVX2 (1) or
- * AVX-512 (2), falling back to the best the CPU has; returns the kind used.
- * For tests: AVX-512 must equal AVX2 bit for bit. */
-int rwkv_wkv7_head(const float *src, float *dst, int N, const float *w, const float *k, const float *v,
-                   const float *kk, const float *ab, const float *r, float *y, int kind) {
-    int used = 0;
-#ifdef RWKV_X86
-    __builtin_cpu_init();
-    int avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && N % 8 == 0;
-    if (kind >= 1 && avx2) used = 1;
-    if (kind >= 2 && avx2 && __builtin_cpu_supports("avx512f")) used = 2;
-    if (used == 2) wkv7_head_avx512(src, dst, N, w, k, v, kk, ab, r, y);
-    if (used == 1) wkv7_head_avx2(src, dst, N, w, k, v, kk, ab, r, y);
-#endif
-    (void)kind;
-    if (used == 0) wkv7_head_ref(src, dst, N, w, k, v, kk, ab, r, y);
-    return used;
-}
 
 /* ---------- workspace ---------- */
 
@@ -491,7 +421,6 @@ rd_status rwkv_workspace_create(const rwkv_model *m, int max_rows, int threads, 
         ws->mm = mm_avx2;
     if (ws->mm == mm_avx2 && __builtin_cpu_supports("avx512f")) ws->mm = mm_avx512;
     if (ws->mm != mm_ref && m->head_size % 8 == 0) ws->wkv = wkv7_head_avx2;
-    if (ws->mm == mm_avx512 && m->head_size % 8 == 0) ws->wkv = wkv7_head_avx512;
 #endif
     rd_status st = rd_pool_start(&ws->pool, threads, err);
     if (st != RD_OK) {
@@ -505,7 +434,6 @@ rd_status rwkv_workspace_create(const rwkv_model *m, int max_rows, int threads, 
 void rwkv_workspace_no_avx512(rwkv_workspace *ws) {
 #ifdef RWKV_X86
     if (ws->mm == mm_avx512) ws->mm = mm_avx2;
-    if (ws->wkv == wkv7_head_avx512) ws->wkv = wkv7_head_avx2;
 #else
     (void)ws;
 #endif

@@ -70,14 +70,6 @@ void rwkv_state_write(void *p, rd_dtype t, size_t n, const float *in);
  * (rwkv_forward.c; for tests). */
 int rwkv_mat_product(const rwkv_mat *W, const float *X, int n, float *Y, int kind);
 
-/* One RWKV-7 WKV head: the N x N state src advances to dst (the same memory
- * or apart), y = (new state) r; portable (kind 0), AVX2 (1) or AVX-512 (2),
- * or the best below that the CPU has (and N allows); returns the kind used.
- * AVX-512 gives the AVX2 kernel's results bit for bit (rwkv_forward.c; for
- * tests). */
-int rwkv_wkv7_head(const float *src, float *dst, int N, const float *w, const float *k, const float *v,
-                   const float *kk, const float *ab, const float *r, float *y, int kind);
-
 /* h = (h > 0 ? h : 0)^2 in place, portable (kind 0) or SSE (1, x86-64);
  * returns the kind used; the same bits either way (rwkv_forward.c; for
  * tests). */
