@@ -175,9 +175,13 @@ def main():
                                       ar + ["--state-dtype", "fp16"], None)
     if HAS["rescore"]:
         def rescore():
-            grid = [(f"{wa}/{sa}+r{w}/{b}", a4 + ["--nbest", str(NBEST), "--rescore", RWKV, "--rescore-weight", str(w),
-                                                   "--rescore-word-score", str(b)])
-                    for w in (0.25, 0.5, 1) for b in (0, 1)]
+            # the first pass's weights are tuned with the rescoring's: added
+            # on top of the 4-gram's own best weights, the RWKV only raises
+            # the total LM weight (that grid never beat the 4-gram on dev)
+            grid = [(f"{fa:g}/{fs:g}+r{w}/{b}",
+                     ["--lm", ARPA4, "--lm-weight", f"{fa:g}", "--word-score", f"{fs:g}", "--nbest", str(NBEST),
+                      "--rescore", RWKV, "--rescore-weight", str(w), "--rescore-word-score", str(b)])
+                    for fa in (wa, wa / 2) for fs in sorted({sa, sa / 2}) for w in (0.125, 0.25, 0.5) for b in (0, 1)]
             label, args, dw = tune("rescore", grid, 100)
             return test_row("rescore", label, args, dw)
         futs["rescore"] = cached(ex, "rescore", rescore)
