@@ -302,7 +302,13 @@ void sc_phys_release_unreferenced(sc_cache *c, const int32_t *phys, int n) {
 }
 
 void sc_phys_hold(sc_cache *c, const int32_t *phys, int n) {
-    for (int i = 0; i < n; i++) c->ref[phys[i]]++;
+    for (int i = 0; i < n; i++) {
+        if (c->ref[phys[i]] == 0) { /* freshly written by the model, as sc_update_commit takes it */
+            mark_layers(c, phys[i], 1);
+            if (c->cfg.int8_sim) int8_sim_phys(c, phys[i]);
+        }
+        c->ref[phys[i]]++;
+    }
 }
 
 void sc_phys_drop(sc_cache *c, const int32_t *phys, int n) {

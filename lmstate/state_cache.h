@@ -123,7 +123,10 @@ rd_status sc_load_slot(sc_cache *c, int32_t slot, const float *state, rd_error *
 size_t sc_state_size(const sc_config *cfg);
 /* A model's own references to physical slots, beside the slots': a held
  * slot stays live (its contents and version kept) until dropped, whatever
- * happens to the slots that pointed at it. Each hold needs its drop. */
+ * happens to the slots that pointed at it. Each hold needs its drop. A slot
+ * held with no reference yet is one the model just wrote: it counts as
+ * written (its layers initialized, rounded under int8_sim) as
+ * sc_update_commit counts a fresh one. */
 void sc_phys_hold(sc_cache *c, const int32_t *phys, int n);
 void sc_phys_drop(sc_cache *c, const int32_t *phys, int n);
 /* Between updates: the free list holds each unreferenced physical slot

@@ -437,6 +437,31 @@ static void test_phys_version(void **state) {
     sc_free(c);
 }
 
+/* A state the model wrote, held (sc_phys_hold) before any slot refers to
+ * it and bound to a slot later (the RWKV LM's prefix states), counts as
+ * written like one committed fresh: its layers read initialized, and
+ * sc_check_slots finds the bookkeeping whole on the way. */
+static void test_held_fresh_state_is_written(void **state) {
+    sc_config g = toy_config(RD_F32);
+    sc_cache *c;
+    rd_error err;
+    assert_int_equal(sc_create(&g, &c, &err), RD_OK);
+    int32_t zero = 0, two = 2, sp, p, tok = 3;
+    assert_int_equal(sc_update_begin(c, &zero, 1, &sp, &p, &err), RD_OK);
+    toy_step(c, 1, &tok, &sp, &p);
+    sc_phys_hold(c, &p, 1); /* the call ends holding what it wrote */
+    assert_int_equal(sc_check_slots(c, &err), RD_OK);
+    sc_update_commit(c, &two, &p, 1); /* a later call binds it */
+    for (int l = 0; l < g.n_layers; l++) assert_int_equal(sc_layer_is_initialized(c, 2, l), 1);
+    sc_phys_drop(c, &p, 1);
+    assert_true(sc_phys_live(c, p)); /* slot 2 still refers to it */
+    assert_int_equal(sc_check_slots(c, &err), RD_OK);
+    sc_reset(c, &two, 1);
+    assert_false(sc_phys_live(c, p));
+    assert_int_equal(sc_check_slots(c, &err), RD_OK);
+    sc_free(c);
+}
+
 static void test_rwkv7_replay(void **state) {
     rwkv_case("rwkv/tiny-rwkv-7v0-834K-FP32.bin");
 }
@@ -1277,7 +1302,7 @@ int main(void) {
         cmocka_unit_test(test_ngram_replay),   cmocka_unit_test(test_rwkv_lm_replay),
         cmocka_unit_test(test_rwkv_unigrams), cmocka_unit_test(test_layer_access),
         cmocka_unit_test(test_int8_rest),     cmocka_unit_test(test_commit_keeps_live_target),
-        cmocka_unit_test(test_phys_version),  cmocka_unit_test(test_rwkv_lm_floors), cmocka_unit_test(test_rwkv_lm_bounds_resume), cmocka_unit_test(test_rwkv_lm_holds_give_way), cmocka_unit_test(test_rwkv_lm_prefix_of_rebound_slot),
+        cmocka_unit_test(test_phys_version), cmocka_unit_test(test_held_fresh_state_is_written),  cmocka_unit_test(test_rwkv_lm_floors), cmocka_unit_test(test_rwkv_lm_bounds_resume), cmocka_unit_test(test_rwkv_lm_holds_give_way), cmocka_unit_test(test_rwkv_lm_prefix_of_rebound_slot),
         cmocka_unit_test(test_mix_lm_floors), cmocka_unit_test(test_rwkv_words_shared),
         cmocka_unit_test(test_rwkv_lm_torture), cmocka_unit_test(test_rwkv_lm_resume_from_child),
     };
