@@ -82,16 +82,11 @@ typedef struct rwkv_lm_cache {
     int32_t *tmp_slot;
     int32_t *node_phys;              /* run_words' fresh slots past the stems */
     int n_nodes, cap_nodes;
-    /* word memo: (parent state, pending token, word) -> score and the child's
-     * state, while both states live (see memo_find) */
+    /* word memo: (parent state, pending token, word) -> the word's score
+     * (or a bound on it) and the child's state (see memo_entry) */
     struct memo_entry *memo;
     uint32_t memo_mask;
-    int32_t *hit;                    /* per score_words row: memo entry, -1 none, -2 below its floor (bounds) */
-    /* bounds: (parent state, pending token, word) -> an upper bound on the
-     * word's log-probability (its exact score, or the part scored before it
-     * fell below a floor), while the parent lives (see bound_find) */
-    struct bound_entry *bounds;
-    uint32_t bounds_mask;
+    int32_t *hit;                    /* per score_words row: memo entry, -1 none, -2 below its floor (a bound) */
     /* prefixes: (parent state, pending token, a word's first depth tokens)
      * -> the state after them, the log-probability of those tokens and the
      * logits of the next; the states the last call wrote (and those it
@@ -117,27 +112,21 @@ typedef struct rwkv_lm_cache {
 
 /* ---------- helpers ---------- */
 
-/* One remembered word score. A physical slot with the same version holds
- * the same state for as long as it is live (state_cache.h), so an entry is
- * good while its parent and child slots are live at their versions: then the
- * child state and score are exactly what feeding the word again would give.
+/* One remembered word from one parent state. A physical slot with the same
+ * version holds the same state for as long as it is live (state_cache.h),
+ * so an entry speaks for its word while its parent is live at parent_ver.
+ * score is the log-probability of the word's first tokens: all of them for
+ * a word scored to its end, whose child state (child >= 0) then serves too
+ * while live at child_ver, exactly what feeding the word again would give;
+ * for a word given up part way (child -1) it is an upper bound, and still a
+ * bound on the whole word after the child's slot is gone: asked again with a
+ * floor above it, the word is given up at once, without a forward row.
  * Direct-mapped; a newer entry overwrites an older one. */
 typedef struct memo_entry {
     int32_t parent, pending, word, child; /* physical slots, token, word id */
     uint32_t parent_ver, child_ver;
     float score;
 } memo_entry;
-
-/* An upper bound on a word's log-probability from one parent state: the
- * log-probability of the word's first tokens, all of them when the word was
- * scored to its end. It needs no state, so it outlives the child's slot: a
- * word asked for again (the next frame, from the same live parent) with a
- * floor above the bound is given up at once, without a forward row. */
-typedef struct bound_entry {
-    int32_t parent, pending, word;
-    uint32_t parent_ver;
-    float ub;
-} bound_entry;
 
 /* A state part way into words: after the pending token and the first depth
  * tokens of word (any word with those tokens) from parent. partial is their
@@ -535,7 +524,6 @@ static void rwkv_cache_free(void *p) {
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) free(bufs[i]);
     free(c->node_phys);
     free(c->memo);
-    free(c->bounds);
     free(c->prefix);
     free(c->prefix_logits);
     free(c->held);
@@ -620,8 +608,6 @@ static rd_status rwkv_cache_create(void *model, int n_slots, void **out, rd_erro
     while (memo_n < 16 * n) memo_n *= 2;
     c->memo = rd_malloc_array(memo_n, sizeof *c->memo);
     c->memo_mask = (uint32_t)memo_n - 1;
-    c->bounds = rd_malloc_array(memo_n, sizeof *c->bounds);
-    c->bounds_mask = (uint32_t)memo_n - 1;
     c->hit = rd_malloc_array(n, sizeof(int32_t));
     /* a call holds at most every physical slot once per use */
     c->cap_held = 2 * n_slots + 2;
@@ -648,9 +634,7 @@ static rd_status rwkv_cache_create(void *model, int n_slots, void **out, rd_erro
     c->dead = rd_calloc_array(n, 1);
     if (c->memo)
         for (size_t i = 0; i < memo_n; i++) c->memo[i].parent = -1;
-    if (c->bounds)
-        for (size_t i = 0; i < memo_n; i++) c->bounds[i].parent = -1;
-    if (!ok || !c->stem_lse || !c->row_score || !c->logits || !c->memo || !c->bounds || !c->held || !c->held_new || !c->fw_lead || !c->row_depth || !c->row_init || !c->row_reach || !c->hit || !c->row_floor ||
+    if (!ok || !c->stem_lse || !c->row_score || !c->logits || !c->memo || !c->held || !c->held_new || !c->fw_lead || !c->row_depth || !c->row_init || !c->row_reach || !c->hit || !c->row_floor ||
         !c->dead) {
         rwkv_cache_free(c);
         return rd_fail(err, RD_ERR_NOMEM, "out of memory for an RWKV cache of %d slots", n_slots);
@@ -813,21 +797,20 @@ static uint32_t memo_index(const rwkv_lm_cache *c, int32_t ph, uint32_t ver, int
     return (uint32_t)(h ^ h >> 31) & c->memo_mask;
 }
 
-/* The entry remembering word from physical slot ph (pending pend), or -1. */
-static int32_t memo_find(const rwkv_lm_cache *c, int32_t ph, int32_t pend, int32_t word) {
+/* The entry remembering word from live physical slot ph (pending pend), or
+ * -1. */
+static int32_t memo_key(const rwkv_lm_cache *c, int32_t ph, int32_t pend, int32_t word) {
     uint32_t ver = sc_phys_version(c->sc, ph), i = memo_index(c, ph, ver, pend, word);
     const memo_entry *e = &c->memo[i];
-    if (e->parent != ph || e->parent_ver != ver || e->pending != pend || e->word != word) return -1;
-    if (!sc_phys_live(c->sc, e->child) || sc_phys_version(c->sc, e->child) != e->child_ver) return -1;
-    return (int32_t)i;
+    return e->parent == ph && e->parent_ver == ver && e->pending == pend && e->word == word ? (int32_t)i : -1;
 }
 
-/* The bound entry for word from live physical slot ph (pending pend): its
- * index, with *ok = 1 when it holds that word's bound. */
-static uint32_t bound_find(const rwkv_lm_cache *c, int32_t ph, int32_t pend, int32_t word, int *ok) {
-    uint32_t ver = sc_phys_version(c->sc, ph), i = memo_index(c, ph, ver, pend, word) & c->bounds_mask;
-    const bound_entry *e = &c->bounds[i];
-    *ok = e->parent == ph && e->parent_ver == ver && e->pending == pend && e->word == word;
+/* That entry when its child state serves too, else -1. */
+static int32_t memo_find(const rwkv_lm_cache *c, int32_t ph, int32_t pend, int32_t word) {
+    int32_t i = memo_key(c, ph, pend, word);
+    if (i < 0) return -1;
+    const memo_entry *e = &c->memo[i];
+    if (e->child < 0 || !sc_phys_live(c->sc, e->child) || sc_phys_version(c->sc, e->child) != e->child_ver) return -1;
     return i;
 }
 
@@ -842,9 +825,8 @@ static rd_status rwkv_score_words_floor(void *p, const int32_t *parent, const in
         int32_t ph = sc_phys(c->sc, parent[i]), pt = c->pending[parent[i]];
         c->hit[i] = memo_find(c, ph, pt, word[i]);
         if (c->hit[i] >= 0) continue;
-        int known;
-        const bound_entry *b = &c->bounds[bound_find(c, ph, pt, word[i], &known)];
-        if (floor && known && b->ub < floor[i]) {
+        int32_t b = memo_key(c, ph, pt, word[i]);
+        if (floor && b >= 0 && c->memo[b].score < floor[i]) {
             c->hit[i] = -2;
             int32_t pe = prefix_find(c, ph, pt, word[i]); /* where it stopped: still of use */
             if (pe >= 0) hold_next(c, c->prefix[pe].state);
@@ -885,13 +867,6 @@ static rd_status rwkv_score_words_floor(void *p, const int32_t *parent, const in
         rd_status st = run_words(c, nr, c->tmp_slot, c->pending_tmp, c->row_word, c->row_score, 1, err);
         c->row_floor = keep_floor;
         RD_TRY(st);
-        for (int r = 0; r < nr; r++) { /* remember each row's bound (and where a dead one stopped) */
-            int known;
-            bound_entry *e = &c->bounds[bound_find(c, c->tmp_slot[r], c->pending_tmp[r], c->row_word[r], &known)];
-            *e = (bound_entry){c->tmp_slot[r], c->pending_tmp[r], c->row_word[r],
-                               sc_phys_version(c->sc, c->tmp_slot[r]), c->row_score[r]};
-            if (floor && c->dead[r]) c->row_score[r] = -INFINITY;
-        }
     }
     for (int i = 0; i < n; i++) {
         if (c->hit[i] >= 0) {
@@ -903,18 +878,21 @@ static rd_status rwkv_score_words_floor(void *p, const int32_t *parent, const in
             c->tmp_slot[i] = sc_phys(c->sc, parent[i]);
         } else {
             int r = c->row_of[i];
-            score[i] = c->row_score[r];
+            score[i] = floor && c->dead[r] ? -INFINITY : c->row_score[r];
             c->tmp_slot[i] = c->row_phys[r];
         }
     }
-    /* remember the new rows (their parents and children live on: the
-     * children are bound below, the parents belong to the caller's slots) */
+    /* remember the new rows, after the hits are read (an entry may take a
+     * hit's place): the score and child, or for a row given up the bound
+     * where it stopped (the parents live on: they belong to the caller's
+     * slots; the children are bound below) */
     for (int i = 0; i < n; i++) {
-        if (c->hit[i] != -1 || (floor && c->dead[c->row_of[i]])) continue;
-        int32_t ph = sc_phys(c->sc, parent[i]), pt = c->pending[parent[i]];
+        if (c->hit[i] != -1) continue;
+        int r = c->row_of[i];
+        int32_t ph = sc_phys(c->sc, parent[i]), pt = c->pending[parent[i]], at = floor && c->dead[r] ? -1 : c->tmp_slot[i];
         uint32_t ver = sc_phys_version(c->sc, ph);
-        memo_entry *e = &c->memo[memo_index(c, ph, ver, pt, word[i])];
-        *e = (memo_entry){ph, pt, word[i], c->tmp_slot[i], ver, sc_phys_version(c->sc, c->tmp_slot[i]), score[i]};
+        c->memo[memo_index(c, ph, ver, pt, word[i])] =
+            (memo_entry){ph, pt, word[i], at, ver, at >= 0 ? sc_phys_version(c->sc, at) : 0, c->row_score[r]};
     }
     /* the states this call started from (live already) are held before the
      * children are bound: a child slot may be their last reference, and
