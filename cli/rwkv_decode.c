@@ -261,9 +261,12 @@ static const opt_row opt_table[] = {
      "                           and exits 3 saying what is missing; auto = cuda when a\n"
      "                           device is found, else cpu. This version decodes on the\n"
      "                           CPU only: cuda exits 3, auto decodes on the CPU [cpu]\n"},
-    {"batch", required_argument, OPT_BATCH, 45, 0, 0,
-     "  --batch B                utterances decoded together on the GPU (with --device\n"
-     "                           cuda or auto; unused on the CPU) [64]\n"},
+    {"batch", required_argument, OPT_BATCH, 45, NEED_RWKV | NEED_LM, 22,
+     "  --batch B                utterances each thread decodes at once, taking turns on\n"
+     "                           its core: their RWKV forward rows run as one batched call\n"
+     "                           (fewer, bigger calls, the same results, a state cache\n"
+     "                           each: worth it where small calls are slow, as for big\n"
+     "                           models; see README, 'Which LM?'), 1..256 [1]\n"},
     {"keep-going", no_argument, OPT_KEEP, 25, 0, 0,
      "  --keep-going             report a bad utterance on stderr and go on; the exit\n"
      "                           status is then 1 if any failed; JSON output gets a line\n"
@@ -405,6 +408,7 @@ static int parse_options(int argc, char **argv, options *o, int *first_file) {
     o->format = out_format_find("text");
     dec_options_default(&o->dec);
     o->threads = 1;
+    o->batch = 1;
     o->rescore_weight = 0.5f;
     o->chunk_frames = 1;
     o->stream_timeout = 10.0f;
@@ -479,7 +483,7 @@ static int parse_options(int argc, char **argv, options *o, int *first_file) {
             else if (strcmp(optarg, "cuda") == 0) o->device = DEV_CUDA;
             else { fprintf(stderr, PROG ": --device: expected auto, cpu or cuda, got '%s'\n", optarg); return 0; }
             break;
-        case OPT_BATCH: if (!cli_parse_int(PROG, "batch", optarg, 1, KERN_MAX_ROWS, &v)) return 0; o->batch = (int)v; break;
+        case OPT_BATCH: if (!cli_parse_int(PROG, "batch", optarg, 1, 256, &v)) return 0; o->batch = (int)v; break;
         case OPT_SHARD: if (!cli_parse_shard(PROG, optarg, &o->shard_k, &o->shard_n)) return 0; break;
         case OPT_KEEP: o->keep_going = 1; break;
         case OPT_RESUME: o->resume = optarg; break;
@@ -536,8 +540,8 @@ static int parse_options(int argc, char **argv, options *o, int *first_file) {
         fprintf(stderr, PROG ": --resume goes with batches (--list, files or a 3-D --logits), not one utterance\n");
         return 0;
     }
-    if (given[OPT_BATCH] && o->device == DEV_CPU) {
-        fprintf(stderr, PROG ": --batch does nothing with --device cpu (it sizes GPU batches)\n");
+    if (given[OPT_BATCH] && o->stream) {
+        fprintf(stderr, PROG ": --batch does nothing with --stream (one utterance)\n");
         return 0;
     }
     if (o->lengths && !o->logits) {

@@ -24,9 +24,11 @@
 #include "decoder/emissions.h"
 #include "lexicon/units.h"
 #include "lmstate/lm.h"
+#include "lmstate/rwkv/rwkv_group.h"
 
 typedef struct worker {
     app *a;
+    rwkv_group *group;   /* --batch > 1: the thread's group, whose members take turns */
     dec_decoder **dec;   /* one per model context, created on first use */
     lm_cache *rescore;   /* --rescore's states, created on first use */
 } worker;
@@ -72,20 +74,22 @@ static void report_lm(app *a, const dec_decoder *d, const lm_cache *rescore) {
     if ((!c && !rescore) || a->o.quiet) return;
     pthread_mutex_lock(&a->mu);
     if (!a->lm_reported) {
+        char each[64] = "thread";
+        if (a->o.batch > 1) snprintf(each, sizeof each, "utterance decoded at once (%d a thread)", a->o.batch);
         for (int i = 0; c && i < lm_part_count(a->lm); i++) {
             const lm_cache *pc = lm_cache_part(c, i);
             size_t per;
             int n;
             size_t total = lm_cache_bytes(pc, &per, &n);
-            fprintf(stderr, PROG ": LM %s; state cache per thread: %d states x %zu bytes = %.1f MB (%d hypothesis "
-                    "slots)\n", lm_describe(lm_part(a->lm, i)), n, per, (double)total / 1e6, lm_cache_slots(pc));
+            fprintf(stderr, PROG ": LM %s; state cache per %s: %d states x %zu bytes = %.1f MB (%d hypothesis "
+                    "slots)\n", lm_describe(lm_part(a->lm, i)), each, n, per, (double)total / 1e6, lm_cache_slots(pc));
         }
         if (rescore) {
             size_t per;
             int n;
             size_t total = lm_cache_bytes(rescore, &per, &n);
-            fprintf(stderr, PROG ": rescoring LM %s; state cache per thread: %d states x %zu bytes = %.1f MB\n",
-                    lm_describe(a->rescore), n, per, (double)total / 1e6);
+            fprintf(stderr, PROG ": rescoring LM %s; state cache per %s: %d states x %zu bytes = %.1f MB\n",
+                    lm_describe(a->rescore), each, n, per, (double)total / 1e6);
         }
         a->lm_reported = 1;
     }
@@ -259,8 +263,14 @@ static void *worker_main(void *arg) {
         rd_error e;  /* on this stack: a result keeps only a failure's message */
         rd_error_clear(&e);
         int64_t frames = 0;
-        rd_status st = f ? decode_item(w, &it, carry, f, &frames, &e)
-                         : rd_fail(&e, RD_ERR_NOMEM, "out of memory for output");
+        rd_status st = f ? RD_OK : rd_fail(&e, RD_ERR_NOMEM, "out of memory for output");
+        /* its turn in the group for the decode only: a member blocked on
+         * a->mu or a->cv with the turn would stop the group */
+        if (st == RD_OK && w->group) st = rwkv_group_enter(w->group, &e);
+        if (st == RD_OK) {
+            st = decode_item(w, &it, carry, f, &frames, &e);
+            if (w->group) rwkv_group_leave();
+        }
         if (f) fclose(f);
         char *msg = st == RD_OK ? NULL : strdup(e.msg);
         pthread_mutex_lock(&a->mu);
@@ -426,12 +436,17 @@ static void *signal_main(void *arg) {
     return NULL;
 }
 
-/* Decodes every utterance of a with a->o.threads workers, printing the
- * results in input order; *code is the exit code. Fails (err) only when the
- * ring or the threads cannot be set up. After SIGINT/SIGTERM it does not
- * return: the process _exits with 128 + the signal. */
+/* Decodes every utterance of a with a->o.threads x a->o.batch workers (the
+ * members of a thread's group take turns on its core), printing the results
+ * in input order; *code is the exit code. Fails (err) only when the ring,
+ * the groups or the threads cannot be set up. After SIGINT/SIGTERM it does
+ * not return: the process _exits with 128 + the signal. */
 rd_status run_batch(app *a, int *code, rd_error *err) {
-    a->window = a->o.threads > 16 ? 64L * a->o.threads : 1024;
+    long items = a->n_items ? a->n_items : 1, per = a->o.batch > 1 ? a->o.batch : 1;
+    /* nt workers in ng groups (worker i in group i % ng), no more than items */
+    int nt = (long)a->o.threads * per < items ? (int)(a->o.threads * per) : (int)items;
+    int ng = per > 1 ? (a->o.threads < nt ? a->o.threads : nt) : 0;
+    a->window = nt > 16 ? 64L * nt : 1024;
     a->ring_cap = a->window;
     a->ring = calloc((size_t)a->ring_cap, sizeof *a->ring);
     if (!a->ring || (a->listed && bl_rewind(&a->list, err) != RD_OK)) {
@@ -440,13 +455,14 @@ rd_status run_batch(app *a, int *code, rd_error *err) {
     }
     pthread_mutex_init(&a->mu, NULL);
     pthread_cond_init(&a->cv, NULL);
-    int nt = a->o.threads < a->n_items ? a->o.threads : (int)(a->n_items ? a->n_items : 1);
     worker *w = calloc((size_t)nt, sizeof *w);
     pthread_t *th = calloc((size_t)nt, sizeof *th);
-    if (!w || !th) {
+    rwkv_group **groups = calloc((size_t)(ng ? ng : 1), sizeof *groups);
+    if (!w || !th || !groups) {
         rd_fail(err, RD_ERR_NOMEM, "out of memory for %d threads", nt);
         return err->status;
     }
+    for (int g = 0; g < ng; g++) RD_TRY(rwkv_group_create((nt - g + ng - 1) / ng, &groups[g], err));
     /* from here SIGINT/SIGTERM are taken by signal_main (threads inherit the mask) */
     sigset_t sigs;
     sigemptyset(&sigs);
@@ -459,6 +475,7 @@ rd_status run_batch(app *a, int *code, rd_error *err) {
     double t0 = rd_now();
     for (int i = 0; i < nt; i++) {
         w[i].a = a;
+        w[i].group = ng ? groups[i % ng] : NULL;
         w[i].dec = calloc((size_t)(a->n_ctx ? a->n_ctx : 1), sizeof *w[i].dec);
         if (!w[i].dec || pthread_create(&th[i], NULL, worker_main, &w[i]) != 0) {
             rd_fail(err, RD_ERR_NOMEM, "cannot start thread %d", i);
@@ -473,6 +490,17 @@ rd_status run_batch(app *a, int *code, rd_error *err) {
         lm_cache_free(w[i].rescore);
         free(w[i].dec);
     }
+    long long calls = 0, batches = 0, rows = 0;
+    for (int g = 0; g < ng; g++) {
+        long long c, b, r;
+        rwkv_group_counts(groups[g], &c, &b, &r);
+        calls += c, batches += b, rows += r;
+        rwkv_group_free(groups[g]);
+    }
+    if (ng && !a->o.quiet && !a->single && calls)
+        fprintf(stderr, PROG ": --batch %d: %lld RWKV forward calls ran as %lld batches of %.1f rows on average\n",
+                a->o.batch, calls, batches, batches ? (double)rows / (double)batches : 0.0);
+    free(groups);
     free(w);
     free(th);
     pthread_mutex_destroy(&a->mu);

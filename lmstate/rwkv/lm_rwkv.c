@@ -24,6 +24,7 @@
 #include "common/logsumexp.h"
 #include "lmstate/lm_impl.h"
 #include "lmstate/rwkv/rwkv.h"
+#include "lmstate/rwkv/rwkv_group.h"
 #include "lmstate/rwkv/rwkv_tokenizer.h"
 #include "lmstate/state_cache.h"
 
@@ -104,6 +105,7 @@ typedef struct rwkv_lm_cache {
      * depth, else 0) and the stem state it resumes from (-1: a fresh row) */
     int32_t *row_depth, *row_init, *row_reach, *fw_lead;
     long long rows_fed;              /* forward rows run (lm_rwkv_rows) */
+    int solo;                        /* forward alone, not in the thread's group (under words_mu) */
     /* early stop: rows whose score falls below row_floor[r] (when not NULL)
      * are given up (dead[r]) before their last token */
     float *row_floor;
@@ -294,10 +296,16 @@ static int32_t prefix_find(const rwkv_lm_cache *c, int32_t ph, int32_t pend, int
     return -1;
 }
 
-/* rwkv_forward on the cache's model and workspace, counted. */
+/* rwkv_forward on the cache's model and workspace, counted; in the calling
+ * thread's group when it has entered one (rwkv_group.h: batched with the
+ * other members' calls, the same results), but under words_mu: a member
+ * waiting in its group with the lock held would stop the member that runs
+ * as soon as it asks for a word. */
 static rd_status forward(rwkv_lm_cache *c, int n, const int32_t *tok, const rwkv_state_view *sv, const int32_t *src,
                          const rwkv_state_view *dv, const int32_t *dst, float *logits, rd_error *err) {
     c->rows_fed += n;
+    rwkv_group *g = c->solo ? NULL : rwkv_group_current();
+    if (g) return rwkv_group_forward(g, c->ws, n, tok, sv, src, dv, dst, logits, err);
     return rwkv_forward(c->lm->m, c->ws, n, tok, sv, src, dv, dst, logits, err);
 }
 
@@ -777,7 +785,9 @@ static rd_status rwkv_unigrams(void *p, const int32_t *w, int n, float *out, int
     for (int i = 0; i < n && st == RD_OK; i++)
         if (w[i] < 0 || w[i] >= l->n_words)
             st = rd_fail(err, RD_ERR_INTERNAL, "lm_unigrams: %d is not a word handle", (int)w[i]);
+    c->solo = 1;
     if (st == RD_OK) st = fill_scores(c, w, n, depth, err);
+    c->solo = 0;
     for (int i = 0; i < n && st == RD_OK; i++) out[i] = depth > 0 ? WORD(c, w[i]).bound : WORD(c, w[i]).unigram;
     pthread_mutex_unlock(&l->words_mu);
     return st;

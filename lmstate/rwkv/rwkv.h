@@ -79,6 +79,10 @@ void rwkv_state_reset(const rwkv_model *m, const rwkv_state_view *v, int slot);
  * (0 or 1 = the calling thread only). */
 rd_status rwkv_workspace_create(const rwkv_model *m, int max_rows, int threads,
                                 rwkv_workspace **out, rd_error *err);
+/* A workspace for ws's model, threads and product path, of max_rows rows. */
+rd_status rwkv_workspace_like(const rwkv_workspace *ws, int max_rows,
+                              rwkv_workspace **out, rd_error *err);
+const rwkv_model *rwkv_workspace_model(const rwkv_workspace *ws);
 void rwkv_workspace_free(rwkv_workspace *ws);
 /* From now on the products use AVX2 at most, not AVX-512 (to compare the
  * two paths on one machine; the CLI: RWKV_NO_AVX512 in the environment). */
@@ -88,5 +92,21 @@ rd_status rwkv_forward(const rwkv_model *m, rwkv_workspace *ws, int n,
                        const int32_t *token, const rwkv_state_view *src,
                        const int32_t *src_slot, const rwkv_state_view *dst,
                        const int32_t *dst_slot, float *logits, rd_error *err);
+/* rwkv_forward with a view per row: row i reads slot src_slot[i] of view
+ * src[i] and writes slot dst_slot[i] of view dst[i], so rows of several
+ * state caches run as one batch (rwkv_group.h). A row's result does not
+ * depend on the other rows of its batch, bit for bit. */
+rd_status rwkv_forward_rows(const rwkv_model *m, rwkv_workspace *ws, int n,
+                            const int32_t *token,
+                            const rwkv_state_view *const *src,
+                            const int32_t *src_slot,
+                            const rwkv_state_view *const *dst,
+                            const int32_t *dst_slot, float *logits,
+                            rd_error *err);
+/* What rwkv_forward refuses before it runs a row, but the row count: a
+ * token out of range, a view whose kinds or dtypes do not fit the model. */
+rd_status rwkv_forward_check(const rwkv_model *m, int n, const int32_t *token,
+                             const rwkv_state_view *src,
+                             const rwkv_state_view *dst, rd_error *err);
 
 #endif

@@ -378,7 +378,8 @@ enum { B_X, B_XN, B_SX, B_R, B_K, B_V, B_W, B_A, B_G, B_KK, B_VF, B_Y, B_T, B_MI
 
 struct rwkv_workspace {
     const rwkv_model *m;
-    int max_rows;
+    int max_rows, threads;
+    const rwkv_state_view **views; /* [2 * max_rows]: rwkv_forward's src views, then dst */
     float *mem;
     float *c[N_CBUF];      /* [max_rows][C] each */
     float *lo;             /* [max_rows][lora_max] */
@@ -397,6 +398,8 @@ rd_status rwkv_workspace_create(const rwkv_model *m, int max_rows, int threads, 
     if (!ws) return rd_fail(err, RD_ERR_NOMEM, "out of memory for an RWKV workspace");
     ws->m = m;
     ws->max_rows = max_rows;
+    ws->threads = threads;
+    ws->views = malloc(2 * (size_t)max_rows * sizeof *ws->views);
     size_t R = (size_t)max_rows, C = (size_t)m->n_embd;
     size_t per = (R * C + 15) & ~(size_t)15;
     size_t lo = (R * (size_t)(m->lora_max > 0 ? m->lora_max : 1) + 15) & ~(size_t)15;
@@ -404,7 +407,9 @@ rd_status rwkv_workspace_create(const rwkv_model *m, int max_rows, int threads, 
     size_t nt = threads < 1 ? 1 : (size_t)threads;
     size_t total = per * N_CBUF + lo + hid + nt * (size_t)m->head_size * (size_t)m->head_size + 16;
     ws->mem = aligned_alloc(64, ((total * sizeof(float)) + 63) & ~(size_t)63);
-    if (!ws->mem) {
+    if (!ws->mem || !ws->views) {
+        free(ws->mem);
+        free(ws->views);
         free(ws);
         return rd_fail(err, RD_ERR_NOMEM, "out of memory for an RWKV workspace of %d rows", max_rows);
     }
@@ -439,9 +444,18 @@ void rwkv_workspace_no_avx512(rwkv_workspace *ws) {
 #endif
 }
 
+rd_status rwkv_workspace_like(const rwkv_workspace *ws, int max_rows, rwkv_workspace **out, rd_error *err) {
+    RD_TRY(rwkv_workspace_create(ws->m, max_rows, ws->threads, out, err));
+    (*out)->mm = ws->mm;
+    return RD_OK;
+}
+
+const rwkv_model *rwkv_workspace_model(const rwkv_workspace *ws) { return ws->m; }
+
 void rwkv_workspace_free(rwkv_workspace *ws) {
     if (!ws) return;
     rd_pool_stop(&ws->pool);
+    free(ws->views);
     free(ws->mem);
     free(ws);
 }
@@ -546,9 +560,11 @@ static void *state_at(const rwkv_state_view *v, int kind, int layer, int slot) {
                rd_dtype_size(v->dtype[kind]);
 }
 
+/* Row i reads slot src_slot[i] of view src[i] and writes slot dst_slot[i]
+ * of view dst[i]. */
 typedef struct batch {
     int n;
-    const rwkv_state_view *src, *dst;
+    const rwkv_state_view *const *src, *const *dst;
     const int32_t *src_slot, *dst_slot;
 } batch;
 
@@ -559,8 +575,10 @@ static void shift_in(rwkv_workspace *ws, const batch *b, int l, int kind, const 
     layer_norm_many(ws->c[B_X], (size_t)C, b->n, lw, lb, 0, C, RWKV_LN_EPS, ws->c[B_XN], (size_t)C);
     for (int i = 0; i < b->n; i++) {
         size_t o = (size_t)i * C;
-        rwkv_state_read(state_at(b->src, kind, l, b->src_slot[i]), b->src->dtype[kind], (size_t)C, ws->c[B_SX] + o);
-        rwkv_state_write(state_at(b->dst, kind, l, b->dst_slot[i]), b->dst->dtype[kind], (size_t)C, ws->c[B_XN] + o);
+        rwkv_state_read(state_at(b->src[i], kind, l, b->src_slot[i]), b->src[i]->dtype[kind], (size_t)C,
+                        ws->c[B_SX] + o);
+        rwkv_state_write(state_at(b->dst[i], kind, l, b->dst_slot[i]), b->dst[i]->dtype[kind], (size_t)C,
+                         ws->c[B_XN] + o);
     }
 }
 
@@ -697,9 +715,9 @@ static void att7_wkv_row(rwkv_workspace *ws, int l, const batch *b, int i, float
     const rwkv_model *m = ws->m;
     int C = m->n_embd, N = m->head_size;
     size_t o = (size_t)i * C, hb = (size_t)N * N;
-    rd_dtype ts = b->src->dtype[K7_WKV], td = b->dst->dtype[K7_WKV];
-    const char *ss = state_at(b->src, K7_WKV, l, b->src_slot[i]);
-    char *sd = state_at(b->dst, K7_WKV, l, b->dst_slot[i]);
+    rd_dtype ts = b->src[i]->dtype[K7_WKV], td = b->dst[i]->dtype[K7_WKV];
+    const char *ss = state_at(b->src[i], K7_WKV, l, b->src_slot[i]);
+    char *sd = state_at(b->dst[i], K7_WKV, l, b->dst_slot[i]);
     for (int h = 0; h < C; h += N) {
         size_t hi = (size_t)(h / N) * hb;
         const float *src = sh;
@@ -795,7 +813,7 @@ static void wkv4(rwkv_workspace *ws, const rwkv_layer *L, int l, const batch *b)
     float *aa = ws->c[B_W], *bb = ws->c[B_A], *pp = ws->c[B_G];
     for (int i = 0; i < b->n; i++) {
         size_t o = (size_t)i * C;
-        const rwkv_state_view *s = b->src, *d = b->dst;
+        const rwkv_state_view *s = b->src[i], *d = b->dst[i];
         rwkv_state_read(state_at(s, K4_AA, l, b->src_slot[i]), s->dtype[K4_AA], (size_t)C, aa + o);
         rwkv_state_read(state_at(s, K4_BB, l, b->src_slot[i]), s->dtype[K4_BB], (size_t)C, bb + o);
         rwkv_state_read(state_at(s, K4_PP, l, b->src_slot[i]), s->dtype[K4_PP], (size_t)C, pp + o);
@@ -852,21 +870,17 @@ static void layer4(rwkv_workspace *ws, int l, const batch *b) {
 
 /* ---------- the step ---------- */
 
-static rd_status check_args(const rwkv_model *m, rwkv_workspace *ws, int n, const int32_t *token,
-                            const rwkv_state_view *src, const rwkv_state_view *dst, rd_error *err) {
-    rwkv_kind_info info[RWKV_MAX_KINDS];
-    int nk = rwkv_state_kinds(m, info);
-    if (ws->m != m) return rd_fail(err, RD_ERR_INTERNAL, "rwkv_forward: workspace made for another model");
-    if (n < 0 || n > ws->max_rows)
-        return rd_fail(err, RD_ERR_INTERNAL, "rwkv_forward: %d rows, workspace holds %d", n, ws->max_rows);
-    if (src->n_kinds != nk || dst->n_kinds != nk)
-        return rd_fail(err, RD_ERR_INTERNAL, "rwkv_forward: state view has %d kinds, model has %d",
-                       src->n_kinds != nk ? src->n_kinds : dst->n_kinds, nk);
+static rd_status check_view(const rwkv_state_view *v, int nk, const rwkv_kind_info *info, rd_error *err) {
+    if (v->n_kinds != nk)
+        return rd_fail(err, RD_ERR_INTERNAL, "rwkv_forward: state view has %d kinds, model has %d", v->n_kinds, nk);
     for (int k = 0; k < nk; k++)
-        if ((src->dtype[k] != RD_F32 && src->dtype[k] != RD_F16 && src->dtype[k] != RD_BF16) ||
-            (dst->dtype[k] != RD_F32 && dst->dtype[k] != RD_F16 && dst->dtype[k] != RD_BF16))
+        if (v->dtype[k] != RD_F32 && v->dtype[k] != RD_F16 && v->dtype[k] != RD_BF16)
             return rd_fail(err, RD_ERR_INTERNAL, "rwkv_forward: state kind %s: dtype must be f32, f16 or bf16",
                            info[k].name);
+    return RD_OK;
+}
+
+static rd_status check_tokens(const rwkv_model *m, int n, const int32_t *token, rd_error *err) {
     for (int i = 0; i < n; i++)
         if (token[i] < 0 || token[i] >= m->n_vocab)
             return rd_fail(err, RD_ERR_INPUT, "rwkv_forward: row %d: token %d out of range 0..%d", i, token[i],
@@ -874,10 +888,31 @@ static rd_status check_args(const rwkv_model *m, rwkv_workspace *ws, int n, cons
     return RD_OK;
 }
 
-rd_status rwkv_forward(const rwkv_model *m, rwkv_workspace *ws, int n, const int32_t *token,
-                       const rwkv_state_view *src, const int32_t *src_slot, const rwkv_state_view *dst,
-                       const int32_t *dst_slot, float *logits, rd_error *err) {
-    RD_TRY(check_args(m, ws, n, token, src, dst, err));
+rd_status rwkv_forward_check(const rwkv_model *m, int n, const int32_t *token, const rwkv_state_view *src,
+                             const rwkv_state_view *dst, rd_error *err) {
+    rwkv_kind_info info[RWKV_MAX_KINDS];
+    int nk = rwkv_state_kinds(m, info);
+    if (n < 0) return rd_fail(err, RD_ERR_INTERNAL, "rwkv_forward: %d rows", n);
+    RD_TRY(check_view(src, nk, info, err));
+    RD_TRY(check_view(dst, nk, info, err));
+    return check_tokens(m, n, token, err);
+}
+
+rd_status rwkv_forward_rows(const rwkv_model *m, rwkv_workspace *ws, int n, const int32_t *token,
+                            const rwkv_state_view *const *src, const int32_t *src_slot,
+                            const rwkv_state_view *const *dst, const int32_t *dst_slot, float *logits,
+                            rd_error *err) {
+    if (ws->m != m) return rd_fail(err, RD_ERR_INTERNAL, "rwkv_forward: workspace made for another model");
+    if (n > ws->max_rows)
+        return rd_fail(err, RD_ERR_INTERNAL, "rwkv_forward: %d rows, workspace holds %d", n, ws->max_rows);
+    if (n < 0) return rd_fail(err, RD_ERR_INTERNAL, "rwkv_forward: %d rows", n);
+    rwkv_kind_info info[RWKV_MAX_KINDS];
+    int nk = rwkv_state_kinds(m, info);
+    for (int i = 0; i < n; i++) {
+        if (i == 0 || src[i] != src[i - 1]) RD_TRY(check_view(src[i], nk, info, err));
+        if (i == 0 || dst[i] != dst[i - 1]) RD_TRY(check_view(dst[i], nk, info, err));
+    }
+    RD_TRY(check_tokens(m, n, token, err));
     if (n == 0) return RD_OK;
     int C = m->n_embd;
     batch b = {n, src, dst, src_slot, dst_slot};
@@ -893,4 +928,14 @@ rd_status rwkv_forward(const rwkv_model *m, rwkv_workspace *ws, int n, const int
     layer_norm_many(ws->c[B_X], (size_t)C, n, m->ln_out_w, m->ln_out_b, 0, C, RWKV_LN_EPS, ws->c[B_XN], (size_t)C);
     matmul(ws, &m->head, ws->c[B_XN], n, logits);
     return RD_OK;
+}
+
+rd_status rwkv_forward(const rwkv_model *m, rwkv_workspace *ws, int n, const int32_t *token,
+                       const rwkv_state_view *src, const int32_t *src_slot, const rwkv_state_view *dst,
+                       const int32_t *dst_slot, float *logits, rd_error *err) {
+    if (n < 0 || n > ws->max_rows)
+        return rd_fail(err, RD_ERR_INTERNAL, "rwkv_forward: %d rows, workspace holds %d", n, ws->max_rows);
+    const rwkv_state_view **sv = ws->views, **dv = ws->views + ws->max_rows;
+    for (int i = 0; i < n; i++) sv[i] = src, dv[i] = dst;
+    return rwkv_forward_rows(m, ws, n, token, sv, src_slot, dv, dst_slot, logits, err);
 }
