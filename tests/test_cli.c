@@ -474,7 +474,7 @@ static void test_device_option(void **state) {
     run_result base, r;
     run_exit(&base, 0, PROG " --logits %s --lexicon %s --quiet", npy, lex);
     run_out(&r, 0, base.out, PROG " --device cpu --logits %s --lexicon %s --quiet", npy, lex);
-    run_out(&r, 0, base.out, PROG " --device auto --batch 16 --logits %s --lexicon %s --quiet", npy, lex);
+    run_out(&r, 0, base.out, PROG " --device auto --logits %s --lexicon %s --quiet", npy, lex);
     assert_string_equal(r.err, "");
     /* cuda: exit 3 naming what is missing, whatever the program's build and
      * machine (the program, not this test binary, decides: check-asan runs
@@ -491,8 +491,50 @@ static void test_device_option(void **state) {
     assert_int_equal(strstr(r.err, "--device auto: a CUDA device was found") != NULL, gpu);
     run_err(&r, 2, "rwkv-decode: --device: expected auto, cpu or cuda, got 'gpu'\n",
         PROG " --device gpu --logits %s", npy);
-    run_err(&r, 2, "rwkv-decode: --batch does nothing with --device cpu (it sizes GPU batches)\n",
-        PROG " --batch 8 --logits %s", npy);
+}
+
+/* --batch B: a thread's B utterances at once, their RWKV forward calls
+ * batched, decode exactly as one at a time (byte for byte): an RWKV LM in
+ * the search, RWKV rescoring, two threads, more members than utterances;
+ * stderr counts the batches. Refused where it does nothing. */
+static void test_batch_same_output(void **state) {
+    char a[512], b[512], c[512], model[512], arpa[512];
+    need_prog_and_data(a, W2V, b, "emissions/librispeech-pyctcdecode-sample.npy", c,
+                       "emissions/ocr-handwriting-line.npy", model, RWKV7, arpa, "lm/kenlm-test.arpa", NULL);
+    char list[64], text[8192];
+    const char *f[3] = {a, b, c};
+    size_t n = 0;
+    for (int i = 0; i < 7; i++) n += (size_t)snprintf(text + n, sizeof text - n, "u%d\t%s\n", i, f[i % 3]);
+    assert_non_null(rd_test_tmpfile(list, sizeof list, text, n));
+    static const char *const runs[][2] = {
+        {"--lm %s --beam 8", ""},
+        {"--nbest 4 --rescore %s --format json", ""},
+    };
+    for (size_t k = 0; k < sizeof runs / sizeof *runs; k++) {
+        run_result one, r;
+        char opts[256];
+        snprintf(opts, sizeof opts, runs[k][0], model);
+        run_exit(&one, 0, PROG " --list %s %s --quiet", list, opts);
+        assert_non_null(strstr(one.out, "u6"));
+        run_exit(&r, 0, PROG " --list %s %s --batch 3", list, opts);
+        assert_string_equal(r.out, one.out);
+        assert_non_null(strstr(r.err, "rwkv-decode: --batch 3: "));
+        assert_non_null(strstr(r.err, " RWKV forward calls ran as "));
+        assert_non_null(strstr(r.err, "state cache per utterance decoded at once (3 a thread)"));
+        run_exit(&r, 0, PROG " --list %s %s --batch 2 --threads 2 --quiet", list, opts);
+        assert_string_equal(r.out, one.out);
+        run_exit(&r, 0, PROG " --list %s %s --batch 9 --quiet", list, opts);
+        assert_string_equal(r.out, one.out);
+    }
+    run_result r;
+    run_err(&r, 2, "rwkv-decode: --batch does nothing without --lm\n", PROG " --batch 8 --logits %s", a);
+    run_err(&r, 2, "rwkv-decode: --batch does nothing with an ARPA --lm (it is for RWKV models)\n",
+        PROG " --batch 8 --list %s --lm %s", list, arpa);
+    run_err(&r, 2, "rwkv-decode: --batch does nothing with --stream (one utterance)\n",
+        PROG " --batch 8 --stream --logits %s --lm %s", a, model);
+    run_err(&r, 2, "rwkv-decode: --batch: expected a whole number from 1 to 256, got '0'\n",
+        PROG " --batch 0 --list %s --lm %s", list, model);
+    unlink(list);
 }
 
 static void test_options_as_typed(void **state) {
@@ -1196,7 +1238,7 @@ static void test_last_format_wins(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_options_as_typed),
-        cmocka_unit_test(test_device_option),
+        cmocka_unit_test(test_device_option), cmocka_unit_test(test_batch_same_output),
         cmocka_unit_test(test_unk_score_lexicon_free),
         cmocka_unit_test(test_nbest_text),
         cmocka_unit_test(test_token_files_as_published),

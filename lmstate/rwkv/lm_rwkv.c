@@ -561,8 +561,8 @@ static rd_status reserve_budget(rwkv_lm *l, size_t bytes, int n_slots, size_t *r
     if (bytes > left)
         return rd_fail(err, RD_ERR_NOMEM,
                        "state cache of %d slots needs %zu bytes, over what --max-memory leaves: %zu of %zu bytes "
-                       "(the model's weights and every thread's cache share it; slots = beam x homophones: lower --beam "
-                       "or --homophones, or raise --max-memory)", n_slots, bytes, left,
+                       "(the model's weights and every cache share it, one a thread times --batch; slots = beam x "
+                       "homophones: lower --beam or --homophones, --threads or --batch, or raise --max-memory)", n_slots, bytes, left,
                        l->max_memory);
     *reserved = bytes;
     return RD_OK;
