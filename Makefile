@@ -74,7 +74,7 @@ endif
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ     := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRC))
 
-.PHONY: all check test check-asan fuzz fuzz-smoke bench bench-cpu bench-rwkv bench-homophones bench-lm-bpc bench-lm-cost bench-state bench-soak bench-listmem bench-arpa bench-scaleout bench-gpu bench-zh bench-hotwords bench-homophone-groups bench-parity bench-subword bench-threads-rss deps clean
+.PHONY: all check test check-asan fuzz fuzz-smoke bench bench-cpu bench-rwkv bench-homophones bench-lm-bpc bench-lm-cost bench-batch bench-state bench-soak bench-listmem bench-arpa bench-scaleout bench-gpu bench-zh bench-hotwords bench-homophone-groups bench-parity bench-subword bench-threads-rss deps clean
 all: $(PROGS)
 
 $(BUILD)/obj/%.o: %.c
@@ -167,7 +167,7 @@ fuzz-smoke: $(FUZZ)
 	  grep -E '^(Done|stat::number_of_executed_units)' $(BUILD)/fuzz-work/$$n.log; done; \
 	echo "fuzz-smoke: every target ran without a crash"
 
-bench: bench-cpu bench-rwkv bench-homophones bench-lm-bpc bench-lm-cost bench-state bench-soak bench-listmem bench-arpa bench-scaleout bench-zh bench-hotwords bench-threads-rss
+bench: bench-cpu bench-rwkv bench-homophones bench-lm-bpc bench-lm-cost bench-batch bench-state bench-soak bench-listmem bench-arpa bench-scaleout bench-zh bench-hotwords bench-threads-rss
 bench-scaleout: $(PROGS)
 	tests/bench/bench_scaleout.sh
 bench-cpu: $(PROGS)
@@ -184,6 +184,8 @@ bench-lm-bpc: $(PROGS)
 	tests/bench/bench_lm_bpc.sh
 bench-lm-cost: $(PROGS)
 	tests/bench/bench_lm_cost.sh
+bench-batch: $(PROGS)
+	tests/bench/bench_batch.sh
 bench-state: $(PROGS)
 	tests/bench/bench_state.sh
 bench-soak: $(PROGS)

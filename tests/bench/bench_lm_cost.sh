@@ -8,10 +8,7 @@
 #
 # Environment: N (sentences of the test split, default 100), BEAM (32),
 # NBEST (50, rescoring), RWKV_MODEL (default the trained 2M byte-level
-# RWKV-7 of ../shared/data), RWKV_DECODE (the program, default bin/rwkv-decode),
-# BATCH (4: the "+batch" rows decode BATCH utterances at once on the one
-# thread, --batch, and must give the same hypotheses as their rows without;
-# skipped for a program without --batch on the CPU).
+# RWKV-7 of ../shared/data), RWKV_DECODE (the program, default bin/rwkv-decode).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 D=${RD_SHARED_DATA:-../shared/data}
@@ -19,7 +16,6 @@ OUT=build/bench/lm_cost
 N=${N:-100}
 BEAM=${BEAM:-32}
 NBEST=${NBEST:-50}
-BATCH=${BATCH:-4}
 RWKV=${RWKV_MODEL:-$D/rwkv/english-rwkv7-2m-bytes.pth}
 PROG=${RWKV_DECODE:-bin/rwkv-decode}
 PY=${BENCH_VENV:+$BENCH_VENV/bin/}python3
@@ -30,7 +26,6 @@ if [ ! -f "$RWKV" ]; then echo "bench-lm-cost: $RWKV not found" >&2; exit 1; fi
 H=build/bench/homophones
 [ -s "$H/test.list" ] || "$PY" tests/bench/make_homophones.py --shared "$D" --out "$H" >/dev/null
 mkdir -p "$OUT"
-rm -f "$OUT"/*+batch.hyp
 head -n "$N" "$H/test.list" > "$OUT/test.list"
 echo "== bench-lm-cost: $(date -u '+%Y-%m-%d %H:%M:%S UTC'), $N sentences, beam $BEAM, 1 thread, load $(cut -d' ' -f1-3 /proc/loadavg)"
 
@@ -50,17 +45,7 @@ run() { # name args... -> "name cpu_seconds"; a failed decode stops the benchmar
   run rwkv --lm "$RWKV" --lm-weight 0.5
   run ngram+rescore --lm "$H/lm.arpa" --lm-weight 0.5 --nbest "$NBEST" --rescore "$RWKV" --rescore-weight 0.5
   run ngram+rwkv --lm "$H/lm.arpa" --lm "$RWKV" --lm-weight 0.5,0.5
-  if "$PROG" --help | grep -q 'utterances each thread decodes at once'; then
-    run rwkv+batch --lm "$RWKV" --lm-weight 0.5 --batch "$BATCH"
-    run ngram+rescore+batch --lm "$H/lm.arpa" --lm-weight 0.5 --nbest "$NBEST" --rescore "$RWKV" \
-        --rescore-weight 0.5 --batch "$BATCH"
-  fi
 } > "$OUT/times.txt"
-for r in rwkv ngram+rescore; do
-  if [ -f "$OUT/$r+batch.hyp" ] && ! cmp -s "$OUT/$r.hyp" "$OUT/$r+batch.hyp"; then
-    echo "bench-lm-cost: $r+batch: hypotheses differ from $r's" >&2; exit 1
-  fi
-done
 base=$(awk '$1 == "ngram" { print $2 }' "$OUT/times.txt")
-printf '%-20s %10s %12s %10s\n' row cpu_s s/sentence x_ngram
-awk -v b="$base" -v n="$N" '{ printf "%-20s %10.2f %12.4f %10.1f\n", $1, $2, $2 / n, (b > 0 ? $2 / b : 0) }' "$OUT/times.txt"
+printf '%-16s %10s %12s %10s\n' row cpu_s s/sentence x_ngram
+awk -v b="$base" -v n="$N" '{ printf "%-16s %10.2f %12.4f %10.1f\n", $1, $2, $2 / n, (b > 0 ? $2 / b : 0) }' "$OUT/times.txt"
