@@ -110,6 +110,13 @@ $(CLI_TESTS): $(BUILD)/tests/%: tests/%.c $(CLI_LIB) $(LIB) tests/testutil.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $< $(CLI_LIB) $(LIB) -o $@ -lcmocka $(LDLIBS) $(LDFLAGS)
 
+# test_cli's LD_PRELOAD shim (tests/fail_threads.c), plain flags: it is loaded
+# into bin/rwkv-decode, the main build's, by every build's test_cli
+$(BUILD)/tests/fail_threads.so: tests/fail_threads.c
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -fPIC -shared $< -o $@ -ldl
+$(BUILD)/tests/test_cli: $(BUILD)/tests/fail_threads.so
+
 $(BUILD)/obj-cpu/%.o: %.cu
 	@mkdir -p $(dir $@)
 	$(CXX) $(CPU_CXXFLAGS) -x c++ -c $< -o $@

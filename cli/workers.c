@@ -75,7 +75,7 @@ static void report_lm(app *a, const dec_decoder *d, const lm_cache *rescore) {
     pthread_mutex_lock(&a->mu);
     if (!a->lm_reported) {
         char each[64] = "thread";
-        if (a->o.batch > 1) snprintf(each, sizeof each, "utterance decoded at once (%d a thread)", a->o.batch);
+        if (a->o.batch > 1) snprintf(each, sizeof each, "utterance decoded at once (up to %d a thread)", a->o.batch);
         for (int i = 0; c && i < lm_part_count(a->lm); i++) {
             const lm_cache *pc = lm_cache_part(c, i);
             size_t per;
@@ -473,14 +473,21 @@ rd_status run_batch(app *a, int *code, rd_error *err) {
         pthread_create(&sig_th, NULL, signal_main, a) == 0)
         pthread_detach(sig_th);
     double t0 = rd_now();
+    /* a worker that cannot start leaves the run to those that did (once one
+     * runs, returning would free what it uses) */
     for (int i = 0; i < nt; i++) {
         w[i].a = a;
         w[i].group = ng ? groups[i % ng] : NULL;
         w[i].dec = calloc((size_t)(a->n_ctx ? a->n_ctx : 1), sizeof *w[i].dec);
-        if (!w[i].dec || pthread_create(&th[i], NULL, worker_main, &w[i]) != 0) {
-            rd_fail(err, RD_ERR_NOMEM, "cannot start thread %d", i);
+        int rc = w[i].dec ? pthread_create(&th[i], NULL, worker_main, &w[i]) : ENOMEM;
+        if (rc == 0) continue;
+        free(w[i].dec);
+        if (i == 0) {
+            rd_fail(err, RD_ERR_NOMEM, "cannot start a worker thread: %s", strerror(rc));
             return err->status;
         }
+        fprintf(stderr, PROG ": started %d of %d worker threads (%s); decoding with those\n", i, nt, strerror(rc));
+        nt = i;
     }
     *code = print_in_order(a, t0);
     if (a->interrupted) _exit(*code);  /* workers may be mid-utterance */

@@ -12,6 +12,7 @@
 #include "lmstate/rwkv/rwkv_cuda.h"
 #include "lmstate/rwkv/rwkv_internal.h"
 #include "lmstate/state_cache.h"
+#include "testrwkv.h"
 
 #define NMSE_FP32 1e-10
 #define ROWS 17
@@ -42,15 +43,6 @@ static double nmse(const float *got, const float *want, size_t n) {
     }
     if (!(e == e)) return INFINITY;
     return s > 0 ? e / s : e;
-}
-
-static rwkv_model *load_or_skip(const char *rel) {
-    char path[512];
-    RD_DATA_OR_SKIP(path, rel);
-    rd_error err;
-    rwkv_model *m = NULL;
-    if (rwkv_load(path, &m, &err) != RD_OK) fail_msg("%s", err.msg);
-    return m;
 }
 
 /* Every weight scaled by 1 + 0.2 u (u uniform): a different model of the

@@ -4,12 +4,10 @@
 #include "testutil.h"
 
 #include <math.h>
-#include <pthread.h>
-#include <sched.h>
 
 #include "lmstate/rwkv/rwkv.h"
-#include "lmstate/rwkv/rwkv_group.h"
 #include "lmstate/rwkv/rwkv_internal.h"
+#include "testrwkv.h"
 
 #define MAX_SLOTS 17
 
@@ -17,16 +15,6 @@ static const char *const V7_FP32 = "rwkv/tiny-rwkv-7v0-834K-FP32.bin";
 static const char *const V7_FP16 = "rwkv/tiny-rwkv-7v0-834K-FP16.bin";
 static const char *const V4_FP32 = "rwkv/tiny-rwkv-4v0-660K-FP32.bin";
 static const char *const V4_FP16 = "rwkv/tiny-rwkv-4v0-660K-FP16.bin";
-
-static rwkv_model *load_or_skip(const char *rel) {
-    char path[512];
-    RD_DATA_OR_SKIP(path, rel);
-    rd_error err;
-    rwkv_model *m = NULL;
-    rd_status st = rwkv_load(path, &m, &err);
-    if (st != RD_OK) fail_msg("%s", err.msg);
-    return m;
-}
 
 /* Logits after '"', 'i', 'n' from the initial state, compared to upstream's. */
 static void expected_logits(const char *model, const char *expected, double max_tol, double sum_tol) {
@@ -103,30 +91,6 @@ static void test_shapes_and_kinds(void **s) {
 }
 
 /* ---------- multi-slot views laid out [layer][slot][size] ---------- */
-
-typedef struct slots {
-    rwkv_state_view v;
-    void *mem[RWKV_MAX_KINDS];
-} slots;
-
-static void slots_make(const rwkv_model *m, int n, rd_dtype dt, slots *s) {
-    rwkv_kind_info info[RWKV_MAX_KINDS];
-    memset(s, 0, sizeof *s);
-    s->v.n_kinds = rwkv_state_kinds(m, info);
-    size_t es = dt == RD_F32 ? 4 : 2;
-    for (int k = 0; k < s->v.n_kinds; k++) {
-        s->mem[k] = malloc(info[k].size * (size_t)n * (size_t)rwkv_n_layer(m) * es);
-        s->v.base[k] = s->mem[k];
-        s->v.dtype[k] = dt;
-        s->v.slot_stride[k] = info[k].size;
-        s->v.layer_stride[k] = info[k].size * (size_t)n;
-    }
-    for (int i = 0; i < n; i++) rwkv_state_reset(m, &s->v, i);
-}
-
-static void slots_free(slots *s) {
-    for (int k = 0; k < RWKV_MAX_KINDS; k++) free(s->mem[k]);
-}
 
 /* Copies slot a of view x into buf laid out [kind][layer][size] (f32 views). */
 static void slot_get(const rwkv_model *m, const rwkv_state_view *x, int a, float *buf) {
@@ -438,196 +402,6 @@ static void test_bad_calls(void **s) {
     rwkv_free(m);
 }
 
-/* ---------- a group: several threads' calls as one batch ---------- */
-
-#define G_ROUNDS 6
-#define G_ROWS 100 /* rows of a member's biggest call: three members pass GROUP_ROWS */
-
-/* One member's calls: round r feeds n[r] rows of its own slots (fresh
- * children 5.. from parents 0..4, or in place), wanting logits or not. */
-typedef struct gscript {
-    const rwkv_model *m;
-    rwkv_workspace *ws;
-    rwkv_group *g; /* NULL: each call alone (the reference) */
-    slots s;
-    int n[G_ROUNDS];
-    int32_t tok[G_ROUNDS][G_ROWS], src[G_ROUNDS][G_ROWS], dst[G_ROUNDS][G_ROWS];
-    float *logits[G_ROUNDS];
-    rd_status st[G_ROUNDS];
-    char msg[G_ROUNDS][RD_ERROR_MSG_MAX];
-} gscript;
-
-static void gscript_make(gscript *x, const rwkv_model *m, int k, rd_dtype dt, int big, int bad) {
-    rd_error err;
-    memset(x, 0, sizeof *x);
-    x->m = m;
-    assert_int_equal(rwkv_workspace_create(m, G_ROWS, 1, &x->ws, &err), RD_OK);
-    slots_make(m, 5 + G_ROWS, dt, &x->s);
-    for (int i = 0; i < 5; i++) /* parents with histories of their own */
-        for (int t = 0; t <= (i + k) % 3; t++) {
-            int32_t tok = (int32_t)((i * 37 + t * 11 + k * 5) % 256), slot = i;
-            assert_int_equal(rwkv_forward(m, x->ws, 1, &tok, &x->s.v, &slot, &x->s.v, &slot, NULL, &err), RD_OK);
-        }
-    for (int r = 0; r < G_ROUNDS; r++) {
-        int n = r == G_ROUNDS - 1 && big ? G_ROWS : 1 + (r * 3 + k) % 5;
-        x->n[r] = n;
-        for (int i = 0; i < n; i++) {
-            x->tok[r][i] = (int32_t)((r * 31 + i * 7 + k) % 256);
-            x->src[r][i] = r % 2 && n <= 5 ? i : (i + r) % 5;
-            x->dst[r][i] = r % 2 && n <= 5 ? i : 5 + i;
-        }
-        if (bad && r == 2) x->tok[r][n - 1] = 300;
-        if (r % 3 != 2) x->logits[r] = calloc((size_t)n * (size_t)rwkv_n_vocab(m), sizeof(float));
-    }
-}
-
-static void gscript_free(gscript *x) {
-    for (int r = 0; r < G_ROUNDS; r++) free(x->logits[r]);
-    slots_free(&x->s);
-    rwkv_workspace_free(x->ws);
-}
-
-static void gscript_run(gscript *x) {
-    for (int r = 0; r < G_ROUNDS; r++) {
-        rd_error err;
-        rd_error_clear(&err);
-        x->st[r] = x->g ? rwkv_group_forward(x->g, x->ws, x->n[r], x->tok[r], &x->s.v, x->src[r], &x->s.v,
-                                             x->dst[r], x->logits[r], &err)
-                        : rwkv_forward(x->m, x->ws, x->n[r], x->tok[r], &x->s.v, x->src[r], &x->s.v, x->dst[r],
-                                       x->logits[r], &err);
-        snprintf(x->msg[r], sizeof x->msg[r], "%s", x->st[r] == RD_OK ? "" : err.msg);
-    }
-}
-
-static void *gscript_member(void *p) {
-    gscript *x = p;
-    rd_error err;
-    if (rwkv_group_enter(x->g, &err) != RD_OK) return p; /* x->st[0] stays RD_OK: the comparison fails */
-    gscript_run(x);
-    rwkv_group_leave();
-    return NULL;
-}
-
-/* K members (models[k], state dtype dts[k]) in one group, every member
- * ready before the first runs: each round's calls run as one batch a model
- * (pieces of at most 256 rows), and every call's logits, states and status
- * are bit for bit those of the same calls made alone. Member 1's third call
- * has a token out of range: it alone fails, with rwkv_forward's message. */
-static void group_equals_alone(const char *const *models, const rd_dtype *dts, int K, int big,
-                               long long want_batches) {
-    rwkv_model *m[4] = {NULL};
-    for (int k = 0; k < K; k++) {
-        for (int j = 0; j < k && !m[k]; j++)
-            if (strcmp(models[j], models[k]) == 0) m[k] = m[j];
-        if (!m[k]) m[k] = load_or_skip(models[k]);
-    }
-    gscript *alone = calloc((size_t)K, sizeof *alone), *in = calloc((size_t)K, sizeof *in);
-    for (int k = 0; k < K; k++) {
-        gscript_make(&alone[k], m[k], k, dts[k], big, k == 1);
-        gscript_make(&in[k], m[k], k, dts[k], big, k == 1);
-        gscript_run(&alone[k]);
-    }
-    rd_error err;
-    rwkv_group *g;
-    assert_int_equal(rwkv_group_create(K + 1, &g, &err), RD_OK);
-    /* this thread holds the turn until every member waits for it */
-    assert_int_equal(rwkv_group_enter(g, &err), RD_OK);
-    assert_ptr_equal(rwkv_group_current(), g);
-    pthread_t th[4];
-    for (int k = 0; k < K; k++) {
-        in[k].g = g;
-        assert_int_equal(pthread_create(&th[k], NULL, gscript_member, &in[k]), 0);
-    }
-    while (rwkv_group_ready(g) < K) sched_yield();
-    rwkv_group_leave();
-    assert_null(rwkv_group_current());
-    for (int k = 0; k < K; k++) {
-        void *ret;
-        assert_int_equal(pthread_join(th[k], &ret), 0);
-        assert_null(ret);
-    }
-    assert_int_equal(alone[1].st[2], RD_ERR_INPUT);
-    long long calls, batches, rows, want_rows = 0;
-    rwkv_group_counts(g, &calls, &batches, &rows);
-    for (int k = 0; k < K; k++)
-        for (int r = 0; r < G_ROUNDS; r++) want_rows += in[k].st[r] == RD_OK ? in[k].n[r] : 0;
-    assert_int_equal(calls, K * G_ROUNDS);
-    assert_int_equal(batches, want_batches);
-    assert_int_equal(rows, want_rows);
-    rwkv_group_free(g);
-    for (int k = 0; k < K; k++) {
-        size_t V = (size_t)rwkv_n_vocab(m[k]);
-        for (int r = 0; r < G_ROUNDS; r++) {
-            assert_int_equal(in[k].st[r], alone[k].st[r]);
-            assert_string_equal(in[k].msg[r], alone[k].msg[r]);
-            if (in[k].logits[r] && in[k].st[r] == RD_OK)
-                assert_memory_equal(in[k].logits[r], alone[k].logits[r], (size_t)in[k].n[r] * V * sizeof(float));
-        }
-        size_t es = dts[k] == RD_F32 ? 4 : 2;
-        rwkv_kind_info info[RWKV_MAX_KINDS];
-        int nk = rwkv_state_kinds(m[k], info);
-        for (int q = 0; q < nk; q++) /* every slot of every kind, as stored */
-            assert_memory_equal(in[k].s.mem[q], alone[k].s.mem[q],
-                                info[q].size * (size_t)(5 + G_ROWS) * (size_t)rwkv_n_layer(m[k]) * es);
-        gscript_free(&alone[k]);
-        gscript_free(&in[k]);
-    }
-    free(alone), free(in);
-    for (int k = 0; k < K; k++) {
-        int first = 1;
-        for (int j = 0; j < k; j++) first &= m[j] != m[k];
-        if (first) rwkv_free(m[k]);
-    }
-}
-
-static void test_group_v7(void **s) {
-    const char *models[3] = {V7_FP32, V7_FP32, V7_FP32};
-    const rd_dtype dts[3] = {RD_F32, RD_F16, RD_F32};
-    /* a batch a round; the last round's 300 rows run as 256 + 44 */
-    group_equals_alone(models, dts, 3, 1, G_ROUNDS + 1);
-}
-
-static void test_group_two_models(void **s) {
-    const char *models[3] = {V7_FP32, V4_FP32, V7_FP32};
-    const rd_dtype dts[3] = {RD_F32, RD_F32, RD_F16};
-    /* a batch a model a round (member 1, the only RWKV-4 one, fails alone
-     * in round 2: no RWKV-4 batch then) */
-    group_equals_alone(models, dts, 3, 0, 2 * G_ROUNDS - 1);
-}
-
-static void test_group_misuse(void **s) {
-    rwkv_model *m = load_or_skip(V7_FP32);
-    rd_error err;
-    rwkv_group *g = NULL;
-    assert_int_equal(rwkv_group_create(0, &g, &err), RD_ERR_USAGE);
-    assert_string_equal(err.msg, "rwkv group: members must be 1..1024, got 0");
-    assert_int_equal(rwkv_group_create(1, &g, &err), RD_OK);
-    rwkv_workspace *ws;
-    assert_int_equal(rwkv_workspace_create(m, 1, 1, &ws, &err), RD_OK);
-    int32_t tok = 1, slot = 0;
-    float *st = malloc(rwkv_state_size(m) * sizeof(float));
-    rwkv_state_view v;
-    rwkv_state_view_single(m, st, &v);
-    rwkv_state_reset(m, &v, 0);
-    assert_int_equal(rwkv_group_forward(g, ws, 1, &tok, &v, &slot, &v, &slot, NULL, &err), RD_ERR_INTERNAL);
-    assert_string_equal(err.msg, "rwkv group: forward by a thread not in the group");
-    assert_int_equal(rwkv_group_enter(g, &err), RD_OK);
-    assert_int_equal(rwkv_group_enter(g, &err), RD_ERR_INTERNAL);
-    assert_string_equal(err.msg, "rwkv group: this thread is in a group already");
-    /* a member alone: its call runs at once */
-    assert_int_equal(rwkv_group_forward(g, ws, 1, &tok, &v, &slot, &v, &slot, NULL, &err), RD_OK);
-    rwkv_group_leave();
-    long long calls, batches, rows;
-    rwkv_group_counts(g, &calls, &batches, &rows);
-    assert_int_equal(calls, 1);
-    assert_int_equal(batches, 1);
-    assert_int_equal(rows, 1);
-    free(st);
-    rwkv_workspace_free(ws);
-    rwkv_group_free(g);
-    rwkv_free(m);
-}
-
 /* ---------- broken files: a tensor renamed, a tensor reshaped ---------- */
 
 static unsigned char *read_all(const char *path, size_t *n) {
@@ -837,8 +611,7 @@ int main(void) {
         cmocka_unit_test(test_state_f16_conversion),
         cmocka_unit_test(test_products_match_portable),
         cmocka_unit_test(test_relu_sq_matches_portable),
-        cmocka_unit_test(test_bad_calls),        cmocka_unit_test(test_group_v7),
-        cmocka_unit_test(test_group_two_models), cmocka_unit_test(test_group_misuse),        cmocka_unit_test(test_broken_tensors), cmocka_unit_test(test_zero_d_tensors),
+        cmocka_unit_test(test_bad_calls),        cmocka_unit_test(test_broken_tensors), cmocka_unit_test(test_zero_d_tensors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -18,7 +18,9 @@
  * src_slot[i] in view src, feeds token[i], writes the new state to slot
  * dst_slot[i] of view dst (src and dst may be the same view; a row may
  * update in place), and writes its logits to logits + i * n_vocab (logits
- * may be NULL). Rows are independent: each has its own token and state. */
+ * may be NULL). Rows are independent: each has its own token and state;
+ * two rows of a call must not write the same slot (with a thread pool they
+ * would race). */
 #ifndef RD_RWKV_H
 #define RD_RWKV_H
 
