@@ -375,17 +375,27 @@ static void rwkv_case(const char *rel) {
     rwkv_free(x.m);
 }
 
+/* A toy fp32 cache (*g its config) in which one update from slot 0 has
+ * written token tok's state into the fresh physical slot *p, not committed. */
+static sc_cache *toy_one_written(sc_config *g, int32_t tok, int32_t *p) {
+    *g = toy_config(RD_F32);
+    sc_cache *c;
+    rd_error err;
+    int32_t zero = 0, sp;
+    assert_int_equal(sc_create(g, &c, &err), RD_OK);
+    assert_int_equal(sc_update_begin(c, &zero, 1, &sp, p, &err), RD_OK);
+    toy_step(c, 1, &tok, &sp, p);
+    return c;
+}
+
 /* One commit where slot 2 takes the state whose only reference was slot 1's
  * old one, while slot 1 takes a new state: that state stays live (not on the
  * free list), so no later allocation hands it out again. */
 static void test_commit_keeps_live_target(void **state) {
-    sc_config g = toy_config(RD_F32);
-    sc_cache *c;
+    sc_config g;
     rd_error err;
-    assert_int_equal(sc_create(&g, &c, &err), RD_OK);
-    int32_t zero = 0, one = 1, sp, p, q, tok = 3;
-    assert_int_equal(sc_update_begin(c, &zero, 1, &sp, &p, &err), RD_OK);
-    toy_step(c, 1, &tok, &sp, &p);
+    int32_t one = 1, p, q, tok = 3;
+    sc_cache *c = toy_one_written(&g, tok, &p);
     sc_update_commit(c, &one, &p, 1);
     int in_use = sc_phys_in_use(c); /* the initial state and p */
     assert_int_equal(sc_phys_alloc(c, 1, &q, &err), RD_OK);
@@ -412,13 +422,10 @@ static void test_commit_keeps_live_target(void **state) {
 /* A physical slot's version changes when it is handed out afresh and when
  * it is written in place, so (slot, version) never names two contents. */
 static void test_phys_version(void **state) {
-    sc_config g = toy_config(RD_F32);
-    sc_cache *c;
+    sc_config g;
     rd_error err;
-    assert_int_equal(sc_create(&g, &c, &err), RD_OK);
-    int32_t zero = 0, one = 1, sp, p, tok = 5;
-    assert_int_equal(sc_update_begin(c, &zero, 1, &sp, &p, &err), RD_OK);
-    toy_step(c, 1, &tok, &sp, &p);
+    int32_t one = 1, p;
+    sc_cache *c = toy_one_written(&g, 5, &p);
     sc_update_commit(c, &one, &p, 1);
     uint32_t v = sc_phys_version(c, p);
     assert_true(sc_phys_live(c, p));
@@ -442,13 +449,10 @@ static void test_phys_version(void **state) {
  * written like one committed fresh: its layers read initialized, and
  * sc_check_slots finds the bookkeeping whole on the way. */
 static void test_held_fresh_state_is_written(void **state) {
-    sc_config g = toy_config(RD_F32);
-    sc_cache *c;
+    sc_config g;
     rd_error err;
-    assert_int_equal(sc_create(&g, &c, &err), RD_OK);
-    int32_t zero = 0, two = 2, sp, p, tok = 3;
-    assert_int_equal(sc_update_begin(c, &zero, 1, &sp, &p, &err), RD_OK);
-    toy_step(c, 1, &tok, &sp, &p);
+    int32_t two = 2, p;
+    sc_cache *c = toy_one_written(&g, 3, &p);
     sc_phys_hold(c, &p, 1); /* the call ends holding what it wrote */
     assert_int_equal(sc_check_slots(c, &err), RD_OK);
     sc_update_commit(c, &two, &p, 1); /* a later call binds it */
@@ -613,6 +617,18 @@ static void test_mix_lm_floors(void **state) {
     lm_random_ops_ex(path, path2, words_en, 8, 1e-5, 1);
 }
 
+/* The tiny RWKV-7 of ../shared/data as an LM with default options (the
+ * test is skipped when it is absent). */
+static lm_model *tiny_rwkv_lm_or_skip(void) {
+    char path[512];
+    RD_DATA_OR_SKIP(path, "rwkv/tiny-rwkv-7v0-834K-FP32.bin");
+    lm_model *m;
+    rd_error err;
+    lm_load_options lo = {0};
+    assert_int_equal(lm_load(path, &lo, &m, &err), RD_OK);
+    return m;
+}
+
 /* The RWKV LM remembers, per (parent state, word), a bound on the word's
  * log-probability and, for a word given up part way, the state it stopped
  * at. Asked again from the same live parent: below the bound, given up with
@@ -621,13 +637,9 @@ static void test_mix_lm_floors(void **state) {
  * equals a fresh replay, and a parent whose slot was reused gets nothing
  * stale. */
 static void test_rwkv_lm_bounds_resume(void **state) {
-    char path[512];
-    RD_DATA_OR_SKIP(path, "rwkv/tiny-rwkv-7v0-834K-FP32.bin");
-    lm_model *m;
+    lm_model *m = tiny_rwkv_lm_or_skip();
     lm_cache *c, *ref;
     rd_error err;
-    lm_load_options lo = {0};
-    assert_int_equal(lm_load(path, &lo, &m, &err), RD_OK);
     assert_int_equal(lm_cache_create(m, NSLOT, &c, &err), RD_OK);
     assert_int_equal(lm_cache_create(m, NSLOT, &ref, &err), RD_OK);
     const char *the = "the", *longw = "contrivance";
@@ -711,13 +723,9 @@ static void test_rwkv_lm_bounds_resume(void **state) {
  * slots at once, unigrams and a loaded state all succeed, and the scores
  * equal a fresh cache's. */
 static void test_rwkv_lm_holds_give_way(void **state) {
-    char path[512];
-    RD_DATA_OR_SKIP(path, "rwkv/tiny-rwkv-7v0-834K-FP32.bin");
-    lm_model *m;
+    lm_model *m = tiny_rwkv_lm_or_skip();
     lm_cache *c, *ref;
     rd_error err;
-    lm_load_options lo = {0};
-    assert_int_equal(lm_load(path, &lo, &m, &err), RD_OK);
     enum { NS = 64, NW = 32 };
     assert_int_equal(lm_cache_create(m, NS, &c, &err), RD_OK);
     assert_int_equal(lm_cache_create(m, NS, &ref, &err), RD_OK);
@@ -782,13 +790,9 @@ static float fresh_score(lm_model *m, const char *const *vocab, const int *h, in
  * did: it went there twice, and two rows of a later call shared it). The
  * busy calls after it must score every word and </s> as fresh caches do. */
 static void test_rwkv_lm_prefix_of_rebound_slot(void **state) {
-    char path[512];
-    RD_DATA_OR_SKIP(path, "rwkv/tiny-rwkv-7v0-834K-FP32.bin");
-    lm_model *m;
+    lm_model *m = tiny_rwkv_lm_or_skip();
     lm_cache *c;
     rd_error err;
-    lm_load_options lo = {0};
-    assert_int_equal(lm_load(path, &lo, &m, &err), RD_OK);
     enum { NS = 64, NW = 24 };
     static const char *const vocab[] = {"contrivance", "the", "contrivances", "cat", "catalogue", "contrive"};
     assert_int_equal(lm_cache_create(m, NS, &c, &err), RD_OK);
@@ -853,16 +857,12 @@ static void test_rwkv_lm_prefix_of_rebound_slot(void **state) {
 /* lm_unigrams equals scoring the word from a fresh slot; lm_lookahead is an
  * upper bound, equal for words of at most 4 tokens. */
 static void test_rwkv_unigrams(void **state) {
-    char path[512];
-    RD_DATA_OR_SKIP(path, "rwkv/tiny-rwkv-7v0-834K-FP32.bin");
     static const char *const words[] = {"the", "then", "there", "their", "theirs", "a", "cat", "catalogue",
                                         "contrivance", "x"};
     enum { NW = 10 };
-    lm_model *m;
+    lm_model *m = tiny_rwkv_lm_or_skip();
     lm_cache *c;
     rd_error err;
-    lm_load_options lo = {0};
-    assert_int_equal(lm_load(path, &lo, &m, &err), RD_OK);
     assert_int_equal(lm_cache_create(m, 8, &c, &err), RD_OK);
     int32_t w[NW];
     float uni[NW], la[NW];
@@ -918,14 +918,9 @@ static void *shared_worker(void *p) {
 }
 
 static void test_rwkv_words_shared(void **state) {
-    char path[512];
-    RD_DATA_OR_SKIP(path, "rwkv/tiny-rwkv-7v0-834K-FP32.bin");
-    lm_model *m, *ref;
+    lm_model *m = tiny_rwkv_lm_or_skip(), *ref = tiny_rwkv_lm_or_skip();
     lm_cache *rc;
     rd_error err;
-    lm_load_options lo = {0};
-    assert_int_equal(lm_load(path, &lo, &m, &err), RD_OK);
-    assert_int_equal(lm_load(path, &lo, &ref, &err), RD_OK);
     assert_int_equal(lm_cache_create(ref, 8, &rc, &err), RD_OK);
     int32_t rw[SHARED_NW];
     float runi[SHARED_NW], rla[SHARED_NW];
@@ -1229,13 +1224,9 @@ static void test_rwkv_lm_torture(void **state) {
 }
 
 static void test_rwkv_lm_resume_from_child(void **state) {
-    char path[512];
-    RD_DATA_OR_SKIP(path, "rwkv/tiny-rwkv-7v0-834K-FP32.bin");
-    lm_model *m;
+    lm_model *m = tiny_rwkv_lm_or_skip();
     lm_cache *c;
     rd_error err;
-    lm_load_options lo = {0};
-    assert_int_equal(lm_load(path, &lo, &m, &err), RD_OK);
     torture *t = calloc(1, sizeof *t);
     assert_non_null(t);
     t->m = m;

@@ -198,26 +198,28 @@ static void bench(const char *label, rwkv_model *m, int threads, double seconds,
     }
 }
 
+/* bench() on the model at path, four batch sizes; skipped, saying why,
+ * when it does not load. */
+static void bench_file(const char *path, const char *label, int threads, double seconds, const int *Ns) {
+    rd_error err;
+    rwkv_model *m;
+    if (rwkv_load(path, &m, &err) != RD_OK) {
+        fprintf(stderr, "skipping %s: %s\n", label, err.msg);
+        return;
+    }
+    bench(label, m, threads, seconds, Ns, 4);
+    rwkv_free(m);
+}
+
 int main(int argc, char **argv) {
     int threads = argc > 1 ? atoi(argv[1]) : 2;
     double seconds = argc > 2 ? atof(argv[2]) : 2.0;
     rd_error err;
     rwkv_model *m = NULL;
     const int Ns[4] = {1, 16, 64, 256}, Ns_trained[4] = {1, 4, 16, 64};
-    const char *tiny = "../shared/data/rwkv/tiny-rwkv-7v0-834K-FP32.bin";
-    if (rwkv_load(tiny, &m, &err) == RD_OK) {
-        bench("tiny v7 (L12 C64 V256)", m, threads, seconds, Ns, 4);
-        rwkv_free(m);
-    } else {
-        fprintf(stderr, "skipping the tiny model: %s\n", err.msg);
-    }
-    const char *trained = "../shared/data/rwkv/english-rwkv7-2m-bytes.pth";
-    if (rwkv_load(trained, &m, &err) == RD_OK) {
-        bench("trained-2m v7 (L4 C192 V256)", m, threads, seconds, Ns_trained, 4);
-        rwkv_free(m);
-    } else {
-        fprintf(stderr, "skipping the trained 2m model: %s\n", err.msg);
-    }
+    bench_file("../shared/data/rwkv/tiny-rwkv-7v0-834K-FP32.bin", "tiny v7 (L12 C64 V256)", threads, seconds, Ns);
+    bench_file("../shared/data/rwkv/english-rwkv7-2m-bytes.pth", "trained-2m v7 (L4 C192 V256)", threads, seconds,
+               Ns_trained);
     if (argc > 3) {
         if (rwkv_load(argv[3], &m, &err) != RD_OK) {
             fprintf(stderr, "%s\n", err.msg);
