@@ -257,15 +257,10 @@ static void mark_layers(sc_cache *c, int32_t p, uint8_t v) {
 }
 
 void sc_update_commit(sc_cache *c, const int32_t *child, const int32_t *dst_phys, int n) {
-    /* every new reference first: a live dst_phys whose only reference is a
-     * child's old state must not reach the free list on the way */
-    for (int i = 0; i < n; i++) {
-        if (c->ref[dst_phys[i]] == 0) { /* freshly written by the model */
-            mark_layers(c, dst_phys[i], 1);
-            if (c->cfg.int8_sim) int8_sim_phys(c, dst_phys[i]);
-        }
-        c->ref[dst_phys[i]]++;
-    }
+    /* every new reference first (a fresh dst_phys counts as written): a live
+     * dst_phys whose only reference is a child's old state must not reach the
+     * free list on the way */
+    sc_phys_hold(c, dst_phys, n);
     for (int i = 0; i < n; i++) {
         decref(c, c->map[child[i]]);
         c->map[child[i]] = dst_phys[i];
@@ -303,7 +298,7 @@ void sc_phys_release_unreferenced(sc_cache *c, const int32_t *phys, int n) {
 
 void sc_phys_hold(sc_cache *c, const int32_t *phys, int n) {
     for (int i = 0; i < n; i++) {
-        if (c->ref[phys[i]] == 0) { /* freshly written by the model, as sc_update_commit takes it */
+        if (c->ref[phys[i]] == 0) { /* freshly written by the model */
             mark_layers(c, phys[i], 1);
             if (c->cfg.int8_sim) int8_sim_phys(c, phys[i]);
         }
