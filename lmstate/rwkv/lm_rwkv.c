@@ -236,6 +236,12 @@ static bool rwkv_word_known(const void *c, int32_t w) {
 
 /* ---------- the batched engine ---------- */
 
+/* 1 when physical slot p is live at version ver: it still holds the state
+ * it held then (state_cache.h). */
+static int live_at(const rwkv_lm_cache *c, int32_t p, uint32_t ver) {
+    return sc_phys_live(c->sc, p) && sc_phys_version(c->sc, p) == ver;
+}
+
 /* The hash of a prefix: parent state, pending token, then tokens. */
 static uint64_t prefix_seed(const rwkv_lm_cache *c, int32_t ph, int32_t pend) {
     return ((uint64_t)(uint32_t)ph << 32 | sc_phys_version(c->sc, ph)) * 0x9e3779b97f4a7c15ull ^
@@ -290,7 +296,7 @@ static int32_t prefix_find(const rwkv_lm_cache *c, int32_t ph, int32_t pend, int
         if (e->parent != ph || e->parent_ver != ver || e->pending != pend || e->depth != d) continue;
         if (d > 0 && (WORD(c, e->word).len < d || memcmp(WORD(c, e->word).tok, w->tok, (size_t)d * sizeof(int32_t)) != 0))
             continue;
-        if (!sc_phys_live(c->sc, e->state) || sc_phys_version(c->sc, e->state) != e->state_ver) continue;
+        if (!live_at(c, e->state, e->state_ver)) continue;
         return (int32_t)i;
     }
     return -1;
@@ -815,13 +821,11 @@ static int32_t memo_key(const rwkv_lm_cache *c, int32_t ph, int32_t pend, int32_
     return e->parent == ph && e->parent_ver == ver && e->pending == pend && e->word == word ? (int32_t)i : -1;
 }
 
-/* That entry when its child state serves too, else -1. */
-static int32_t memo_find(const rwkv_lm_cache *c, int32_t ph, int32_t pend, int32_t word) {
-    int32_t i = memo_key(c, ph, pend, word);
-    if (i < 0) return -1;
+/* 1 when entry i's child state serves too (the word was scored to its end
+ * and its child is live at child_ver). */
+static int memo_child_serves(const rwkv_lm_cache *c, int32_t i) {
     const memo_entry *e = &c->memo[i];
-    if (e->child < 0 || !sc_phys_live(c->sc, e->child) || sc_phys_version(c->sc, e->child) != e->child_ver) return -1;
-    return i;
+    return e->child >= 0 && live_at(c, e->child, e->child_ver);
 }
 
 static rd_status rwkv_score_words_floor(void *p, const int32_t *parent, const int32_t *word, const int32_t *child,
@@ -833,9 +837,9 @@ static rd_status rwkv_score_words_floor(void *p, const int32_t *parent, const in
     c->n_held_new = 0;
     for (int i = 0; i < n; i++) {
         int32_t ph = sc_phys(c->sc, parent[i]), pt = c->pending[parent[i]];
-        c->hit[i] = memo_find(c, ph, pt, word[i]);
-        if (c->hit[i] >= 0) continue;
         int32_t b = memo_key(c, ph, pt, word[i]);
+        c->hit[i] = b >= 0 && memo_child_serves(c, b) ? b : -1;
+        if (c->hit[i] >= 0) continue;
         if (floor && b >= 0 && c->memo[b].score < floor[i]) {
             c->hit[i] = -2;
             int32_t pe = prefix_find(c, ph, pt, word[i]); /* where it stopped: still of use */
